@@ -1,0 +1,56 @@
+"""Why a signed request was refused; each names the header or rule an integrator must fix."""
+
+from __future__ import annotations
+
+from essc.kit.errors import EsscError, Forbidden, Unauthenticated
+
+
+class MissingAuthHeader(Unauthenticated):
+    code = "missing_auth_header"
+    title = "A request authentication header is missing or malformed"
+
+
+class TimestampOutOfWindow(Unauthenticated):
+    code = "timestamp_out_of_window"
+    title = "Request timestamp is outside the allowed window"
+
+
+class NonceReused(Unauthenticated):
+    code = "nonce_reused"
+    title = "Request nonce was already used"
+
+
+class UnknownCaller(Unauthenticated):
+    code = "unknown_caller"
+    title = "Unknown caller"
+
+
+class UnknownKeyId(Unauthenticated):
+    code = "unknown_key_id"
+    title = "Unknown key id for this caller"
+
+
+class KeyRevoked(Unauthenticated):
+    code = "key_revoked"
+    title = "The signing key was revoked"
+
+
+class RequestSignatureInvalid(Unauthenticated):
+    code = "invalid_request_signature"
+    title = "Request signature does not verify"
+
+
+class CallerSuspended(Forbidden):
+    code = "caller_suspended"
+    title = "Caller is not active"
+
+
+class WrongCallerKind(Forbidden):
+    code = "wrong_caller_kind"
+    title = "This endpoint serves another kind of caller"
+
+
+class DuplicateCaller(EsscError):
+    status = 409
+    code = "duplicate_caller"
+    title = "Caller already registered"

@@ -1,0 +1,50 @@
+"""Parties that call the platform (channels, province systems), their public keys, and seen nonces."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CHAR, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from essc.core.db import Base, UtcDateTime
+
+
+class Caller(Base):
+    """A signing party: kind channel (ref = channelNo) or province (ref = two-digit province code)."""
+
+    __tablename__ = "callers"
+    __table_args__ = (UniqueConstraint("kind", "ref"),)
+
+    id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CallerKey(Base):
+    """A caller's public key under a key id; a revoked key stops at once."""
+
+    __tablename__ = "caller_keys"
+    __table_args__ = (UniqueConstraint("caller_id", "key_id"),)
+
+    id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)
+    caller_id: Mapped[str] = mapped_column(ForeignKey("callers.id"))
+    key_id: Mapped[str] = mapped_column(String(64))
+    algorithm: Mapped[str] = mapped_column(String(32))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16))  # active | revoked
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SeenNonce(Base):
+    """A request nonce already used by a caller (the single-node nonce store)."""
+
+    __tablename__ = "seen_nonces"
+
+    caller_id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -1,0 +1,9 @@
+"""ASGI entry point for servers with several workers: each worker builds its platform from ESSC_ settings."""
+
+from __future__ import annotations
+
+from essc.core.app import create_app
+from essc.core.platform import build_platform
+from essc.core.settings import Settings
+
+app = create_app(build_platform(Settings()))

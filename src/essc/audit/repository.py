@@ -1,0 +1,112 @@
+"""All SQL of the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import groupby
+
+from sqlalchemy import insert, select
+
+from essc.audit.chain import GENESIS_MAC, canonical_details, entry_bytes, link
+from essc.audit.models import AuditEntry, AuditHead
+from essc.audit.schemas import PendingAuditEntry
+from essc.core.db import Session, insert_ignoring_conflicts
+from essc.kit.crypto.base import CryptoSuite
+from essc.kit.keystore import DataKey
+
+
+def append(session: Session, pending: list[PendingAuditEntry], suite: CryptoSuite, key: DataKey) -> None:
+    """Chain and insert entries; stream heads are locked in sorted order so concurrent commits cannot deadlock."""
+    ordered = sorted(pending, key=lambda e: e.stream)
+    rows: list[dict[str, object]] = []
+    for stream, group in groupby(ordered, key=lambda e: e.stream):
+        insert_ignoring_conflicts(
+            session, AuditHead.__table__, [{"stream": stream, "last_seq": 0, "last_mac": GENESIS_MAC}]
+        )
+        head = session.execute(
+            select(AuditHead).where(AuditHead.stream == stream).with_for_update()
+        ).scalar_one()
+        seq, prev_mac = head.last_seq, head.last_mac
+        for entry in group:
+            seq += 1
+            details = canonical_details(entry.details)
+            body = entry_bytes(
+                stream=stream,
+                seq=seq,
+                id=entry.id,
+                at=entry.at,
+                actor_kind=entry.actor_kind,
+                actor_id=entry.actor_id,
+                action=entry.action,
+                subject_kind=entry.subject_kind,
+                subject_id=entry.subject_id,
+                province=entry.province,
+                source_ip=entry.source_ip,
+                request_id=entry.request_id,
+                details=details,
+                key_id=key.key_id,
+            )
+            mac = link(suite, key.secret, prev_mac, body)
+            rows.append(
+                {
+                    "stream": stream,
+                    "seq": seq,
+                    "id": entry.id,
+                    "at": entry.at,
+                    "actor_kind": entry.actor_kind,
+                    "actor_id": entry.actor_id,
+                    "action": entry.action,
+                    "subject_kind": entry.subject_kind,
+                    "subject_id": entry.subject_id,
+                    "province": entry.province,
+                    "source_ip": entry.source_ip,
+                    "request_id": entry.request_id,
+                    "details": details,
+                    "key_id": key.key_id,
+                    "prev_mac": prev_mac,
+                    "mac": mac,
+                }
+            )
+            prev_mac = mac
+        head.last_seq, head.last_mac = seq, prev_mac
+    if rows:
+        session.execute(insert(AuditEntry), rows)
+    session.flush()
+
+
+def heads(session: Session) -> list[AuditHead]:
+    return list(session.execute(select(AuditHead).order_by(AuditHead.stream)).scalars())
+
+
+def stream_entries(session: Session, stream: str, batch: int = 5000) -> Iterator[AuditEntry]:
+    """Entries of one stream in sequence order, read in keyset-paginated batches."""
+    after = 0
+    while True:
+        rows = list(
+            session.execute(
+                select(AuditEntry)
+                .where(AuditEntry.stream == stream, AuditEntry.seq > after)
+                .order_by(AuditEntry.seq)
+                .limit(batch)
+            ).scalars()
+        )
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].seq
+        session.expunge_all()
+
+
+def streams_with_entries(session: Session) -> list[str]:
+    return list(session.execute(select(AuditEntry.stream).distinct()).scalars())
+
+
+def for_subject(session: Session, subject_kind: str, subject_id: str, limit: int = 100) -> list[AuditEntry]:
+    return list(
+        session.execute(
+            select(AuditEntry)
+            .where(AuditEntry.subject_kind == subject_kind, AuditEntry.subject_id == subject_id)
+            .order_by(AuditEntry.at.desc())
+            .limit(limit)
+        ).scalars()
+    )

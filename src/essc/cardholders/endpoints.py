@@ -1,0 +1,21 @@
+"""HTTP of the cardholder base: card events from a province's card system."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from essc.cardholders import service
+from essc.cardholders.schemas import CardEventIn, CardEventOut
+from essc.core.deps import ProvinceUoW
+from essc.ecards.service import ensure_same_province
+
+router = APIRouter(prefix="/v1/provinces", tags=["cardholders"])
+
+
+@router.post("/{province}/card-events", response_model=CardEventOut)
+def card_event(province: str, body: CardEventIn, uow: ProvinceUoW) -> CardEventOut:
+    """Apply a card status event; only the province's own card system may send it."""
+    ensure_same_province(uow.context.actor.province or "", province)
+    result = service.apply_card_event(uow, province, body)
+    uow.commit()
+    return result

@@ -1,0 +1,40 @@
+"""Errors of the cardholder base."""
+
+from __future__ import annotations
+
+from essc.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+
+class PersonNotFound(NotFound):
+    code = "person_not_found"
+    title = "No cardholder with this aac002"
+
+
+class CardNotFound(NotFound):
+    code = "card_not_found"
+    title = "No physical card with this aaz500"
+
+
+class CardTransitionRefused(Conflict):
+    code = "card_transition_refused"
+    title = "The card event is not allowed in the card's current status"
+
+
+class WrongProvince(Forbidden):
+    code = "wrong_province"
+    title = "The card or region belongs to another province"
+
+
+class UnknownRegion(InvalidInput):
+    code = "unknown_region"
+    title = "aab301 is not a GB/T 2260 region"
+
+
+class ReplacementMissing(InvalidInput):
+    code = "replacement_card_missing"
+    title = "A replacement event needs the new card"
+
+
+class EventConflict(Conflict):
+    code = "event_id_conflict"
+    title = "The eventId was already used for a different event"

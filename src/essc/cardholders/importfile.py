@@ -1,0 +1,383 @@
+"""The province holder import file (CSV or NDJSON) and a streaming parser that explains every bad row.
+
+Both formats carry the columns/keys of ``COLUMNS``. CSV is UTF-8 (a BOM is allowed) with a header row; each
+record is one physical line, since no field may contain a line break. NDJSON is one JSON object per line. Line
+numbers are 1-based physical lines of the file (the CSV header is line 1); blank lines are skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import orjson
+
+from essc.cardholders.lifecycle import CardStatus
+from essc.kit.errors import InvalidInput
+from essc.kit.idnumber import InvalidIdNumber, check_digit, normalise_id_number
+from essc.regions.data import is_known_region, valid_since
+
+Format = Literal["csv", "ndjson"]
+
+COLUMNS = (
+    "aac002",
+    "aac003",
+    "aac067",
+    "aaz500",
+    "aaz501",
+    "aab301",
+    "generation",
+    "bank_account_active",
+    "card_status",
+)
+# A holder without a mobile number is normal, so the column/key may be left out altogether.
+OPTIONAL_COLUMNS = frozenset({"aac067"})
+REQUIRED_COLUMNS = tuple(c for c in COLUMNS if c not in OPTIONAL_COLUMNS)
+CARD_STATUSES = tuple(status.value for status in CardStatus)
+SUFFIXES: dict[str, Format] = {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson"}
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+_AAZ500 = re.compile(r"[0-9A-Za-z]{9}")
+_AAZ501 = re.compile(r"[0-9A-Za-z]{1,32}")
+_AAC067 = re.compile(r"1[0-9]{10}")
+_AAB301 = re.compile(r"[0-9]{6}")
+_AAC002_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BOM = b"\xef\xbb\xbf"
+_SHOWN = 40
+
+
+class ImportFileError(InvalidInput):
+    """The file as a whole cannot be read: unknown format, unreadable file or a bad header."""
+
+    code = "invalid_import_file"
+    title = "Invalid import file"
+
+
+@dataclass(frozen=True, slots=True)
+class HolderRecord:
+    """One holder and their physical card as a province delivers it."""
+
+    aac002: str
+    aac003: str
+    aac067: str | None
+    aaz500: str
+    aaz501: str
+    aab301: str
+    generation: int
+    bank_account_active: bool
+    card_status: str
+
+    def as_row(self) -> dict[str, str | int | bool | None]:
+        """The record keyed by its column names."""
+        return {column: getattr(self, column) for column in COLUMNS}
+
+
+@dataclass(frozen=True, slots=True)
+class GoodRow:
+    line: int
+    record: HolderRecord
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    line: int
+    reason: str
+
+
+ParsedRow = GoodRow | BadRow
+
+
+def _show(value: object) -> str:
+    """A value for a message: text quoted, other JSON values as JSON, cut short so none floods a report."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"
+
+
+def _aac002_problem(value: str) -> str:
+    """Why an ID number that failed validation is wrong, in words an operator can act on."""
+    shown = _show(value)
+    if len(value) != 18:
+        return f"aac002 {shown} must have 18 characters, got {len(value)}"
+    if not _AAC002_SHAPE.fullmatch(value):
+        return f"aac002 {shown} must be 17 digits followed by a digit or X"
+    if check_digit(value[:17]) != value[17]:
+        return f"aac002 {shown} has a wrong check digit"
+    birth = value[6:14]
+    try:
+        year = int(birth[:4])
+        date(year, int(birth[4:6]), int(birth[6:8]))
+    except ValueError:
+        return f"aac002 {shown} carries an impossible birth date {birth}"
+    return f"aac002 {shown} carries region {value[:6]}, not a GB/T 2260 county in its birth year {year}"
+
+
+class _FieldError(ValueError):
+    """One field's problem, raised by a field check and collected into the row's reason."""
+
+
+T = TypeVar("T")
+
+
+def _stripped(key: str, value: object) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    raise _FieldError(f"{key} must be a string, got {_show(value)}")
+
+
+def _plainly_valid_aac002(text: str) -> bool:
+    """A quick sufficient test: ASCII shape, check digit, real birth date and a county current since then."""
+    if not _AAC002_SHAPE.fullmatch(text) or check_digit(text[:17]) != text[17]:
+        return False
+    try:
+        born = date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
+        since = valid_since(text[:6])
+    except (ValueError, KeyError):
+        return False
+    return since is None or born.year >= since
+
+
+def _aac002(value: object) -> str:
+    text = _stripped("aac002", value).upper()
+    # stdnum's region lookup scans its table on every call; most rows pass this cheaper test, and whatever
+    # fails it (historical county codes, full-width digits) still gets the authoritative validation below.
+    if _plainly_valid_aac002(text):
+        return text
+    try:
+        return normalise_id_number(text)
+    except InvalidIdNumber:
+        raise _FieldError(_aac002_problem(text)) from None
+
+
+def _aac003(value: object) -> str:
+    text = _stripped("aac003", value)
+    if not text:
+        raise _FieldError("aac003 must not be blank")
+    if len(text) > 64:
+        raise _FieldError(f"aac003 must have at most 64 characters, got {len(text)}")
+    if _CONTROL.search(text):
+        raise _FieldError(f"aac003 {_show(text)} contains control characters")
+    return text
+
+
+def _aac067(value: object) -> str | None:
+    if value is None:
+        return None
+    text = _stripped("aac067", value)
+    if not text:
+        return None
+    if not _AAC067.fullmatch(text):
+        raise _FieldError(f"aac067 {_show(text)} must be 11 digits starting with 1, or empty")
+    return text
+
+
+def _aaz500(value: object) -> str:
+    text = _stripped("aaz500", value)
+    if not _AAZ500.fullmatch(text):
+        raise _FieldError(f"aaz500 {_show(text)} must be exactly 9 letters or digits")
+    return text
+
+
+def _aaz501(value: object) -> str:
+    text = _stripped("aaz501", value)
+    if not _AAZ501.fullmatch(text):
+        raise _FieldError(f"aaz501 {_show(text)} must be 1 to 32 letters or digits")
+    return text
+
+
+def _aab301(value: object) -> str:
+    text = _stripped("aab301", value)
+    if not _AAB301.fullmatch(text):
+        raise _FieldError(f"aab301 {_show(text)} must be 6 digits")
+    if not is_known_region(text):
+        raise _FieldError(f"aab301 {_show(text)} is not a GB/T 2260 region")
+    return text
+
+
+def _generation(value: object) -> int:
+    # bool is an int in Python; JSON true must not pass as a generation.
+    if isinstance(value, int) and not isinstance(value, bool) and value in (2, 3):
+        return value
+    if isinstance(value, str) and value.strip() in ("2", "3"):
+        return int(value)
+    raise _FieldError(f"generation must be 2 or 3, got {_show(value)}")
+
+
+def _bank_account_active(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower() if isinstance(value, str | int) else ""
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise _FieldError(f"bank_account_active must be true/false/1/0/yes/no, got {_show(value)}")
+
+
+def _card_status(value: object) -> str:
+    text = _stripped("card_status", value)
+    if text not in CARD_STATUSES:
+        raise _FieldError(f"card_status {_show(text)} must be one of {', '.join(CARD_STATUSES)}")
+    return text
+
+
+def _field(
+    values: Mapping[str, object], key: str, check: Callable[[object], T], problems: list[str]
+) -> T | None:
+    try:
+        return check(values.get(key))
+    except _FieldError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _record(values: Mapping[str, object]) -> HolderRecord | str:
+    """Check one row's values (CSV strings or JSON values): the record, or every reason it is bad."""
+    problems: list[str] = []
+    aac002 = _field(values, "aac002", _aac002, problems)
+    aac003 = _field(values, "aac003", _aac003, problems)
+    aac067 = _field(values, "aac067", _aac067, problems)
+    aaz500 = _field(values, "aaz500", _aaz500, problems)
+    aaz501 = _field(values, "aaz501", _aaz501, problems)
+    aab301 = _field(values, "aab301", _aab301, problems)
+    generation = _field(values, "generation", _generation, problems)
+    active = _field(values, "bank_account_active", _bank_account_active, problems)
+    card_status = _field(values, "card_status", _card_status, problems)
+    if (
+        problems
+        or aac002 is None
+        or aac003 is None
+        or aaz500 is None
+        or aaz501 is None
+        or aab301 is None
+        or generation is None
+        or active is None
+        or card_status is None
+    ):
+        return "; ".join(problems)
+    return HolderRecord(aac002, aac003, aac067, aaz500, aaz501, aab301, generation, active, card_status)
+
+
+def _decoded_lines(path: Path) -> Generator[tuple[int, str | None]]:
+    """Numbered physical lines, read one at a time; None stands for a line that is not valid UTF-8."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}", path=str(path)) from exc
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            data = raw[len(_BOM) :] if number == 1 and raw.startswith(_BOM) else raw
+            try:
+                yield number, data.decode("utf-8")
+            except UnicodeDecodeError:
+                yield number, None
+
+
+def _csv_fields(text: str) -> list[str]:
+    # Strict quoting: a stray quote is reported on its own line instead of swallowing the lines after it.
+    return next(csv.reader((text,), strict=True), [])
+
+
+def _csv_header(lines: Iterator[tuple[int, str | None]], path: Path) -> list[str]:
+    """The header's column names, or ImportFileError when they cannot describe holder rows."""
+    for _number, text in lines:
+        if text is None:
+            raise ImportFileError(f"{path.name}: the header row is not valid UTF-8", path=str(path))
+        try:
+            header = [name.strip() for name in _csv_fields(text.rstrip("\r\n"))]
+        except csv.Error as exc:
+            message = f"{path.name}: the header row is not valid CSV: {exc}"
+            raise ImportFileError(message, path=str(path)) from exc
+        duplicates = sorted({name for name in header if header.count(name) > 1})
+        if duplicates:
+            raise ImportFileError(f"{path.name}: duplicate column {', '.join(duplicates)}", path=str(path))
+        missing = [column for column in REQUIRED_COLUMNS if column not in header]
+        if missing:
+            plural = "s" if len(missing) > 1 else ""
+            raise ImportFileError(f"{path.name}: missing column{plural} {', '.join(missing)}", path=str(path))
+        return header
+    raise ImportFileError(f"{path.name}: the file is empty; a CSV import needs a header row", path=str(path))
+
+
+def _parse_csv(path: Path) -> Iterator[ParsedRow]:
+    lines = _decoded_lines(path)
+    header = _csv_header(lines, path)
+    width = len(header)
+    for number, text in lines:
+        if text is None:
+            yield BadRow(number, "the line is not valid UTF-8")
+            continue
+        if not text.strip():
+            continue
+        try:
+            fields = _csv_fields(text.rstrip("\r\n"))
+        except csv.Error as exc:
+            yield BadRow(number, f"malformed CSV: {exc}")
+            continue
+        if not any(field.strip() for field in fields):
+            continue  # spreadsheet exports end with rows of empty cells
+        if len(fields) != width:
+            yield BadRow(number, f"expected {width} fields as in the header, got {len(fields)}")
+            continue
+        result = _record(dict(zip(header, fields, strict=True)))
+        yield GoodRow(number, result) if isinstance(result, HolderRecord) else BadRow(number, result)
+
+
+def _parse_ndjson(path: Path) -> Iterator[ParsedRow]:
+    for number, text in _decoded_lines(path):
+        if text is None:
+            yield BadRow(number, "the line is not valid UTF-8")
+            continue
+        if not text.strip():
+            continue
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            yield BadRow(number, f"invalid JSON: {exc}")
+            continue
+        if not isinstance(value, dict):
+            yield BadRow(number, f"expected a JSON object, got {type(value).__name__}")
+            continue
+        missing = [key for key in REQUIRED_COLUMNS if key not in value]
+        if missing:
+            yield BadRow(number, f"missing key{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+            continue
+        result = _record(value)
+        yield GoodRow(number, result) if isinstance(result, HolderRecord) else BadRow(number, result)
+
+
+def guess_format(path: Path) -> Format:
+    """The format named by the file's suffix (.csv, .ndjson or .jsonl)."""
+    try:
+        return SUFFIXES[path.suffix.lower()]
+    except KeyError:
+        raise ImportFileError(
+            f"cannot tell the format of {path.name}: name it .csv, .ndjson or .jsonl or give the format",
+            path=str(path),
+        ) from None
+
+
+def parse_file(path: Path, fmt: Format | None = None) -> Iterator[ParsedRow]:
+    """Stream an import file's rows; an unknown format or a bad header raises ImportFileError at once."""
+    chosen = guess_format(path) if fmt is None else fmt
+    if chosen == "csv":
+        # Check the header now, before the caller starts a load, then stream from the start again.
+        lines = _decoded_lines(path)
+        try:
+            _csv_header(lines, path)
+        finally:
+            lines.close()
+        return _parse_csv(path)
+    if chosen == "ndjson":
+        if not path.is_file():
+            raise ImportFileError(f"cannot read {path}: no such file", path=str(path))
+        return _parse_ndjson(path)
+    raise ImportFileError(f"unknown import format {chosen!r}: use csv or ndjson", path=str(path))

@@ -1,0 +1,85 @@
+"""Persons and physical social security cards; every row carries its province for partitioning."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    CHAR,
+    Boolean,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from essc.core.db import Base, UtcDateTime
+
+
+class Person(Base):
+    """A cardholder; personal fields are encrypted, aac002 is found through its blind index."""
+
+    __tablename__ = "persons"
+
+    province: Mapped[str] = mapped_column(CHAR(2), primary_key=True)
+    id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)
+    aac002_index: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    aac002_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    aac003_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    aac067_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
+    aac002_masked: Mapped[str] = mapped_column(String(18))
+    aac003_masked: Mapped[str] = mapped_column(String(64))
+    birth_date: Mapped[str] = mapped_column(CHAR(8))
+    # Digest of the clear fields so a re-import can tell "same row" from "changed row" without decrypting.
+    content_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Card(Base):
+    """A physical social security card (aaz500) issued by a region (aab301) to a person."""
+
+    __tablename__ = "cards"
+    __table_args__ = (
+        ForeignKeyConstraint(["province", "person_id"], ["persons.province", "persons.id"]),
+        UniqueConstraint("province", "aaz500"),
+        Index("ix_cards_person", "province", "person_id"),
+    )
+
+    province: Mapped[str] = mapped_column(CHAR(2), primary_key=True)
+    id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)
+    person_id: Mapped[str] = mapped_column(CHAR(26))
+    aaz500: Mapped[str] = mapped_column(String(9))
+    aaz501: Mapped[str] = mapped_column(String(32))
+    aab301: Mapped[str] = mapped_column(CHAR(6))
+    generation: Mapped[int] = mapped_column(Integer)
+    bank_account_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))
+    chip_public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CardEvent(Base):
+    """One status event received from a province's card system; its source id makes delivery idempotent."""
+
+    __tablename__ = "card_events"
+    __table_args__ = (
+        ForeignKeyConstraint(["province", "card_id"], ["cards.province", "cards.id"]),
+        UniqueConstraint("province", "source_event_id"),
+        Index("ix_card_events_card", "province", "card_id"),
+    )
+
+    province: Mapped[str] = mapped_column(CHAR(2), primary_key=True)
+    id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)
+    card_id: Mapped[str] = mapped_column(CHAR(26))
+    source_event_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(24))
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    replacement_card_id: Mapped[str | None] = mapped_column(CHAR(26))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,282 @@
+"""Rules of the cardholder base: loading holders, reading them (masked or audited clear), card events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from essc.cardholders import repository
+from essc.cardholders.errors import (
+    CardNotFound,
+    CardTransitionRefused,
+    EventConflict,
+    ReplacementMissing,
+    WrongProvince,
+)
+from essc.cardholders.importfile import HolderRecord
+from essc.cardholders.lifecycle import CardEventType, CardStatus, next_status
+from essc.cardholders.models import Card, CardEvent, Person
+from essc.cardholders.schemas import CardEventIn, CardEventOut, ClearPerson, NewCard
+from essc.core.platform import Platform
+from essc.core.uow import UnitOfWork
+from essc.kit.ids import new_id
+from essc.kit.idnumber import birth_date_of
+from essc.kit.masking import mask_id_number, mask_name
+
+
+def field_aad(province: str, person_id: str, column: str) -> str:
+    """Binds a ciphertext to its row and column so it cannot be pasted elsewhere."""
+    return f"persons/{province}/{person_id}/{column}"
+
+
+def aac002_index(platform: Platform, aac002: str) -> bytes:
+    return platform.blind_index.of("aac002", aac002)
+
+
+def _content_digest(platform: Platform, record: HolderRecord) -> bytes:
+    # Keyed, so the digest of a low-entropy ID number cannot be brute-forced from a database copy.
+    return platform.blind_index.of("person", f"{record.aac002}\x00{record.aac003}\x00{record.aac067 or ''}")
+
+
+def _person_fields(platform: Platform, province: str, person_id: str, record: HolderRecord) -> dict[str, Any]:
+    cipher = platform.fields
+    return {
+        "aac002_cipher": cipher.encrypt(record.aac002, field_aad(province, person_id, "aac002")),
+        "aac003_cipher": cipher.encrypt(record.aac003, field_aad(province, person_id, "aac003")),
+        "aac067_cipher": (
+            cipher.encrypt(record.aac067, field_aad(province, person_id, "aac067")) if record.aac067 else None
+        ),
+        "aac002_masked": mask_id_number(record.aac002),
+        "aac003_masked": mask_name(record.aac003),
+        "content_digest": _content_digest(platform, record),
+    }
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch of holder records did."""
+
+    persons_added: int = 0
+    persons_updated: int = 0
+    cards_added: int = 0
+    cards_updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+def load_holders(uow: UnitOfWork, province: str, rows: Iterable[tuple[int, HolderRecord]]) -> BatchResult:
+    """Insert or update a batch of holders and their cards; a record already loaded as is changes nothing."""
+    platform, session, now = uow.platform, uow.session, uow.clock.now()
+    result = BatchResult()
+    batch: list[tuple[int, HolderRecord]] = []
+    for line, record in rows:
+        if record.aab301[:2] != province:
+            result.rejected.append((line, f"aab301 {record.aab301} is not in province {province}"))
+            continue
+        batch.append((line, record))
+    indexes = {aac002_index(platform, r.aac002): r for _, r in batch}
+    existing_persons = repository.persons_by_index(session, list(indexes))
+    existing_cards = repository.cards_by_number(session, province, [r.aaz500 for _, r in batch])
+
+    new_persons: list[dict[str, Any]] = []
+    new_cards: list[dict[str, Any]] = []
+    seen_in_batch: dict[bytes, str] = {}
+    for line, record in batch:
+        index = aac002_index(platform, record.aac002)
+        digest = _content_digest(platform, record)
+        person_change = "unchanged"
+        if index in existing_persons:
+            person_province, person_id, old_digest = existing_persons[index]
+            if person_province != province:
+                result.rejected.append((line, f"aac002 is already held by province {person_province}"))
+                continue
+            if old_digest != digest:
+                repository.update_person_fields(
+                    session, province, person_id, {**_person_fields(platform, province, person_id, record),
+                                                   "updated_at": now}
+                )
+                existing_persons[index] = (province, person_id, digest)
+                person_change = "updated"
+        elif index in seen_in_batch:
+            person_id = seen_in_batch[index]
+        else:
+            person_id = new_id()
+            seen_in_batch[index] = person_id
+            new_persons.append(
+                {
+                    "province": province,
+                    "id": person_id,
+                    "aac002_index": index,
+                    "birth_date": birth_date_of(record.aac002).strftime("%Y%m%d"),
+                    "created_at": now,
+                    "updated_at": now,
+                    **_person_fields(platform, province, person_id, record),
+                }
+            )
+            person_change = "added"
+
+        card_change = "unchanged"
+        card = existing_cards.get(record.aaz500)
+        if card is None:
+            card_id = new_id()
+            new_cards.append(
+                {
+                    "province": province,
+                    "id": card_id,
+                    "person_id": person_id,
+                    "aaz500": record.aaz500,
+                    "aaz501": record.aaz501,
+                    "aab301": record.aab301,
+                    "generation": record.generation,
+                    "bank_account_active": record.bank_account_active,
+                    "status": record.card_status,
+                    "chip_public_key": None,
+                    "issued_at": now,
+                    "status_changed_at": now,
+                }
+            )
+            card_change = "added"
+        elif card.person_id != person_id:
+            result.rejected.append((line, f"aaz500 {record.aaz500} belongs to another person"))
+            continue
+        elif (card.aaz501, card.aab301, card.generation, card.bank_account_active) != (
+            record.aaz501,
+            record.aab301,
+            record.generation,
+            record.bank_account_active,
+        ):
+            # Status is not taken from a file once the card exists: it moves only through card events.
+            card.aaz501, card.aab301 = record.aaz501, record.aab301
+            card.generation, card.bank_account_active = record.generation, record.bank_account_active
+            card_change = "updated"
+
+        result.persons_added += person_change == "added"
+        result.persons_updated += person_change == "updated"
+        result.cards_added += card_change == "added"
+        result.cards_updated += card_change == "updated"
+        if person_change == card_change == "unchanged":
+            result.unchanged += 1
+        else:
+            uow.audit(
+                "holder.loaded",
+                "person",
+                person_id,
+                province,
+                line=line,
+                person=person_change,
+                card=card_change,
+                aaz500=record.aaz500,
+            )
+    repository.insert_persons(session, new_persons)
+    repository.insert_cards(session, new_cards)
+    session.flush()
+    return result
+
+
+def read_clear_person(uow: UnitOfWork, person: Person, purpose: str) -> ClearPerson:
+    """Decrypt a person's fields for a caller entitled to them; the read itself is audited."""
+    cipher = uow.platform.fields
+    aac067 = (
+        cipher.decrypt(person.aac067_cipher, field_aad(person.province, person.id, "aac067"))
+        if person.aac067_cipher
+        else None
+    )
+    clear = ClearPerson(
+        aac002=cipher.decrypt(person.aac002_cipher, field_aad(person.province, person.id, "aac002")),
+        aac003=cipher.decrypt(person.aac003_cipher, field_aad(person.province, person.id, "aac003")),
+        aac067=aac067,
+    )
+    uow.audit("person.clear_read", "person", person.id, person.province, purpose=purpose)
+    return clear
+
+
+def _record_event(
+    uow: UnitOfWork, card: Card, event: CardEventIn, previous: str, replacement_id: str | None
+) -> CardEvent:
+    row = CardEvent(
+        province=card.province,
+        id=new_id(),
+        card_id=card.id,
+        source_event_id=event.event_id,
+        event_type=event.type,
+        from_status=previous,
+        to_status=card.status,
+        replacement_card_id=replacement_id,
+        occurred_at=event.occurred_at,
+        recorded_at=uow.clock.now(),
+    )
+    uow.session.add(row)
+    return row
+
+
+def _issue_replacement(uow: UnitOfWork, old: Card, new: NewCard, now: datetime) -> Card:
+    if new.aab301[:2] != old.province:
+        raise WrongProvince(f"the new card's aab301 {new.aab301} is not in province {old.province}")
+    if repository.card_by_number(uow.session, old.province, new.aaz500) is not None:
+        raise CardTransitionRefused(f"the new card aaz500 {new.aaz500} already exists")
+    replacement = Card(
+        province=old.province,
+        id=new_id(),
+        person_id=old.person_id,
+        aaz500=new.aaz500,
+        aaz501=new.aaz501,
+        aab301=new.aab301,
+        generation=new.generation,
+        bank_account_active=new.bank_account_active,
+        status=CardStatus.NORMAL,
+        chip_public_key=None,
+        issued_at=now,
+        status_changed_at=now,
+    )
+    uow.session.add(replacement)
+    return replacement
+
+
+def apply_card_event(uow: UnitOfWork, province: str, event: CardEventIn) -> CardEventOut:
+    """Apply one event of a province's card system; the same eventId again returns the first outcome."""
+    from essc.ecards import service as ecards  # the e-card follows the card; ecards imports this module
+
+    session = uow.session
+    earlier = repository.event_by_source(session, province, event.event_id)
+    if earlier is not None:
+        card = repository.card(session, province, earlier.card_id)
+        if card is None or card.aaz500 != event.aaz500 or earlier.event_type != event.type:
+            raise EventConflict(f"eventId {event.event_id} was already used for another card or event type")
+        replacement = repository.card(session, province, earlier.replacement_card_id or "")
+        return CardEventOut.of(earlier, card.aaz500, replacement.aaz500 if replacement else None, replayed=True)
+
+    card = repository.card_for_update(session, province, event.aaz500)
+    if card is None:
+        raise CardNotFound(f"province {province} has no card aaz500 {event.aaz500}", field="aaz500")
+    target = next_status(CardStatus(card.status), event.type)
+    if target is None:
+        raise CardTransitionRefused(
+            f"card {event.aaz500} is {card.status}; event {event.type.value} is not allowed from there",
+            card_status=card.status,
+        )
+    now = uow.clock.now()
+    replacement: Card | None = None
+    if event.type is CardEventType.REPLACED:
+        if event.new_card is None:
+            raise ReplacementMissing("a 'replaced' event must carry newCard", field="newCard")
+        replacement = _issue_replacement(uow, card, event.new_card, now)
+    previous = card.status
+    card.status, card.status_changed_at = target, now
+    session.flush()
+    row = _record_event(uow, card, event, previous, replacement.id if replacement else None)
+    session.flush()
+    uow.audit(
+        "card.status_changed",
+        "card",
+        card.id,
+        province,
+        event=event.type.value,
+        event_id=event.event_id,
+        previous=previous,
+        status=target.value,
+        replacement_card_id=replacement.id if replacement else None,
+    )
+    ecards.follow_card(uow, card, replacement, event.type)
+    return CardEventOut.of(row, card.aaz500, replacement.aaz500 if replacement else None, replayed=False)

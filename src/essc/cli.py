@@ -1,0 +1,257 @@
+"""The essc command line: serve, demo, database, import, keys, parties, audit, webhooks."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+import uvicorn
+
+from essc.access import service as access
+from essc.audit import service as audit_service
+from essc.cardholders.importer import ImportReport, import_file
+from essc.cardholders.synthetic import synthetic_holders, write_csv, write_ndjson
+from essc.channels import service as channels
+from essc.core.context import Actor, RequestContext
+from essc.core.platform import Platform, build_platform
+from essc.core.settings import Settings
+from essc.core.uow import UnitOfWork
+from essc.kit.errors import EsscError
+from essc.kit.keystore import KeyPurpose
+from essc.ops import bootstrap, demo
+from essc.webhooks.dispatcher import HttpxSender, deliver_due
+
+app = typer.Typer(help="essc: the electronic social security card platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="Platform key store: list, rotate.", no_args_is_help=True)
+parties_app = typer.Typer(help="Channels and province card systems that sign requests.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Webhook outbox.", no_args_is_help=True)
+demo_data_app = typer.Typer(help="Synthetic cardholder files.", no_args_is_help=True)
+for sub, name in [
+    (db_app, "db"),
+    (keys_app, "keys"),
+    (parties_app, "parties"),
+    (audit_app, "audit"),
+    (webhooks_app, "webhooks"),
+    (demo_data_app, "demo-data"),
+]:
+    app.add_typer(sub, name=name)
+
+
+def _platform() -> Platform:
+    return build_platform(Settings())
+
+
+def _fail(exc: EsscError) -> None:
+    typer.secho(f"error ({exc.code}): {exc.detail}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="API worker processes")] = 1,
+) -> None:
+    """Serve the API (migrates the database first)."""
+    platform = _platform()
+    bootstrap.prepare(platform)
+    platform.close()
+    typer.echo(f"essc serving on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)")
+    uvicorn.run("essc.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+
+
+@app.command("demo")
+def run_demo(
+    holders: Annotated[int, typer.Option(help="synthetic holders in the demo province")] = 10_000,
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="start the API afterwards")] = True,
+) -> None:
+    """Set up a demo (schema, keys, province 44 with synthetic holders, a demo channel) and serve it."""
+    platform = _platform()
+    bootstrap.prepare(platform)
+    folder = Path("var/demo")
+    parties = demo.ensure_demo_parties(platform, folder, webhook_url=None)
+
+    def show(report: ImportReport) -> None:
+        typer.echo(f"\r  loaded {report.loaded:,} holders", nl=False, err=True)
+
+    report = demo.ensure_demo_holders(platform, folder, holders, progress=show)
+    if report is not None:
+        typer.echo("", err=True)
+    platform.close()
+    typer.echo("Demo parties (keys written under var/demo/):")
+    for party in parties:
+        typer.echo(f"  {party.label:22} key id {party.key_id}  private key {party.private_key_path}")
+    typer.echo(f"Demo holders: var/demo/holders-{demo.DEMO_PROVINCE}.csv")
+    if serve_after:
+        serve(host="127.0.0.1", port=port, workers=1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations and load reference data."""
+    platform = _platform()
+    bootstrap.prepare(platform)
+    typer.echo("database at head")
+
+
+@app.command("import")
+def import_holders(
+    path: Annotated[Path, typer.Argument(help="CSV or NDJSON file of holders and cards", exists=True)],
+    province: Annotated[str, typer.Option(help="two-digit province code the file belongs to")],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv or ndjson; guessed from the suffix")] = None,
+    batch_size: Annotated[int, typer.Option(help="rows per transaction")] = 1000,
+    errors: Annotated[Path | None, typer.Option(help="write bad rows (line, reason) to this file")] = None,
+) -> None:
+    """Stream a province's holder file into the cardholder base; loading twice changes nothing."""
+    if fmt not in (None, "csv", "ndjson"):
+        raise typer.BadParameter("--format must be csv or ndjson")
+    platform = _platform()
+    bootstrap.prepare(platform)
+    started = time.monotonic()
+
+    def show(report: ImportReport) -> None:
+        rate = report.rows / max(time.monotonic() - started, 1e-9)
+        typer.echo(f"\r  {report.rows:,} rows, {len(report.bad_rows):,} bad, {rate:,.0f} rows/s", nl=False, err=True)
+
+    try:
+        chosen: Literal["csv", "ndjson"] | None = fmt  # type: ignore[assignment]
+        report = import_file(platform, province, path, Actor.operator("cli"), chosen, batch_size, show)
+    except EsscError as exc:
+        _fail(exc)
+        return
+    typer.echo("", err=True)
+    typer.echo(
+        f"{report.rows:,} rows: {report.persons_added:,} persons added, {report.persons_updated:,} updated, "
+        f"{report.cards_added:,} cards added, {report.cards_updated:,} updated, {report.unchanged:,} unchanged, "
+        f"{len(report.bad_rows):,} bad"
+    )
+    for line, reason in report.bad_rows[:20]:
+        typer.echo(f"  line {line}: {reason}", err=True)
+    if errors is not None:
+        errors.write_text("".join(f"{line}\t{reason}\n" for line, reason in report.bad_rows), encoding="utf-8")
+    if report.bad_rows:
+        raise typer.Exit(code=2)
+
+
+@demo_data_app.command("generate")
+def generate(
+    out: Annotated[Path, typer.Argument(help="file to write (.csv or .ndjson)")],
+    province: Annotated[str, typer.Option(help="two-digit province code")] = "44",
+    count: Annotated[int, typer.Option(help="number of holders")] = 10_000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+) -> None:
+    """Write a synthetic holder file (Faker zh_CN names, valid ID numbers)."""
+    records = synthetic_holders(province, count, seed)
+    (write_ndjson if out.suffix in (".ndjson", ".jsonl") else write_csv)(out, records)
+    typer.echo(f"wrote {count:,} holders to {out}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Show the platform's signing key ids."""
+    platform = _platform()
+    for key_id, key in platform.keys.public_keys().items():
+        typer.echo(f"{key_id}  {key.algorithm}  {key.fingerprint()}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(purpose: Annotated[KeyPurpose, typer.Argument(help="which key series")]) -> None:
+    """Make a new current key; old keys stay usable for verification and decryption."""
+    if purpose is KeyPurpose.BLIND_INDEX:
+        typer.secho("the blind-index key cannot be rotated in place: every row would need re-indexing", err=True)
+        raise typer.Exit(code=1)
+    platform = _platform()
+    typer.echo(platform.keys.rotate(purpose))
+
+
+@parties_app.command("add-channel")
+def add_channel(
+    channel_no: Annotated[str, typer.Option(help="10-digit channelNo")],
+    name: Annotated[str, typer.Option(help="channel app name")],
+    public_key: Annotated[Path, typer.Option(help="SM2 public key PEM", exists=True)],
+    key_id: Annotated[str, typer.Option(help="key id the channel will send")],
+    channel_type: Annotated[channels.ChannelType, typer.Option(help="one of the six channel types")] = (
+        channels.ChannelType.HRSS_APP
+    ),
+    webhook_url: Annotated[str | None, typer.Option(help="where status changes are posted")] = None,
+) -> None:
+    """Register a channel with its first public key."""
+    platform = _platform()
+    with UnitOfWork(platform, RequestContext(actor=Actor.operator("cli"))) as uow:
+        try:
+            channels.register(uow, channel_no, name, channel_type, public_key.read_bytes(), key_id, webhook_url)
+        except EsscError as exc:
+            _fail(exc)
+        uow.commit()
+    typer.echo(f"channel {channel_no} registered")
+
+
+@parties_app.command("add-province")
+def add_province(
+    province: Annotated[str, typer.Option(help="two-digit province code")],
+    public_key: Annotated[Path, typer.Option(help="SM2 public key PEM", exists=True)],
+    key_id: Annotated[str, typer.Option(help="key id the province system will send")],
+    name: Annotated[str, typer.Option(help="system name")] = "province card system",
+) -> None:
+    """Register a province's card system, which sends card events."""
+    platform = _platform()
+    with UnitOfWork(platform, RequestContext(actor=Actor.operator("cli"))) as uow:
+        try:
+            caller = access.register_caller(uow, "province", province, name)
+            access.add_key(uow, caller, key_id, public_key.read_bytes())
+        except EsscError as exc:
+            _fail(exc)
+        uow.commit()
+    typer.echo(f"province {province} registered")
+
+
+@parties_app.command("revoke-key")
+def revoke_key(
+    caller: Annotated[str, typer.Argument(help="channel/<channelNo> or province/<code>")],
+    key_id: Annotated[str, typer.Argument(help="the key id to revoke")],
+) -> None:
+    """Revoke a party's key: requests signed with it are refused at once."""
+    kind, _, ref = caller.partition("/")
+    platform = _platform()
+    with UnitOfWork(platform, RequestContext(actor=Actor.operator("cli"))) as uow:
+        try:
+            access.revoke_key(uow, kind, ref, key_id)
+        except EsscError as exc:
+            _fail(exc)
+        uow.commit()
+    typer.echo(f"{caller} key {key_id} revoked")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the whole audit chain; exit 1 and list each break if anything was changed, removed or reordered."""
+    platform = _platform()
+    with platform.session_factory() as session:
+        report = audit_service.verify(session, platform.suite, platform.keys)
+    for item in report.breaks:
+        typer.secho(f"stream {item.stream} entry {item.seq}: {item.reason}", fg=typer.colors.RED, err=True)
+    typer.echo(f"{report.entries:,} entries in {report.streams} streams: {'intact' if report.intact else 'BROKEN'}")
+    if not report.intact:
+        raise typer.Exit(code=1)
+
+
+@webhooks_app.command("deliver")
+def webhooks_deliver() -> None:
+    """Deliver every webhook that is due now, once."""
+    platform = _platform()
+    count = deliver_due(platform, HttpxSender(), limit=1000)
+    typer.echo(f"{count} webhook(s) attempted")
+
+
+def main() -> None:
+    try:
+        app()
+    except EsscError as exc:
+        typer.secho(f"error ({exc.code}): {exc.detail}", fg=typer.colors.RED, err=True)
+        sys.exit(1)

@@ -1,0 +1,62 @@
+"""The ASGI application: routers of every domain, one problem handler, signed responses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI
+
+from essc.cardholders.endpoints import router as cardholders_router
+from essc.core.deps import get_platform
+from essc.core.middleware import RequestIdMiddleware, ResponseSigningMiddleware
+from essc.core.platform import Platform
+from essc.core.problems import install_problem_handlers
+from essc.ecards.endpoints import router as ecards_router
+from essc.regions.endpoints import router as regions_router
+from essc.webhooks.dispatcher import DispatcherThread
+
+
+def create_app(platform: Platform) -> FastAPI:
+    """Build the API around an already wired platform."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        dispatcher = DispatcherThread(platform) if platform.settings.run_dispatcher else None
+        if dispatcher:
+            dispatcher.start()
+        try:
+            yield
+        finally:
+            if dispatcher:
+                dispatcher.stop()
+
+    app = FastAPI(
+        title="essc",
+        version="0.1.0",
+        summary="Electronic social security card platform (电子社保卡)",
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    install_problem_handlers(app)
+    app.include_router(ecards_router)
+    app.include_router(cardholders_router)
+    app.include_router(regions_router)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/platform/keys", tags=["reference"])
+    def platform_keys(p: Annotated[Platform, Depends(get_platform)]) -> dict[str, Any]:
+        """The platform's signing public keys by key id, to verify responses and webhooks."""
+        return {
+            "suite": p.suite.name,
+            "algorithm": p.suite.signature_algorithm,
+            "keys": {kid: key.to_pem().decode("ascii") for kid, key in p.keys.public_keys().items()},
+        }
+
+    app.add_middleware(ResponseSigningMiddleware, platform=platform)
+    app.add_middleware(RequestIdMiddleware)
+    return app

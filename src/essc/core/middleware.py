@@ -1,0 +1,87 @@
+"""Request ids and platform signatures on responses to signed requests."""
+
+from __future__ import annotations
+
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from essc.core.platform import Platform
+from essc.kit import wire
+from essc.kit.ids import new_id
+
+
+class RequestIdMiddleware:
+    """Take X-Request-Id from the caller or make one; echo it on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = headers.get(wire.HEADER_REQUEST_ID.lower()) or new_id()
+        scope.setdefault("state", {})["request_id"] = request_id[:64]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append(
+                    (wire.HEADER_REQUEST_ID.lower().encode(), request_id[:64].encode("latin-1"))
+                )
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class ResponseSigningMiddleware:
+    """Sign every response to a request that carried a nonce, so a client can prove what the platform said."""
+
+    def __init__(self, app: ASGIApp, platform: Platform) -> None:
+        self.app = app
+        self.platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k.decode("latin-1").lower() == "x-essc-nonce"),
+            None,
+        )
+        if nonce is None or not wire.NONCE_PATTERN.match(nonce):
+            await self.app(scope, receive, send)
+            return
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def buffer(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                body = b"".join(chunks)
+                signer = self.platform.keys.signer()
+                timestamp = int(self.platform.clock.now().timestamp())
+                signature = signer.sign(
+                    wire.response_string(start["status"], nonce, timestamp, body, self.platform.suite.hash)
+                )
+                headers = [
+                    (k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"
+                ]
+                headers += [
+                    (b"content-length", str(len(body)).encode()),
+                    (wire.HEADER_KEY_ID.lower().encode(), signer.key_id.encode()),
+                    (wire.HEADER_TIMESTAMP.lower().encode(), str(timestamp).encode()),
+                    (wire.HEADER_SIGNATURE.lower().encode(), wire.encode_signature(signature).encode()),
+                ]
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, buffer)

@@ -1,0 +1,28 @@
+"""Settings from environment variables prefixed ESSC_."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a deployment configures; SQLite and files by default, PostgreSQL and Redis in production."""
+
+    model_config = SettingsConfigDict(env_prefix="ESSC_", env_file=None, extra="ignore")
+
+    database_url: str = Field(default="sqlite:///var/essc.db", description="SQLAlchemy URL")
+    redis_url: str | None = Field(default=None, description="Redis URL; nonces and one-time state go there")
+    keystore_path: Path = Field(default=Path("var/keys"), description="directory of the file key store")
+    keystore_kind: str = Field(default="file", description="file | sandbox-hsm")
+    crypto_suite: str = Field(default="sm", description="sm (SM2/SM3/SM4) | intl (ECDSA P-256/SHA-256/AES-GCM)")
+    request_clock_skew_seconds: int = Field(default=300, description="allowed timestamp skew of signed requests")
+    busi_seq_ttl_seconds: int = Field(default=300, description="lifetime of a busiSeq")
+    password_max_failures: int = Field(default=5, description="wrong e-card passwords before lockout")
+    password_lockout_minutes: int = Field(default=30, description="how long a locked password stays locked")
+    webhook_max_attempts: int = Field(default=12, description="deliveries tried before a webhook is dead")
+    webhook_timeout_seconds: float = Field(default=5.0)
+    run_dispatcher: bool = Field(default=True, description="deliver webhooks from inside the API process")
+    public_url: str = Field(default="http://127.0.0.1:8000")

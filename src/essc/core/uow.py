@@ -1,0 +1,75 @@
+"""Unit of work: one transaction per request or job; audit entries are chained into it at commit."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from essc.audit import repository as audit_repository
+from essc.audit.schemas import PendingAuditEntry
+from essc.core.context import RequestContext
+from essc.core.db import Session
+from essc.core.platform import Platform
+from essc.kit.ids import new_id
+from essc.kit.keystore import KeyPurpose
+
+
+class UnitOfWork:
+    """Services flush through `session`; only the owner of the unit of work commits."""
+
+    def __init__(self, platform: Platform, context: RequestContext) -> None:
+        self.platform = platform
+        self.context = context
+        self.session: Session = platform.session_factory()
+        self.clock = platform.clock
+        self._audit: list[PendingAuditEntry] = []
+
+    def audit(
+        self,
+        action: str,
+        subject_kind: str,
+        subject_id: str,
+        province: str | None,
+        **details: Any,
+    ) -> None:
+        """Record who did what to which subject; written in this transaction or not at all."""
+        actor = self.context.actor
+        self._audit.append(
+            PendingAuditEntry(
+                id=new_id(),
+                at=self.clock.now(),
+                actor_kind=actor.kind,
+                actor_id=actor.id,
+                action=action,
+                subject_kind=subject_kind,
+                subject_id=subject_id,
+                province=province,
+                source_ip=self.context.source_ip,
+                request_id=self.context.request_id,
+                details=details,
+            )
+        )
+
+    def commit(self) -> None:
+        if self._audit:
+            key = self.platform.keys.data_key(KeyPurpose.AUDIT_CHAIN)
+            audit_repository.append(self.session, self._audit, self.platform.suite, key)
+            self._audit.clear()
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self._audit.clear()
+        self.session.rollback()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is not None:
+            self.rollback()
+        self.close()

@@ -1,0 +1,97 @@
+"""HTTP of the e-card life cycle, for authenticated channels."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+
+from essc.channels.models import Channel
+
+from essc.channels.service import of_caller
+from essc.core.deps import ChannelUoW, caller_of
+from essc.ecards import service
+from essc.ecards.schemas import (
+    BusiSeqRequest,
+    BusiSeqResponse,
+    BusiSeqUse,
+    Done,
+    EcardView,
+    IssueRequest,
+    IssueResponse,
+    PasswordChange,
+    PasswordReset,
+    PasswordSet,
+)
+
+router = APIRouter(prefix="/v1/ecards", tags=["ecards"])
+
+
+def current_channel(request: Request, uow: ChannelUoW) -> Channel:
+    """The channel behind the authenticated caller of this request."""
+    return of_caller(uow, caller_of(request).caller_id)
+
+
+CurrentChannel = Annotated[Channel, Depends(current_channel)]
+
+
+@router.post("/issuance", response_model=IssueResponse)
+def issue(body: IssueRequest, request: Request, uow: ChannelUoW, channel: CurrentChannel) -> IssueResponse:
+    """一级签发 in the calling channel; issuing again returns the same signNo."""
+    caller = caller_of(request)
+    result = service.issue(uow, channel, body, caller.signature, caller.body_digest)
+    uow.commit()
+    return result
+
+
+@router.get("/{sign_no}", response_model=EcardView)
+def view(sign_no: str, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
+    """The e-card as this channel sees it: status, level, masked holder fields."""
+    return service.view(uow, channel, sign_no)
+
+
+@router.put("/{sign_no}/password", response_model=Done, status_code=status.HTTP_201_CREATED)
+def set_password(sign_no: str, body: PasswordSet, uow: ChannelUoW, channel: CurrentChannel) -> Done:
+    """Set the person's e-card password (once; valid in every channel)."""
+    service.set_password(uow, channel, sign_no, body.password)
+    uow.commit()
+    return Done(sign_no=sign_no, result="password_set")
+
+
+@router.post("/{sign_no}/password/change", response_model=Done)
+def change_password(sign_no: str, body: PasswordChange, uow: ChannelUoW, channel: CurrentChannel) -> Done:
+    service.change_password(uow, channel, sign_no, body.old_password, body.new_password)
+    uow.commit()
+    return Done(sign_no=sign_no, result="password_changed")
+
+
+@router.post("/{sign_no}/password/reset", response_model=Done)
+def reset_password(sign_no: str, body: PasswordReset, uow: ChannelUoW, channel: CurrentChannel) -> Done:
+    """Reset and unlock the password with a busiSeq from a face check."""
+    service.reset_password(uow, channel, sign_no, body.busi_seq, body.new_password)
+    uow.commit()
+    return Done(sign_no=sign_no, result="password_reset")
+
+
+@router.post("/{sign_no}/busi-seqs", response_model=BusiSeqResponse, status_code=status.HTTP_201_CREATED)
+def create_busi_seq(sign_no: str, body: BusiSeqRequest, uow: ChannelUoW, channel: CurrentChannel) -> BusiSeqResponse:
+    """A one-time busiSeq after a password or face check, bound to a purpose."""
+    result = service.create_busi_seq(uow, channel, sign_no, body)
+    uow.commit()
+    return result
+
+
+@router.post("/{sign_no}/level2", response_model=EcardView)
+def upgrade(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
+    """二级签发: enable payment with a busiSeq of purpose sign_level2."""
+    result = service.upgrade_to_level2(uow, channel, sign_no, body.busi_seq)
+    uow.commit()
+    return result
+
+
+@router.post("/{sign_no}/unlink", response_model=EcardView)
+def unlink(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
+    """解除关联 from this channel with a busiSeq of purpose unlink."""
+    result = service.unlink(uow, channel, sign_no, body.busi_seq)
+    uow.commit()
+    return result

@@ -1,0 +1,393 @@
+"""Rules of the e-card: issuance per channel, password, busiSeq, 二级签发, unlink, following the physical card."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from essc.cardholders import repository as cards_repo
+from essc.cardholders.errors import UnknownRegion, WrongProvince
+from essc.cardholders.lifecycle import CardEventType, card_is_usable
+from essc.cardholders.models import Card, Person
+from essc.cardholders.service import aac002_index, read_clear_person
+from essc.channels.models import Channel
+from essc.core.uow import UnitOfWork
+from essc.ecards import passwords, repository
+from essc.ecards.errors import (
+    AttestationRefused,
+    BankAccountInactive,
+    BusiSeqInvalid,
+    CardNotActive,
+    EcardUnlinked,
+    HolderMismatch,
+    PasswordAlreadySet,
+    PasswordLocked,
+    PasswordNotSet,
+    SignNoNotFound,
+    WrongPassword,
+)
+from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence
+from essc.ecards.schemas import (
+    Attestation,
+    BusiSeqRequest,
+    BusiSeqResponse,
+    EcardView,
+    IssueRequest,
+    IssueResponse,
+    Purpose,
+)
+from essc.kit.errors import InvalidInput
+from essc.kit.idnumber import normalise_id_number
+from essc.kit.ids import new_id, random_code, random_token
+from essc.kit.keystore import KeyPurpose
+from essc.kit.masking import mask_card_number
+from essc.regions.data import is_known_region
+from essc.webhooks.service import announce
+
+ACTIVE = "active"
+UNLINKED = "unlinked"
+MIN_ATTESTATION_SCORE = 80
+ATTESTATION_MAX_AGE = timedelta(minutes=10)
+
+
+def _view(issuance: Issuance, person: Person, card: Card) -> EcardView:
+    return EcardView(
+        sign_no=issuance.sign_no,
+        sign_level=issuance.sign_level,
+        status=ACTIVE if issuance.status == ACTIVE else UNLINKED,
+        usable=is_usable(issuance, card),
+        card_status=card.status,
+        aab301=card.aab301,
+        aac002=person.aac002_masked,
+        aac003=person.aac003_masked,
+        aaz500=mask_card_number(card.aaz500),
+        issued_at=issuance.issued_at,
+    )
+
+
+def is_usable(issuance: Issuance, card: Card) -> bool:
+    """The e-card works in a channel exactly when its physical card is normal and it is not unlinked there."""
+    return issuance.status == ACTIVE and card_is_usable(card.status)
+
+
+def _check_attestation(uow: UnitOfWork, attestation: Attestation) -> None:
+    now = uow.clock.now()
+    if attestation.score < MIN_ATTESTATION_SCORE:
+        raise AttestationRefused(
+            f"attestation score {attestation.score} is below {MIN_ATTESTATION_SCORE}", field="attestation.score"
+        )
+    if attestation.checked_at > now + timedelta(minutes=1) or now - attestation.checked_at > ATTESTATION_MAX_AGE:
+        raise AttestationRefused(
+            "attestation.checkedAt must be within the last 10 minutes", field="attestation.checkedAt"
+        )
+
+
+def issue(uow: UnitOfWork, channel: Channel, request: IssueRequest, signature: str, digest: str) -> IssueResponse:
+    """一级签发: verify the holder and card, record the evidence, issue the e-card and this channel's signNo."""
+    session, now = uow.session, uow.clock.now()
+    if not is_known_region(request.aab301):
+        raise UnknownRegion(f"aab301 {request.aab301} is not a GB/T 2260 region", field="aab301")
+    aac002 = normalise_id_number(request.aac002)
+    _check_attestation(uow, request.attestation)
+    province = request.aab301[:2]
+    person = cards_repo.person_by_index(session, aac002_index(uow.platform, aac002))
+    card = cards_repo.card_by_number(session, province, request.aaz500.upper())
+    if person is None or card is None or card.person_id != person.id or person.province != province:
+        raise HolderMismatch("no card aaz500 of this aac002 was issued in that province")
+    if card.aab301 != request.aab301:
+        raise HolderMismatch(f"card {mask_card_number(card.aaz500)} was not issued by region {request.aab301}")
+    clear = read_clear_person(uow, person, purpose="issuance_name_check")
+    if clear.aac003 != request.aac003.strip():
+        raise HolderMismatch("aac003 does not match the cardholder's name", field="aac003")
+    if not card_is_usable(card.status):
+        raise CardNotActive(f"card {mask_card_number(card.aaz500)} is {card.status}", card_status=card.status)
+
+    ecard = repository.ecard_of_person(session, province, person.id)
+    if ecard is None:
+        ecard = Ecard(
+            province=province,
+            id=new_id(),
+            essc_no=random_code(20),
+            person_id=person.id,
+            card_id=card.id,
+            issued_at=now,
+            updated_at=now,
+        )
+        session.add(ecard)
+        session.flush()
+        uow.audit("ecard.created", "ecard", ecard.id, province, card_id=card.id)
+    elif ecard.card_id != card.id:
+        raise CardNotActive("this card is not the holder's current card", field="aaz500")
+
+    issuance = repository.issuance_in_channel(session, province, ecard.id, channel.id)
+    created = issuance is None or issuance.status != ACTIVE
+    if issuance is None:
+        issuance = Issuance(
+            province=province,
+            id=new_id(),
+            ecard_id=ecard.id,
+            channel_id=channel.id,
+            sign_no=random_code(24),
+            sign_level=1,
+            status=ACTIVE,
+            issued_at=now,
+            level2_at=None,
+            unlinked_at=None,
+        )
+        session.add(issuance)
+    elif issuance.status != ACTIVE:
+        issuance.status, issuance.sign_level, issuance.issued_at = ACTIVE, 1, now
+        issuance.unlinked_at, issuance.level2_at = None, None
+    session.flush()
+    if created:
+        session.add(
+            IssuanceEvidence(
+                province=province,
+                id=new_id(),
+                issuance_id=issuance.id,
+                channel_id=channel.id,
+                method=request.attestation.method,
+                provider=request.attestation.provider,
+                reference=request.attestation.reference,
+                score=request.attestation.score,
+                checked_at=request.attestation.checked_at,
+                request_signature=signature,
+                request_digest=digest,
+                recorded_at=now,
+            )
+        )
+        uow.audit("ecard.issued", "issuance", issuance.id, province, channel=channel.channel_no, sign_level=1)
+    view = _view(issuance, person, card)
+    return IssueResponse(**view.model_dump(), created=created)
+
+
+def _locate(uow: UnitOfWork, channel: Channel, sign_no: str) -> tuple[Issuance, Ecard, Person, Card]:
+    issuance = repository.issuance_by_sign_no(uow.session, sign_no)
+    if issuance is None or issuance.channel_id != channel.id:
+        raise SignNoNotFound(f"signNo {sign_no} is not issued in channel {channel.channel_no}", field="signNo")
+    ecard = repository.ecard(uow.session, issuance.province, issuance.ecard_id)
+    assert ecard is not None  # guaranteed by the foreign key
+    person = cards_repo.person(uow.session, ecard.province, ecard.person_id)
+    card = cards_repo.card(uow.session, ecard.province, ecard.card_id)
+    assert person is not None and card is not None
+    return issuance, ecard, person, card
+
+
+def _usable(issuance: Issuance, card: Card) -> None:
+    if issuance.status != ACTIVE:
+        raise EcardUnlinked(f"signNo {issuance.sign_no} was unlinked from this channel")
+    if not card_is_usable(card.status):
+        raise CardNotActive(f"the physical card is {card.status}", card_status=card.status)
+
+
+def view(uow: UnitOfWork, channel: Channel, sign_no: str) -> EcardView:
+    issuance, _, person, card = _locate(uow, channel, sign_no)
+    return _view(issuance, person, card)
+
+
+def set_password(uow: UnitOfWork, channel: Channel, sign_no: str, pin: str) -> None:
+    """First password of the person's e-card, set right after issuance; valid in every channel."""
+    issuance, ecard, person, card = _locate(uow, channel, sign_no)
+    _usable(issuance, card)
+    if repository.password(uow.session, ecard.province, ecard.id) is not None:
+        raise PasswordAlreadySet("the e-card already has a password; use change or reset")
+    passwords.check_new_password(pin, _birth(person))
+    pepper = uow.platform.keys.data_key(KeyPurpose.PASSWORD_PEPPER)
+    uow.session.add(
+        EcardPassword(
+            province=ecard.province,
+            ecard_id=ecard.id,
+            password_hash=passwords.hash_password(uow.platform.suite, pepper.secret, ecard.id, pin),
+            pepper_key_id=pepper.key_id,
+            failed_attempts=0,
+            locked_until=None,
+            set_at=uow.clock.now(),
+        )
+    )
+    uow.session.flush()
+    uow.audit("ecard.password_set", "ecard", ecard.id, ecard.province, channel=channel.channel_no)
+
+
+def _birth(person: Person) -> date:
+    return date(int(person.birth_date[:4]), int(person.birth_date[4:6]), int(person.birth_date[6:8]))
+
+
+def _verify_password(uow: UnitOfWork, ecard: Ecard, channel: Channel, pin: str) -> None:
+    row = repository.password(uow.session, ecard.province, ecard.id, lock=True)
+    if row is None:
+        raise PasswordNotSet("set the e-card password first")
+    now, settings = uow.clock.now(), uow.platform.settings
+    if row.locked_until is not None and row.locked_until > now:
+        uow.audit("ecard.password_refused_locked", "ecard", ecard.id, ecard.province, channel=channel.channel_no)
+        raise PasswordLocked(
+            f"locked until {row.locked_until.isoformat()}; wait or reset the password after a face check "
+            f"(busiSeq purpose {Purpose.PASSWORD_RESET.value}, method face)",
+            locked_until=row.locked_until.isoformat(),
+        )
+    pepper = uow.platform.keys.data_key_by_id(row.pepper_key_id)
+    if passwords.password_matches(uow.platform.suite, pepper.secret, ecard.id, pin, row.password_hash):
+        row.failed_attempts, row.locked_until = 0, None
+        uow.session.flush()
+        return
+    row.failed_attempts += 1
+    remaining = settings.password_max_failures - row.failed_attempts
+    if remaining <= 0:
+        row.failed_attempts = 0
+        row.locked_until = now + timedelta(minutes=settings.password_lockout_minutes)
+    uow.session.flush()
+    uow.audit(
+        "ecard.password_failed", "ecard", ecard.id, ecard.province, channel=channel.channel_no, locked=remaining <= 0
+    )
+    if remaining <= 0:
+        raise PasswordLocked(
+            f"too many wrong passwords; locked for {settings.password_lockout_minutes} minutes or until reset",
+            locked_until=row.locked_until.isoformat() if row.locked_until else None,
+        )
+    raise WrongPassword(f"wrong e-card password; {remaining} attempts left", attempts_left=remaining)
+
+
+def change_password(uow: UnitOfWork, channel: Channel, sign_no: str, old: str, new: str) -> None:
+    issuance, ecard, person, card = _locate(uow, channel, sign_no)
+    _usable(issuance, card)
+    _verify_password(uow, ecard, channel, old)
+    passwords.check_new_password(new, _birth(person))
+    _store_password(uow, ecard, new)
+    uow.audit("ecard.password_changed", "ecard", ecard.id, ecard.province, channel=channel.channel_no)
+
+
+def reset_password(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str, new: str) -> None:
+    """Reset (and unlock) after a face check proven by a busiSeq of purpose password_reset."""
+    issuance, ecard, person, card = _locate(uow, channel, sign_no)
+    _usable(issuance, card)
+    _consume(uow, busi_seq, ecard, channel, Purpose.PASSWORD_RESET)
+    passwords.check_new_password(new, _birth(person))
+    if repository.password(uow.session, ecard.province, ecard.id) is None:
+        raise PasswordNotSet("no password to reset; set one instead")
+    _store_password(uow, ecard, new)
+    uow.audit("ecard.password_reset", "ecard", ecard.id, ecard.province, channel=channel.channel_no)
+
+
+def _store_password(uow: UnitOfWork, ecard: Ecard, pin: str) -> None:
+    row = repository.password(uow.session, ecard.province, ecard.id, lock=True)
+    assert row is not None
+    pepper = uow.platform.keys.data_key(KeyPurpose.PASSWORD_PEPPER)
+    row.password_hash = passwords.hash_password(uow.platform.suite, pepper.secret, ecard.id, pin)
+    row.pepper_key_id, row.failed_attempts, row.locked_until = pepper.key_id, 0, None
+    row.set_at = uow.clock.now()
+    uow.session.flush()
+
+
+def _token_digest(uow: UnitOfWork, token: str) -> bytes:
+    return uow.platform.suite.mac(uow.platform.keys.data_key(KeyPurpose.TOKEN).secret, token.encode())
+
+
+def create_busi_seq(uow: UnitOfWork, channel: Channel, sign_no: str, request: BusiSeqRequest) -> BusiSeqResponse:
+    """After a password or face check, a one-time token bound to person, channel and purpose."""
+    issuance, ecard, _, card = _locate(uow, channel, sign_no)
+    _usable(issuance, card)
+    if request.method == "password":
+        if request.password is None:
+            raise InvalidInput("method password needs the password field", field="password")
+        _verify_password(uow, ecard, channel, request.password)
+    else:
+        if request.attestation is None:
+            raise InvalidInput("method face needs the attestation field", field="attestation")
+        _check_attestation(uow, request.attestation)
+    if request.purpose is Purpose.PASSWORD_RESET and request.method != "face":
+        raise InvalidInput("a password reset needs a face check (method face)", field="method")
+    token = random_token(24)
+    now = uow.clock.now()
+    expires = now + timedelta(seconds=uow.platform.settings.busi_seq_ttl_seconds)
+    uow.session.add(
+        BusiSeq(
+            token_digest=_token_digest(uow, token),
+            province=ecard.province,
+            ecard_id=ecard.id,
+            channel_id=channel.id,
+            purpose=request.purpose.value,
+            method=request.method,
+            created_at=now,
+            expires_at=expires,
+            used_at=None,
+        )
+    )
+    uow.session.flush()
+    uow.audit(
+        "busi_seq.issued", "ecard", ecard.id, ecard.province, purpose=request.purpose.value, method=request.method
+    )
+    return BusiSeqResponse(busi_seq=token, purpose=request.purpose, expires_at=expires)
+
+
+def _consume(uow: UnitOfWork, token: str, ecard: Ecard, channel: Channel, purpose: Purpose) -> BusiSeq:
+    row = repository.consume_busi_seq(uow.session, _token_digest(uow, token), uow.clock.now())
+    if row is None or (row.province, row.ecard_id, row.channel_id, row.purpose) != (
+        ecard.province,
+        ecard.id,
+        channel.id,
+        purpose.value,
+    ):
+        raise BusiSeqInvalid(
+            f"busiSeq is unknown, expired, already used, or not for this person, channel and purpose "
+            f"({purpose.value})",
+            field="busiSeq",
+        )
+    uow.audit("busi_seq.used", "ecard", ecard.id, ecard.province, purpose=purpose.value)
+    return row
+
+
+def upgrade_to_level2(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str) -> EcardView:
+    """二级签发: enable payment, only when the card's bank account is active."""
+    issuance, ecard, person, card = _locate(uow, channel, sign_no)
+    _usable(issuance, card)
+    if not card.bank_account_active:
+        raise BankAccountInactive("activate the card's bank account at the bank first")
+    _consume(uow, busi_seq, ecard, channel, Purpose.SIGN_LEVEL2)
+    if issuance.sign_level != 2:
+        issuance.sign_level, issuance.level2_at = 2, uow.clock.now()
+        uow.session.flush()
+        uow.audit("ecard.level2", "issuance", issuance.id, ecard.province, channel=channel.channel_no)
+    return _view(issuance, person, card)
+
+
+def unlink(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str) -> EcardView:
+    """解除关联: the holder removes the e-card from one channel; other channels are untouched."""
+    issuance, ecard, person, card = _locate(uow, channel, sign_no)
+    if issuance.status != ACTIVE:
+        raise EcardUnlinked(f"signNo {sign_no} is already unlinked")
+    _consume(uow, busi_seq, ecard, channel, Purpose.UNLINK)
+    issuance.status, issuance.unlinked_at = UNLINKED, uow.clock.now()
+    uow.session.flush()
+    uow.audit("ecard.unlinked", "issuance", issuance.id, ecard.province, channel=channel.channel_no)
+    announce(uow, channel.id, "ecard.unlinked", {"signNo": issuance.sign_no, "usable": False})
+    return _view(issuance, person, card)
+
+
+def follow_card(uow: UnitOfWork, card: Card, replacement: Card | None, event: CardEventType) -> None:
+    """Mirror a physical card change on its e-card and tell every channel that holds it."""
+    for ecard in repository.ecards_of_card(uow.session, card.province, card.id):
+        current = card
+        if replacement is not None:
+            ecard.card_id, ecard.updated_at = replacement.id, uow.clock.now()
+            current = replacement
+            uow.audit("ecard.rebound", "ecard", ecard.id, ecard.province, old_card=card.id, new_card=replacement.id)
+        for issuance in repository.issuances_of_ecard(uow.session, ecard.province, ecard.id):
+            if issuance.status != ACTIVE:
+                continue
+            if replacement is not None and issuance.sign_level == 2 and not replacement.bank_account_active:
+                issuance.sign_level, issuance.level2_at = 1, None
+            data = {
+                "signNo": issuance.sign_no,
+                "event": event.value,
+                "cardStatus": current.status,
+                "usable": is_usable(issuance, current),
+                "signLevel": issuance.sign_level,
+            }
+            if replacement is not None:
+                data["aaz500"] = mask_card_number(replacement.aaz500)
+            kind = "ecard.card_replaced" if replacement is not None else "ecard.status_changed"
+            announce(uow, issuance.channel_id, kind, data)
+        uow.session.flush()
+
+
+def ensure_same_province(caller_province: str, province: str) -> None:
+    if caller_province != province:
+        raise WrongProvince(f"province {caller_province} cannot act on province {province}'s cards")

@@ -1,0 +1,53 @@
+"""Encryption of personal fields at rest and their keyed blind index."""
+
+from __future__ import annotations
+
+import os
+
+from essc.kit.crypto.base import CryptoSuite
+from essc.kit.errors import DecryptionFailed
+from essc.kit.keystore import KeyPurpose, KeyStore
+
+_VERSION = 1
+
+
+class FieldCipher:
+    """AEAD-encrypts a field under the current personal-data key; the AAD binds it to its row and column."""
+
+    def __init__(self, suite: CryptoSuite, keys: KeyStore) -> None:
+        self._suite = suite
+        self._keys = keys
+
+    def encrypt(self, value: str, aad: str) -> bytes:
+        key = self._keys.data_key(KeyPurpose.PERSONAL_DATA)
+        nonce = os.urandom(self._suite.aead_nonce_size)
+        kid = key.key_id.encode("ascii")
+        sealed = self._suite.aead_encrypt(key.secret, nonce, value.encode("utf-8"), aad.encode("utf-8"))
+        return bytes([_VERSION, len(kid)]) + kid + nonce + sealed
+
+    def decrypt(self, blob: bytes, aad: str) -> str:
+        if len(blob) < 2 or blob[0] != _VERSION:
+            raise DecryptionFailed("unknown field ciphertext format")
+        kid_end = 2 + blob[1]
+        nonce_end = kid_end + self._suite.aead_nonce_size
+        key = self._keys.data_key_by_id(blob[2:kid_end].decode("ascii"))
+        plain = self._suite.aead_decrypt(key.secret, blob[kid_end:nonce_end], blob[nonce_end:], aad.encode("utf-8"))
+        return plain.decode("utf-8")
+
+    def key_id_of(self, blob: bytes) -> str:
+        """The key id a ciphertext was sealed under (for re-encryption after rotation)."""
+        return blob[2 : 2 + blob[1]].decode("ascii")
+
+
+class BlindIndex:
+    """Keyed HMAC of a normalised value so equal values can be found without storing them in the clear.
+
+    Its key is never rotated in place (the CLI refuses): a new key would mean re-indexing every row.
+    """
+
+    def __init__(self, suite: CryptoSuite, keys: KeyStore) -> None:
+        self._suite = suite
+        self._secret = keys.data_key(KeyPurpose.BLIND_INDEX).secret
+
+    def of(self, field: str, value: str) -> bytes:
+        return self._suite.mac(self._secret, f"{field}\x00{value}".encode())

@@ -1,0 +1,69 @@
+"""Key store interface: platform signing keys and data keys, by purpose and key id, outside the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from essc.kit.crypto.base import PublicKey
+
+
+class KeyPurpose(StrEnum):
+    """What a key is for; each purpose has its own key series with rotation."""
+
+    PLATFORM_SIGNING = "platform-signing"  # responses, webhooks, reports (asymmetric)
+    PERSONAL_DATA = "personal-data"  # SM4 encryption of personal fields at rest (symmetric)
+    BLIND_INDEX = "blind-index"  # HMAC-SM3 blind index of personal fields (symmetric)
+    AUDIT_CHAIN = "audit-chain"  # HMAC-SM3 chain of the audit log (symmetric)
+    PASSWORD_PEPPER = "password-pepper"  # keyed pre-hash of e-card passwords (symmetric)
+    TOKEN = "token"  # HMAC of one-time tokens (busiSeq) (symmetric)
+
+
+SYMMETRIC_PURPOSES = frozenset(p for p in KeyPurpose if p is not KeyPurpose.PLATFORM_SIGNING)
+
+
+@dataclass(frozen=True, slots=True)
+class DataKey:
+    """A symmetric key in memory together with its key id."""
+
+    key_id: str
+    secret: bytes
+
+
+class Signer(Protocol):
+    """Signs with one private key that may live in an HSM."""
+
+    key_id: str
+
+    def sign(self, message: bytes) -> bytes: ...
+
+    def public_key(self) -> PublicKey: ...
+
+
+class KeyStore(Protocol):
+    """Where the platform's keys live: files in development, an HSM in production."""
+
+    def signer(self, purpose: KeyPurpose = KeyPurpose.PLATFORM_SIGNING) -> Signer:
+        """The current signing key for the purpose."""
+        ...
+
+    def public_key(self, key_id: str) -> PublicKey:
+        """Any signing key's public half, current or retired, by key id; KeyNotFound otherwise."""
+        ...
+
+    def public_keys(self) -> dict[str, PublicKey]:
+        """Every signing public key that verifiers should still accept, by key id."""
+        ...
+
+    def data_key(self, purpose: KeyPurpose) -> DataKey:
+        """The current symmetric key of the purpose."""
+        ...
+
+    def data_key_by_id(self, key_id: str) -> DataKey:
+        """Any symmetric key, current or retired, by key id; KeyNotFound otherwise."""
+        ...
+
+    def rotate(self, purpose: KeyPurpose) -> str:
+        """Make a new current key for the purpose, keep the old one readable; return the new key id."""
+        ...

@@ -1,0 +1,86 @@
+"""Demo data: one province of synthetic holders, a demo channel and the province's card system, with keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from essc.access import repository as access_repository
+from essc.access import service as access
+from essc.cardholders.importer import ImportReport, import_rows
+from essc.cardholders.importfile import GoodRow
+from essc.cardholders.repository import count_persons
+from essc.cardholders.synthetic import synthetic_holders, write_csv
+from essc.channels import repository as channels_repository
+from essc.channels import service as channels
+from essc.core.context import Actor, RequestContext
+from essc.core.platform import Platform
+from essc.core.uow import UnitOfWork
+
+DEMO_PROVINCE = "44"
+DEMO_CHANNEL_NO = "4400000001"
+DEMO_KEY_ID = "demo-1"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoParty:
+    label: str
+    key_id: str
+    private_key_path: Path
+
+
+def _write_keypair(platform: Platform, folder: Path) -> bytes:
+    """Create (once) a party's key pair under folder; return the public key PEM."""
+    folder.mkdir(parents=True, exist_ok=True)
+    private_path = folder / "private.pem"
+    if not private_path.exists():
+        key = platform.suite.generate_private_key()
+        private_path.write_bytes(key.to_pem())
+        private_path.chmod(0o600)
+        (folder / "public.pem").write_bytes(key.public_key().to_pem())
+    return (folder / "public.pem").read_bytes()
+
+
+def ensure_demo_parties(platform: Platform, folder: Path, webhook_url: str | None) -> list[DemoParty]:
+    """The demo channel and the demo province's card system, registered with keys written under folder."""
+    actor = Actor.operator("demo")
+    channel_dir = folder / f"channel-{DEMO_CHANNEL_NO}"
+    province_dir = folder / f"province-{DEMO_PROVINCE}"
+    channel_pem = _write_keypair(platform, channel_dir)
+    province_pem = _write_keypair(platform, province_dir)
+    with UnitOfWork(platform, RequestContext(actor=actor)) as uow:
+        if channels_repository.by_number(uow.session, DEMO_CHANNEL_NO) is None:
+            channels.register(
+                uow,
+                DEMO_CHANNEL_NO,
+                "Demo HRSS app",
+                channels.ChannelType.HRSS_APP,
+                channel_pem,
+                DEMO_KEY_ID,
+                webhook_url,
+            )
+        if access_repository.caller_by_ref(uow.session, "province", DEMO_PROVINCE) is None:
+            caller = access.register_caller(uow, "province", DEMO_PROVINCE, "Demo province card system")
+            access.add_key(uow, caller, DEMO_KEY_ID, province_pem)
+        uow.commit()
+    return [
+        DemoParty(f"channel/{DEMO_CHANNEL_NO}", DEMO_KEY_ID, channel_dir / "private.pem"),
+        DemoParty(f"province/{DEMO_PROVINCE}", DEMO_KEY_ID, province_dir / "private.pem"),
+    ]
+
+
+def ensure_demo_holders(
+    platform: Platform,
+    folder: Path,
+    count: int,
+    progress: Callable[[ImportReport], None] | None = None,
+) -> ImportReport | None:
+    """Load `count` synthetic holders into the demo province unless it already has them; keep a CSV copy."""
+    with platform.session_factory() as session:
+        if count_persons(session, DEMO_PROVINCE) >= count:
+            return None
+    folder.mkdir(parents=True, exist_ok=True)
+    write_csv(folder / f"holders-{DEMO_PROVINCE}.csv", synthetic_holders(DEMO_PROVINCE, count))
+    rows = (GoodRow(line=i + 2, record=r) for i, r in enumerate(synthetic_holders(DEMO_PROVINCE, count)))
+    return import_rows(platform, DEMO_PROVINCE, rows, Actor.operator("demo"), progress=progress)

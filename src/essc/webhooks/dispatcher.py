@@ -1,0 +1,156 @@
+"""Delivers outbox webhooks to channels: signed, retried with exponential backoff, every attempt logged."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+import httpx
+
+from essc.channels import repository as channels
+from essc.core.platform import Platform
+from essc.kit import wire
+from essc.kit.ids import new_id, random_token
+from essc.webhooks import repository
+from essc.webhooks.models import DeliveryAttempt
+from essc.webhooks.service import DEAD, DELIVERED
+
+log = logging.getLogger("essc.webhooks")
+
+HEADER_EVENT_ID = "X-Essc-Event-Id"
+LEASE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class WebhookSender(Protocol):
+    """Posts one webhook; returns the HTTP status, raises OSError/httpx errors when nothing came back."""
+
+    def post(self, delivery: Delivery, timeout: float) -> int: ...
+
+
+class HttpxSender:
+    """The real adapter."""
+
+    def __init__(self) -> None:
+        self._client = httpx.Client(follow_redirects=False)
+
+    def post(self, delivery: Delivery, timeout: float) -> int:
+        response = self._client.post(delivery.url, content=delivery.body, headers=delivery.headers, timeout=timeout)
+        return response.status_code
+
+
+def backoff(attempt: int) -> timedelta:
+    """5 s, 10 s, 20 s ... capped at one hour, with up to 20 % jitter so retries do not arrive in waves."""
+    base = min(5 * 2 ** (attempt - 1), 3600)
+    return timedelta(seconds=base * (1 + secrets.randbelow(200) / 1000))
+
+
+def sign_delivery(platform: Platform, url: str, event_id: str, body: bytes) -> Delivery:
+    """Headers that let a channel verify a webhook with the platform's public key."""
+    signer = platform.keys.signer()
+    timestamp = int(platform.clock.now().timestamp())
+    nonce = random_token(18)
+    signature = signer.sign(wire.webhook_string(event_id, timestamp, nonce, body, platform.suite.hash))
+    headers = {
+        "Content-Type": "application/json",
+        HEADER_EVENT_ID: event_id,
+        wire.HEADER_KEY_ID: signer.key_id,
+        wire.HEADER_TIMESTAMP: str(timestamp),
+        wire.HEADER_NONCE: nonce,
+        wire.HEADER_SIGNATURE: wire.encode_signature(signature),
+    }
+    return Delivery(url=url, headers=headers, body=body)
+
+
+def deliver_due(platform: Platform, sender: WebhookSender, limit: int = 100) -> int:
+    """Deliver what is due now; returns how many messages were attempted."""
+    now = platform.clock.now()
+    with platform.session_factory() as session:
+        leased = repository.claim_due(session, now, now + LEASE, limit)
+        jobs = []
+        for message in leased:
+            channel = channels.by_id(session, message.channel_id)
+            jobs.append((message.id, channel.webhook_url if channel else None, message.payload.encode()))
+        session.commit()
+
+    for message_id, url, body in jobs:
+        started = time.monotonic()
+        status: int | None = None
+        error: str | None = None
+        if url is None:
+            error = "the channel has no webhook URL"
+        else:
+            try:
+                status = sender.post(sign_delivery(platform, url, message_id, body), platform.settings.webhook_timeout_seconds)
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}"
+            except (httpx.HTTPError, OSError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        _record(platform, message_id, status, error, int((time.monotonic() - started) * 1000))
+    return len(jobs)
+
+
+def _record(platform: Platform, message_id: str, status: int | None, error: str | None, duration_ms: int) -> None:
+    now = platform.clock.now()
+    with platform.session_factory() as session:
+        message = repository.message(session, message_id)
+        if message is None:
+            return
+        message.attempts += 1
+        session.add(
+            DeliveryAttempt(
+                id=new_id(),
+                message_id=message_id,
+                attempt_no=message.attempts,
+                attempted_at=now,
+                status_code=status,
+                error=error,
+                duration_ms=duration_ms,
+            )
+        )
+        if error is None:
+            message.status, message.delivered_at, message.last_error = DELIVERED, now, None
+        elif message.attempts >= platform.settings.webhook_max_attempts:
+            message.status, message.last_error = DEAD, error
+        else:
+            message.next_attempt_at, message.last_error = now + backoff(message.attempts), error
+        session.commit()
+
+
+class DispatcherThread:
+    """Runs deliveries in the background of an API process."""
+
+    def __init__(self, platform: Platform, sender: WebhookSender | None = None, interval: float = 1.0) -> None:
+        self._platform = platform
+        self._sender = sender or HttpxSender()
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="essc-webhooks", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = deliver_due(self._platform, self._sender)
+            except Exception:  # a dispatcher must survive a failing round and try again
+                log.exception("webhook delivery round failed")
+                busy = 0
+            if not busy:
+                self._stop.wait(self._interval)

@@ -1,0 +1,116 @@
+"""Signed requests to the platform, verified signed responses, typed errors; wire format from essc.kit.wire."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from essc.kit import wire
+from essc.kit.crypto.base import CryptoSuite, PrivateKey, PublicKey
+from essc.kit.errors import CryptoError
+
+
+class PlatformError(Exception):
+    """The platform answered with an RFC 9457 problem."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(f"{status} {problem.get('code')}: {problem.get('detail')}")
+        self.status = status
+        self.code = str(problem.get("code", ""))
+        self.problem = problem
+
+
+class ResponseSignatureInvalid(Exception):
+    """The response did not carry a valid platform signature: do not trust it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+class EsscClient:
+    """Signs each request (SPEC section 4) and checks the platform's signature on each response."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        suite: CryptoSuite,
+        caller: str,
+        key_id: str,
+        private_key: PrivateKey,
+        platform_keys: dict[str, PublicKey] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.http = http
+        self.suite = suite
+        self.caller = caller
+        self.key_id = key_id
+        self.private_key = private_key
+        self.platform_keys = platform_keys or {}
+        self.clock = clock
+
+    def fetch_platform_keys(self) -> None:
+        """Load the platform's signing keys from /v1/platform/keys (pin them out of band in production)."""
+        data = self.http.get("/v1/platform/keys").json()
+        self.platform_keys = {kid: self.suite.load_public_key(pem.encode()) for kid, pem in data["keys"].items()}
+
+    def signed_headers(self, method: str, path: str, body: bytes, nonce: str | None = None,
+                       timestamp: int | None = None) -> dict[str, str]:
+        """The five authentication headers for one request."""
+        ts = int(self.clock()) if timestamp is None else timestamp
+        the_nonce = nonce or secrets.token_urlsafe(18)
+        message = wire.request_string(method, path, ts, the_nonce, body, self.suite.hash)
+        signature = self.suite.sign(self.private_key, message)
+        return wire.SignedHeaders(self.caller, self.key_id, ts, the_nonce, signature).as_dict()
+
+    def raw(self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None,
+            nonce: str | None = None, timestamp: int | None = None) -> httpx.Response:
+        """Send a signed request and return the HTTP response as is (no checks)."""
+        body = b"" if json is None else orjson.dumps(json)
+        all_headers = {"Content-Type": "application/json", **self.signed_headers(method, path, body, nonce, timestamp)}
+        all_headers.update(headers or {})
+        return self.http.request(method, path, content=body, headers=all_headers)
+
+    def verify_response(self, response: httpx.Response, nonce: str) -> None:
+        key_id = response.headers.get(wire.HEADER_KEY_ID, "")
+        key = self.platform_keys.get(key_id)
+        signature = wire.decode_signature(response.headers.get(wire.HEADER_SIGNATURE, ""))
+        timestamp = response.headers.get(wire.HEADER_TIMESTAMP, "")
+        if key is None or signature is None or not timestamp.isdigit():
+            raise ResponseSignatureInvalid(f"response is not signed by a known platform key ({key_id!r})")
+        message = wire.response_string(response.status_code, nonce, int(timestamp), response.content, self.suite.hash)
+        try:
+            self.suite.verify(key, message, signature)
+        except CryptoError as exc:
+            raise ResponseSignatureInvalid("platform response signature does not verify") from exc
+
+    def call(self, method: str, path: str, json: Any = None) -> SignedResponse:
+        """Signed request; verified response; problems raised as PlatformError."""
+        nonce = secrets.token_urlsafe(18)
+        response = self.raw(method, path, json, nonce=nonce)
+        if self.platform_keys:
+            self.verify_response(response, nonce)
+        if response.status_code >= 400:
+            raise PlatformError(response.status_code, response.json())
+        return SignedResponse(response.status_code, response.content, dict(response.headers))
+
+    def post(self, path: str, json: Any = None) -> Any:
+        return self.call("POST", path, json).json()
+
+    def put(self, path: str, json: Any = None) -> Any:
+        return self.call("PUT", path, json).json()
+
+    def get(self, path: str) -> Any:
+        return self.call("GET", path).json()

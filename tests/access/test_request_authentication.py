@@ -1,0 +1,120 @@
+"""SPEC section 4: every channel request is signed; skew, replay, unknown or revoked keys are refused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from essc.access import service as access
+from essc.core.platform import Platform
+from essc.kit import wire
+from essc.kit.clock import FrozenClock
+from essc_sdk import ResponseSignatureInvalid
+from factories import app_client, channel, operator_uow
+
+
+def _code(response: object) -> str:
+    return str(response.json()["code"])  # type: ignore[attr-defined]
+
+
+def test_a_signed_request_passes_and_its_response_is_signed(platform: Platform) -> None:
+    app = channel(platform, app_client(platform))
+    response = app.client.raw("GET", "/v1/ecards/NOSUCHSIGNNO", nonce="n" * 20)
+    assert response.status_code == 404  # authenticated: the e-card is what was missing
+    app.client.verify_response(response, "n" * 20)
+
+
+def test_missing_header_is_named(platform: Platform) -> None:
+    app = channel(platform, app_client(platform))
+    for header in (wire.HEADER_CALLER, wire.HEADER_KEY_ID, wire.HEADER_TIMESTAMP, wire.HEADER_NONCE,
+                   wire.HEADER_SIGNATURE):
+        headers = app.client.signed_headers("GET", "/v1/ecards/X", b"")
+        del headers[header]
+        response = app.client.http.get("/v1/ecards/X", headers=headers)
+        assert response.status_code == 401
+        assert _code(response) == "missing_auth_header"
+        assert response.json()["header"] == header
+
+
+def test_timestamp_more_than_five_minutes_off_is_refused(platform: Platform) -> None:
+    app = channel(platform, app_client(platform))
+    now = int(platform.clock.now().timestamp())
+    for skew in (-301, 301):
+        response = app.client.raw("GET", "/v1/ecards/X", timestamp=now + skew)
+        assert response.status_code == 401 and _code(response) == "timestamp_out_of_window"
+    assert app.client.raw("GET", "/v1/ecards/X", timestamp=now - 299).status_code == 404
+
+
+def test_nonce_is_never_accepted_twice(platform: Platform) -> None:
+    app = channel(platform, app_client(platform))
+    assert app.client.raw("GET", "/v1/ecards/X", nonce="replayed-nonce-0001").status_code == 404
+    second = app.client.raw("GET", "/v1/ecards/X", nonce="replayed-nonce-0001")
+    assert second.status_code == 401 and _code(second) == "nonce_reused"
+
+
+def test_nonce_survives_a_restart(platform: Platform) -> None:
+    app = channel(platform, app_client(platform))
+    assert app.client.raw("GET", "/v1/ecards/X", nonce="restart-nonce-00001").status_code == 404
+    app.client.http = app_client(platform)  # a new application instance over the same stores
+    assert _code(app.client.raw("GET", "/v1/ecards/X", nonce="restart-nonce-00001")) == "nonce_reused"
+
+
+def test_tampered_body_path_or_signature_is_refused(platform: Platform) -> None:
+    app = channel(platform, app_client(platform))
+    body = b'{"aab301":"440100"}'
+    headers = app.client.signed_headers("POST", "/v1/ecards/issuance", body)
+    tampered = app.client.http.post("/v1/ecards/issuance", content=body.replace(b"44", b"11"), headers=headers)
+    assert tampered.status_code == 401 and _code(tampered) == "invalid_request_signature"
+
+    headers = app.client.signed_headers("GET", "/v1/ecards/A", b"")
+    other_path = app.client.http.get("/v1/ecards/B", headers=headers)
+    assert _code(other_path) == "invalid_request_signature"
+
+    headers = app.client.signed_headers("GET", "/v1/ecards/A", b"")
+    headers[wire.HEADER_SIGNATURE] = "not base64!"
+    assert _code(app.client.http.get("/v1/ecards/A", headers=headers)) == "missing_auth_header"
+
+
+def test_a_signature_by_another_key_is_refused(platform: Platform) -> None:
+    app = channel(platform, app_client(platform))
+    app.client.private_key = platform.suite.generate_private_key()
+    response = app.client.raw("GET", "/v1/ecards/X")
+    assert _code(response) == "invalid_request_signature"
+
+
+def test_unknown_caller_and_key_id(platform: Platform) -> None:
+    app = channel(platform, app_client(platform))
+    app.client.key_id = "k-unknown"
+    assert _code(app.client.raw("GET", "/v1/ecards/X")) == "unknown_key_id"
+    app.client.caller = "channel/9999999999"
+    assert _code(app.client.raw("GET", "/v1/ecards/X")) == "unknown_caller"
+
+
+def test_revoked_key_stops_at_once(platform: Platform) -> None:
+    app = channel(platform, app_client(platform))
+    assert app.client.raw("GET", "/v1/ecards/X").status_code == 404
+    kind, ref = app.label.split("/")
+    with operator_uow(platform) as uow:
+        access.revoke_key(uow, kind, ref, app.key_id)
+        uow.commit()
+    assert _code(app.client.raw("GET", "/v1/ecards/X")) == "key_revoked"
+
+
+def test_suspended_caller_is_refused(platform: Platform) -> None:
+    app = channel(platform, app_client(platform))
+    kind, ref = app.label.split("/")
+    with operator_uow(platform) as uow:
+        access.set_caller_status(uow, kind, ref, "suspended")
+        uow.commit()
+    response = app.client.raw("GET", "/v1/ecards/X")
+    assert response.status_code == 403 and _code(response) == "caller_suspended"
+
+
+def test_client_detects_a_forged_platform_response(platform: Platform, clock: FrozenClock) -> None:
+    app = channel(platform, app_client(platform))
+    response = app.client.raw("GET", "/v1/ecards/X", nonce="forgery-check-0001")
+    forged = type(response)(status_code=200, content=b'{"usable":true}', headers=response.headers)
+    with pytest.raises(ResponseSignatureInvalid):
+        app.client.verify_response(forged, "forgery-check-0001")
+    clock.advance(timedelta(seconds=1))

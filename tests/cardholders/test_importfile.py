@@ -1,0 +1,363 @@
+"""The province import file: streaming CSV/NDJSON parsing, with an actionable reason for every bad row."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from essc.cardholders.importfile import (
+    COLUMNS,
+    BadRow,
+    GoodRow,
+    HolderRecord,
+    ImportFileError,
+    ParsedRow,
+    parse_file,
+)
+from essc.kit.idnumber import check_digit
+
+HEADER = ",".join(COLUMNS)
+NOT_A_COUNTY = "not a GB/T 2260 county in its birth year"
+
+
+def id_number(first17: str = "44010619850301123") -> str:
+    return first17 + check_digit(first17)
+
+
+GOOD = {
+    "aac002": id_number(),
+    "aac003": "张伟",
+    "aac067": "13800138000",
+    "aaz500": "A12345678",
+    "aaz501": "0123456789abcdef0123456789abcdef",
+    "aab301": "440100",
+    "generation": "3",
+    "bank_account_active": "true",
+    "card_status": "normal",
+}
+GOOD_RECORD = HolderRecord(
+    aac002=id_number(),
+    aac003="张伟",
+    aac067="13800138000",
+    aaz500="A12345678",
+    aaz501="0123456789abcdef0123456789abcdef",
+    aab301="440100",
+    generation=3,
+    bank_account_active=True,
+    card_status="normal",
+)
+
+
+def csv_line(**changes: str) -> str:
+    return ",".join({**GOOD, **changes}[c] for c in COLUMNS)
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def parse_csv_rows(tmp_path: Path, *lines: str) -> list[ParsedRow]:
+    return list(parse_file(write(tmp_path, "h.csv", "\n".join([HEADER, *lines]) + "\n")))
+
+
+def only_reason(rows: list[ParsedRow]) -> str:
+    assert len(rows) == 1
+    assert isinstance(rows[0], BadRow), rows[0]
+    return rows[0].reason
+
+
+def test_good_csv_row(tmp_path: Path) -> None:
+    assert parse_csv_rows(tmp_path, csv_line()) == [GoodRow(2, GOOD_RECORD)]
+
+
+def test_bom_crlf_padded_header_extra_columns_and_no_mobile_column(tmp_path: Path) -> None:
+    columns = [c for c in COLUMNS if c != "aac067"]
+    header = " , ".join([*columns, "note"])
+    row = ",".join([*(GOOD[c] for c in columns), "anything"])
+    path = write(tmp_path, "h.csv", b"\xef\xbb\xbf" + f"{header}\r\n{row}\r\n".encode())
+    assert list(parse_file(path)) == [GoodRow(2, replace(GOOD_RECORD, aac067=None))]
+
+
+def test_line_numbers_are_physical_lines(tmp_path: Path) -> None:
+    rows = parse_csv_rows(tmp_path, "", csv_line(), ",,,,,,,,", "   ", csv_line(generation="9"))
+    assert [(type(r).__name__, r.line) for r in rows] == [("GoodRow", 3), ("BadRow", 6)]
+
+
+def test_wrong_check_digit(tmp_path: Path) -> None:
+    good = id_number("11010519491231002")
+    wrong = good[:17] + ("0" if good[17] != "0" else "1")
+    reason = only_reason(parse_csv_rows(tmp_path, csv_line(aac002=wrong)))
+    assert reason == f"aac002 '{wrong}' has a wrong check digit"
+
+
+@pytest.mark.parametrize(
+    ("aac002", "expected"),
+    [
+        ("4401061985030112", "must have 18 characters, got 16"),
+        ("44010619850301A234", "must be 17 digits followed by a digit or X"),
+        (id_number("44010619850231123"), "carries an impossible birth date 19850231"),
+        (
+            id_number("99999919850301123"),
+            "carries region 999999, not a GB/T 2260 county in its birth year 1985",
+        ),
+        (
+            id_number("11011819800301123"),
+            "carries region 110118, not a GB/T 2260 county in its birth year 1980",
+        ),
+    ],
+)
+def test_aac002_reasons(tmp_path: Path, aac002: str, expected: str) -> None:
+    reason = only_reason(parse_csv_rows(tmp_path, csv_line(aac002=aac002)))
+    assert reason == f"aac002 '{aac002}' {expected}"
+
+
+def test_historical_county_is_valid_for_its_years(tmp_path: Path) -> None:
+    # 崇文区 (110103) was merged in 2010; people born there before keep their numbers.
+    aac002 = id_number("11010319800301123")
+    rows = parse_csv_rows(tmp_path, csv_line(aac002=aac002))
+    assert rows == [GoodRow(2, replace(GOOD_RECORD, aac002=aac002))]
+
+
+def test_lower_case_x_is_normalised(tmp_path: Path) -> None:
+    for n in range(100, 1000):
+        candidate = id_number(f"44010619850301{n}")
+        if candidate.endswith("X"):
+            break
+    rows = parse_csv_rows(tmp_path, csv_line(aac002=candidate.lower()))
+    assert isinstance(rows[0], GoodRow)
+    assert rows[0].record.aac002 == candidate
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"aab301": "999900"}, "aab301 '999900' is not a GB/T 2260 region"),
+        ({"aab301": "4401"}, "aab301 '4401' must be 6 digits"),
+        ({"generation": "4"}, "generation must be 2 or 3, got '4'"),
+        ({"generation": ""}, "generation must be 2 or 3, got ''"),
+        (
+            {"card_status": "x"},
+            "card_status 'x' must be one of normal, temp_lost, lost, locked, cancelled",
+        ),
+        ({"bank_account_active": "maybe"}, "bank_account_active must be true/false/1/0/yes/no, got 'maybe'"),
+        ({"aaz500": "A1234567"}, "aaz500 'A1234567' must be exactly 9 letters or digits"),
+        ({"aaz500": "A1234567-"}, "aaz500 'A1234567-' must be exactly 9 letters or digits"),
+        ({"aaz501": ""}, "aaz501 '' must be 1 to 32 letters or digits"),
+        ({"aaz501": "0" * 33}, f"aaz501 '{'0' * 33}' must be 1 to 32 letters or digits"),
+        ({"aac003": "  "}, "aac003 must not be blank"),
+        ({"aac003": "张" * 65}, "aac003 must have at most 64 characters, got 65"),
+        ({"aac067": "23800138000"}, "aac067 '23800138000' must be 11 digits starting with 1, or empty"),
+        ({"aac067": "1380013800"}, "aac067 '1380013800' must be 11 digits starting with 1, or empty"),
+    ],
+)
+def test_field_reasons(tmp_path: Path, changes: dict[str, str], reason: str) -> None:
+    assert only_reason(parse_csv_rows(tmp_path, csv_line(**changes))) == reason
+
+
+@pytest.mark.parametrize(
+    ("word", "value"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("yes", True),
+        ("false", False),
+        ("0", False),
+        ("No", False),
+    ],
+)
+def test_bank_account_active_words(tmp_path: Path, word: str, value: bool) -> None:
+    rows = parse_csv_rows(tmp_path, csv_line(bank_account_active=word))
+    assert isinstance(rows[0], GoodRow)
+    assert rows[0].record.bank_account_active is value
+
+
+def test_empty_mobile_is_none_and_values_are_trimmed(tmp_path: Path) -> None:
+    rows = parse_csv_rows(tmp_path, csv_line(aac067="", aac003=" 张伟 ", aab301=" 440100"))
+    assert rows == [GoodRow(2, replace(GOOD_RECORD, aac067=None))]
+
+
+def test_every_problem_of_a_row_is_reported(tmp_path: Path) -> None:
+    reason = only_reason(
+        parse_csv_rows(tmp_path, csv_line(generation="1", card_status="gone", aab301="999900"))
+    )
+    assert reason.split("; ") == [
+        "aab301 '999900' is not a GB/T 2260 region",
+        "generation must be 2 or 3, got '1'",
+        "card_status 'gone' must be one of normal, temp_lost, lost, locked, cancelled",
+    ]
+
+
+def test_wrong_field_count_and_malformed_quoting(tmp_path: Path) -> None:
+    rows = parse_csv_rows(tmp_path, csv_line() + ",extra", 'a,"b"c,' + csv_line(), csv_line())
+    assert rows[0] == BadRow(2, "expected 9 fields as in the header, got 10")
+    assert isinstance(rows[1], BadRow)
+    assert rows[1].line == 3
+    assert rows[1].reason.startswith("malformed CSV")
+    assert rows[2] == GoodRow(4, GOOD_RECORD)
+
+
+def test_quoted_fields(tmp_path: Path) -> None:
+    line = ",".join(f'"{GOOD[c]}"' for c in COLUMNS)
+    assert parse_csv_rows(tmp_path, line) == [GoodRow(2, GOOD_RECORD)]
+
+
+def test_invalid_utf8_is_one_bad_row(tmp_path: Path) -> None:
+    data = f"{HEADER}\n".encode() + csv_line().encode()[:-3] + b"\xff\xfe\n" + f"{csv_line()}\n".encode()
+    rows = list(parse_file(write(tmp_path, "h.csv", data)))
+    assert rows == [BadRow(2, "the line is not valid UTF-8"), GoodRow(3, GOOD_RECORD)]
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (HEADER.replace("aaz500,", ""), "missing column aaz500"),
+        (
+            "aac002,aac003",
+            "missing columns aaz500, aaz501, aab301, generation, bank_account_active, card_status",
+        ),
+        (HEADER + ",aac002", "duplicate column aac002"),
+        ('aac002,"aac003', "header row is not valid CSV"),
+    ],
+)
+def test_bad_header_fails_at_once(tmp_path: Path, header: str, message: str) -> None:
+    path = write(tmp_path, "h.csv", f"{header}\n{csv_line()}\n")
+    with pytest.raises(ImportFileError, match=message) as caught:
+        parse_file(path)  # not iterated: the header is checked before any row is handed out
+    assert caught.value.code == "invalid_import_file"
+
+
+def test_empty_csv_fails(tmp_path: Path) -> None:
+    with pytest.raises(ImportFileError, match="empty"):
+        parse_file(write(tmp_path, "h.csv", ""))
+
+
+def test_unknown_suffix_fails_at_once_and_format_can_be_given(tmp_path: Path) -> None:
+    path = write(tmp_path, "holders.txt", f"{HEADER}\n{csv_line()}\n")
+    with pytest.raises(ImportFileError, match=r"cannot tell the format of holders\.txt"):
+        parse_file(path)
+    assert list(parse_file(path, "csv")) == [GoodRow(2, GOOD_RECORD)]
+
+
+def test_missing_file_fails(tmp_path: Path) -> None:
+    for name in ("nothing.csv", "nothing.ndjson"):
+        with pytest.raises(ImportFileError, match="cannot read"):
+            parse_file(tmp_path / name)
+
+
+def ndjson_line(**changes: object) -> str:
+    return orjson.dumps({**GOOD, **changes}).decode()
+
+
+def parse_ndjson_rows(tmp_path: Path, *lines: str, name: str = "h.ndjson") -> list[ParsedRow]:
+    return list(parse_file(write(tmp_path, name, "\n".join(lines) + "\n")))
+
+
+def test_good_ndjson_rows_with_json_types(tmp_path: Path) -> None:
+    rows = parse_ndjson_rows(
+        tmp_path,
+        ndjson_line(),
+        "",
+        ndjson_line(generation=3, bank_account_active=True, aac067=None),
+        name="h.jsonl",
+    )
+    assert rows == [
+        GoodRow(1, GOOD_RECORD),
+        GoodRow(3, replace(GOOD_RECORD, aac067=None)),
+    ]
+
+
+def test_ndjson_mobile_key_may_be_absent(tmp_path: Path) -> None:
+    line = orjson.dumps({k: v for k, v in GOOD.items() if k != "aac067"}).decode()
+    rows = parse_ndjson_rows(tmp_path, line)
+    assert rows == [GoodRow(1, replace(GOOD_RECORD, aac067=None))]
+
+
+def test_ndjson_bad_rows(tmp_path: Path) -> None:
+    rows = parse_ndjson_rows(
+        tmp_path,
+        '{"aac002": ',
+        "[1, 2]",
+        orjson.dumps({k: v for k, v in GOOD.items() if k not in ("aaz500", "card_status")}).decode(),
+        ndjson_line(aab301=440100, generation=True, bank_account_active=None),
+        ndjson_line(),
+    )
+    assert isinstance(rows[0], BadRow)
+    assert rows[0].line == 1
+    assert rows[0].reason.startswith("invalid JSON: ")
+    assert rows[1] == BadRow(2, "expected a JSON object, got list")
+    assert rows[2] == BadRow(3, "missing keys aaz500, card_status")
+    assert rows[3] == BadRow(
+        4,
+        "aab301 must be a string, got 440100; generation must be 2 or 3, got true; "
+        "bank_account_active must be true/false/1/0/yes/no, got null",
+    )
+    assert rows[4] == GoodRow(5, GOOD_RECORD)
+
+
+def test_long_values_are_cut_short_in_reasons(tmp_path: Path) -> None:
+    reason = only_reason(parse_csv_rows(tmp_path, csv_line(aaz500="A" * 5000)))
+    assert len(reason) < 120
+
+
+def test_parsing_is_lazy(tmp_path: Path) -> None:
+    path = write(tmp_path, "h.csv", f"{HEADER}\n{csv_line()}\n")
+    rows = parse_file(path)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(csv_line() + "\n")  # written after parse_file returned: a streaming parser still sees it
+    assert [r.line for r in rows] == [2, 3]
+
+
+TEXT_LINES = st.lists(
+    st.one_of(
+        st.text(max_size=80),
+        st.text(alphabet=string.digits + ",\"' xX\t\r", max_size=60),
+        st.builds(lambda n: csv_line(aac002=id_number(f"440106{n:011d}")), st.integers(0, 10**11 - 1)),
+    ),
+    max_size=12,
+)
+
+
+def _check_rows(rows: list[ParsedRow], physical_lines: int, first: int) -> None:
+    lines = [r.line for r in rows]
+    assert lines == sorted(set(lines))
+    assert all(first <= n <= physical_lines for n in lines)
+    for row in rows:
+        assert isinstance(row, GoodRow | BadRow)
+        if isinstance(row, BadRow):
+            assert row.reason
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=TEXT_LINES)
+def test_csv_rows_never_raise(tmp_path: Path, lines: list[str]) -> None:
+    data = (HEADER + "\n" + "\n".join(lines)).encode("utf-8", "surrogatepass")
+    path = write(tmp_path, "fuzz.csv", data)
+    _check_rows(list(parse_file(path)), data.count(b"\n") + 1, 2)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.one_of(st.text(max_size=80), st.binary(max_size=40).map(repr)), max_size=12))
+def test_ndjson_rows_never_raise(tmp_path: Path, lines: list[str]) -> None:
+    data = "\n".join(lines).encode("utf-8", "surrogatepass")
+    path = write(tmp_path, "fuzz.ndjson", data)
+    _check_rows(list(parse_file(path)), data.count(b"\n") + 1, 1)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=300))
+def test_arbitrary_bytes_only_ever_fail_on_the_header(tmp_path: Path, data: bytes) -> None:
+    path = write(tmp_path, "fuzz.csv", data)
+    try:
+        rows = parse_file(path)
+    except ImportFileError:
+        return
+    _check_rows(list(rows), data.count(b"\n") + 1, 2)

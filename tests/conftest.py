@@ -1,0 +1,121 @@
+"""Fixtures: every database test runs on SQLite and, when its URL is set, on PostgreSQL with Redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from essc.core import migrate
+from essc.core.db import Base, normalise_url
+from essc.core.platform import Platform, build_platform
+from essc.core.settings import Settings
+from essc.kit.clock import FrozenClock, SystemClock
+from essc.kit.crypto import get_suite
+from essc.kit.keystore import KeyStore
+from essc.kit.keystores import FileKeyStore
+from essc.regions.models import Region
+from essc.regions.repository import sync_regions
+
+POSTGRES_URL = os.environ.get("ESSC_TEST_POSTGRES_URL")
+REDIS_URL = os.environ.get("ESSC_TEST_REDIS_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+KEEP_TABLES = {Region.__tablename__}
+
+
+def pytest_report_header() -> str:
+    return f"essc backends: {', '.join(BACKENDS)}; redis: {'yes' if REDIS_URL else 'no'}"
+
+
+@pytest.fixture(scope="session")
+def keystore(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
+    path = tmp_path_factory.mktemp("keys")
+    suite = get_suite("sm")
+    FileKeyStore.initialise(path, suite)
+    return FileKeyStore(path, suite)
+
+
+def _postgres_database() -> Iterator[str]:
+    """A fresh database for this test process, dropped afterwards; unreachable PostgreSQL fails the run."""
+    assert POSTGRES_URL is not None
+    admin_url = make_url(normalise_url(POSTGRES_URL))
+    name = f"essc_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One migrated database per backend for the whole session; tests empty it after use."""
+    urls = {"sqlite": f"sqlite:///{tmp_path_factory.mktemp('db') / 'essc.db'}"}
+    pg = _postgres_database() if POSTGRES_URL else None
+    if pg is not None:
+        urls["postgresql"] = next(pg)
+    for url in urls.values():
+        migrate.upgrade(url)
+    yield urls
+    if pg is not None:
+        next(pg, None)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str | None:
+    if REDIS_URL:
+        redis.Redis.from_url(REDIS_URL).ping()  # unreachable Redis must fail the run, not skip it
+    return REDIS_URL
+
+
+def _empty(platform: Platform) -> None:
+    with platform.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name not in KEEP_TABLES:
+                conn.execute(table.delete())
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(SystemClock().now())
+
+
+@pytest.fixture
+def platform(
+    backend: str,
+    database_urls: dict[str, str],
+    redis_url: str | None,
+    keystore: KeyStore,
+    clock: FrozenClock,
+    tmp_path: Path,
+) -> Iterator[Platform]:
+    settings = Settings(
+        database_url=database_urls[backend],
+        redis_url=redis_url if backend == "postgresql" else None,
+        keystore_path=tmp_path / "unused-keys",
+        run_dispatcher=False,
+    )
+    the_platform = build_platform(settings, clock=clock, keys=keystore)
+    with the_platform.session_factory() as session:
+        sync_regions(session)
+        session.commit()
+    try:
+        yield the_platform
+    finally:
+        _empty(the_platform)
+        the_platform.close()

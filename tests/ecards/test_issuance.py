@@ -1,0 +1,129 @@
+"""一级签发 through a channel: checks, evidence, one esscNo per person, one signNo per channel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from essc.core.platform import Platform
+from essc.ecards.models import Ecard, IssuanceEvidence
+from essc_sdk import PlatformError
+from factories import app_client, channel, holder, issue_request, load, attestation
+
+
+def test_issuance_returns_sign_no_and_masked_holder(platform: Platform) -> None:
+    record = holder()
+    load(platform, record)
+    http = app_client(platform)
+    app = channel(platform, http)
+
+    issued = app.client.post("/v1/ecards/issuance", issue_request(platform, record))
+
+    assert issued["created"] is True
+    assert issued["signLevel"] == 1
+    assert issued["usable"] is True
+    assert issued["aac002"] != record.aac002 and issued["aac002"].endswith(record.aac002[-4:])
+    assert "*" in issued["aac003"] and "*" in issued["aaz500"]
+    with platform.session_factory() as session:
+        evidence = session.execute(select(IssuanceEvidence)).scalar_one()
+        assert evidence.method == "face" and evidence.score == 95
+        assert evidence.request_signature and len(evidence.request_digest) == 64
+
+
+def test_issuing_again_in_the_same_channel_returns_the_same_sign_no(platform: Platform) -> None:
+    record = holder()
+    load(platform, record)
+    http = app_client(platform)
+    app = channel(platform, http)
+
+    first = app.client.post("/v1/ecards/issuance", issue_request(platform, record))
+    second = app.client.post("/v1/ecards/issuance", issue_request(platform, record))
+
+    assert second["signNo"] == first["signNo"]
+    assert second["created"] is False
+
+
+def test_each_channel_gets_its_own_sign_no_for_one_ecard(platform: Platform) -> None:
+    record = holder()
+    load(platform, record)
+    http = app_client(platform)
+    one, two = channel(platform, http), channel(platform, http)
+
+    a = one.client.post("/v1/ecards/issuance", issue_request(platform, record))
+    b = two.client.post("/v1/ecards/issuance", issue_request(platform, record))
+
+    assert a["signNo"] != b["signNo"]
+    with platform.session_factory() as session:
+        assert session.execute(select(func.count()).select_from(Ecard)).scalar_one() == 1
+
+
+@pytest.mark.parametrize("status", ["temp_lost", "lost", "locked", "cancelled"])
+def test_issuance_refused_when_card_is_not_normal(platform: Platform, status: str) -> None:
+    record = holder(card_status=status)
+    load(platform, record)
+    http = app_client(platform)
+    app = channel(platform, http)
+
+    with pytest.raises(PlatformError) as refused:
+        app.client.post("/v1/ecards/issuance", issue_request(platform, record))
+
+    assert refused.value.status == 409
+    assert refused.value.code == "card_not_active"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("aac003", "王小明明"), ("aaz500", "Z99999999"), ("aab301", "110100")],
+)
+def test_issuance_refused_when_fields_do_not_describe_one_card(platform: Platform, field: str, value: str) -> None:
+    record = holder()
+    load(platform, record)
+    http = app_client(platform)
+    app = channel(platform, http)
+
+    with pytest.raises(PlatformError) as refused:
+        app.client.post("/v1/ecards/issuance", issue_request(platform, record, **{field: value}))
+
+    assert refused.value.code == "holder_mismatch"
+
+
+def test_issuance_refused_for_invalid_id_number(platform: Platform) -> None:
+    record = holder()
+    load(platform, record)
+    http = app_client(platform)
+    app = channel(platform, http)
+    wrong_check_digit = record.aac002[:17] + ("0" if record.aac002[17] != "0" else "1")
+
+    with pytest.raises(PlatformError) as refused:
+        app.client.post("/v1/ecards/issuance", issue_request(platform, record, aac002=wrong_check_digit))
+
+    assert refused.value.status == 422
+    assert refused.value.code == "invalid_aac002"
+
+
+def test_issuance_refused_for_weak_or_stale_attestation(platform: Platform) -> None:
+    record = holder()
+    load(platform, record)
+    http = app_client(platform)
+    app = channel(platform, http)
+    stale = attestation(platform, at=platform.clock.now() - timedelta(minutes=30))
+
+    for bad in (attestation(platform, score=40), stale):
+        with pytest.raises(PlatformError) as refused:
+            app.client.post("/v1/ecards/issuance", issue_request(platform, record, attestation=bad))
+        assert refused.value.code == "attestation_refused"
+
+
+def test_malformed_body_gets_problem_details_naming_the_field(platform: Platform) -> None:
+    http = app_client(platform)
+    app = channel(platform, http)
+
+    response = app.client.raw("POST", "/v1/ecards/issuance", {"aab301": "44"})
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "invalid_input"
+    assert {e["field"] for e in problem["errors"]} >= {"aab301", "aac002", "attestation"}
