@@ -287,3 +287,13 @@ def test_concurrent_verification(key: Sm2PrivateKey) -> None:
     for thread in threads:
         thread.join()
     assert not failures
+
+
+def test_hybrid_and_compressed_point_encodings_are_refused() -> None:
+    der = bytearray(_SHARED_KEY.public_key().to_der())
+    y_is_odd = der[-1] & 1
+    for prefix in (0x06 | y_is_odd, 0x02 | y_is_odd):
+        variant = bytearray(der)
+        variant[-65] = prefix
+        with pytest.raises(MalformedKey):
+            openssl_sm2.load_public_key(bytes(variant))

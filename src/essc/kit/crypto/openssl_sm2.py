@@ -330,6 +330,10 @@ class Sm2PrivateKey:
         return f"Sm2PrivateKey({self.public_key().fingerprint()[:16]})"
 
 
+_SPKI_LENGTH = 91
+_UNCOMPRESSED_POINT = 0x04
+
+
 def _i2d_pubkey(handle: int) -> bytes:
     size = i2d_PUBKEY(handle, None)
     if size <= 0:
@@ -387,6 +391,9 @@ def load_public_key(data: bytes) -> Sm2PublicKey:
     if not _is_pem(raw) and der != raw:
         # OpenSSL tolerates some non-canonical encodings; refusing them keeps fingerprints unique.
         raise MalformedKey("public key DER is not in canonical form")
+    if len(der) != _SPKI_LENGTH or der[-65] != _UNCOMPRESSED_POINT:
+        # Compressed and hybrid points name the same key under another encoding; one encoding per key.
+        raise MalformedKey("public key must carry an uncompressed SM2 point (04||X||Y)")
     return Sm2PublicKey(owner, der)
 
 
