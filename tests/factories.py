@@ -65,20 +65,28 @@ def _client(platform: Platform, http: TestClient, label: str, key_id: str, key: 
     return EsscClient(
         http,
         platform.suite,
-        label,
-        key_id,
-        key,
+        caller=label,
+        key_id=key_id,
+        private_key=key,
         platform_keys=platform.keys.public_keys(),
         clock=lambda: platform.clock.now().timestamp(),
     )
 
 
-def channel(platform: Platform, http: TestClient, webhook_url: str | None = "https://channel.test/hooks") -> Party:
+def channel(
+    platform: Platform, http: TestClient, webhook_url: str | None = "https://channel.test/hooks"
+) -> Party:
     key = platform.suite.generate_private_key()
     number = str(next(_channel_numbers))
     with operator_uow(platform) as uow:
         row = channels.register(
-            uow, number, f"Channel {number}", channels.ChannelType.HRSS_APP, key.public_key().to_pem(), "k1", webhook_url
+            uow,
+            number,
+            f"Channel {number}",
+            channels.ChannelType.HRSS_APP,
+            public_key=key.public_key().to_pem(),
+            key_id="k1",
+            webhook_url=webhook_url,
         )
         uow.commit()
     label = f"channel/{number}"

@@ -104,7 +104,9 @@ def db_upgrade() -> None:
 def import_holders(
     path: Annotated[Path, typer.Argument(help="CSV or NDJSON file of holders and cards", exists=True)],
     province: Annotated[str, typer.Option(help="two-digit province code the file belongs to")],
-    fmt: Annotated[str | None, typer.Option("--format", help="csv or ndjson; guessed from the suffix")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or ndjson; guessed from the suffix")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="rows per transaction")] = 1000,
     errors: Annotated[Path | None, typer.Option(help="write bad rows (line, reason) to this file")] = None,
 ) -> None:
@@ -117,24 +119,31 @@ def import_holders(
 
     def show(report: ImportReport) -> None:
         rate = report.rows / max(time.monotonic() - started, 1e-9)
-        typer.echo(f"\r  {report.rows:,} rows, {len(report.bad_rows):,} bad, {rate:,.0f} rows/s", nl=False, err=True)
+        typer.echo(
+            f"\r  {report.rows:,} rows, {len(report.bad_rows):,} bad, {rate:,.0f} rows/s", nl=False, err=True
+        )
 
     try:
         chosen: Literal["csv", "ndjson"] | None = fmt  # type: ignore[assignment]
-        report = import_file(platform, province, path, Actor.operator("cli"), chosen, batch_size, show)
+        report = import_file(
+            platform, province, path, Actor.operator("cli"), fmt=chosen, batch_size=batch_size, progress=show
+        )
     except EsscError as exc:
         _fail(exc)
         return
     typer.echo("", err=True)
     typer.echo(
         f"{report.rows:,} rows: {report.persons_added:,} persons added, {report.persons_updated:,} updated, "
-        f"{report.cards_added:,} cards added, {report.cards_updated:,} updated, {report.unchanged:,} unchanged, "
+        f"{report.cards_added:,} cards added, {report.cards_updated:,} updated, "
+        f"{report.unchanged:,} unchanged, "
         f"{len(report.bad_rows):,} bad"
     )
     for line, reason in report.bad_rows[:20]:
         typer.echo(f"  line {line}: {reason}", err=True)
     if errors is not None:
-        errors.write_text("".join(f"{line}\t{reason}\n" for line, reason in report.bad_rows), encoding="utf-8")
+        errors.write_text(
+            "".join(f"{line}\t{reason}\n" for line, reason in report.bad_rows), encoding="utf-8"
+        )
     if report.bad_rows:
         raise typer.Exit(code=2)
 
@@ -164,7 +173,9 @@ def keys_list() -> None:
 def keys_rotate(purpose: Annotated[KeyPurpose, typer.Argument(help="which key series")]) -> None:
     """Make a new current key; old keys stay usable for verification and decryption."""
     if purpose is KeyPurpose.BLIND_INDEX:
-        typer.secho("the blind-index key cannot be rotated in place: every row would need re-indexing", err=True)
+        typer.secho(
+            "the blind-index key cannot be rotated in place: every row would need re-indexing", err=True
+        )
         raise typer.Exit(code=1)
     platform = _platform()
     typer.echo(platform.keys.rotate(purpose))
@@ -185,7 +196,15 @@ def add_channel(
     platform = _platform()
     with UnitOfWork(platform, RequestContext(actor=Actor.operator("cli"))) as uow:
         try:
-            channels.register(uow, channel_no, name, channel_type, public_key.read_bytes(), key_id, webhook_url)
+            channels.register(
+                uow,
+                channel_no,
+                name,
+                channel_type,
+                public_key=public_key.read_bytes(),
+                key_id=key_id,
+                webhook_url=webhook_url,
+            )
         except EsscError as exc:
             _fail(exc)
         uow.commit()
@@ -230,13 +249,15 @@ def revoke_key(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the whole audit chain; exit 1 and list each break if anything was changed, removed or reordered."""
+    """Check the whole audit chain; exit 1 listing each changed, removed or reordered entry."""
     platform = _platform()
     with platform.session_factory() as session:
         report = audit_service.verify(session, platform.suite, platform.keys)
     for item in report.breaks:
         typer.secho(f"stream {item.stream} entry {item.seq}: {item.reason}", fg=typer.colors.RED, err=True)
-    typer.echo(f"{report.entries:,} entries in {report.streams} streams: {'intact' if report.intact else 'BROKEN'}")
+    typer.echo(
+        f"{report.entries:,} entries in {report.streams} streams: {'intact' if report.intact else 'BROKEN'}"
+    )
     if not report.intact:
         raise typer.Exit(code=1)
 

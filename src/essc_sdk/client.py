@@ -1,4 +1,4 @@
-"""Signed requests to the platform, verified signed responses, typed errors; wire format from essc.kit.wire."""
+"""Signed requests, verified signed responses, typed errors; the wire format comes from essc.kit.wire."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ class EsscClient:
         self,
         http: httpx.Client,
         suite: CryptoSuite,
+        *,
         caller: str,
         key_id: str,
         private_key: PrivateKey,
@@ -64,22 +65,36 @@ class EsscClient:
     def fetch_platform_keys(self) -> None:
         """Load the platform's signing keys from /v1/platform/keys (pin them out of band in production)."""
         data = self.http.get("/v1/platform/keys").json()
-        self.platform_keys = {kid: self.suite.load_public_key(pem.encode()) for kid, pem in data["keys"].items()}
+        self.platform_keys = {
+            kid: self.suite.load_public_key(pem.encode()) for kid, pem in data["keys"].items()
+        }
 
-    def signed_headers(self, method: str, path: str, body: bytes, nonce: str | None = None,
-                       timestamp: int | None = None) -> dict[str, str]:
+    def signed_headers(
+        self, method: str, path: str, body: bytes, nonce: str | None = None, timestamp: int | None = None
+    ) -> dict[str, str]:
         """The five authentication headers for one request."""
         ts = int(self.clock()) if timestamp is None else timestamp
         the_nonce = nonce or secrets.token_urlsafe(18)
-        message = wire.request_string(method, path, ts, the_nonce, body, self.suite.hash)
+        message = wire.request_string(method, path, ts, the_nonce, body, digest=self.suite.hash)
         signature = self.suite.sign(self.private_key, message)
         return wire.SignedHeaders(self.caller, self.key_id, ts, the_nonce, signature).as_dict()
 
-    def raw(self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None,
-            nonce: str | None = None, timestamp: int | None = None) -> httpx.Response:
+    def raw(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        nonce: str | None = None,
+        timestamp: int | None = None,
+    ) -> httpx.Response:
         """Send a signed request and return the HTTP response as is (no checks)."""
         body = b"" if json is None else orjson.dumps(json)
-        all_headers = {"Content-Type": "application/json", **self.signed_headers(method, path, body, nonce, timestamp)}
+        all_headers = {
+            "Content-Type": "application/json",
+            **self.signed_headers(method, path, body, nonce, timestamp),
+        }
         all_headers.update(headers or {})
         return self.http.request(method, path, content=body, headers=all_headers)
 
@@ -90,7 +105,9 @@ class EsscClient:
         timestamp = response.headers.get(wire.HEADER_TIMESTAMP, "")
         if key is None or signature is None or not timestamp.isdigit():
             raise ResponseSignatureInvalid(f"response is not signed by a known platform key ({key_id!r})")
-        message = wire.response_string(response.status_code, nonce, int(timestamp), response.content, self.suite.hash)
+        message = wire.response_string(
+            response.status_code, nonce, int(timestamp), response.content, self.suite.hash
+        )
         try:
             self.suite.verify(key, message, signature)
         except CryptoError as exc:

@@ -27,8 +27,13 @@ def test_a_signed_request_passes_and_its_response_is_signed(platform: Platform) 
 
 def test_missing_header_is_named(platform: Platform) -> None:
     app = channel(platform, app_client(platform))
-    for header in (wire.HEADER_CALLER, wire.HEADER_KEY_ID, wire.HEADER_TIMESTAMP, wire.HEADER_NONCE,
-                   wire.HEADER_SIGNATURE):
+    for header in (
+        wire.HEADER_CALLER,
+        wire.HEADER_KEY_ID,
+        wire.HEADER_TIMESTAMP,
+        wire.HEADER_NONCE,
+        wire.HEADER_SIGNATURE,
+    ):
         headers = app.client.signed_headers("GET", "/v1/ecards/X", b"")
         del headers[header]
         response = app.client.http.get("/v1/ecards/X", headers=headers)
@@ -42,7 +47,8 @@ def test_timestamp_more_than_five_minutes_off_is_refused(platform: Platform) -> 
     now = int(platform.clock.now().timestamp())
     for skew in (-301, 301):
         response = app.client.raw("GET", "/v1/ecards/X", timestamp=now + skew)
-        assert response.status_code == 401 and _code(response) == "timestamp_out_of_window"
+        assert response.status_code == 401
+        assert _code(response) == "timestamp_out_of_window"
     assert app.client.raw("GET", "/v1/ecards/X", timestamp=now - 299).status_code == 404
 
 
@@ -50,7 +56,8 @@ def test_nonce_is_never_accepted_twice(platform: Platform) -> None:
     app = channel(platform, app_client(platform))
     assert app.client.raw("GET", "/v1/ecards/X", nonce="replayed-nonce-0001").status_code == 404
     second = app.client.raw("GET", "/v1/ecards/X", nonce="replayed-nonce-0001")
-    assert second.status_code == 401 and _code(second) == "nonce_reused"
+    assert second.status_code == 401
+    assert _code(second) == "nonce_reused"
 
 
 def test_nonce_survives_a_restart(platform: Platform) -> None:
@@ -64,8 +71,11 @@ def test_tampered_body_path_or_signature_is_refused(platform: Platform) -> None:
     app = channel(platform, app_client(platform))
     body = b'{"aab301":"440100"}'
     headers = app.client.signed_headers("POST", "/v1/ecards/issuance", body)
-    tampered = app.client.http.post("/v1/ecards/issuance", content=body.replace(b"44", b"11"), headers=headers)
-    assert tampered.status_code == 401 and _code(tampered) == "invalid_request_signature"
+    tampered = app.client.http.post(
+        "/v1/ecards/issuance", content=body.replace(b"44", b"11"), headers=headers
+    )
+    assert tampered.status_code == 401
+    assert _code(tampered) == "invalid_request_signature"
 
     headers = app.client.signed_headers("GET", "/v1/ecards/A", b"")
     other_path = app.client.http.get("/v1/ecards/B", headers=headers)
@@ -108,7 +118,8 @@ def test_suspended_caller_is_refused(platform: Platform) -> None:
         access.set_caller_status(uow, kind, ref, "suspended")
         uow.commit()
     response = app.client.raw("GET", "/v1/ecards/X")
-    assert response.status_code == 403 and _code(response) == "caller_suspended"
+    assert response.status_code == 403
+    assert _code(response) == "caller_suspended"
 
 
 def test_client_detects_a_forged_platform_response(platform: Platform, clock: FrozenClock) -> None:

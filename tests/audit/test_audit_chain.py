@@ -30,9 +30,17 @@ def _with_history(platform: Platform) -> None:
 def test_every_change_and_clear_read_is_audited_with_who_and_request(platform: Platform) -> None:
     _with_history(platform)
     actions = {e.action: e for e in _entries(platform)}
-    assert {"holder.loaded", "channel.registered", "person.clear_read", "ecard.created", "ecard.issued"} <= set(actions)
+    assert {
+        "holder.loaded",
+        "channel.registered",
+        "person.clear_read",
+        "ecard.created",
+        "ecard.issued",
+    } <= set(actions)
     issued = actions["ecard.issued"]
-    assert issued.actor_kind == "channel" and issued.request_id and issued.province == "44"
+    assert issued.actor_kind == "channel"
+    assert issued.request_id
+    assert issued.province == "44"
     assert _verify(platform) == []
 
 
@@ -55,7 +63,9 @@ def test_a_removed_entry_is_found(platform: Platform) -> None:
     _with_history(platform)
     victim = _entries(platform)[1]
     with platform.session_factory() as session:
-        session.execute(delete(AuditEntry).where(AuditEntry.stream == victim.stream, AuditEntry.seq == victim.seq))
+        session.execute(
+            delete(AuditEntry).where(AuditEntry.stream == victim.stream, AuditEntry.seq == victim.seq)
+        )
         session.commit()
     assert any("missing" in reason for reason in _verify(platform))
 
@@ -64,7 +74,9 @@ def test_a_removed_last_entry_is_found(platform: Platform) -> None:
     _with_history(platform)
     last = _entries(platform)[-1]
     with platform.session_factory() as session:
-        session.execute(delete(AuditEntry).where(AuditEntry.stream == last.stream, AuditEntry.seq == last.seq))
+        session.execute(
+            delete(AuditEntry).where(AuditEntry.stream == last.stream, AuditEntry.seq == last.seq)
+        )
         session.commit()
     assert any("head says" in reason for reason in _verify(platform))
 

@@ -14,7 +14,13 @@ from factories import Party, app_client, channel, holder, issue_request, load, p
 
 
 def _event(platform: Platform, aaz500: str, kind: str, event_id: str, **extra: object) -> dict[str, object]:
-    return {"eventId": event_id, "aaz500": aaz500, "type": kind, "occurredAt": platform.clock.now().isoformat(), **extra}
+    return {
+        "eventId": event_id,
+        "aaz500": aaz500,
+        "type": kind,
+        "occurredAt": platform.clock.now().isoformat(),
+        **extra,
+    }
 
 
 def _setup(platform: Platform) -> tuple[Party, Party, Party, str, str, str]:
@@ -38,7 +44,8 @@ def test_lost_card_makes_ecard_unusable_in_every_channel_and_announces_it(platfo
 
     result = gd.client.post("/v1/provinces/44/card-events", _event(platform, aaz500, "lost", "ev-1"))
 
-    assert result["previousStatus"] == "normal" and result["status"] == "lost"
+    assert result["previousStatus"] == "normal"
+    assert result["status"] == "lost"
     assert one.client.get(f"/v1/ecards/{first}")["usable"] is False
     assert two.client.get(f"/v1/ecards/{second}")["usable"] is False
     hooks = _webhooks(platform)
@@ -58,7 +65,8 @@ def test_same_event_id_twice_is_applied_once(platform: Platform) -> None:
     body = _event(platform, aaz500, "locked", "ev-9")
     gd.client.post("/v1/provinces/44/card-events", body)
     replay = gd.client.post("/v1/provinces/44/card-events", body)
-    assert replay["replayed"] is True and replay["status"] == "locked"
+    assert replay["replayed"] is True
+    assert replay["status"] == "locked"
     assert len(_webhooks(platform)) == 2  # one per channel, not two
 
 
@@ -75,20 +83,30 @@ def test_transition_not_allowed_from_current_status(platform: Platform) -> None:
     gd.client.post("/v1/provinces/44/card-events", _event(platform, aaz500, "cancelled", "ev-1"))
     with pytest.raises(PlatformError) as refused:
         gd.client.post("/v1/provinces/44/card-events", _event(platform, aaz500, "loss_cleared", "ev-2"))
-    assert refused.value.status == 409 and refused.value.code == "card_transition_refused"
+    assert refused.value.status == 409
+    assert refused.value.code == "card_transition_refused"
 
 
 def test_replacement_rebinds_the_same_ecard_to_the_new_card(platform: Platform) -> None:
-    gd, one, two, first, second, aaz500 = _setup(platform)
-    new_card = {"aaz500": "N12345678", "aaz501": "ab" * 16, "aab301": "440100", "generation": 3,
-                "bankAccountActive": False}
+    gd, one, _two, first, second, aaz500 = _setup(platform)
+    new_card = {
+        "aaz500": "N12345678",
+        "aaz501": "ab" * 16,
+        "aab301": "440100",
+        "generation": 3,
+        "bankAccountActive": False,
+    }
     result = gd.client.post(
         "/v1/provinces/44/card-events", _event(platform, aaz500, "replaced", "ev-r", newCard=new_card)
     )
-    assert result["status"] == "cancelled" and result["replacementAaz500"] == "N12345678"
+    assert result["status"] == "cancelled"
+    assert result["replacementAaz500"] == "N12345678"
     view = one.client.get(f"/v1/ecards/{first}")
-    assert view["signNo"] == first and view["usable"] is True and view["cardStatus"] == "normal"
-    assert view["aaz500"].startswith("N1") and view["aaz500"].endswith("78")
+    assert view["signNo"] == first
+    assert view["usable"] is True
+    assert view["cardStatus"] == "normal"
+    assert view["aaz500"].startswith("N1")
+    assert view["aaz500"].endswith("78")
     hooks = _webhooks(platform)
     assert {h["type"] for h in hooks} == {"ecard.card_replaced"}
     assert {h["data"]["signNo"] for h in hooks} == {first, second}  # type: ignore[index]
@@ -106,7 +124,8 @@ def test_a_province_cannot_touch_another_provinces_cards(platform: Platform) -> 
     beijing = province(platform, app_client(platform), "11")
     with pytest.raises(PlatformError) as other_path:
         beijing.client.post("/v1/provinces/44/card-events", _event(platform, aaz500, "lost", "ev-x"))
-    assert other_path.value.status == 403 and other_path.value.code == "wrong_province"
+    assert other_path.value.status == 403
+    assert other_path.value.code == "wrong_province"
     with pytest.raises(PlatformError) as own_path:
         beijing.client.post("/v1/provinces/11/card-events", _event(platform, aaz500, "lost", "ev-y"))
     assert own_path.value.code == "card_not_found"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from essc.cardholders.lifecycle import CardEventType, CardStatus, card_is_usable, next_status

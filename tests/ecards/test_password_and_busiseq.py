@@ -62,7 +62,9 @@ def test_password_can_be_set_once_then_changed(platform: Platform) -> None:
         app.client.put(f"/v1/ecards/{sign_no}/password", {"password": "836402"})
     assert again.value.code == "password_already_set"
 
-    app.client.post(f"/v1/ecards/{sign_no}/password/change", {"oldPassword": GOOD_PIN, "newPassword": "836402"})
+    app.client.post(
+        f"/v1/ecards/{sign_no}/password/change", {"oldPassword": GOOD_PIN, "newPassword": "836402"}
+    )
     assert _busi_seq(app, sign_no, "login", pin="836402")
 
 
@@ -77,7 +79,9 @@ def test_password_is_valid_in_every_channel(platform: Platform) -> None:
     assert _busi_seq(two, second, "login")
 
 
-def test_lockout_after_repeated_failures_and_unlock_by_face_reset(platform: Platform, clock: FrozenClock) -> None:
+def test_lockout_after_repeated_failures_and_unlock_by_face_reset(
+    platform: Platform, clock: FrozenClock
+) -> None:
     app, sign_no, _ = _issued(platform)
     app.client.put(f"/v1/ecards/{sign_no}/password", {"password": GOOD_PIN})
     codes = []
@@ -173,22 +177,28 @@ def test_level2_then_unlink_only_affects_one_channel(platform: Platform) -> None
     second = two.client.post("/v1/ecards/issuance", issue_request(platform, record))["signNo"]
     one.client.put(f"/v1/ecards/{first}/password", {"password": GOOD_PIN})
 
-    upgraded = one.client.post(f"/v1/ecards/{first}/level2", {"busiSeq": _busi_seq(one, first, "sign_level2")})
+    upgraded = one.client.post(
+        f"/v1/ecards/{first}/level2", {"busiSeq": _busi_seq(one, first, "sign_level2")}
+    )
     assert upgraded["signLevel"] == 2
     unlinked = one.client.post(f"/v1/ecards/{first}/unlink", {"busiSeq": _busi_seq(one, first, "unlink")})
-    assert unlinked["status"] == "unlinked" and unlinked["usable"] is False
+    assert unlinked["status"] == "unlinked"
+    assert unlinked["usable"] is False
     assert two.client.get(f"/v1/ecards/{second}")["usable"] is True
     with pytest.raises(PlatformError) as gone:
         _busi_seq(one, first, "login")
     assert gone.value.code == "ecard_unlinked"
 
     again = one.client.post("/v1/ecards/issuance", issue_request(platform, record))
-    assert again["signNo"] == first and again["created"] is True and again["signLevel"] == 1
+    assert again["signNo"] == first
+    assert again["created"] is True
+    assert again["signLevel"] == 1
 
 
 def test_another_channels_sign_no_is_not_found(platform: Platform) -> None:
-    app, sign_no, _ = _issued(platform)
+    _app, sign_no, _ = _issued(platform)
     other = channel(platform, app_client(platform))
     with pytest.raises(PlatformError) as missing:
         other.client.get(f"/v1/ecards/{sign_no}")
-    assert missing.value.status == 404 and missing.value.code == "sign_no_not_found"
+    assert missing.value.status == 404
+    assert missing.value.code == "sign_no_not_found"

@@ -20,8 +20,9 @@ def caller_key(session: Session, caller_id: str, key_id: str) -> CallerKey | Non
 
 def keys_of(session: Session, caller_id: str) -> list[CallerKey]:
     return list(
-        session.execute(select(CallerKey).where(CallerKey.caller_id == caller_id).order_by(CallerKey.created_at))
-        .scalars()
+        session.execute(
+            select(CallerKey).where(CallerKey.caller_id == caller_id).order_by(CallerKey.created_at)
+        ).scalars()
     )
 
 

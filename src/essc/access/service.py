@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from essc.access import repository
 from essc.access.errors import (
     CallerSuspended,
@@ -27,12 +25,21 @@ from essc.kit.ids import new_id
 
 ACTIVE = "active"
 REVOKED = "revoked"
+_PARSED_KEYS_MAX = 4096
 
 
-@lru_cache(maxsize=4096)
+_parsed_keys: dict[tuple[str, bytes], PublicKey] = {}
+
+
 def _parsed_key(suite: CryptoSuite, der: bytes) -> PublicKey:
     # Parsing a public key costs as much as a fraction of a verification; keys change rarely.
-    return suite.load_public_key(der)
+    cache_key = (suite.name, der)
+    parsed = _parsed_keys.get(cache_key)
+    if parsed is None:
+        if len(_parsed_keys) >= _PARSED_KEYS_MAX:
+            _parsed_keys.clear()
+        parsed = _parsed_keys[cache_key] = suite.load_public_key(der)
+    return parsed
 
 
 def _header(request: SignedRequest, name: str) -> str:
@@ -48,7 +55,8 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
     match = wire.CALLER_PATTERN.match(caller_header)
     if match is None:
         raise MissingAuthHeader(
-            f"header {wire.HEADER_CALLER} must be 'channel/<10-digit channelNo>' or 'province/<2-digit code>'",
+            f"header {wire.HEADER_CALLER} must be 'channel/<10-digit channelNo>' "
+            "or 'province/<2-digit code>'",
             header=wire.HEADER_CALLER,
         )
     kind, ref = match.group(1), match.group(2)
@@ -62,11 +70,14 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
     nonce = _header(request, wire.HEADER_NONCE)
     if not wire.NONCE_PATTERN.match(nonce):
         raise MissingAuthHeader(
-            f"header {wire.HEADER_NONCE} must be 16-64 characters of A-Z a-z 0-9 _ -", header=wire.HEADER_NONCE
+            f"header {wire.HEADER_NONCE} must be 16-64 characters of A-Z a-z 0-9 _ -",
+            header=wire.HEADER_NONCE,
         )
     signature = wire.decode_signature(_header(request, wire.HEADER_SIGNATURE))
     if signature is None:
-        raise MissingAuthHeader(f"header {wire.HEADER_SIGNATURE} must be base64", header=wire.HEADER_SIGNATURE)
+        raise MissingAuthHeader(
+            f"header {wire.HEADER_SIGNATURE} must be base64", header=wire.HEADER_SIGNATURE
+        )
 
     window = platform.settings.request_clock_skew_seconds
     now = int(platform.clock.now().timestamp())
@@ -91,7 +102,7 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
         caller_id, public_der = caller.id, key.public_key
 
     message = wire.request_string(
-        request.method, request.path, timestamp, nonce, request.body, platform.suite.hash
+        request.method, request.path, timestamp, nonce, request.body, digest=platform.suite.hash
     )
     try:
         platform.suite.verify(_parsed_key(platform.suite, public_der), message, signature)

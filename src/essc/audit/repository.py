@@ -16,7 +16,7 @@ from essc.kit.keystore import DataKey
 
 
 def append(session: Session, pending: list[PendingAuditEntry], suite: CryptoSuite, key: DataKey) -> None:
-    """Chain and insert entries; stream heads are locked in sorted order so concurrent commits cannot deadlock."""
+    """Chain and insert entries; heads are locked in sorted order so concurrent commits cannot deadlock."""
     ordered = sorted(pending, key=lambda e: e.stream)
     rows: list[dict[str, object]] = []
     for stream, group in groupby(ordered, key=lambda e: e.stream):

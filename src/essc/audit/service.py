@@ -55,6 +55,8 @@ def verify(session: Session, suite: CryptoSuite, keys: KeyStore) -> Verification
         last_seq, last_mac = heads.get(stream, (0, GENESIS_MAC))
         if last_seq != expected_seq - 1 or last_mac != prev_mac:
             report.breaks.append(
-                ChainBreak(stream, expected_seq, f"head says {last_seq} entries, the log ends at {expected_seq - 1}")
+                ChainBreak(
+                    stream, expected_seq, f"head says {last_seq} entries, the log ends at {expected_seq - 1}"
+                )
             )
     return report

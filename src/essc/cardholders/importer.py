@@ -43,6 +43,7 @@ def import_rows(
     province: str,
     rows: Iterator[ParsedRow],
     actor: Actor,
+    *,
     batch_size: int = 1000,
     progress: Progress | None = None,
 ) -> ImportReport:
@@ -87,8 +88,11 @@ def import_file(
     province: str,
     path: Path,
     actor: Actor,
+    *,
     fmt: Literal["csv", "ndjson"] | None = None,
     batch_size: int = 1000,
     progress: Progress | None = None,
 ) -> ImportReport:
-    return import_rows(platform, province, parse_file(path, fmt), actor, batch_size, progress)
+    return import_rows(
+        platform, province, parse_file(path, fmt), actor, batch_size=batch_size, progress=progress
+    )

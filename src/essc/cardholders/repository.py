@@ -72,7 +72,9 @@ def insert_cards(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def update_person_fields(session: Session, province: str, person_id: str, values: dict[str, Any]) -> None:
-    session.execute(update(Person).where(Person.province == province, Person.id == person_id).values(**values))
+    session.execute(
+        update(Person).where(Person.province == province, Person.id == person_id).values(**values)
+    )
 
 
 def count_persons(session: Session, province: str | None = None) -> int:

@@ -21,8 +21,8 @@ from essc.cardholders.models import Card, CardEvent, Person
 from essc.cardholders.schemas import CardEventIn, CardEventOut, ClearPerson, NewCard
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
-from essc.kit.ids import new_id
 from essc.kit.idnumber import birth_date_of
+from essc.kit.ids import new_id
 from essc.kit.masking import mask_id_number, mask_name
 
 
@@ -66,92 +66,45 @@ class BatchResult:
     rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
+@dataclass
+class _Batch:
+    """What one load_holders call has seen and will insert."""
+
+    province: str
+    now: datetime
+    existing_persons: dict[bytes, tuple[str, str, bytes]]
+    existing_cards: dict[str, Card]
+    new_persons: list[dict[str, Any]] = field(default_factory=list)
+    new_cards: list[dict[str, Any]] = field(default_factory=list)
+    seen_in_batch: dict[bytes, str] = field(default_factory=dict)
+
+
 def load_holders(uow: UnitOfWork, province: str, rows: Iterable[tuple[int, HolderRecord]]) -> BatchResult:
     """Insert or update a batch of holders and their cards; a record already loaded as is changes nothing."""
-    platform, session, now = uow.platform, uow.session, uow.clock.now()
+    platform, session = uow.platform, uow.session
     result = BatchResult()
-    batch: list[tuple[int, HolderRecord]] = []
+    indexed: list[tuple[int, HolderRecord, bytes]] = []
     for line, record in rows:
         if record.aab301[:2] != province:
             result.rejected.append((line, f"aab301 {record.aab301} is not in province {province}"))
             continue
-        batch.append((line, record))
-    indexes = {aac002_index(platform, r.aac002): r for _, r in batch}
-    existing_persons = repository.persons_by_index(session, list(indexes))
-    existing_cards = repository.cards_by_number(session, province, [r.aaz500 for _, r in batch])
-
-    new_persons: list[dict[str, Any]] = []
-    new_cards: list[dict[str, Any]] = []
-    seen_in_batch: dict[bytes, str] = {}
-    for line, record in batch:
-        index = aac002_index(platform, record.aac002)
-        digest = _content_digest(platform, record)
-        person_change = "unchanged"
-        if index in existing_persons:
-            person_province, person_id, old_digest = existing_persons[index]
-            if person_province != province:
-                result.rejected.append((line, f"aac002 is already held by province {person_province}"))
-                continue
-            if old_digest != digest:
-                repository.update_person_fields(
-                    session, province, person_id, {**_person_fields(platform, province, person_id, record),
-                                                   "updated_at": now}
-                )
-                existing_persons[index] = (province, person_id, digest)
-                person_change = "updated"
-        elif index in seen_in_batch:
-            person_id = seen_in_batch[index]
-        else:
-            person_id = new_id()
-            seen_in_batch[index] = person_id
-            new_persons.append(
-                {
-                    "province": province,
-                    "id": person_id,
-                    "aac002_index": index,
-                    "birth_date": birth_date_of(record.aac002).strftime("%Y%m%d"),
-                    "created_at": now,
-                    "updated_at": now,
-                    **_person_fields(platform, province, person_id, record),
-                }
-            )
-            person_change = "added"
-
-        card_change = "unchanged"
-        card = existing_cards.get(record.aaz500)
-        if card is None:
-            card_id = new_id()
-            new_cards.append(
-                {
-                    "province": province,
-                    "id": card_id,
-                    "person_id": person_id,
-                    "aaz500": record.aaz500,
-                    "aaz501": record.aaz501,
-                    "aab301": record.aab301,
-                    "generation": record.generation,
-                    "bank_account_active": record.bank_account_active,
-                    "status": record.card_status,
-                    "chip_public_key": None,
-                    "issued_at": now,
-                    "status_changed_at": now,
-                }
-            )
-            card_change = "added"
-        elif card.person_id != person_id:
-            result.rejected.append((line, f"aaz500 {record.aaz500} belongs to another person"))
+        indexed.append((line, record, aac002_index(platform, record.aac002)))
+    batch = _Batch(
+        province,
+        uow.clock.now(),
+        repository.persons_by_index(session, [index for _, _, index in indexed]),
+        repository.cards_by_number(session, province, [record.aaz500 for _, record, _ in indexed]),
+    )
+    for line, record, index in indexed:
+        person = _load_person(uow, batch, record, index)
+        if isinstance(person, Rejection):
+            result.rejected.append((line, person.reason))
             continue
-        elif (card.aaz501, card.aab301, card.generation, card.bank_account_active) != (
-            record.aaz501,
-            record.aab301,
-            record.generation,
-            record.bank_account_active,
-        ):
-            # Status is not taken from a file once the card exists: it moves only through card events.
-            card.aaz501, card.aab301 = record.aaz501, record.aab301
-            card.generation, card.bank_account_active = record.generation, record.bank_account_active
-            card_change = "updated"
-
+        person_id, person_change = person
+        card_change = _load_card(batch, record, person_id)
+        if isinstance(card_change, Rejection):
+            result.rejected.append((line, card_change.reason))
+            continue
         result.persons_added += person_change == "added"
         result.persons_updated += person_change == "updated"
         result.cards_added += card_change == "added"
@@ -169,10 +122,89 @@ def load_holders(uow: UnitOfWork, province: str, rows: Iterable[tuple[int, Holde
                 card=card_change,
                 aaz500=record.aaz500,
             )
-    repository.insert_persons(session, new_persons)
-    repository.insert_cards(session, new_cards)
+    repository.insert_persons(session, batch.new_persons)
+    repository.insert_cards(session, batch.new_cards)
     session.flush()
     return result
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why one record of a batch was not loaded."""
+
+    reason: str
+
+
+def _load_person(
+    uow: UnitOfWork, batch: _Batch, record: HolderRecord, index: bytes
+) -> tuple[str, str] | Rejection:
+    platform, province = uow.platform, batch.province
+    if index in batch.existing_persons:
+        person_province, person_id, old_digest = batch.existing_persons[index]
+        if person_province != province:
+            return Rejection(f"aac002 is already held by province {person_province}")
+        digest = _content_digest(platform, record)
+        if old_digest == digest:
+            return person_id, "unchanged"
+        repository.update_person_fields(
+            uow.session,
+            province,
+            person_id,
+            {**_person_fields(platform, province, person_id, record), "updated_at": batch.now},
+        )
+        batch.existing_persons[index] = (province, person_id, digest)
+        return person_id, "updated"
+    if index in batch.seen_in_batch:
+        return batch.seen_in_batch[index], "unchanged"
+    person_id = new_id()
+    batch.seen_in_batch[index] = person_id
+    batch.new_persons.append(
+        {
+            "province": province,
+            "id": person_id,
+            "aac002_index": index,
+            "birth_date": birth_date_of(record.aac002).strftime("%Y%m%d"),
+            "created_at": batch.now,
+            "updated_at": batch.now,
+            **_person_fields(platform, province, person_id, record),
+        }
+    )
+    return person_id, "added"
+
+
+def _load_card(batch: _Batch, record: HolderRecord, person_id: str) -> str | Rejection:
+    card = batch.existing_cards.get(record.aaz500)
+    if card is None:
+        batch.new_cards.append(
+            {
+                "province": batch.province,
+                "id": new_id(),
+                "person_id": person_id,
+                "aaz500": record.aaz500,
+                "aaz501": record.aaz501,
+                "aab301": record.aab301,
+                "generation": record.generation,
+                "bank_account_active": record.bank_account_active,
+                "status": record.card_status,
+                "chip_public_key": None,
+                "issued_at": batch.now,
+                "status_changed_at": batch.now,
+            }
+        )
+        return "added"
+    if card.person_id != person_id:
+        return Rejection(f"aaz500 {record.aaz500} belongs to another person")
+    if (card.aaz501, card.aab301, card.generation, card.bank_account_active) == (
+        record.aaz501,
+        record.aab301,
+        record.generation,
+        record.bank_account_active,
+    ):
+        return "unchanged"
+    # Status is not taken from a file once the card exists: it moves only through card events.
+    card.aaz501, card.aab301 = record.aaz501, record.aab301
+    card.generation, card.bank_account_active = record.generation, record.bank_account_active
+    return "updated"
 
 
 def read_clear_person(uow: UnitOfWork, person: Person, purpose: str) -> ClearPerson:
@@ -244,8 +276,10 @@ def apply_card_event(uow: UnitOfWork, province: str, event: CardEventIn) -> Card
         card = repository.card(session, province, earlier.card_id)
         if card is None or card.aaz500 != event.aaz500 or earlier.event_type != event.type:
             raise EventConflict(f"eventId {event.event_id} was already used for another card or event type")
-        replacement = repository.card(session, province, earlier.replacement_card_id or "")
-        return CardEventOut.of(earlier, card.aaz500, replacement.aaz500 if replacement else None, replayed=True)
+        earlier_replacement = repository.card(session, province, earlier.replacement_card_id or "")
+        return CardEventOut.of(
+            earlier, card.aaz500, earlier_replacement.aaz500 if earlier_replacement else None, replayed=True
+        )
 
     card = repository.card_for_update(session, province, event.aaz500)
     if card is None:

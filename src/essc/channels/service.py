@@ -30,6 +30,7 @@ def register(
     channel_no: str,
     name: str,
     channel_type: ChannelType,
+    *,
     public_key: bytes,
     key_id: str,
     webhook_url: str | None,
@@ -53,7 +54,9 @@ def register(
     )
     uow.session.add(channel)
     uow.session.flush()
-    uow.audit("channel.registered", "channel", channel.id, None, channel_no=channel_no, type=channel_type.value)
+    uow.audit(
+        "channel.registered", "channel", channel.id, None, channel_no=channel_no, type=channel_type.value
+    )
     return channel
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, Table, create_engine, event
+from sqlalchemy import DateTime, FromClause, MetaData, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.types import TypeDecorator
@@ -96,10 +95,12 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def insert_ignoring_conflicts(session: OrmSession, table: Table, rows: list[dict[str, Any]]) -> int:
+def insert_ignoring_conflicts(session: OrmSession, table: FromClause, rows: list[dict[str, Any]]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL; returns the rows actually inserted."""
     if not rows:
         return 0
+    if not isinstance(table, Table):
+        raise TypeError(f"expected a Table, got {type(table).__name__}")
     dialect = session.get_bind().dialect.name
     stmt = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).on_conflict_do_nothing()
     result = session.execute(stmt, rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from essc.core.platform import Platform
@@ -46,7 +45,11 @@ class ResponseSigningMiddleware:
             await self.app(scope, receive, send)
             return
         nonce = next(
-            (v.decode("latin-1") for k, v in scope["headers"] if k.decode("latin-1").lower() == "x-essc-nonce"),
+            (
+                v.decode("latin-1")
+                for k, v in scope["headers"]
+                if k.decode("latin-1").lower() == "x-essc-nonce"
+            ),
             None,
         )
         if nonce is None or not wire.NONCE_PATTERN.match(nonce):
@@ -70,9 +73,7 @@ class ResponseSigningMiddleware:
                 signature = signer.sign(
                     wire.response_string(start["status"], nonce, timestamp, body, self.platform.suite.hash)
                 )
-                headers = [
-                    (k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"
-                ]
+                headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
                 headers += [
                     (b"content-length", str(len(body)).encode()),
                     (wire.HEADER_KEY_ID.lower().encode(), signer.key_id.encode()),

@@ -54,7 +54,13 @@ class DatabaseNonceStore:
             inserted = insert_ignoring_conflicts(
                 session,
                 SeenNonce.__table__,
-                [{"caller_id": caller_id, "nonce": nonce, "expires_at": now + timedelta(seconds=ttl_seconds)}],
+                [
+                    {
+                        "caller_id": caller_id,
+                        "nonce": nonce,
+                        "expires_at": now + timedelta(seconds=ttl_seconds),
+                    }
+                ],
             )
             self._claims += 1
             if self._claims % self._PURGE_EVERY == 0:

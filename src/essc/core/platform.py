@@ -44,9 +44,13 @@ def open_keystore(settings: Settings, suite: CryptoSuite) -> KeyStore:
     """The configured key store, initialised on first use so a fresh machine works out of the box."""
     path = Path(settings.keystore_path)
     if settings.keystore_kind == "sandbox-hsm":
-        return HsmKeyStore(SandboxHsm(), path / "hsm-metadata.json", suite)
+        # The sandbox HSM keeps its keys in a file so several workers and restarts share them.
+        path.mkdir(parents=True, exist_ok=True)
+        return HsmKeyStore(SandboxHsm(path / "sandbox-hsm.json"), path / "hsm-metadata.json", suite)
     if settings.keystore_kind != "file":
-        raise ValueError(f"ESSC_KEYSTORE_KIND must be 'file' or 'sandbox-hsm', not {settings.keystore_kind!r}")
+        raise ValueError(
+            f"ESSC_KEYSTORE_KIND must be 'file' or 'sandbox-hsm', not {settings.keystore_kind!r}"
+        )
     FileKeyStore.initialise(path, suite)
     return FileKeyStore(path, suite)
 

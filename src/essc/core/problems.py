@@ -54,4 +54,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return problem(500, "internal_error", "Internal error", "the platform failed; quote request_id", request)
+        return problem(
+            500, "internal_error", "Internal error", "the platform failed; quote request_id", request
+        )

@@ -17,8 +17,12 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="Redis URL; nonces and one-time state go there")
     keystore_path: Path = Field(default=Path("var/keys"), description="directory of the file key store")
     keystore_kind: str = Field(default="file", description="file | sandbox-hsm")
-    crypto_suite: str = Field(default="sm", description="sm (SM2/SM3/SM4) | intl (ECDSA P-256/SHA-256/AES-GCM)")
-    request_clock_skew_seconds: int = Field(default=300, description="allowed timestamp skew of signed requests")
+    crypto_suite: str = Field(
+        default="sm", description="sm (SM2/SM3/SM4) | intl (ECDSA P-256/SHA-256/AES-GCM)"
+    )
+    request_clock_skew_seconds: int = Field(
+        default=300, description="allowed timestamp skew of signed requests"
+    )
     busi_seq_ttl_seconds: int = Field(default=300, description="lifetime of a busiSeq")
     password_max_failures: int = Field(default=5, description="wrong e-card passwords before lockout")
     password_lockout_minutes: int = Field(default=30, description="how long a locked password stays locked")

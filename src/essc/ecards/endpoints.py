@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 
 from essc.channels.models import Channel
-
 from essc.channels.service import of_caller
 from essc.core.deps import ChannelUoW, caller_of
 from essc.ecards import service
@@ -74,7 +73,9 @@ def reset_password(sign_no: str, body: PasswordReset, uow: ChannelUoW, channel: 
 
 
 @router.post("/{sign_no}/busi-seqs", response_model=BusiSeqResponse, status_code=status.HTTP_201_CREATED)
-def create_busi_seq(sign_no: str, body: BusiSeqRequest, uow: ChannelUoW, channel: CurrentChannel) -> BusiSeqResponse:
+def create_busi_seq(
+    sign_no: str, body: BusiSeqRequest, uow: ChannelUoW, channel: CurrentChannel
+) -> BusiSeqResponse:
     """A one-time busiSeq after a password or face check, bound to a purpose."""
     result = service.create_busi_seq(uow, channel, sign_no, body)
     uow.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 from argon2 import PasswordHasher
@@ -14,14 +15,16 @@ from essc.kit.errors import InvalidInput
 # OWASP's argon2id minimum; the pepper (a key-store key) is what stops offline guessing of 10^6 PINs.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
-_COMMON = frozenset({"123123", "112233", "520520", "521521", "147258", "159357", "123321", "111222", "101010"})
+_COMMON = frozenset(
+    {"123123", "112233", "520520", "521521", "147258", "159357", "123321", "111222", "101010"}
+)
 
 
 def weakness(pin: str, birth: date) -> str | None:
     """Why a six-digit password is too weak, or None when it is acceptable."""
     if len(set(pin)) == 1:
         return "all six digits are the same"
-    steps = {int(b) - int(a) for a, b in zip(pin, pin[1:], strict=False)}
+    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
     if steps in ({1}, {-1}):
         return "the digits are consecutive"
     if pin[:2] * 3 == pin or pin[:3] * 2 == pin:

@@ -16,7 +16,7 @@ class Purpose(StrEnum):
 
     SIGN_LEVEL2 = "sign_level2"
     UNLINK = "unlink"
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose name, not a secret
     LOGIN = "login"
     PAYMENT = "payment"
     QUERY = "query"

@@ -1,4 +1,4 @@
-"""Rules of the e-card: issuance per channel, password, busiSeq, 二级签发, unlink, following the physical card."""
+"""E-card rules: issuance per channel, password, busiSeq, 二级签发, unlink, following the physical card."""
 
 from __future__ import annotations
 
@@ -73,16 +73,22 @@ def _check_attestation(uow: UnitOfWork, attestation: Attestation) -> None:
     now = uow.clock.now()
     if attestation.score < MIN_ATTESTATION_SCORE:
         raise AttestationRefused(
-            f"attestation score {attestation.score} is below {MIN_ATTESTATION_SCORE}", field="attestation.score"
+            f"attestation score {attestation.score} is below {MIN_ATTESTATION_SCORE}",
+            field="attestation.score",
         )
-    if attestation.checked_at > now + timedelta(minutes=1) or now - attestation.checked_at > ATTESTATION_MAX_AGE:
+    if (
+        attestation.checked_at > now + timedelta(minutes=1)
+        or now - attestation.checked_at > ATTESTATION_MAX_AGE
+    ):
         raise AttestationRefused(
             "attestation.checkedAt must be within the last 10 minutes", field="attestation.checkedAt"
         )
 
 
-def issue(uow: UnitOfWork, channel: Channel, request: IssueRequest, signature: str, digest: str) -> IssueResponse:
-    """一级签发: verify the holder and card, record the evidence, issue the e-card and this channel's signNo."""
+def issue(
+    uow: UnitOfWork, channel: Channel, request: IssueRequest, signature: str, digest: str
+) -> IssueResponse:
+    """一级签发: verify holder and card, record the evidence, issue the e-card and this channel's signNo."""
     session, now = uow.session, uow.clock.now()
     if not is_known_region(request.aab301):
         raise UnknownRegion(f"aab301 {request.aab301} is not a GB/T 2260 region", field="aab301")
@@ -94,7 +100,9 @@ def issue(uow: UnitOfWork, channel: Channel, request: IssueRequest, signature: s
     if person is None or card is None or card.person_id != person.id or person.province != province:
         raise HolderMismatch("no card aaz500 of this aac002 was issued in that province")
     if card.aab301 != request.aab301:
-        raise HolderMismatch(f"card {mask_card_number(card.aaz500)} was not issued by region {request.aab301}")
+        raise HolderMismatch(
+            f"card {mask_card_number(card.aaz500)} was not issued by region {request.aab301}"
+        )
     clear = read_clear_person(uow, person, purpose="issuance_name_check")
     if clear.aac003 != request.aac003.strip():
         raise HolderMismatch("aac003 does not match the cardholder's name", field="aac003")
@@ -163,12 +171,15 @@ def issue(uow: UnitOfWork, channel: Channel, request: IssueRequest, signature: s
 def _locate(uow: UnitOfWork, channel: Channel, sign_no: str) -> tuple[Issuance, Ecard, Person, Card]:
     issuance = repository.issuance_by_sign_no(uow.session, sign_no)
     if issuance is None or issuance.channel_id != channel.id:
-        raise SignNoNotFound(f"signNo {sign_no} is not issued in channel {channel.channel_no}", field="signNo")
+        raise SignNoNotFound(
+            f"signNo {sign_no} is not issued in channel {channel.channel_no}", field="signNo"
+        )
     ecard = repository.ecard(uow.session, issuance.province, issuance.ecard_id)
     assert ecard is not None  # guaranteed by the foreign key
     person = cards_repo.person(uow.session, ecard.province, ecard.person_id)
     card = cards_repo.card(uow.session, ecard.province, ecard.card_id)
-    assert person is not None and card is not None
+    assert person is not None
+    assert card is not None
     return issuance, ecard, person, card
 
 
@@ -217,7 +228,9 @@ def _verify_password(uow: UnitOfWork, ecard: Ecard, channel: Channel, pin: str) 
         raise PasswordNotSet("set the e-card password first")
     now, settings = uow.clock.now(), uow.platform.settings
     if row.locked_until is not None and row.locked_until > now:
-        uow.audit("ecard.password_refused_locked", "ecard", ecard.id, ecard.province, channel=channel.channel_no)
+        uow.audit(
+            "ecard.password_refused_locked", "ecard", ecard.id, ecard.province, channel=channel.channel_no
+        )
         raise PasswordLocked(
             f"locked until {row.locked_until.isoformat()}; wait or reset the password after a face check "
             f"(busiSeq purpose {Purpose.PASSWORD_RESET.value}, method face)",
@@ -235,11 +248,17 @@ def _verify_password(uow: UnitOfWork, ecard: Ecard, channel: Channel, pin: str) 
         row.locked_until = now + timedelta(minutes=settings.password_lockout_minutes)
     uow.session.flush()
     uow.audit(
-        "ecard.password_failed", "ecard", ecard.id, ecard.province, channel=channel.channel_no, locked=remaining <= 0
+        "ecard.password_failed",
+        "ecard",
+        ecard.id,
+        ecard.province,
+        channel=channel.channel_no,
+        locked=remaining <= 0,
     )
     if remaining <= 0:
         raise PasswordLocked(
-            f"too many wrong passwords; locked for {settings.password_lockout_minutes} minutes or until reset",
+            f"too many wrong passwords; locked for {settings.password_lockout_minutes} minutes "
+            "or until reset",
             locked_until=row.locked_until.isoformat() if row.locked_until else None,
         )
     raise WrongPassword(f"wrong e-card password; {remaining} attempts left", attempts_left=remaining)
@@ -280,7 +299,9 @@ def _token_digest(uow: UnitOfWork, token: str) -> bytes:
     return uow.platform.suite.mac(uow.platform.keys.data_key(KeyPurpose.TOKEN).secret, token.encode())
 
 
-def create_busi_seq(uow: UnitOfWork, channel: Channel, sign_no: str, request: BusiSeqRequest) -> BusiSeqResponse:
+def create_busi_seq(
+    uow: UnitOfWork, channel: Channel, sign_no: str, request: BusiSeqRequest
+) -> BusiSeqResponse:
     """After a password or face check, a one-time token bound to person, channel and purpose."""
     issuance, ecard, _, card = _locate(uow, channel, sign_no)
     _usable(issuance, card)
@@ -312,7 +333,12 @@ def create_busi_seq(uow: UnitOfWork, channel: Channel, sign_no: str, request: Bu
     )
     uow.session.flush()
     uow.audit(
-        "busi_seq.issued", "ecard", ecard.id, ecard.province, purpose=request.purpose.value, method=request.method
+        "busi_seq.issued",
+        "ecard",
+        ecard.id,
+        ecard.province,
+        purpose=request.purpose.value,
+        method=request.method,
     )
     return BusiSeqResponse(busi_seq=token, purpose=request.purpose, expires_at=expires)
 
@@ -368,7 +394,9 @@ def follow_card(uow: UnitOfWork, card: Card, replacement: Card | None, event: Ca
         if replacement is not None:
             ecard.card_id, ecard.updated_at = replacement.id, uow.clock.now()
             current = replacement
-            uow.audit("ecard.rebound", "ecard", ecard.id, ecard.province, old_card=card.id, new_card=replacement.id)
+            uow.audit(
+                "ecard.rebound", "ecard", ecard.id, ecard.province, old_card=card.id, new_card=replacement.id
+            )
         for issuance in repository.issuances_of_ecard(uow.session, ecard.province, ecard.id):
             if issuance.status != ACTIVE:
                 continue

@@ -31,7 +31,9 @@ class FieldCipher:
         kid_end = 2 + blob[1]
         nonce_end = kid_end + self._suite.aead_nonce_size
         key = self._keys.data_key_by_id(blob[2:kid_end].decode("ascii"))
-        plain = self._suite.aead_decrypt(key.secret, blob[kid_end:nonce_end], blob[nonce_end:], aad.encode("utf-8"))
+        plain = self._suite.aead_decrypt(
+            key.secret, blob[kid_end:nonce_end], blob[nonce_end:], aad.encode("utf-8")
+        )
         return plain.decode("utf-8")
 
     def key_id_of(self, blob: bytes) -> str:

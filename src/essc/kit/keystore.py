@@ -16,8 +16,8 @@ class KeyPurpose(StrEnum):
     PERSONAL_DATA = "personal-data"  # SM4 encryption of personal fields at rest (symmetric)
     BLIND_INDEX = "blind-index"  # HMAC-SM3 blind index of personal fields (symmetric)
     AUDIT_CHAIN = "audit-chain"  # HMAC-SM3 chain of the audit log (symmetric)
-    PASSWORD_PEPPER = "password-pepper"  # keyed pre-hash of e-card passwords (symmetric)
-    TOKEN = "token"  # HMAC of one-time tokens (busiSeq) (symmetric)
+    PASSWORD_PEPPER = "password-pepper"  # noqa: S105 - a key purpose name; keyed pre-hash of e-card passwords (symmetric)
+    TOKEN = "token"  # noqa: S105 - a key purpose name; HMAC of one-time tokens (busiSeq) (symmetric)
 
 
 SYMMETRIC_PURPOSES = frozenset(p for p in KeyPurpose if p is not KeyPurpose.PLATFORM_SIGNING)

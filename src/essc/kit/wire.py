@@ -51,7 +51,9 @@ class SignedHeaders:
         }
 
 
-def request_string(method: str, path: str, timestamp: int, nonce: str, body: bytes, digest: Digest) -> bytes:
+def request_string(
+    method: str, path: str, timestamp: int, nonce: str, body: bytes, *, digest: Digest
+) -> bytes:
     """Canonical string a caller signs for a request; path includes the query string as sent."""
     return "\n".join(
         [REQUEST_SCHEME, method.upper(), path, str(timestamp), nonce, digest(body).hex()]

@@ -56,9 +56,9 @@ def ensure_demo_parties(platform: Platform, folder: Path, webhook_url: str | Non
                 DEMO_CHANNEL_NO,
                 "Demo HRSS app",
                 channels.ChannelType.HRSS_APP,
-                channel_pem,
-                DEMO_KEY_ID,
-                webhook_url,
+                public_key=channel_pem,
+                key_id=DEMO_KEY_ID,
+                webhook_url=webhook_url,
             )
         if access_repository.caller_by_ref(uow.session, "province", DEMO_PROVINCE) is None:
             caller = access.register_caller(uow, "province", DEMO_PROVINCE, "Demo province card system")
