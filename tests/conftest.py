@@ -34,11 +34,16 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture(scope="session")
-def keystore(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
+def keystore_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The file key store every test platform (and any server process a test starts) shares."""
     path = tmp_path_factory.mktemp("keys")
-    suite = get_suite("sm")
-    FileKeyStore.initialise(path, suite)
-    return FileKeyStore(path, suite)
+    FileKeyStore.initialise(path, get_suite("sm"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def keystore(keystore_path: Path) -> KeyStore:
+    return FileKeyStore(keystore_path, get_suite("sm"))
 
 
 def _postgres_database() -> Iterator[str]:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from fastapi.testclient import TestClient
 
+from essc.access import repository as access_repository
 from essc.access import service as access
 from essc.cardholders.importfile import HolderRecord
 from essc.cardholders.service import load_holders
@@ -123,3 +124,89 @@ def issue_request(platform: Platform, record: HolderRecord, **changes: object) -
     }
     body.update(changes)
     return body
+
+
+_institution_codes = itertools.count(100001)
+_terminal_numbers = itertools.count(44000000001)
+
+
+@dataclass
+class TerminalParty(Party):
+    """A registered terminal of an institution; its client talks in a MAC session once one is open."""
+
+    terminal_no: str = ""
+    institution_code: str = ""
+
+
+def institution(owner: Party, kind: str = "hospital", province: str = "44", name: str | None = None) -> str:
+    """Register an institution through the province's API; returns its code."""
+    code = f"INST{next(_institution_codes)}"
+    owner.client.post(
+        f"/v1/provinces/{province}/institutions",
+        {"code": code, "name": name or f"{kind} {code}", "kind": kind},
+    )
+    return code
+
+
+def terminal(
+    platform: Platform,
+    http: TestClient,
+    owner: Party,
+    institution_code: str,
+    grants: dict[str, str],
+    province: str = "44",
+    session: bool = True,
+) -> TerminalParty:
+    """Register a terminal with grants {busiType: disclosure} through the province's API."""
+    key = platform.suite.generate_private_key()
+    number = f"T{next(_terminal_numbers)}"
+    owner.client.post(
+        f"/v1/provinces/{province}/institutions/{institution_code}/terminals",
+        {
+            "terminalNo": number,
+            "deviceSerial": f"SN-{number}",
+            "kind": "counter",
+            "publicKey": key.public_key().to_pem().decode("ascii"),
+            "keyId": "t1",
+            "grants": [{"busiType": b, "disclosure": d} for b, d in grants.items()],
+        },
+    )
+    label = f"terminal/{number}"
+    client = _client(platform, http, label, "t1", key)
+    if session:
+        client.open_session()
+    with operator_uow(platform) as uow:
+        caller = access_repository.caller_by_ref(uow.session, "terminal", number)
+        assert caller is not None
+    return TerminalParty(label, "t1", key, client, caller.id, number, institution_code)
+
+
+def issued_sign_no(platform: Platform, app: Party, record: HolderRecord) -> str:
+    """Load nothing; issue the holder's e-card in the channel and return its signNo."""
+    issued = app.client.post("/v1/ecards/issuance", issue_request(platform, record))
+    return str(issued["signNo"])
+
+
+_event_ids = itertools.count(1)
+
+
+def card_event(
+    platform: Platform, owner: Party, aaz500: str, kind: str, province: str = "44"
+) -> dict[str, object]:
+    """Send one card event as the province's card system and return the platform's answer."""
+    answer: dict[str, object] = owner.client.post(
+        f"/v1/provinces/{province}/card-events",
+        {
+            "eventId": f"event-{next(_event_ids)}",
+            "aaz500": aaz500,
+            "type": kind,
+            "occurredAt": platform.clock.now().isoformat(),
+        },
+    )
+    return answer
+
+
+def busi_seq(platform: Platform, app: Party, sign_no: str, purpose: str) -> str:
+    """A busiSeq for purpose after a (sandbox) face check in the channel."""
+    body = {"purpose": purpose, "method": "face", "attestation": attestation(platform)}
+    return str(app.client.post(f"/v1/ecards/{sign_no}/busi-seqs", body)["busiSeq"])

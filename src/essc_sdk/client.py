@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
 import secrets
 import time
 from collections.abc import Callable
@@ -61,6 +63,15 @@ class EsscClient:
         self.private_key = private_key
         self.platform_keys = platform_keys or {}
         self.clock = clock
+        self.session: tuple[str, bytes] | None = None
+
+    def open_session(self) -> str:
+        """Open a MAC session (one signed request); later requests are authenticated by HMAC, not SM2."""
+        self.session = None
+        opened = self.post("/v1/sessions")
+        secret = self.suite.decrypt_with(self.private_key, base64.b64decode(opened["encryptedKey"]))
+        self.session = (opened["sessionId"], secret)
+        return str(opened["sessionId"])
 
     def fetch_platform_keys(self) -> None:
         """Load the platform's signing keys from /v1/platform/keys (pin them out of band in production)."""
@@ -72,10 +83,14 @@ class EsscClient:
     def signed_headers(
         self, method: str, path: str, body: bytes, nonce: str | None = None, timestamp: int | None = None
     ) -> dict[str, str]:
-        """The five authentication headers for one request."""
+        """The five authentication headers for one request (a session MAC once a session is open)."""
         ts = int(self.clock()) if timestamp is None else timestamp
         the_nonce = nonce or secrets.token_urlsafe(18)
         message = wire.request_string(method, path, ts, the_nonce, body, digest=self.suite.hash)
+        if self.session is not None:
+            session_id, secret = self.session
+            mac = self.suite.mac(secret, message)
+            return wire.SessionHeaders(self.caller, session_id, ts, the_nonce, mac).as_dict()
         signature = self.suite.sign(self.private_key, message)
         return wire.SignedHeaders(self.caller, self.key_id, ts, the_nonce, signature).as_dict()
 
@@ -99,6 +114,11 @@ class EsscClient:
         return self.http.request(method, path, content=body, headers=all_headers)
 
     def verify_response(self, response: httpx.Response, nonce: str) -> None:
+        """Raise ResponseSignatureInvalid unless the platform signed (in a session: MACed) this response."""
+        session_id = response.headers.get(wire.HEADER_SESSION)
+        if session_id is not None:
+            self._verify_response_mac(response, nonce, session_id)
+            return
         key_id = response.headers.get(wire.HEADER_KEY_ID, "")
         key = self.platform_keys.get(key_id)
         signature = wire.decode_signature(response.headers.get(wire.HEADER_SIGNATURE, ""))
@@ -112,6 +132,17 @@ class EsscClient:
             self.suite.verify(key, message, signature)
         except CryptoError as exc:
             raise ResponseSignatureInvalid("platform response signature does not verify") from exc
+
+    def _verify_response_mac(self, response: httpx.Response, nonce: str, session_id: str) -> None:
+        mac = wire.decode_signature(response.headers.get(wire.HEADER_SIGNATURE, ""))
+        timestamp = response.headers.get(wire.HEADER_TIMESTAMP, "")
+        if self.session is None or self.session[0] != session_id or mac is None or not timestamp.isdigit():
+            raise ResponseSignatureInvalid(f"response carries a MAC of an unknown session ({session_id!r})")
+        message = wire.response_string(
+            response.status_code, nonce, int(timestamp), response.content, self.suite.hash
+        )
+        if not hmac.compare_digest(self.suite.mac(self.session[1], message), mac):
+            raise ResponseSignatureInvalid("platform response MAC does not verify")
 
     def call(self, method: str, path: str, json: Any = None) -> SignedResponse:
         """Signed request; verified response; problems raised as PlatformError."""

@@ -54,3 +54,18 @@ class DuplicateCaller(EsscError):
     status = 409
     code = "duplicate_caller"
     title = "Caller already registered"
+
+
+class UnknownSession(Unauthenticated):
+    code = "unknown_session"
+    title = "Unknown MAC session"
+
+
+class SessionExpired(Unauthenticated):
+    code = "session_expired"
+    title = "The MAC session expired"
+
+
+class SessionNotAllowed(Forbidden):
+    code = "session_not_allowed"
+    title = "This request needs a signature, not a session MAC"

@@ -1,10 +1,10 @@
-"""Parties that call the platform (channels, province systems), their public keys, and seen nonces."""
+"""Parties that call the platform (channels, provinces, terminals), their keys, sessions and seen nonces."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CHAR, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import CHAR, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from essc.core.db import Base, UtcDateTime
@@ -48,3 +48,17 @@ class SeenNonce(Base):
     caller_id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class CallerSession(Base):
+    """A MAC session opened by one signed request; its key is stored encrypted under a platform key."""
+
+    __tablename__ = "caller_sessions"
+    __table_args__ = (Index("ix_caller_sessions_expires", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)
+    caller_id: Mapped[str] = mapped_column(ForeignKey("callers.id"))
+    key_id: Mapped[str] = mapped_column(String(64))  # the caller key that opened it; revoking it ends it
+    key_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from essc.access.models import Caller, CallerKey
+from essc.access.models import Caller, CallerKey, CallerSession
 from essc.core.db import Session
 
 
@@ -28,3 +28,17 @@ def keys_of(session: Session, caller_id: str) -> list[CallerKey]:
 
 def all_callers(session: Session) -> list[Caller]:
     return list(session.execute(select(Caller).order_by(Caller.kind, Caller.ref)).scalars())
+
+
+def session_with_caller(session: Session, session_id: str) -> tuple[CallerSession, Caller, CallerKey] | None:
+    """A session with its caller and the key that opened it, in one indexed lookup."""
+    row = session.execute(
+        select(CallerSession, Caller, CallerKey)
+        .join(Caller, Caller.id == CallerSession.caller_id)
+        .join(
+            CallerKey,
+            (CallerKey.caller_id == CallerSession.caller_id) & (CallerKey.key_id == CallerSession.key_id),
+        )
+        .where(CallerSession.id == session_id)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import Field
+
+from essc.kit.schemas import WireModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -10,12 +15,14 @@ class AuthenticatedCaller:
     """A caller whose request signature, timestamp and nonce were all accepted."""
 
     caller_id: str
-    kind: str  # channel | province
-    ref: str  # channelNo or two-digit province code
-    key_id: str
+    kind: str  # channel | province | terminal
+    ref: str  # channelNo, two-digit province code or terminal number
+    key_id: str  # the signing key id, or "" for session traffic
     nonce: str
     signature: str  # base64, kept as evidence of what the caller asked
     body_digest: str  # hex suite hash of the body
+    session_id: str | None = None
+    session_key: bytes | None = None  # MAC key for the response of a session request
 
     @property
     def label(self) -> str:
@@ -30,3 +37,14 @@ class SignedRequest:
     path: str  # with query string as sent
     headers: dict[str, str]  # lower-cased names
     body: bytes
+
+
+class OpenedSession(WireModel):
+    """A new MAC session: its id, the key encrypted to the caller's public key, and its expiry."""
+
+    session_id: str = Field(alias="sessionId")
+    encrypted_key: str = Field(
+        alias="encryptedKey", description="base64 of the session key encrypted to the signing key"
+    )
+    mac_algorithm: str = Field(alias="macAlgorithm", description="HMAC-SM3, or HMAC-SHA256 for intl")
+    expires_at: datetime = Field(alias="expiresAt")

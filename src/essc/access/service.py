@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
+import secrets
+from datetime import timedelta
+
 from essc.access import repository
 from essc.access.errors import (
     CallerSuspended,
@@ -10,12 +15,15 @@ from essc.access.errors import (
     MissingAuthHeader,
     NonceReused,
     RequestSignatureInvalid,
+    SessionExpired,
+    SessionNotAllowed,
     TimestampOutOfWindow,
     UnknownCaller,
     UnknownKeyId,
+    UnknownSession,
 )
-from essc.access.models import Caller, CallerKey
-from essc.access.schemas import AuthenticatedCaller, SignedRequest
+from essc.access.models import Caller, CallerKey, CallerSession
+from essc.access.schemas import AuthenticatedCaller, OpenedSession, SignedRequest
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit import wire
@@ -50,17 +58,16 @@ def _header(request: SignedRequest, name: str) -> str:
 
 
 def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCaller:
-    """Check caller, key, timestamp window, signature over the canonical string, then claim the nonce."""
+    """Check caller, key or session, timestamp window, signature or MAC, then claim the nonce."""
     caller_header = _header(request, wire.HEADER_CALLER)
-    match = wire.CALLER_PATTERN.match(caller_header)
-    if match is None:
+    parsed = wire.parse_caller(caller_header)
+    if parsed is None:
         raise MissingAuthHeader(
-            f"header {wire.HEADER_CALLER} must be 'channel/<10-digit channelNo>' "
-            "or 'province/<2-digit code>'",
-            header=wire.HEADER_CALLER,
+            f"header {wire.HEADER_CALLER} must be {wire.CALLER_FORMS}", header=wire.HEADER_CALLER
         )
-    kind, ref = match.group(1), match.group(2)
-    key_id = _header(request, wire.HEADER_KEY_ID)
+    kind, ref = parsed
+    session_id = request.headers.get(wire.HEADER_SESSION.lower())
+    key_id = "" if session_id else _header(request, wire.HEADER_KEY_ID)
     raw_timestamp = _header(request, wire.HEADER_TIMESTAMP)
     if not raw_timestamp.isdigit():
         raise MissingAuthHeader(
@@ -87,31 +94,16 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
             f"at most {window} s is allowed",
             platform_time=now,
         )
-
-    with platform.session_factory() as session:
-        caller = repository.caller_by_ref(session, kind, ref)
-        if caller is None:
-            raise UnknownCaller(f"no {kind} {ref} is registered", header=wire.HEADER_CALLER)
-        key = repository.caller_key(session, caller.id, key_id)
-        if key is None:
-            raise UnknownKeyId(f"{kind}/{ref} has no key {key_id!r}", header=wire.HEADER_KEY_ID)
-        if key.status != ACTIVE:
-            raise KeyRevoked(f"key {key_id!r} of {kind}/{ref} was revoked", header=wire.HEADER_KEY_ID)
-        if caller.status != ACTIVE:
-            raise CallerSuspended(f"{kind}/{ref} is {caller.status}")
-        caller_id, public_der = caller.id, key.public_key
-
     message = wire.request_string(
         request.method, request.path, timestamp, nonce, request.body, digest=platform.suite.hash
     )
-    try:
-        platform.suite.verify(_parsed_key(platform.suite, public_der), message, signature)
-    except CryptoError as exc:
-        raise RequestSignatureInvalid(
-            f"{wire.HEADER_SIGNATURE} does not verify under key {key_id!r} over the canonical string "
-            "(scheme, method, path?query, timestamp, nonce, hex SM3 of the body; one per line)",
-            header=wire.HEADER_SIGNATURE,
-        ) from exc
+    session_key: bytes | None = None
+    if session_id:
+        caller_id, session_key = _check_session_mac(
+            platform, kind, ref, session_id=session_id, message=message, mac=signature
+        )
+    else:
+        caller_id = _check_signature(platform, kind, ref, key_id=key_id, message=message, signature=signature)
 
     # Claimed only after the signature verified, so nobody can burn another caller's nonces.
     if not platform.nonces.claim(caller_id, nonce, ttl_seconds=2 * window + 60):
@@ -124,6 +116,116 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
         nonce=nonce,
         signature=wire.encode_signature(signature),
         body_digest=platform.suite.hash(request.body).hex(),
+        session_id=session_id,
+        session_key=session_key,
+    )
+
+
+def _check_signature(
+    platform: Platform, kind: str, ref: str, *, key_id: str, message: bytes, signature: bytes
+) -> str:
+    with platform.session_factory() as session:
+        caller = repository.caller_by_ref(session, kind, ref)
+        if caller is None:
+            raise UnknownCaller(f"no {kind} {ref} is registered", header=wire.HEADER_CALLER)
+        key = repository.caller_key(session, caller.id, key_id)
+        if key is None:
+            raise UnknownKeyId(f"{kind}/{ref} has no key {key_id!r}", header=wire.HEADER_KEY_ID)
+        if key.status != ACTIVE:
+            raise KeyRevoked(f"key {key_id!r} of {kind}/{ref} was revoked", header=wire.HEADER_KEY_ID)
+        if caller.status != ACTIVE:
+            raise CallerSuspended(f"{kind}/{ref} is {caller.status}")
+        caller_id, public_der = caller.id, key.public_key
+    try:
+        platform.suite.verify(_parsed_key(platform.suite, public_der), message, signature)
+    except CryptoError as exc:
+        raise RequestSignatureInvalid(
+            f"{wire.HEADER_SIGNATURE} does not verify under key {key_id!r} over the canonical string "
+            "(scheme, method, path?query, timestamp, nonce, hex SM3 of the body; one per line)",
+            header=wire.HEADER_SIGNATURE,
+        ) from exc
+    return caller_id
+
+
+_session_keys: dict[str, bytes] = {}
+_SESSION_KEYS_MAX = 65536
+
+
+def _session_aad(session_id: str) -> str:
+    return f"caller_sessions/{session_id}"
+
+
+def _check_session_mac(
+    platform: Platform, kind: str, ref: str, *, session_id: str, message: bytes, mac: bytes
+) -> tuple[str, bytes]:
+    if not wire.SESSION_PATTERN.match(session_id):
+        raise UnknownSession(f"header {wire.HEADER_SESSION} is not a session id", header=wire.HEADER_SESSION)
+    with platform.session_factory() as session:
+        found = repository.session_with_caller(session, session_id)
+        if found is None:
+            raise UnknownSession(f"session {session_id} does not exist", header=wire.HEADER_SESSION)
+        opened, caller, key = found
+        if (caller.kind, caller.ref) != (kind, ref):
+            raise UnknownSession(
+                f"session {session_id} belongs to another caller", header=wire.HEADER_SESSION
+            )
+        if opened.expires_at <= platform.clock.now():
+            raise SessionExpired(
+                f"session {session_id} expired at {opened.expires_at.isoformat()}; open a new one",
+                header=wire.HEADER_SESSION,
+            )
+        if key.status != ACTIVE:
+            raise KeyRevoked(
+                f"key {key.key_id!r} that opened session {session_id} was revoked", header=wire.HEADER_SESSION
+            )
+        if caller.status != ACTIVE:
+            raise CallerSuspended(f"{kind}/{ref} is {caller.status}")
+        secret = _session_keys.get(session_id)
+        if secret is None:
+            secret = base64.b64decode(platform.fields.decrypt(opened.key_cipher, _session_aad(session_id)))
+            if len(_session_keys) >= _SESSION_KEYS_MAX:
+                _session_keys.clear()
+            _session_keys[session_id] = secret
+        caller_id = caller.id
+    if not hmac.compare_digest(platform.suite.mac(secret, message), mac):
+        raise RequestSignatureInvalid(
+            f"{wire.HEADER_SIGNATURE} is not the session MAC of the canonical string "
+            "(scheme, method, path?query, timestamp, nonce, hex digest of the body; one per line)",
+            header=wire.HEADER_SIGNATURE,
+        )
+    return caller_id, secret
+
+
+def open_session(platform: Platform, caller: AuthenticatedCaller) -> OpenedSession:
+    """A MAC session for a caller who just signed a request with one of its keys."""
+    if caller.session_id is not None:
+        raise SessionNotAllowed("open a session with a signed request, not from inside another session")
+    secret = secrets.token_bytes(platform.suite.aead_key_size)
+    session_id = new_id()
+    now = platform.clock.now()
+    expires_at = now + timedelta(seconds=platform.settings.session_ttl_seconds)
+    with platform.session_factory() as session:
+        key = repository.caller_key(session, caller.caller_id, caller.key_id)
+        assert key is not None  # the request was just verified with it
+        public = _parsed_key(platform.suite, key.public_key)
+        session.add(
+            CallerSession(
+                id=session_id,
+                caller_id=caller.caller_id,
+                key_id=caller.key_id,
+                key_cipher=platform.fields.encrypt(
+                    base64.b64encode(secret).decode("ascii"), _session_aad(session_id)
+                ),
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+        session.commit()
+    return OpenedSession(
+        session_id=session_id,
+        encrypted_key=base64.b64encode(platform.suite.encrypt_to(public, secret)).decode("ascii"),
+        mac_algorithm="HMAC-SM3" if platform.suite.name == "sm" else "HMAC-SHA256",
+        expires_at=expires_at,
     )
 
 

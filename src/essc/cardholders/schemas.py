@@ -5,14 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from essc.cardholders.lifecycle import CardEventType
 from essc.cardholders.models import CardEvent
-
-
-class WireModel(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
+from essc.kit.schemas import WireModel
 
 
 class NewCard(WireModel):

@@ -102,6 +102,7 @@ def insert_ignoring_conflicts(session: OrmSession, table: FromClause, rows: list
     if not isinstance(table, Table):
         raise TypeError(f"expected a Table, got {type(table).__name__}")
     dialect = session.get_bind().dialect.name
-    stmt = (pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)).on_conflict_do_nothing()
-    result = session.execute(stmt, rows)
-    return int(getattr(result, "rowcount", 0) or 0)
+    insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    # Count what RETURNING gives back: drivers do not report reliable row counts for these statements.
+    stmt = insert.on_conflict_do_nothing().returning(*table.primary_key.columns)
+    return len(session.execute(stmt, rows).all())

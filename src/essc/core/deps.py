@@ -34,6 +34,9 @@ async def signed_caller(request: Request) -> AuthenticatedCaller:
     )
     caller = await run_in_threadpool(authenticate, get_platform(request), signed)
     request.state.caller = caller
+    if caller.session_key is not None:
+        # The response of session traffic carries a MAC under the session key instead of an SM2 signature.
+        request.state.response_mac = (caller.session_id, caller.session_key)
     return caller
 
 
@@ -72,6 +75,15 @@ def province_uow(
     yield from _uow(request, Actor(kind="province", id=caller.ref, province=caller.ref))
 
 
+def terminal_uow(
+    request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
+) -> Iterator[UnitOfWork]:
+    """A unit of work acting for an authenticated terminal."""
+    if caller.kind != "terminal":
+        raise WrongCallerKind(f"this endpoint serves terminals, not {caller.kind}s")
+    yield from _uow(request, Actor(kind="terminal", id=caller.ref))
+
+
 def caller_of(request: Request) -> AuthenticatedCaller:
     caller: AuthenticatedCaller = request.state.caller
     return caller
@@ -79,3 +91,4 @@ def caller_of(request: Request) -> AuthenticatedCaller:
 
 ChannelUoW = Annotated[UnitOfWork, Depends(channel_uow)]
 ProvinceUoW = Annotated[UnitOfWork, Depends(province_uow)]
+TerminalUoW = Annotated[UnitOfWork, Depends(terminal_uow)]

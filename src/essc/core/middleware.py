@@ -34,7 +34,7 @@ class RequestIdMiddleware:
 
 
 class ResponseSigningMiddleware:
-    """Sign every response to a request that carried a nonce, so a client can prove what the platform said."""
+    """Sign (or, in a session, MAC) every response to a request that carried a nonce."""
 
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
         self.app = app
@@ -68,15 +68,22 @@ class ResponseSigningMiddleware:
                 if message.get("more_body"):
                     return
                 body = b"".join(chunks)
-                signer = self.platform.keys.signer()
                 timestamp = int(self.platform.clock.now().timestamp())
-                signature = signer.sign(
-                    wire.response_string(start["status"], nonce, timestamp, body, self.platform.suite.hash)
+                canonical = wire.response_string(
+                    start["status"], nonce, timestamp, body, self.platform.suite.hash
                 )
+                session: tuple[str, bytes] | None = scope.get("state", {}).get("response_mac")
+                if session is not None:
+                    key_header = (wire.HEADER_SESSION.lower().encode(), session[0].encode())
+                    signature = self.platform.suite.mac(session[1], canonical)
+                else:
+                    signer = self.platform.keys.signer()
+                    key_header = (wire.HEADER_KEY_ID.lower().encode(), signer.key_id.encode())
+                    signature = signer.sign(canonical)
                 headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
                 headers += [
                     (b"content-length", str(len(body)).encode()),
-                    (wire.HEADER_KEY_ID.lower().encode(), signer.key_id.encode()),
+                    key_header,
                     (wire.HEADER_TIMESTAMP.lower().encode(), str(timestamp).encode()),
                     (wire.HEADER_SIGNATURE.lower().encode(), wire.encode_signature(signature).encode()),
                 ]

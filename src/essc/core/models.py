@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from essc.access.models import Caller, CallerKey, SeenNonce
+from essc.access.models import Caller, CallerKey, CallerSession, SeenNonce
 from essc.audit.models import AuditEntry, AuditHead
 from essc.cardholders.models import Card, CardEvent, Person
 from essc.channels.models import Channel
 from essc.core.db import Base
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence
+from essc.offline.models import DeviceCertificateRecord, OfflineAcceptanceRecord
+from essc.qr.models import CardUsage, OnlineCode
 from essc.regions.models import Region
+from essc.terminals.models import Institution, Terminal, TerminalGrant
 from essc.webhooks.models import DeliveryAttempt, OutboxMessage
 
 __all__ = [
@@ -18,16 +21,24 @@ __all__ = [
     "BusiSeq",
     "Caller",
     "CallerKey",
+    "CallerSession",
     "Card",
     "CardEvent",
+    "CardUsage",
     "Channel",
     "DeliveryAttempt",
+    "DeviceCertificateRecord",
     "Ecard",
     "EcardPassword",
+    "Institution",
     "Issuance",
     "IssuanceEvidence",
+    "OfflineAcceptanceRecord",
+    "OnlineCode",
     "OutboxMessage",
     "Person",
     "Region",
     "SeenNonce",
+    "Terminal",
+    "TerminalGrant",
 ]

@@ -24,6 +24,14 @@ class Settings(BaseSettings):
         default=300, description="allowed timestamp skew of signed requests"
     )
     busi_seq_ttl_seconds: int = Field(default=300, description="lifetime of a busiSeq")
+    session_ttl_seconds: int = Field(default=8 * 3600, description="lifetime of a MAC session")
+    qr_code_ttl_seconds: int = Field(default=60, description="lifetime of an online QR code (at most 60)")
+    offline_certificate_ttl_seconds: int = Field(
+        default=24 * 3600, description="how long a device may make offline codes without the network"
+    )
+    status_list_interval_seconds: int = Field(
+        default=300, description="how often terminals should refresh the offline status list"
+    )
     password_max_failures: int = Field(default=5, description="wrong e-card passwords before lockout")
     password_lockout_minutes: int = Field(default=30, description="how long a locked password stays locked")
     webhook_max_attempts: int = Field(default=12, description="deliveries tried before a webhook is dead")

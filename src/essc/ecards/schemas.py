@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from essc.cardholders.schemas import WireModel
+from essc.kit.schemas import WireModel
 
 
 class Purpose(StrEnum):
@@ -21,6 +21,7 @@ class Purpose(StrEnum):
     PAYMENT = "payment"
     QUERY = "query"
     BUSINESS = "business"
+    OFFLINE_DEVICE = "offline_device"
 
 
 class Attestation(WireModel):

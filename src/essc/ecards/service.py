@@ -168,7 +168,8 @@ def issue(
     return IssueResponse(**view.model_dump(), created=created)
 
 
-def _locate(uow: UnitOfWork, channel: Channel, sign_no: str) -> tuple[Issuance, Ecard, Person, Card]:
+def locate(uow: UnitOfWork, channel: Channel, sign_no: str) -> tuple[Issuance, Ecard, Person, Card]:
+    """The issuance, e-card, person and current card behind a signNo of this channel."""
     issuance = repository.issuance_by_sign_no(uow.session, sign_no)
     if issuance is None or issuance.channel_id != channel.id:
         raise SignNoNotFound(
@@ -183,7 +184,8 @@ def _locate(uow: UnitOfWork, channel: Channel, sign_no: str) -> tuple[Issuance, 
     return issuance, ecard, person, card
 
 
-def _usable(issuance: Issuance, card: Card) -> None:
+def ensure_usable(issuance: Issuance, card: Card) -> None:
+    """Raise the named reason unless the e-card is usable in this channel right now."""
     if issuance.status != ACTIVE:
         raise EcardUnlinked(f"signNo {issuance.sign_no} was unlinked from this channel")
     if not card_is_usable(card.status):
@@ -191,14 +193,14 @@ def _usable(issuance: Issuance, card: Card) -> None:
 
 
 def view(uow: UnitOfWork, channel: Channel, sign_no: str) -> EcardView:
-    issuance, _, person, card = _locate(uow, channel, sign_no)
+    issuance, _, person, card = locate(uow, channel, sign_no)
     return _view(issuance, person, card)
 
 
 def set_password(uow: UnitOfWork, channel: Channel, sign_no: str, pin: str) -> None:
     """First password of the person's e-card, set right after issuance; valid in every channel."""
-    issuance, ecard, person, card = _locate(uow, channel, sign_no)
-    _usable(issuance, card)
+    issuance, ecard, person, card = locate(uow, channel, sign_no)
+    ensure_usable(issuance, card)
     if repository.password(uow.session, ecard.province, ecard.id) is not None:
         raise PasswordAlreadySet("the e-card already has a password; use change or reset")
     passwords.check_new_password(pin, _birth(person))
@@ -265,8 +267,8 @@ def _verify_password(uow: UnitOfWork, ecard: Ecard, channel: Channel, pin: str) 
 
 
 def change_password(uow: UnitOfWork, channel: Channel, sign_no: str, old: str, new: str) -> None:
-    issuance, ecard, person, card = _locate(uow, channel, sign_no)
-    _usable(issuance, card)
+    issuance, ecard, person, card = locate(uow, channel, sign_no)
+    ensure_usable(issuance, card)
     _verify_password(uow, ecard, channel, old)
     passwords.check_new_password(new, _birth(person))
     _store_password(uow, ecard, new)
@@ -275,9 +277,9 @@ def change_password(uow: UnitOfWork, channel: Channel, sign_no: str, old: str, n
 
 def reset_password(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str, new: str) -> None:
     """Reset (and unlock) after a face check proven by a busiSeq of purpose password_reset."""
-    issuance, ecard, person, card = _locate(uow, channel, sign_no)
-    _usable(issuance, card)
-    _consume(uow, busi_seq, ecard, channel, Purpose.PASSWORD_RESET)
+    issuance, ecard, person, card = locate(uow, channel, sign_no)
+    ensure_usable(issuance, card)
+    consume_busi_seq(uow, busi_seq, ecard, channel, Purpose.PASSWORD_RESET)
     passwords.check_new_password(new, _birth(person))
     if repository.password(uow.session, ecard.province, ecard.id) is None:
         raise PasswordNotSet("no password to reset; set one instead")
@@ -295,7 +297,8 @@ def _store_password(uow: UnitOfWork, ecard: Ecard, pin: str) -> None:
     uow.session.flush()
 
 
-def _token_digest(uow: UnitOfWork, token: str) -> bytes:
+def token_digest(uow: UnitOfWork, token: str) -> bytes:
+    """Keyed digest of a one-time token: the database never holds a usable token."""
     return uow.platform.suite.mac(uow.platform.keys.data_key(KeyPurpose.TOKEN).secret, token.encode())
 
 
@@ -303,8 +306,8 @@ def create_busi_seq(
     uow: UnitOfWork, channel: Channel, sign_no: str, request: BusiSeqRequest
 ) -> BusiSeqResponse:
     """After a password or face check, a one-time token bound to person, channel and purpose."""
-    issuance, ecard, _, card = _locate(uow, channel, sign_no)
-    _usable(issuance, card)
+    issuance, ecard, _, card = locate(uow, channel, sign_no)
+    ensure_usable(issuance, card)
     if request.method == "password":
         if request.password is None:
             raise InvalidInput("method password needs the password field", field="password")
@@ -320,7 +323,7 @@ def create_busi_seq(
     expires = now + timedelta(seconds=uow.platform.settings.busi_seq_ttl_seconds)
     uow.session.add(
         BusiSeq(
-            token_digest=_token_digest(uow, token),
+            token_digest=token_digest(uow, token),
             province=ecard.province,
             ecard_id=ecard.id,
             channel_id=channel.id,
@@ -343,8 +346,8 @@ def create_busi_seq(
     return BusiSeqResponse(busi_seq=token, purpose=request.purpose, expires_at=expires)
 
 
-def _consume(uow: UnitOfWork, token: str, ecard: Ecard, channel: Channel, purpose: Purpose) -> BusiSeq:
-    row = repository.consume_busi_seq(uow.session, _token_digest(uow, token), uow.clock.now())
+def consume_busi_seq(uow: UnitOfWork, token: str, ecard: Ecard, channel: Channel, purpose: Purpose) -> BusiSeq:
+    row = repository.consume_busi_seq(uow.session, token_digest(uow, token), uow.clock.now())
     if row is None or (row.province, row.ecard_id, row.channel_id, row.purpose) != (
         ecard.province,
         ecard.id,
@@ -362,11 +365,11 @@ def _consume(uow: UnitOfWork, token: str, ecard: Ecard, channel: Channel, purpos
 
 def upgrade_to_level2(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str) -> EcardView:
     """二级签发: enable payment, only when the card's bank account is active."""
-    issuance, ecard, person, card = _locate(uow, channel, sign_no)
-    _usable(issuance, card)
+    issuance, ecard, person, card = locate(uow, channel, sign_no)
+    ensure_usable(issuance, card)
     if not card.bank_account_active:
         raise BankAccountInactive("activate the card's bank account at the bank first")
-    _consume(uow, busi_seq, ecard, channel, Purpose.SIGN_LEVEL2)
+    consume_busi_seq(uow, busi_seq, ecard, channel, Purpose.SIGN_LEVEL2)
     if issuance.sign_level != 2:
         issuance.sign_level, issuance.level2_at = 2, uow.clock.now()
         uow.session.flush()
@@ -376,19 +379,24 @@ def upgrade_to_level2(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq:
 
 def unlink(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str) -> EcardView:
     """解除关联: the holder removes the e-card from one channel; other channels are untouched."""
-    issuance, ecard, person, card = _locate(uow, channel, sign_no)
+    issuance, ecard, person, card = locate(uow, channel, sign_no)
     if issuance.status != ACTIVE:
         raise EcardUnlinked(f"signNo {sign_no} is already unlinked")
-    _consume(uow, busi_seq, ecard, channel, Purpose.UNLINK)
+    consume_busi_seq(uow, busi_seq, ecard, channel, Purpose.UNLINK)
+    from essc.offline.service import revoke_for_ecard  # offline builds on this module
+
     issuance.status, issuance.unlinked_at = UNLINKED, uow.clock.now()
     uow.session.flush()
     uow.audit("ecard.unlinked", "issuance", issuance.id, ecard.province, channel=channel.channel_no)
+    revoke_for_ecard(uow, ecard.province, ecard.id, "unlinked", issuance.id)
     announce(uow, channel.id, "ecard.unlinked", {"signNo": issuance.sign_no, "usable": False})
     return _view(issuance, person, card)
 
 
 def follow_card(uow: UnitOfWork, card: Card, replacement: Card | None, event: CardEventType) -> None:
     """Mirror a physical card change on its e-card and tell every channel that holds it."""
+    from essc.offline.service import revoke_for_ecard  # offline builds on this module
+
     for ecard in repository.ecards_of_card(uow.session, card.province, card.id):
         current = card
         if replacement is not None:
@@ -397,6 +405,9 @@ def follow_card(uow: UnitOfWork, card: Card, replacement: Card | None, event: Ca
             uow.audit(
                 "ecard.rebound", "ecard", ecard.id, ecard.province, old_card=card.id, new_card=replacement.id
             )
+        if not card_is_usable(current.status):
+            # Devices must stop making offline codes for this card; the next status list names them.
+            revoke_for_ecard(uow, ecard.province, ecard.id, f"card_{event.value}")
         for issuance in repository.issuances_of_ecard(uow.session, ecard.province, ecard.id):
             if issuance.status != ACTIVE:
                 continue

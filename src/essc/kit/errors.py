@@ -38,6 +38,12 @@ class Conflict(EsscError):
     title = "Conflict"
 
 
+class Gone(EsscError):
+    status = 410
+    code = "gone"
+    title = "No longer available"
+
+
 class Forbidden(EsscError):
     status = 403
     code = "forbidden"

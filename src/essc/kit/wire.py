@@ -3,6 +3,11 @@
 A signed request carries five headers. The signature covers a canonical string of method, path with query,
 timestamp, nonce and the hex SM3 (suite hash) digest of the exact body bytes, one per line. Responses and
 webhooks are signed by the platform the same way over their own canonical strings.
+
+Session traffic (hot paths such as QR resolution) replaces the SM2 signature with a MAC: the caller opens a
+session with one signed request, receives a session key encrypted to its public key, then sends
+X-Essc-Session instead of X-Essc-Key-Id and puts the HMAC (suite MAC) of the same canonical string in
+X-Essc-Signature; the platform answers with a MAC over the response string under the same key.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ HEADER_KEY_ID = "X-Essc-Key-Id"
 HEADER_TIMESTAMP = "X-Essc-Timestamp"
 HEADER_NONCE = "X-Essc-Nonce"
 HEADER_SIGNATURE = "X-Essc-Signature"
+HEADER_SESSION = "X-Essc-Session"
 HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
 HEADER_REQUEST_ID = "X-Request-Id"
 
@@ -26,7 +32,23 @@ RESPONSE_SCHEME = "ESSC-RESP-1"
 WEBHOOK_SCHEME = "ESSC-HOOK-1"
 
 NONCE_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{16,64}$")
-CALLER_PATTERN = re.compile(r"^(channel|province)/([0-9]{2}|[0-9]{10})$")
+CALLER_PATTERN = re.compile(r"^(channel|province|terminal)/([0-9A-Z]{2,20})$")
+CALLER_REF_PATTERNS = {
+    "channel": re.compile(r"^[0-9]{10}$"),
+    "province": re.compile(r"^[0-9]{2}$"),
+    "terminal": re.compile(r"^[0-9A-Z]{8,20}$"),
+}
+CALLER_FORMS = "'channel/<10-digit channelNo>', 'province/<2-digit code>' or 'terminal/<8-20 of 0-9 A-Z>'"
+SESSION_PATTERN = re.compile(r"^[0-9A-Za-z]{26}$")
+
+
+def parse_caller(value: str) -> tuple[str, str] | None:
+    """(kind, ref) of an X-Essc-Caller value, or None when it has none of the accepted forms."""
+    match = CALLER_PATTERN.match(value)
+    if match is None or not CALLER_REF_PATTERNS[match.group(1)].match(match.group(2)):
+        return None
+    return match.group(1), match.group(2)
+
 
 Digest = Callable[[bytes], bytes]
 
@@ -86,3 +108,23 @@ def decode_signature(value: str) -> bytes | None:
 
 def path_with_query(path: str, query: str) -> str:
     return f"{path}?{query}" if query else path
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHeaders:
+    """The authentication headers of one session request (a MAC in place of a signature)."""
+
+    caller: str
+    session_id: str
+    timestamp: int
+    nonce: str
+    mac: bytes
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            HEADER_CALLER: self.caller,
+            HEADER_SESSION: self.session_id,
+            HEADER_TIMESTAMP: str(self.timestamp),
+            HEADER_NONCE: self.nonce,
+            HEADER_SIGNATURE: encode_signature(self.mac),
+        }

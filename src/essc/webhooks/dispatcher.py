@@ -7,7 +7,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import httpx
@@ -18,7 +18,7 @@ from essc.kit import wire
 from essc.kit.ids import new_id, random_token
 from essc.webhooks import repository
 from essc.webhooks.models import DeliveryAttempt
-from essc.webhooks.service import DEAD, DELIVERED
+from essc.webhooks.service import DEAD, DELIVERED, PENDING
 
 log = logging.getLogger("essc.webhooks")
 
@@ -46,7 +46,9 @@ class HttpxSender:
         self._client = httpx.Client(follow_redirects=False)
 
     def post(self, delivery: Delivery, timeout: float) -> int:
-        response = self._client.post(delivery.url, content=delivery.body, headers=delivery.headers, timeout=timeout)
+        response = self._client.post(
+            delivery.url, content=delivery.body, headers=delivery.headers, timeout=timeout
+        )
         return response.status_code
 
 
@@ -74,34 +76,58 @@ def sign_delivery(platform: Platform, url: str, event_id: str, body: bytes) -> D
 
 
 def deliver_due(platform: Platform, sender: WebhookSender, limit: int = 100) -> int:
-    """Deliver what is due now; returns how many messages were attempted."""
-    now = platform.clock.now()
+    """Deliver what is due now; returns how many messages were attempted.
+
+    Each message is leased just before it is sent, so a lease has to outlast one delivery, not a whole round.
+    """
+    due_by = platform.clock.now()
+    attempted = 0
+    while attempted < limit:
+        job = _claim_one(platform, due_by)
+        if job is None:
+            break
+        _deliver(platform, sender, *job)
+        attempted += 1
+    return attempted
+
+
+def _claim_one(platform: Platform, due_by: datetime) -> tuple[str, str | None, bytes] | None:
     with platform.session_factory() as session:
-        leased = repository.claim_due(session, now, now + LEASE, limit)
-        jobs = []
-        for message in leased:
-            channel = channels.by_id(session, message.channel_id)
-            jobs.append((message.id, channel.webhook_url if channel else None, message.payload.encode()))
+        leased = repository.claim_due(session, due_by, platform.clock.now() + LEASE, 1)
+        if not leased:
+            return None
+        message = leased[0]
+        channel = channels.by_id(session, message.channel_id)
+        job = (message.id, channel.webhook_url if channel else None, message.payload.encode())
         session.commit()
-
-    for message_id, url, body in jobs:
-        started = time.monotonic()
-        status: int | None = None
-        error: str | None = None
-        if url is None:
-            error = "the channel has no webhook URL"
-        else:
-            try:
-                status = sender.post(sign_delivery(platform, url, message_id, body), platform.settings.webhook_timeout_seconds)
-                if not 200 <= status < 300:
-                    error = f"HTTP {status}"
-            except (httpx.HTTPError, OSError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
-        _record(platform, message_id, status, error, int((time.monotonic() - started) * 1000))
-    return len(jobs)
+    return job
 
 
-def _record(platform: Platform, message_id: str, status: int | None, error: str | None, duration_ms: int) -> None:
+def _deliver(
+    platform: Platform, sender: WebhookSender, message_id: str, url: str | None, body: bytes
+) -> None:
+    # Sign first: a platform fault (key store down) aborts the round and is no failed attempt of the message.
+    delivery = None if url is None else sign_delivery(platform, url, message_id, body)
+    status: int | None = None
+    error: str | None = None
+    started = time.monotonic()
+    if delivery is None:
+        error = "the channel has no webhook URL"
+    else:
+        try:
+            status = sender.post(delivery, platform.settings.webhook_timeout_seconds)
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except (
+            Exception
+        ) as exc:  # whatever failed (httpx.InvalidURL is no HTTPError) is this attempt's outcome
+            error = f"{type(exc).__name__}: {exc}"
+    _record(platform, message_id, status, error, int((time.monotonic() - started) * 1000))
+
+
+def _record(
+    platform: Platform, message_id: str, status: int | None, error: str | None, duration_ms: int
+) -> None:
     now = platform.clock.now()
     with platform.session_factory() as session:
         message = repository.message(session, message_id)
@@ -119,7 +145,9 @@ def _record(platform: Platform, message_id: str, status: int | None, error: str 
                 duration_ms=duration_ms,
             )
         )
-        if error is None:
+        if message.status != PENDING:
+            pass  # settled by another dispatcher after this one's lease ran out: that outcome stands
+        elif error is None:
             message.status, message.delivered_at, message.last_error = DELIVERED, now, None
         elif message.attempts >= platform.settings.webhook_max_attempts:
             message.status, message.last_error = DEAD, error
@@ -131,7 +159,9 @@ def _record(platform: Platform, message_id: str, status: int | None, error: str 
 class DispatcherThread:
     """Runs deliveries in the background of an API process."""
 
-    def __init__(self, platform: Platform, sender: WebhookSender | None = None, interval: float = 1.0) -> None:
+    def __init__(
+        self, platform: Platform, sender: WebhookSender | None = None, interval: float = 1.0
+    ) -> None:
         self._platform = platform
         self._sender = sender or HttpxSender()
         self._interval = interval

@@ -34,7 +34,9 @@ def message(session: Session, message_id: str) -> OutboxMessage | None:
 def attempts_of(session: Session, message_id: str) -> list[DeliveryAttempt]:
     return list(
         session.execute(
-            select(DeliveryAttempt).where(DeliveryAttempt.message_id == message_id).order_by(DeliveryAttempt.attempt_no)
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.message_id == message_id)
+            .order_by(DeliveryAttempt.attempt_no)
         ).scalars()
     )
 
@@ -42,7 +44,9 @@ def attempts_of(session: Session, message_id: str) -> list[DeliveryAttempt]:
 def messages_for(session: Session, channel_id: str) -> list[OutboxMessage]:
     return list(
         session.execute(
-            select(OutboxMessage).where(OutboxMessage.channel_id == channel_id).order_by(OutboxMessage.created_at)
+            select(OutboxMessage)
+            .where(OutboxMessage.channel_id == channel_id)
+            .order_by(OutboxMessage.created_at)
         ).scalars()
     )
 

@@ -1,0 +1,425 @@
+"""Holder import rows/s through essc's real import path, against a plain bulk insert of the rows it wrote."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import zip_longest
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import psycopg
+from sqlalchemy import Table, func, inspect, literal_column, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import ColumnClause
+
+import essc.audit.repository as audit_repository
+from essc.audit import chain
+from essc.cardholders.importer import ImportReport, import_file
+from essc.cardholders.importfile import BadRow, parse_file
+from essc.cardholders.synthetic import synthetic_holders, write_csv
+from essc.core.context import Actor
+from essc.core.db import make_engine
+from essc.core.migrate import upgrade
+from essc.core.models import Base
+from essc.core.platform import build_platform
+from essc.core.settings import Settings
+from essc.kit.crypto.base import CryptoSuite
+from essc.kit.fieldcrypt import BlindIndex, FieldCipher
+from essc.kit.keystore import KeyStore
+from scratch import (
+    DEFAULT_POSTGRES_URL,
+    CpuSample,
+    machine,
+    scratch_database,
+    scratch_name,
+    server_version,
+    settle,
+)
+
+PROVINCE = "44"
+BACKENDS = ("sqlite", "postgresql")
+_LINK = "link"
+
+
+@dataclass
+class Meter:
+    """Seconds and calls spent in each kind of cryptography during the import."""
+
+    field_seconds: float = 0.0
+    field_calls: int = 0
+    index_seconds: float = 0.0
+    index_calls: int = 0
+    chain_seconds: float = 0.0
+    chain_calls: int = 0
+
+
+class TimedFieldCipher(FieldCipher):
+    """The platform's field cipher, timing each encryption."""
+
+    def __init__(self, suite: CryptoSuite, keys: KeyStore, meter: Meter) -> None:
+        super().__init__(suite, keys)
+        self._meter = meter
+
+    def encrypt(self, value: str, aad: str) -> bytes:
+        start = perf_counter()
+        sealed = super().encrypt(value, aad)
+        self._meter.field_seconds += perf_counter() - start
+        self._meter.field_calls += 1
+        return sealed
+
+
+class TimedBlindIndex(BlindIndex):
+    """The platform's blind index, timing each HMAC."""
+
+    def __init__(self, suite: CryptoSuite, keys: KeyStore, meter: Meter) -> None:
+        super().__init__(suite, keys)
+        self._meter = meter
+
+    def of(self, field: str, value: str) -> bytes:
+        start = perf_counter()
+        digest = super().of(field, value)
+        self._meter.index_seconds += perf_counter() - start
+        self._meter.index_calls += 1
+        return digest
+
+
+@contextmanager
+def timed_chain_links(meter: Meter) -> Iterator[None]:
+    """Time the audit chain's per-entry HMAC, which the audit repository calls through its module global."""
+    original = chain.link
+    current: object = getattr(audit_repository, _LINK, None)
+    if current is not original:
+        meter.chain_calls = -1  # the repository no longer chains through this name: report it as unmeasured
+        yield
+        return
+
+    def link(suite: CryptoSuite, key: bytes, prev_mac: bytes, body: bytes) -> bytes:
+        start = perf_counter()
+        mac = original(suite, key, prev_mac, body)
+        meter.chain_seconds += perf_counter() - start
+        meter.chain_calls += 1
+        return mac
+
+    setattr(audit_repository, _LINK, link)
+    try:
+        yield
+    finally:
+        setattr(audit_repository, _LINK, original)
+
+
+@dataclass
+class Phase:
+    """One timed load of the same holders."""
+
+    label: str
+    seconds: float
+    per_table: dict[str, float] = field(default_factory=dict)
+    cpu: str = ""
+
+
+@dataclass
+class BackendResult:
+    backend: str
+    version: str
+    suite: str
+    report: ImportReport
+    imported: Phase
+    meter: Meter
+    written: dict[str, int]
+    baselines: list[Phase]
+
+
+def table_counts(url: str) -> dict[str, int]:
+    """Rows in every table of the schema that the migrations created (models may run ahead of them)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            present = set(inspect(connection).get_table_names())
+            return {
+                table.name: _count(connection, table)
+                for table in Base.metadata.sorted_tables
+                if table.name in present
+            }
+    finally:
+        engine.dispose()
+
+
+def _chunks(connection: Connection, table: Table, size: int) -> Iterator[list[dict[str, Any]]]:
+    """The table's rows in insertion order (rowid / ctid), as dicts, `size` at a time, streamed."""
+    order: ColumnClause[Any] = literal_column("rowid" if connection.dialect.name == "sqlite" else "ctid")
+    result = connection.execute(select(table).order_by(order).execution_options(yield_per=size))
+    for part in result.partitions():
+        yield [dict(row._mapping) for row in part]
+
+
+def executemany_baseline(source_url: str, target_url: str, tables: Sequence[Table], batches: int) -> Phase:
+    """Insert the import's rows again with Core executemany, one transaction per importer batch.
+
+    Each table is cut into `batches` equal slices; transaction k inserts slice k of every table in foreign-key
+    order, so the baseline commits as often as the importer did. Only the inserts and commits are timed;
+    reading the rows back from the imported database happens between the timed sections.
+    """
+    source, target = make_engine(source_url), make_engine(target_url)
+    phase = Phase("Core executemany, same batches", 0.0, {table.name: 0.0 for table in tables})
+    try:
+        with source.connect() as reader:
+            sizes = [max(1, math.ceil(_count(reader, table) / batches)) for table in tables]
+            streams = [_chunks(reader, table, size) for table, size in zip(tables, sizes, strict=True)]
+            for slices in zip_longest(*streams, fillvalue=[]):
+                start = perf_counter()
+                with target.begin() as writer:
+                    for table, rows in zip(tables, slices, strict=True):
+                        if rows:
+                            began = perf_counter()
+                            writer.execute(table.insert(), rows)
+                            phase.per_table[table.name] += perf_counter() - began
+                    committing = perf_counter()
+                phase.per_table["commit"] = phase.per_table.get("commit", 0.0) + perf_counter() - committing
+                phase.seconds += perf_counter() - start
+    finally:
+        source.dispose()
+        target.dispose()
+    return phase
+
+
+def _count(connection: Connection, table: Table) -> int:
+    return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def copy_baseline(source_url: str, target_url: str, tables: Sequence[Table], folder: Path) -> Phase:
+    """Load the import's rows with binary COPY FROM STDIN, all tables in one transaction (PostgreSQL only).
+
+    The rows are first exported byte for byte with COPY TO into local files (not timed); the timed part
+    streams those files into the fresh database and commits.
+    """
+    files: list[tuple[Table, Path, str]] = []
+    with psycopg.connect(_libpq(source_url)) as source, source.cursor() as cursor:
+        for table in tables:
+            columns = ", ".join(f'"{column.name}"' for column in table.columns)
+            path = folder / f"{table.name}.copy"
+            with (
+                path.open("wb") as out,
+                cursor.copy(
+                    f'COPY (SELECT {columns} FROM "{table.name}" ORDER BY ctid) TO STDOUT (FORMAT binary)'
+                ) as copy,
+            ):
+                for data in copy:
+                    out.write(data)
+            files.append((table, path, columns))
+    phase = Phase("COPY FROM STDIN (binary), one transaction", 0.0, {})
+    try:
+        with psycopg.connect(_libpq(target_url)) as target:
+            sample = CpuSample.now()
+            start = perf_counter()
+            with target.cursor() as cursor:
+                for table, path, columns in files:
+                    began = perf_counter()
+                    with (
+                        path.open("rb") as stored,
+                        cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN (FORMAT binary)') as copy,
+                    ):
+                        while block := stored.read(1 << 20):
+                            copy.write(block)
+                    phase.per_table[table.name] = perf_counter() - began
+            committing = perf_counter()
+            target.commit()
+            phase.per_table["commit"] = perf_counter() - committing
+            phase.seconds = perf_counter() - start
+            phase.cpu = sample.until(CpuSample.now(), phase.seconds)
+    finally:
+        for _, path, _ in files:
+            path.unlink(missing_ok=True)
+    return phase
+
+
+def progress_printer(total: int) -> Callable[[ImportReport], None]:
+    """Report every tenth of the file on stderr, so a long run visibly moves."""
+    step = max(1, total // 10)
+    start = perf_counter()
+    state = {"next": step}
+
+    def show(report: ImportReport) -> None:
+        if report.rows >= state["next"]:
+            state["next"] += step
+            elapsed = perf_counter() - start
+            print(f"  ... {report.rows:,} rows, {report.rows / elapsed:,.0f} rows/s", file=sys.stderr)
+
+    return show
+
+
+def run_backend(
+    backend: str, csv_path: Path, rows: int, folder: Path, admin_url: str, batch_size: int, pg_copy: bool
+) -> BackendResult:
+    """Import into a fresh database, then load the same rows into fresh databases without the importer."""
+    with scratch_database(backend, scratch_name("import"), folder, admin_url) as import_url:
+        upgrade(import_url)
+        version = server_version(import_url)
+        before = table_counts(import_url)
+        settings = Settings(
+            database_url=import_url, redis_url=None, keystore_path=folder / "keys", run_dispatcher=False
+        )
+        platform = build_platform(settings)
+        meter = Meter()
+        platform.fields = TimedFieldCipher(platform.suite, platform.keys, meter)
+        platform.blind_index = TimedBlindIndex(platform.suite, platform.keys, meter)
+        settle(import_url)
+        print(f"[{backend}] importing {rows:,} rows through import_file ...", file=sys.stderr)
+        sample = CpuSample.now()
+        start = perf_counter()
+        with timed_chain_links(meter):
+            report = import_file(
+                platform,
+                PROVINCE,
+                csv_path,
+                Actor.operator("bench"),
+                batch_size=batch_size,
+                progress=progress_printer(rows),
+            )
+        imported = Phase("import_file", perf_counter() - start)
+        imported.cpu = sample.until(CpuSample.now(), imported.seconds)
+        platform.close()
+        if report.bad_rows:
+            raise SystemExit(
+                f"[{backend}] the import refused {len(report.bad_rows)} rows: {report.bad_rows[:3]}"
+            )
+        after = table_counts(import_url)
+        grown = [
+            table
+            for table in Base.metadata.sorted_tables
+            if after.get(table.name, 0) > before.get(table.name, 0)
+        ]
+        if seeded := [table.name for table in grown if before[table.name]]:
+            raise SystemExit(f"[{backend}] the import added to tables that start non-empty: {seeded}")
+        written = {table.name: after[table.name] for table in grown}
+        batches = math.ceil(rows / batch_size)
+
+        baselines: list[Phase] = []
+        with scratch_database(backend, scratch_name("baseline"), folder, admin_url) as baseline_url:
+            upgrade(baseline_url)
+            settle(import_url)
+            settle(baseline_url)
+            print(f"[{backend}] baseline: Core executemany of the same rows ...", file=sys.stderr)
+            baselines.append(executemany_baseline(import_url, baseline_url, grown, batches))
+            _check_same_counts(backend, baseline_url, written)
+        if backend == "postgresql" and pg_copy:
+            with scratch_database(backend, scratch_name("copy"), folder, admin_url) as copy_url:
+                upgrade(copy_url)
+                settle(copy_url)
+                print(f"[{backend}] baseline: COPY of the same rows ...", file=sys.stderr)
+                baselines.append(copy_baseline(import_url, copy_url, grown, folder))
+                _check_same_counts(backend, copy_url, written)
+    return BackendResult(backend, version, platform.suite.name, report, imported, meter, written, baselines)
+
+
+def _check_same_counts(backend: str, url: str, written: dict[str, int]) -> None:
+    counts = table_counts(url)
+    wrong = {name: (counts[name], expected) for name, expected in written.items() if counts[name] != expected}
+    if wrong:
+        raise SystemExit(f"[{backend}] the baseline wrote other row counts than the import: {wrong}")
+
+
+def parse_only_seconds(csv_path: Path) -> float:
+    """Seconds to read and validate the file with the importer's parser alone (no crypto, no database)."""
+    start = perf_counter()
+    bad = sum(isinstance(row, BadRow) for row in parse_file(csv_path))
+    seconds = perf_counter() - start
+    if bad:
+        raise SystemExit(f"the synthetic file has {bad} bad rows")
+    return seconds
+
+
+def show(result: BackendResult, rows: int, parse_seconds: float) -> None:
+    """Print one backend's figures."""
+    imported = result.imported.seconds
+    print(f"\n== {result.backend} ({result.version}) ==")
+    tables = ", ".join(f"{name} {count:,}" for name, count in result.written.items())
+    print(f"rows written by the import: {tables}")
+    print(f"{'load':52} {'seconds':>9} {'rows/s':>10} {'import/baseline':>16}")
+    print(f"{'import_file (real import path)':52} {imported:9.1f} {rows / imported:10,.0f} {'':>16}")
+    print(f"{'':6}CPU during the import: {result.imported.cpu}")
+    for phase in result.baselines:
+        ratio = (rows / imported) / (rows / phase.seconds)
+        label = "baseline: " + phase.label
+        print(f"{label:52} {phase.seconds:9.1f} {rows / phase.seconds:10,.0f} {ratio:16.3f}")
+        parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phase.per_table.items())
+        print(f"{'':6}baseline time by table: {parts}")
+        print(f"{'':6}the import takes {imported / phase.seconds:.1f}x this baseline's time")
+        if phase.cpu:
+            print(f"{'':6}CPU during this baseline: {phase.cpu}")
+    meter = result.meter
+    crypto = meter.field_seconds + meter.index_seconds
+    print(f"time inside the import ({result.suite} suite, perf_counter around each call):")
+    lines = [
+        ("field encryption (AEAD)", meter.field_calls, meter.field_seconds),
+        ("blind index + content digest (HMAC)", meter.index_calls, meter.index_seconds),
+        ("  = field encryption + blind index", meter.field_calls + meter.index_calls, crypto),
+    ]
+    if meter.chain_calls >= 0:
+        lines.append(("audit chain MAC (HMAC), for comparison", meter.chain_calls, meter.chain_seconds))
+    for label, calls, seconds in lines:
+        print(f"  {label:40} {calls:>10,} calls {seconds:7.1f} s {100 * seconds / imported:5.1f}% of import")
+    print(
+        f"  {'CSV parse + validation (separate pass)':40} {'':>16} {parse_seconds:7.1f} s "
+        f"{100 * parse_seconds / imported:5.1f}% of import"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="holders to import (default 1,000,000)")
+    parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="both")
+    parser.add_argument("--batch-size", type=int, default=1000, help="importer batch size (its default)")
+    parser.add_argument(
+        "--postgres-url", default=DEFAULT_POSTGRES_URL, help="server URL to create scratch DBs"
+    )
+    parser.add_argument("--no-copy", action="store_true", help="skip the PostgreSQL COPY baseline")
+    parser.add_argument("--workdir", type=Path, default=None, help="where the CSV and SQLite files go")
+    args = parser.parse_args(argv)
+    backends = BACKENDS if args.backend == "both" else (args.backend,)
+
+    folder = Path(tempfile.mkdtemp(prefix="essc-bench-import-", dir=args.workdir))
+    try:
+        csv_path = folder / f"holders-{PROVINCE}.csv"
+        start = perf_counter()
+        write_csv(csv_path, synthetic_holders(PROVINCE, args.rows))
+        generated = perf_counter() - start
+        parse_seconds = parse_only_seconds(csv_path)
+        results = [
+            run_backend(
+                backend, csv_path, args.rows, folder, args.postgres_url, args.batch_size, not args.no_copy
+            )
+            for backend in backends
+        ]
+        print(
+            f"# bench_import: {args.rows:,} synthetic holders of province {PROVINCE}, batch {args.batch_size}"
+        )
+        print(f"# {machine()}; one process, the database server on the same machine;")
+        print("# the machine is shared: 'machine busy' above this process + its database means other load")
+        size = csv_path.stat().st_size / 2**20
+        print(
+            f"# CSV {size:,.1f} MiB written in {generated:.1f} s before any timing; fresh database per load"
+        )
+        print(
+            "# baseline = the rows the import left in its tables (already encrypted, indexed, audit-chained)"
+        )
+        print("# read back untimed and inserted into a fresh migrated database; only inserts + commits timed")
+        for result in results:
+            show(result, args.rows, parse_seconds)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

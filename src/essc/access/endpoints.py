@@ -1,0 +1,22 @@
+"""HTTP of request authentication: opening a MAC session for hot-path traffic."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from essc.access.schemas import AuthenticatedCaller, OpenedSession
+from essc.access.service import open_session
+from essc.core.deps import get_platform, signed_caller
+
+router = APIRouter(prefix="/v1/sessions", tags=["authentication"])
+
+
+@router.post("", response_model=OpenedSession, status_code=status.HTTP_201_CREATED)
+async def create_session(
+    request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
+) -> OpenedSession:
+    """Open a MAC session with a signed request; later requests carry X-Essc-Session and a MAC."""
+    return await run_in_threadpool(open_session, get_platform(request), caller)

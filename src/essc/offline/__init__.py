@@ -1,0 +1,1 @@
+"""Offline codes: device enrolment, the signed status list, settling what terminals accepted offline."""

@@ -1,0 +1,47 @@
+"""HTTP of online codes: channels issue them and read the usage history, terminals resolve them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from essc.core.deps import ChannelUoW, TerminalUoW, caller_of
+from essc.ecards.endpoints import CurrentChannel
+from essc.qr import service
+from essc.qr.schemas import CodeRequest, OnlineCodeOut, Resolution, ResolveRequest, UsageHistory
+from essc.terminals.service import acting_terminal
+
+router = APIRouter(prefix="/v1", tags=["qr"])
+
+
+@router.post("/ecards/{sign_no}/qr-codes", response_model=OnlineCodeOut, status_code=status.HTTP_201_CREATED)
+def issue_code(
+    sign_no: str, uow: ChannelUoW, channel: CurrentChannel, body: CodeRequest | None = None
+) -> OnlineCodeOut:
+    """A one-time code valid at most 60 s, as a payload and as PNG and SVG images."""
+    result = service.issue_code(uow, channel, sign_no, body or CodeRequest())
+    uow.commit()
+    return result
+
+
+@router.get("/ecards/{sign_no}/usages", response_model=UsageHistory)
+def usage_history(
+    sign_no: str,
+    uow: ChannelUoW,
+    channel: CurrentChannel,
+    before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> UsageHistory:
+    """Who used the holder's e-card ("who used my card"), newest first."""
+    return service.usage_history(uow, channel, sign_no, before, limit)
+
+
+@router.post("/qr/resolutions", response_model=Resolution)
+def resolve(body: ResolveRequest, request: Request, uow: TerminalUoW) -> Resolution:
+    """Spend a code for a busiType; the answer holds exactly what the terminal's grant allows."""
+    terminal, owner = acting_terminal(uow, caller_of(request).caller_id)
+    result = service.resolve(uow, terminal, owner, body)
+    uow.commit()
+    return result

@@ -1,0 +1,65 @@
+"""Wire types of online codes, their resolution and the usage history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from essc.kit.schemas import WireModel
+from essc.terminals.schemas import BusiType, Disclosure
+
+
+class ImageFormat(StrEnum):
+    PNG = "png"
+    SVG = "svg"
+
+
+class CodeRequest(WireModel):
+    images: list[ImageFormat] = Field(
+        default_factory=lambda: [ImageFormat.PNG, ImageFormat.SVG],
+        description="QR images to return with the payload; [] for the payload only",
+    )
+
+
+class OnlineCodeOut(WireModel):
+    code: str = Field(description="the payload to show: ESSC:1:<token>, nothing personal")
+    expires_at: datetime = Field(alias="expiresAt")
+    png: str | None = Field(default=None, description="base64 PNG of the QR code")
+    svg: str | None = Field(default=None, description="SVG of the QR code")
+
+
+class ResolveRequest(WireModel):
+    code: str = Field(min_length=1, max_length=1024)
+    busi_type: BusiType = Field(alias="busiType")
+
+
+class Resolution(WireModel):
+    """What the terminal learns: exactly the fields of its grant for this busiType."""
+
+    resolution_id: str = Field(alias="resolutionId")
+    busi_type: BusiType = Field(alias="busiType")
+    disclosure: Disclosure
+    usable: bool
+    pseudonym: str = Field(description="stable per institution, different across institutions")
+    sign_level: int = Field(alias="signLevel")
+    aab301: str | None = None
+    aac003: str | None = Field(default=None, description="masked or clear name, by grant")
+    aac002: str | None = Field(default=None, description="masked or clear ID number, by grant")
+    resolved_at: datetime = Field(alias="resolvedAt")
+
+
+class UsageOut(WireModel):
+    at: datetime
+    institution: str
+    institution_kind: str = Field(alias="institutionKind")
+    terminal_no: str = Field(alias="terminalNo")
+    busi_type: BusiType = Field(alias="busiType")
+    method: str
+    disclosure: Disclosure
+
+
+class UsageHistory(WireModel):
+    usages: list[UsageOut]
+    next_before: datetime | None = Field(alias="nextBefore", description="pass as ?before= for older entries")

@@ -1,0 +1,248 @@
+"""Rules of online codes: issue one per request, resolve once within 60 s, disclose exactly the grant."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+
+from essc.cardholders.models import Card, Person
+from essc.cardholders.service import read_clear_person
+from essc.channels.models import Channel
+from essc.core.uow import UnitOfWork
+from essc.ecards.models import Ecard, Issuance
+from essc.ecards.service import ensure_usable, is_usable, locate, token_digest
+from essc.kit import qrimage
+from essc.kit.codes import CodeKind, new_token_code, parse_code
+from essc.kit.ids import new_id
+from essc.qr import repository
+from essc.qr.errors import CardNotUsable, CodeAlreadyUsed, CodeExpired, CodeUnknown, WrongCodeKind
+from essc.qr.models import CardUsage, OnlineCode
+from essc.qr.schemas import (
+    CodeRequest,
+    ImageFormat,
+    OnlineCodeOut,
+    Resolution,
+    ResolveRequest,
+    UsageHistory,
+    UsageOut,
+)
+from essc.terminals.models import Institution, Terminal
+from essc.terminals.schemas import BusiType, Disclosure
+from essc.terminals.service import granted_disclosure
+
+MAX_CODE_SECONDS = 60  # SPEC 3.4: a code refreshes at most every 60 s and works once
+
+
+def issue_code(uow: UnitOfWork, channel: Channel, sign_no: str, request: CodeRequest) -> OnlineCodeOut:
+    """A fresh one-time code for the holder to show; refused while the e-card is not usable."""
+    issuance, ecard, _person, card = locate(uow, channel, sign_no)
+    ensure_usable(issuance, card)
+    payload, token = new_token_code(CodeKind.ONLINE)
+    now = uow.clock.now()
+    expires_at = now + timedelta(seconds=min(uow.platform.settings.qr_code_ttl_seconds, MAX_CODE_SECONDS))
+    uow.session.add(
+        OnlineCode(
+            token_digest=token_digest(uow, token.hex()),
+            province=ecard.province,
+            ecard_id=ecard.id,
+            issuance_id=issuance.id,
+            channel_id=channel.id,
+            created_at=now,
+            expires_at=expires_at,
+            used_at=None,
+            used_by=None,
+        )
+    )
+    uow.session.flush()
+    uow.audit("qr.code_issued", "issuance", issuance.id, ecard.province, channel=channel.channel_no)
+    return OnlineCodeOut(
+        code=payload,
+        expires_at=expires_at,
+        png=base64.b64encode(qrimage.qr_png(payload)).decode("ascii")
+        if ImageFormat.PNG in request.images
+        else None,
+        svg=qrimage.qr_svg(payload) if ImageFormat.SVG in request.images else None,
+    )
+
+
+def resolve(uow: UnitOfWork, terminal: Terminal, owner: Institution, request: ResolveRequest) -> Resolution:
+    """Spend a code for a busiType and answer with exactly the fields the terminal's grant allows."""
+    parsed = parse_code(request.code)
+    if parsed.kind is not CodeKind.ONLINE:
+        raise WrongCodeKind(f"a code of kind {parsed.kind.name} cannot be resolved online here", field="code")
+    # The grant is checked first so an unauthorised terminal cannot burn a holder's code.
+    disclosure = granted_disclosure(uow, terminal, request.busi_type)
+    now = uow.clock.now()
+    digest = token_digest(uow, parsed.body.hex())
+    spent = repository.consume(uow.session, digest, now, terminal.id)
+    if spent is None:
+        raise _why_not_live(uow, digest)
+    issuance, ecard, person, card = repository.holder_of(uow.session, spent)
+    if not is_usable(issuance, card):
+        uow.audit(
+            "qr.refused",
+            "ecard",
+            ecard.id,
+            ecard.province,
+            terminal=terminal.terminal_no,
+            busi_type=request.busi_type.value,
+            card_status=card.status,
+            issuance_status=issuance.status,
+        )
+        raise CardNotUsable(
+            "the e-card cannot be used now (card or e-card status changed); ask the holder to check the app",
+            card_status=card.status,
+        )
+    resolution = _disclose(
+        uow,
+        owner,
+        issuance=issuance,
+        ecard=ecard,
+        person=person,
+        card=card,
+        disclosure=disclosure,
+        busi_type=request.busi_type,
+        now=now,
+    )
+    _record_use(
+        uow,
+        ecard,
+        channel_id=spent.channel_id,
+        terminal=terminal,
+        owner=owner,
+        busi_type=request.busi_type,
+        method="online_code",
+        disclosure=disclosure,
+        now=now,
+    )
+    return resolution
+
+
+def _why_not_live(uow: UnitOfWork, digest: bytes) -> CodeUnknown | CodeAlreadyUsed | CodeExpired:
+    found = repository.code(uow.session, digest)
+    if found is None:
+        return CodeUnknown("no such code was issued (or it was purged long after expiry)", field="code")
+    if found.used_at is not None:
+        return CodeAlreadyUsed(f"the code was used at {found.used_at.isoformat()}", field="code")
+    return CodeExpired(f"the code expired at {found.expires_at.isoformat()}", field="code")
+
+
+def pseudonym(uow: UnitOfWork, institution_id: str, ecard_id: str) -> str:
+    """Stable for one holder at one institution, unlinkable across institutions."""
+    mac = uow.platform.blind_index.of("pseudonym", f"{institution_id}:{ecard_id}")
+    return base64.b32encode(mac[:15]).decode("ascii")
+
+
+def _disclose(
+    uow: UnitOfWork,
+    owner: Institution,
+    *,
+    issuance: Issuance,
+    ecard: Ecard,
+    person: Person,
+    card: Card,
+    disclosure: Disclosure,
+    busi_type: BusiType,
+    now: datetime,
+) -> Resolution:
+    aac002 = aac003 = aab301 = None
+    if disclosure is Disclosure.MASKED:
+        aac002, aac003, aab301 = person.aac002_masked, person.aac003_masked, card.aab301
+    elif disclosure is Disclosure.CLEAR:
+        clear = read_clear_person(uow, person, purpose=f"qr_resolution:{busi_type.value}")
+        aac002, aac003, aab301 = clear.aac002, clear.aac003, card.aab301
+    return Resolution(
+        resolution_id=new_id(),
+        busi_type=busi_type,
+        disclosure=disclosure,
+        usable=True,
+        pseudonym=pseudonym(uow, owner.id, ecard.id),
+        sign_level=issuance.sign_level,
+        aab301=aab301,
+        aac003=aac003,
+        aac002=aac002,
+        resolved_at=now,
+    )
+
+
+def _record_use(
+    uow: UnitOfWork,
+    ecard: Ecard,
+    *,
+    channel_id: str | None,
+    terminal: Terminal,
+    owner: Institution,
+    busi_type: BusiType,
+    method: str,
+    disclosure: Disclosure,
+    now: datetime,
+) -> None:
+    usage = CardUsage(
+        province=ecard.province,
+        id=new_id(),
+        ecard_id=ecard.id,
+        channel_id=channel_id,
+        terminal_id=terminal.id,
+        institution_id=owner.id,
+        busi_type=busi_type.value,
+        method=method,
+        disclosure=disclosure.value,
+        at=now,
+    )
+    uow.session.add(usage)
+    uow.audit(
+        "ecard.used",
+        "ecard",
+        ecard.id,
+        ecard.province,
+        terminal=terminal.terminal_no,
+        institution=owner.code,
+        busi_type=busi_type.value,
+        method=method,
+        disclosure=disclosure.value,
+    )
+
+
+def record_use(
+    uow: UnitOfWork,
+    ecard: Ecard,
+    *,
+    terminal: Terminal,
+    owner: Institution,
+    busi_type: BusiType,
+    method: str,
+    disclosure: Disclosure,
+) -> None:
+    """Add a use of the e-card outside an online code (offline upload, card chip) to the history."""
+    _record_use(
+        uow,
+        ecard,
+        channel_id=None,
+        terminal=terminal,
+        owner=owner,
+        busi_type=busi_type,
+        method=method,
+        disclosure=disclosure,
+        now=uow.clock.now(),
+    )
+
+
+def usage_history(
+    uow: UnitOfWork, channel: Channel, sign_no: str, before: datetime | None, limit: int
+) -> UsageHistory:
+    """Who used the holder's e-card, newest first: institution, terminal, busiType, how and when."""
+    _issuance, ecard, _person, _card = locate(uow, channel, sign_no)
+    rows = repository.usages(uow.session, ecard.province, ecard.id, before, limit)
+    usages = [
+        UsageOut(
+            at=usage.at,
+            institution=owner.name,
+            institution_kind=owner.kind,
+            terminal_no=terminal.terminal_no,
+            busi_type=BusiType(usage.busi_type),
+            method=usage.method,
+            disclosure=Disclosure(usage.disclosure),
+        )
+        for usage, owner, terminal in rows
+    ]
+    return UsageHistory(usages=usages, next_before=usages[-1].at if len(usages) == limit else None)

@@ -1,0 +1,73 @@
+"""HTTP of institutions and terminals, for the province that owns them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from essc.core.deps import ProvinceUoW
+from essc.ecards.service import ensure_same_province
+from essc.terminals import service
+from essc.terminals.schemas import Grant, InstitutionIn, InstitutionOut, StatusChange, TerminalIn, TerminalOut
+
+router = APIRouter(prefix="/v1/provinces", tags=["terminals"])
+
+
+def _own(uow: ProvinceUoW, province: str) -> None:
+    ensure_same_province(uow.context.actor.province or "", province)
+
+
+@router.post("/{province}/institutions", response_model=InstitutionOut, status_code=status.HTTP_201_CREATED)
+def register_institution(province: str, body: InstitutionIn, uow: ProvinceUoW) -> InstitutionOut:
+    """Register an accepting institution (受理机构) of this province."""
+    _own(uow, province)
+    result = service.register_institution(uow, province, body)
+    uow.commit()
+    return result
+
+
+@router.put("/{province}/institutions/{code}/status", response_model=InstitutionOut)
+def set_institution_status(province: str, code: str, body: StatusChange, uow: ProvinceUoW) -> InstitutionOut:
+    """Suspend or reactivate an institution; all its terminals follow on their next request."""
+    _own(uow, province)
+    service.set_institution_status(uow, province, code, body.status, body.reason)
+    result = service.institution_view(service.institution(uow, province, code))
+    uow.commit()
+    return result
+
+
+@router.post(
+    "/{province}/institutions/{code}/terminals",
+    response_model=TerminalOut,
+    status_code=status.HTTP_201_CREATED,
+)
+def register_terminal(province: str, code: str, body: TerminalIn, uow: ProvinceUoW) -> TerminalOut:
+    """Register a terminal of an institution with its public key and busiType grants."""
+    _own(uow, province)
+    result = service.register_terminal(uow, province, code, body)
+    uow.commit()
+    return result
+
+
+@router.get("/{province}/terminals/{terminal_no}", response_model=TerminalOut)
+def describe_terminal(province: str, terminal_no: str, uow: ProvinceUoW) -> TerminalOut:
+    _own(uow, province)
+    return service.describe_terminal(uow, province, terminal_no)
+
+
+@router.put("/{province}/terminals/{terminal_no}/grants", response_model=TerminalOut)
+def set_grants(province: str, terminal_no: str, body: list[Grant], uow: ProvinceUoW) -> TerminalOut:
+    """Replace the busiTypes a terminal may resolve and what it may learn for each."""
+    _own(uow, province)
+    result = service.set_grants(uow, province, terminal_no, body)
+    uow.commit()
+    return result
+
+
+@router.put("/{province}/terminals/{terminal_no}/status", response_model=TerminalOut)
+def set_terminal_status(province: str, terminal_no: str, body: StatusChange, uow: ProvinceUoW) -> TerminalOut:
+    """Suspend or reactivate one terminal."""
+    _own(uow, province)
+    service.set_terminal_status(uow, province, terminal_no, body.status, body.reason)
+    result = service.describe_terminal(uow, province, terminal_no)
+    uow.commit()
+    return result

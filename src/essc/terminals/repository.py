@@ -1,0 +1,45 @@
+"""All SQL of institutions and terminals."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from essc.core.db import Session
+from essc.terminals.models import Institution, Terminal, TerminalGrant
+
+
+def institution_by_code(session: Session, province: str, code: str) -> Institution | None:
+    return session.execute(
+        select(Institution).where(Institution.province == province, Institution.code == code)
+    ).scalar_one_or_none()
+
+
+def terminal_by_number(session: Session, terminal_no: str) -> Terminal | None:
+    return session.execute(select(Terminal).where(Terminal.terminal_no == terminal_no)).scalar_one_or_none()
+
+
+def terminal_with_institution(session: Session, terminal_id: str) -> tuple[Terminal, Institution] | None:
+    row = session.execute(
+        select(Terminal, Institution)
+        .join(Institution, Institution.id == Terminal.institution_id)
+        .where(Terminal.id == terminal_id)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+def grant(session: Session, terminal_id: str, busi_type: str) -> TerminalGrant | None:
+    return session.get(TerminalGrant, (terminal_id, busi_type))
+
+
+def grants_of(session: Session, terminal_id: str) -> list[TerminalGrant]:
+    return list(
+        session.execute(
+            select(TerminalGrant)
+            .where(TerminalGrant.terminal_id == terminal_id)
+            .order_by(TerminalGrant.busi_type)
+        ).scalars()
+    )
+
+
+def clear_grants(session: Session, terminal_id: str) -> None:
+    session.execute(delete(TerminalGrant).where(TerminalGrant.terminal_id == terminal_id))
