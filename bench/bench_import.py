@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
@@ -36,7 +36,9 @@ from essc.kit.fieldcrypt import BlindIndex, FieldCipher
 from essc.kit.keystore import KeyStore
 from scratch import (
     DEFAULT_POSTGRES_URL,
+    AutoAnalyze,
     CpuSample,
+    exit_cleanly_on_sigterm,
     machine,
     scratch_database,
     scratch_name,
@@ -135,6 +137,7 @@ class BackendResult:
     meter: Meter
     written: dict[str, int]
     baselines: list[Phase]
+    statistics: str
 
 
 def table_counts(url: str) -> dict[str, int]:
@@ -260,9 +263,10 @@ def progress_printer(total: int) -> Callable[[ImportReport], None]:
 
 
 def run_backend(
-    backend: str, csv_path: Path, rows: int, folder: Path, admin_url: str, batch_size: int, pg_copy: bool
+    backend: str, csv_path: Path, rows: int, folder: Path, args: argparse.Namespace
 ) -> BackendResult:
     """Import into a fresh database, then load the same rows into fresh databases without the importer."""
+    admin_url, batch_size = args.postgres_url, args.batch_size
     with scratch_database(backend, scratch_name("import"), folder, admin_url) as import_url:
         upgrade(import_url)
         version = server_version(import_url)
@@ -276,19 +280,25 @@ def run_backend(
         platform.blind_index = TimedBlindIndex(platform.suite, platform.keys, meter)
         settle(import_url)
         print(f"[{backend}] importing {rows:,} rows through import_file ...", file=sys.stderr)
-        sample = CpuSample.now()
-        start = perf_counter()
-        with timed_chain_links(meter):
-            report = import_file(
-                platform,
-                PROVINCE,
-                csv_path,
-                Actor.operator("bench"),
-                batch_size=batch_size,
-                progress=progress_printer(rows),
-            )
-        imported = Phase("import_file", perf_counter() - start)
-        imported.cpu = sample.until(CpuSample.now(), imported.seconds)
+        with (
+            AutoAnalyze(import_url, args.pg_autoanalyze == "emulate")
+            if backend == "postgresql"
+            else nullcontext()
+        ) as analyzer:
+            sample = CpuSample.now()
+            start = perf_counter()
+            with timed_chain_links(meter):
+                report = import_file(
+                    platform,
+                    PROVINCE,
+                    csv_path,
+                    Actor.operator("bench"),
+                    batch_size=batch_size,
+                    progress=progress_printer(rows),
+                )
+            imported = Phase("import_file", perf_counter() - start)
+            imported.cpu = sample.until(CpuSample.now(), imported.seconds)
+        statistics = analyzer.summary() if analyzer else "SQLite: no ANALYZE (none needed to use the indexes)"
         platform.close()
         if report.bad_rows:
             raise SystemExit(
@@ -313,14 +323,16 @@ def run_backend(
             print(f"[{backend}] baseline: Core executemany of the same rows ...", file=sys.stderr)
             baselines.append(executemany_baseline(import_url, baseline_url, grown, batches))
             _check_same_counts(backend, baseline_url, written)
-        if backend == "postgresql" and pg_copy:
+        if backend == "postgresql" and not args.no_copy:
             with scratch_database(backend, scratch_name("copy"), folder, admin_url) as copy_url:
                 upgrade(copy_url)
                 settle(copy_url)
                 print(f"[{backend}] baseline: COPY of the same rows ...", file=sys.stderr)
                 baselines.append(copy_baseline(import_url, copy_url, grown, folder))
                 _check_same_counts(backend, copy_url, written)
-    return BackendResult(backend, version, platform.suite.name, report, imported, meter, written, baselines)
+    return BackendResult(
+        backend, version, platform.suite.name, report, imported, meter, written, baselines, statistics
+    )
 
 
 def _check_same_counts(backend: str, url: str, written: dict[str, int]) -> None:
@@ -349,6 +361,7 @@ def show(result: BackendResult, rows: int, parse_seconds: float) -> None:
     print(f"{'load':52} {'seconds':>9} {'rows/s':>10} {'import/baseline':>16}")
     print(f"{'import_file (real import path)':52} {imported:9.1f} {rows / imported:10,.0f} {'':>16}")
     print(f"{'':6}CPU during the import: {result.imported.cpu}")
+    print(f"{'':6}planner statistics: {result.statistics}")
     for phase in result.baselines:
         ratio = (rows / imported) / (rows / phase.seconds)
         label = "baseline: " + phase.label
@@ -386,9 +399,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--no-copy", action="store_true", help="skip the PostgreSQL COPY baseline")
     parser.add_argument("--workdir", type=Path, default=None, help="where the CSV and SQLite files go")
+    parser.add_argument(
+        "--pg-autoanalyze",
+        choices=["emulate", "off"],
+        default="emulate",
+        help="if the server runs with autovacuum=off: emulate its ANALYZE (default) or never analyze",
+    )
     args = parser.parse_args(argv)
     backends = BACKENDS if args.backend == "both" else (args.backend,)
 
+    exit_cleanly_on_sigterm()
     folder = Path(tempfile.mkdtemp(prefix="essc-bench-import-", dir=args.workdir))
     try:
         csv_path = folder / f"holders-{PROVINCE}.csv"
@@ -396,18 +416,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         write_csv(csv_path, synthetic_holders(PROVINCE, args.rows))
         generated = perf_counter() - start
         parse_seconds = parse_only_seconds(csv_path)
-        results = [
-            run_backend(
-                backend, csv_path, args.rows, folder, args.postgres_url, args.batch_size, not args.no_copy
-            )
-            for backend in backends
-        ]
+        size = csv_path.stat().st_size / 2**20
         print(
             f"# bench_import: {args.rows:,} synthetic holders of province {PROVINCE}, batch {args.batch_size}"
         )
         print(f"# {machine()}; one process, the database server on the same machine;")
         print("# the machine is shared: 'machine busy' above this process + its database means other load")
-        size = csv_path.stat().st_size / 2**20
         print(
             f"# CSV {size:,.1f} MiB written in {generated:.1f} s before any timing; fresh database per load"
         )
@@ -415,8 +429,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             "# baseline = the rows the import left in its tables (already encrypted, indexed, audit-chained)"
         )
         print("# read back untimed and inserted into a fresh migrated database; only inserts + commits timed")
-        for result in results:
-            show(result, args.rows, parse_seconds)
+        sys.stdout.flush()
+        for backend in backends:
+            show(run_backend(backend, csv_path, args.rows, folder, args), args.rows, parse_seconds)
+            sys.stdout.flush()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

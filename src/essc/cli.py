@@ -21,7 +21,7 @@ from essc.core.settings import Settings
 from essc.core.uow import UnitOfWork
 from essc.kit.errors import EsscError
 from essc.kit.keystore import KeyPurpose
-from essc.ops import bootstrap, demo
+from essc.ops import bootstrap, demo, maintenance
 from essc.webhooks.dispatcher import HttpxSender, deliver_due
 
 app = typer.Typer(help="essc: the electronic social security card platform.", no_args_is_help=True)
@@ -260,6 +260,20 @@ def audit_verify() -> None:
     )
     if not report.intact:
         raise typer.Exit(code=1)
+
+
+@app.command("purge")
+def purge() -> None:
+    """Delete expired one-time state (codes, busiSeqs, sessions, nonces); run it from cron."""
+    platform = _platform()
+    try:
+        report = maintenance.purge_expired(platform)
+    finally:
+        platform.close()
+    typer.echo(
+        f"purged {report.codes:,} codes, {report.busi_seqs:,} busiSeqs, "
+        f"{report.sessions_and_nonces:,} sessions and nonces"
+    )
 
 
 @webhooks_app.command("deliver")

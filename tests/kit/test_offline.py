@@ -792,12 +792,10 @@ def test_every_byte_of_a_status_list_is_protected(world: World) -> None:
 
 
 def test_payload_reveals_only_random_serial_times_and_counter(shared_world: World) -> None:
-    """The body is exactly the declared fields, none derived from the holder, and no ID number shows through.
-
-    The functions that make codes take no personal data at all: the certificate holds a random serial, a
-    province, the device's public key, validity times and the platform key id; the code adds a time, a
-    counter and busiType. Re-encoding those fields reproduces the body byte for byte: nowhere to hide more.
-    """
+    """The body is exactly the declared fields, none from the holder, and no ID number shows through."""
+    # The functions that make codes take no personal data at all: the certificate holds a random serial, a
+    # province, the device's public key, validity times and the platform key id; the code adds a time, a
+    # counter and busiType. Re-encoding those fields reproduces the body byte for byte: nowhere to hide more.
     w = shared_world
     aac002 = "44010619900307123X"  # a synthetic holder the platform would link to the serial on its side
     for counter in range(20):

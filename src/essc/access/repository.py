@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
 
-from essc.access.models import Caller, CallerKey, CallerSession
-from essc.core.db import Session
+from sqlalchemy import delete, select
+
+from essc.access.models import Caller, CallerKey, CallerSession, SeenNonce
+from essc.core.db import Session, affected_rows
 
 
 def caller_by_ref(session: Session, kind: str, ref: str) -> Caller | None:
@@ -42,3 +44,10 @@ def session_with_caller(session: Session, session_id: str) -> tuple[CallerSessio
         .where(CallerSession.id == session_id)
     ).one_or_none()
     return None if row is None else (row[0], row[1], row[2])
+
+
+def purge_sessions_and_nonces(session: Session, before: datetime) -> int:
+    """Delete expired MAC sessions and nonces past their window; neither can authenticate anything again."""
+    sessions = affected_rows(session.execute(delete(CallerSession).where(CallerSession.expires_at < before)))
+    nonces = affected_rows(session.execute(delete(SeenNonce).where(SeenNonce.expires_at < before)))
+    return sessions + nonces

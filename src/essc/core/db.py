@@ -106,3 +106,8 @@ def insert_ignoring_conflicts(session: OrmSession, table: FromClause, rows: list
     # Count what RETURNING gives back: drivers do not report reliable row counts for these statements.
     stmt = insert.on_conflict_do_nothing().returning(*table.primary_key.columns)
     return len(session.execute(stmt, rows).all())
+
+
+def affected_rows(result: object) -> int:
+    """Rows an UPDATE or DELETE touched (single statements report them reliably on SQLite and psycopg)."""
+    return int(getattr(result, "rowcount", 0) or 0)

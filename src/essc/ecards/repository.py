@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from essc.core.db import Session
+from essc.core.db import Session, affected_rows
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance
 
 
@@ -65,3 +65,8 @@ def consume_busi_seq(session: Session, token_digest: bytes, now: datetime) -> Bu
     return session.execute(
         select(BusiSeq).where(BusiSeq.token_digest == token_digest).execution_options(populate_existing=True)
     ).scalar_one()
+
+
+def purge_busi_seqs(session: Session, before: datetime) -> int:
+    """Delete busiSeqs that expired before `before`; they can never be spent again."""
+    return affected_rows(session.execute(delete(BusiSeq).where(BusiSeq.expires_at < before)))

@@ -318,6 +318,13 @@ def create_busi_seq(
         _check_attestation(uow, request.attestation)
     if request.purpose is Purpose.PASSWORD_RESET and request.method != "face":
         raise InvalidInput("a password reset needs a face check (method face)", field="method")
+    return issue_busi_seq(uow, ecard, channel, request.purpose, request.method)
+
+
+def issue_busi_seq(
+    uow: UnitOfWork, ecard: Ecard, channel: Channel, purpose: Purpose, method: str
+) -> BusiSeqResponse:
+    """Store and return a busiSeq once the caller has checked the holder by `method` (password, face, card_chip)."""
     token = random_token(24)
     now = uow.clock.now()
     expires = now + timedelta(seconds=uow.platform.settings.busi_seq_ttl_seconds)
@@ -327,26 +334,21 @@ def create_busi_seq(
             province=ecard.province,
             ecard_id=ecard.id,
             channel_id=channel.id,
-            purpose=request.purpose.value,
-            method=request.method,
+            purpose=purpose.value,
+            method=method,
             created_at=now,
             expires_at=expires,
             used_at=None,
         )
     )
     uow.session.flush()
-    uow.audit(
-        "busi_seq.issued",
-        "ecard",
-        ecard.id,
-        ecard.province,
-        purpose=request.purpose.value,
-        method=request.method,
-    )
-    return BusiSeqResponse(busi_seq=token, purpose=request.purpose, expires_at=expires)
+    uow.audit("busi_seq.issued", "ecard", ecard.id, ecard.province, purpose=purpose.value, method=method)
+    return BusiSeqResponse(busi_seq=token, purpose=purpose, expires_at=expires)
 
 
-def consume_busi_seq(uow: UnitOfWork, token: str, ecard: Ecard, channel: Channel, purpose: Purpose) -> BusiSeq:
+def consume_busi_seq(
+    uow: UnitOfWork, token: str, ecard: Ecard, channel: Channel, purpose: Purpose
+) -> BusiSeq:
     row = repository.consume_busi_seq(uow.session, token_digest(uow, token), uow.clock.now())
     if row is None or (row.province, row.ecard_id, row.channel_id, row.purpose) != (
         ecard.province,

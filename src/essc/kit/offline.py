@@ -66,6 +66,7 @@ __all__ = [
     "decode_offline",
     "issue_certificate",
     "make_offline_code",
+    "offline_payload",
     "public_key_from_raw",
     "public_key_to_raw",
     "raw_signature",
@@ -725,6 +726,7 @@ class OfflineVerifier:
         self._platform_keys: dict[str, PublicKey] = dict(platform_keys)
         self._certificates: dict[bytes, _KnownCertificate] = {}
         self._device_keys: dict[bytes, PublicKey] = {}
+        self._key_generation = 0  # bumped by set_platform_keys: a verification begun before must not cache
         self._lists: dict[str, _HeldList] = {}
         self._seen: set[bytes] = set()
         self._seen_order: deque[tuple[float, bytes]] = deque()
@@ -736,6 +738,7 @@ class OfflineVerifier:
         with self._lock:
             self._platform_keys = dict(platform_keys)
             self._certificates = {}
+            self._key_generation += 1
 
     def status_list(self, province: str) -> StatusList | None:
         """The status list held for province (NATIONAL for the national one), if any."""
@@ -813,10 +816,12 @@ class OfflineVerifier:
         if -age > self._skew:
             raise StaleCode(f"the code is {int(-age)} s in the future, more than the allowed {self._skew} s")
 
-    def _remember(self, cert_bytes: bytes, known: _KnownCertificate, replay_key: bytes, now: float) -> None:
+    def _remember(
+        self, cert_bytes: bytes, known: _KnownCertificate, replay_key: bytes, now: float, generation: int
+    ) -> None:
         """Record an accepted code (refusing it if another thread just did) and cache its certificate."""
         with self._lock:
-            if cert_bytes not in self._certificates:
+            if cert_bytes not in self._certificates and generation == self._key_generation:
                 if len(self._certificates) >= self._max_cached:
                     # Oldest first: dicts keep insertion order, and a device's certificate is renewed anyway.
                     del self._certificates[next(iter(self._certificates))]
@@ -844,6 +849,7 @@ class OfflineVerifier:
         cert_bytes, issued_at, counter, busi_raw, signature = _split_offline(body)
         busi_type = _ascii(busi_raw, "busiType")
         _check_busi_type(busi_type)
+        generation = self._key_generation
         certificate, known = self._lookup(cert_bytes)
 
         # Cheap refusals first: a stale, revoked or replayed code costs no signature verification.
@@ -869,7 +875,7 @@ class OfflineVerifier:
             raise CodeSignatureInvalid(
                 "the offline code was not signed by the certified device key", serial=certificate.serial_hex
             ) from exc
-        self._remember(cert_bytes, known, replay_key, now)
+        self._remember(cert_bytes, known, replay_key, now, generation)
         return OfflineAcceptance(
             serial=certificate.serial_hex,
             counter=counter,

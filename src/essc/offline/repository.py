@@ -46,10 +46,12 @@ def revoke_of_ecard(
     return serials
 
 
-def revoked_serials(session: Session, province: str | None, now: datetime) -> list[bytes]:
-    """Serials of revoked certificates that have not expired yet (expired ones need no listing)."""
+def revoked_serials(session: Session, province: str | None, as_of: datetime) -> list[bytes]:
+    """Serials revoked before as_of whose certificates are still unexpired then (expired need no listing)."""
     query = select(DeviceCertificateRecord.serial).where(
-        DeviceCertificateRecord.status == REVOKED, DeviceCertificateRecord.not_after > now
+        DeviceCertificateRecord.status == REVOKED,
+        DeviceCertificateRecord.revoked_at < as_of,
+        DeviceCertificateRecord.not_after > as_of,
     )
     if province is not None:
         query = query.where(DeviceCertificateRecord.province == province)

@@ -108,10 +108,14 @@ def revoke_for_ecard(
 
 def status_list(uow: UnitOfWork, province: str) -> bytes:
     """The signed list of revoked, unexpired device certificates of a province ("00": of all provinces)."""
-    platform, now = uow.platform, uow.clock.now()
-    serials = repository.revoked_serials(uow.session, None if province == offline.NATIONAL else province, now)
+    platform = uow.platform
+    issued_at = int(uow.clock.now().timestamp())
+    # Lists are as of a whole second, so every list issued within one second has the same content and
+    # terminals (which refuse a different list with the same issued_at) never see two versions of a second.
+    serials = repository.revoked_serials(
+        uow.session, None if province == offline.NATIONAL else province, _at(issued_at)
+    )
     signer = platform.keys.signer()
-    issued_at = int(now.timestamp())
     signed = offline.sign_status_list(
         platform.suite,
         signer.sign,

@@ -17,10 +17,23 @@ from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
+from essc.terminals import repository as terminals_repository
+from essc.terminals import service as terminals
+from essc.terminals.schemas import (
+    BusiType,
+    Disclosure,
+    Grant,
+    InstitutionIn,
+    InstitutionKind,
+    TerminalIn,
+    TerminalKind,
+)
 
 DEMO_PROVINCE = "44"
 DEMO_CHANNEL_NO = "4400000001"
 DEMO_KEY_ID = "demo-1"
+DEMO_INSTITUTION = "DEMOHOSPITAL01"
+DEMO_TERMINAL_NO = "T440000000001"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +56,14 @@ def _write_keypair(platform: Platform, folder: Path) -> bytes:
 
 
 def ensure_demo_parties(platform: Platform, folder: Path, webhook_url: str | None) -> list[DemoParty]:
-    """The demo channel and the demo province's card system, registered with keys written under folder."""
+    """The demo channel, the province's card system and a hospital counter, with keys under folder."""
     actor = Actor.operator("demo")
     channel_dir = folder / f"channel-{DEMO_CHANNEL_NO}"
     province_dir = folder / f"province-{DEMO_PROVINCE}"
+    terminal_dir = folder / f"terminal-{DEMO_TERMINAL_NO}"
     channel_pem = _write_keypair(platform, channel_dir)
     province_pem = _write_keypair(platform, province_dir)
+    terminal_pem = _write_keypair(platform, terminal_dir)
     with UnitOfWork(platform, RequestContext(actor=actor)) as uow:
         if channels_repository.by_number(uow.session, DEMO_CHANNEL_NO) is None:
             channels.register(
@@ -63,11 +78,42 @@ def ensure_demo_parties(platform: Platform, folder: Path, webhook_url: str | Non
         if access_repository.caller_by_ref(uow.session, "province", DEMO_PROVINCE) is None:
             caller = access.register_caller(uow, "province", DEMO_PROVINCE, "Demo province card system")
             access.add_key(uow, caller, DEMO_KEY_ID, province_pem)
+        _ensure_demo_terminal(uow, terminal_pem)
         uow.commit()
     return [
         DemoParty(f"channel/{DEMO_CHANNEL_NO}", DEMO_KEY_ID, channel_dir / "private.pem"),
         DemoParty(f"province/{DEMO_PROVINCE}", DEMO_KEY_ID, province_dir / "private.pem"),
+        DemoParty(f"terminal/{DEMO_TERMINAL_NO}", DEMO_KEY_ID, terminal_dir / "private.pem"),
     ]
+
+
+def _ensure_demo_terminal(uow: UnitOfWork, public_pem: bytes) -> None:
+    if terminals_repository.institution_by_code(uow.session, DEMO_PROVINCE, DEMO_INSTITUTION) is None:
+        terminals.register_institution(
+            uow,
+            DEMO_PROVINCE,
+            InstitutionIn(
+                code=DEMO_INSTITUTION, name="Demo People's Hospital", kind=InstitutionKind.HOSPITAL
+            ),
+        )
+    if terminals_repository.terminal_by_number(uow.session, DEMO_TERMINAL_NO) is None:
+        terminals.register_terminal(
+            uow,
+            DEMO_PROVINCE,
+            DEMO_INSTITUTION,
+            TerminalIn(
+                terminal_no=DEMO_TERMINAL_NO,
+                device_serial="DEMO-COUNTER-1",
+                kind=TerminalKind.COUNTER,
+                public_key=public_pem.decode("ascii"),
+                key_id=DEMO_KEY_ID,
+                grants=[
+                    Grant(busi_type=BusiType.QUERY, disclosure=Disclosure.MASKED),
+                    Grant(busi_type=BusiType.PAYMENT, disclosure=Disclosure.MASKED),
+                    Grant(busi_type=BusiType.CROSS_REGION_MEDICAL, disclosure=Disclosure.CLEAR),
+                ],
+            ),
+        )
 
 
 def ensure_demo_holders(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from essc.cardholders.models import Card, Person
-from essc.core.db import Session
+from essc.core.db import Session, affected_rows
 from essc.ecards.models import Ecard, Issuance
 from essc.qr.models import CardUsage, OnlineCode
 from essc.terminals.models import Institution, Terminal
@@ -49,13 +49,17 @@ def usages(
 
 
 def holder_of(session: Session, spent: OnlineCode) -> tuple[Issuance, Ecard, Person, Card]:
-    """The issuance, e-card, person and current card behind a spent code, by primary keys."""
-    issuance = session.get(Issuance, (spent.province, spent.issuance_id))
-    ecard = session.get(Ecard, (spent.province, spent.ecard_id))
-    assert issuance is not None  # written with the code
-    assert ecard is not None
-    person = session.get(Person, (ecard.province, ecard.person_id))
-    card = session.get(Card, (ecard.province, ecard.card_id))
-    assert person is not None
-    assert card is not None
-    return issuance, ecard, person, card
+    """The issuance, e-card, person and current card behind a spent code, in one query on primary keys."""
+    row = session.execute(
+        select(Issuance, Ecard, Person, Card)
+        .join(Ecard, (Ecard.province == Issuance.province) & (Ecard.id == Issuance.ecard_id))
+        .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
+        .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
+        .where(Issuance.province == spent.province, Issuance.id == spent.issuance_id)
+    ).one()
+    return row[0], row[1], row[2], row[3]
+
+
+def purge_codes(session: Session, before: datetime) -> int:
+    """Delete codes that expired before `before`; their uses are kept in card_usages."""
+    return affected_rows(session.execute(delete(OnlineCode).where(OnlineCode.expires_at < before)))

@@ -332,6 +332,8 @@ class Sm2PrivateKey:
 
 _SPKI_LENGTH = 91
 _UNCOMPRESSED_POINT = 0x04
+# SubjectPublicKeyInfo of an SM2 key up to the point: id-ecPublicKey, the SM2 curve, a 66-byte BIT STRING, 0x04.
+_SM2_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d03420004")
 
 
 def _i2d_pubkey(handle: int) -> bytes:
@@ -387,6 +389,10 @@ def load_public_key(data: bytes) -> Sm2PublicKey:
     else:
         handle = _d2i(d2i_PUBKEY, raw)
     owner = _require_sm2(handle, "public key")
+    if not _is_pem(raw) and len(raw) == _SPKI_LENGTH and raw[:-64] == _SM2_SPKI_PREFIX:
+        # The fixed SM2 prefix with an uncompressed point is canonical by construction; re-encoding
+        # would cost almost as much as a verification.
+        return Sm2PublicKey(owner, raw)
     der = _i2d_pubkey(owner.handle)
     if not _is_pem(raw) and der != raw:
         # OpenSSL tolerates some non-canonical encodings; refusing them keeps fingerprints unique.

@@ -1,0 +1,302 @@
+"""Rules of scan-to-login: a web or kiosk terminal shows a code, one holder scans it, confirms with a busiSeq
+of purpose login (or denies), and the terminal collects the result once."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+
+from essc.cardholders import repository as cards_repo
+from essc.channels.models import Channel
+from essc.core.platform import Platform
+from essc.core.uow import UnitOfWork
+from essc.ecards.models import Ecard, Issuance
+from essc.ecards.schemas import Purpose
+from essc.ecards.service import consume_busi_seq, ensure_usable, locate, token_digest
+from essc.kit import qrimage
+from essc.kit.codes import CodeKind, new_token_code, parse_code
+from essc.kit.ids import new_id
+from essc.login import repository
+from essc.login.errors import (
+    LoginCodeAlreadyScanned,
+    LoginCodeAnswered,
+    LoginCodeExpired,
+    LoginCodeNotScanned,
+    LoginCodeUnknown,
+    TerminalCannotLogin,
+)
+from essc.login.models import LoginCode
+from essc.login.schemas import (
+    FINAL_STATUSES,
+    AnswerOut,
+    ConfirmRequest,
+    DenyRequest,
+    LoginCodeOut,
+    LoginEvent,
+    LoginState,
+    LoginStatus,
+    ScanOut,
+    ScanRequest,
+)
+from essc.qr.errors import WrongCodeKind
+from essc.qr.schemas import CodeRequest, ImageFormat
+from essc.qr.service import pseudonym, record_use
+from essc.terminals.models import Institution, Terminal
+from essc.terminals.schemas import (
+    DISCLOSURE_RANK,
+    MAX_DISCLOSURE,
+    BusiType,
+    Disclosure,
+    InstitutionKind,
+    TerminalKind,
+)
+from essc.terminals.service import acting_terminal
+
+MAX_LOGIN_SECONDS = 120
+# A confirmed result waits this long for the site to collect it, even past the code's own expiry.
+RESULT_SECONDS = 60
+LOGIN_TERMINAL_KINDS = frozenset({TerminalKind.WEB, TerminalKind.KIOSK})
+LOGIN_BUSI_TYPE = BusiType.OTHER
+
+
+def create(uow: UnitOfWork, terminal: Terminal, owner: Institution, request: CodeRequest) -> LoginCodeOut:
+    """A fresh login code for a website or kiosk to show, valid at most 120 s."""
+    if TerminalKind(terminal.kind) not in LOGIN_TERMINAL_KINDS:
+        raise TerminalCannotLogin(f"terminal {terminal.terminal_no} is a {terminal.kind}, not web or kiosk")
+    payload, token = new_token_code(CodeKind.LOGIN)
+    now = uow.clock.now()
+    ttl = min(uow.platform.settings.login_code_ttl_seconds, MAX_LOGIN_SECONDS)
+    row = LoginCode(
+        id=new_id(),
+        token_digest=token_digest(uow, token.hex()),
+        province=terminal.province,
+        terminal_id=terminal.id,
+        institution_id=owner.id,
+        status=LoginStatus.PENDING.value,
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl),
+    )
+    uow.session.add(row)
+    uow.session.flush()
+    uow.audit("login.code_issued", "login_code", row.id, terminal.province, terminal=terminal.terminal_no)
+    return LoginCodeOut(
+        login_id=row.id,
+        code=payload,
+        expires_at=row.expires_at,
+        png=base64.b64encode(qrimage.qr_png(payload)).decode("ascii")
+        if ImageFormat.PNG in request.images
+        else None,
+        svg=qrimage.qr_svg(payload) if ImageFormat.SVG in request.images else None,
+    )
+
+
+def _digest(uow: UnitOfWork, code: str) -> bytes:
+    parsed = parse_code(code)
+    if parsed.kind is not CodeKind.LOGIN:
+        raise WrongCodeKind(f"a code of kind {parsed.kind.name} is not a login code", field="code")
+    return token_digest(uow, parsed.body.hex())
+
+
+def status_at(row: LoginCode, now: datetime) -> LoginStatus:
+    """The status a row has at `now`: expiry is computed, never written."""
+    status = LoginStatus(row.status)
+    if status in (LoginStatus.PENDING, LoginStatus.SCANNED) and now >= row.expires_at:
+        return LoginStatus.EXPIRED
+    if status is LoginStatus.CONFIRMED and _result_expired(row, now):
+        return LoginStatus.EXPIRED
+    return status
+
+
+def _result_expired(row: LoginCode, now: datetime) -> bool:
+    return row.answered_at is None or now >= row.answered_at + timedelta(seconds=RESULT_SECONDS)
+
+
+def _scanned_by(row: LoginCode, issuance: Issuance) -> bool:
+    return (row.holder_province, row.issuance_id) == (issuance.province, issuance.id)
+
+
+def _refusal(
+    row: LoginCode | None, issuance: Issuance, now: datetime
+) -> LoginCodeUnknown | LoginCodeExpired | LoginCodeAlreadyScanned | LoginCodeNotScanned | LoginCodeAnswered:
+    """Why a scan or an answer did not apply to the code, most telling reason first."""
+    if row is None:
+        return LoginCodeUnknown("no such login code was issued (or it was purged long after expiry)", field="code")
+    status = LoginStatus(row.status)
+    if status is LoginStatus.PENDING:
+        if now >= row.expires_at:
+            return LoginCodeExpired(f"the login code expired at {row.expires_at.isoformat()}", field="code")
+        return LoginCodeNotScanned("scan the login code first", field="code")
+    if not _scanned_by(row, issuance):
+        return LoginCodeAlreadyScanned("another holder (or another app) scanned this login code", field="code")
+    if status is LoginStatus.SCANNED:
+        return LoginCodeExpired(f"the login code expired at {row.expires_at.isoformat()}", field="code")
+    return LoginCodeAnswered(f"this login was already {'denied' if status is LoginStatus.DENIED else 'confirmed'}")
+
+
+def _site(uow: UnitOfWork, row: LoginCode) -> tuple[Terminal, Institution]:
+    # The site must still be allowed to operate: a suspended institution gets no holder.
+    return acting_terminal(uow, row.terminal_id)
+
+
+def scan(uow: UnitOfWork, channel: Channel, request: ScanRequest) -> ScanOut:
+    """Bind the code to the holder who scanned it and tell the app whom it would log in to."""
+    digest = _digest(uow, request.code)
+    issuance, ecard, _person, card = locate(uow, channel, request.sign_no)
+    ensure_usable(issuance, card)
+    now = uow.clock.now()
+    row = repository.scan(
+        uow.session,
+        digest,
+        now,
+        holder_province=ecard.province,
+        ecard_id=ecard.id,
+        issuance_id=issuance.id,
+        channel_id=channel.id,
+    )
+    if row is not None:
+        uow.audit("login.scanned", "login_code", row.id, ecard.province, ecard=ecard.id, channel=channel.channel_no)
+    else:
+        row = repository.by_digest(uow.session, digest)
+        # The same holder scanning again in the same app (a retry) sees the same answer.
+        if row is None or row.status != LoginStatus.SCANNED or not _scanned_by(row, issuance) or now >= row.expires_at:
+            raise _refusal(row, issuance, now)
+    terminal, owner = _site(uow, row)
+    return ScanOut(
+        login_id=row.id,
+        status=LoginStatus.SCANNED,
+        institution=owner.name,
+        institution_kind=InstitutionKind(owner.kind),
+        terminal_kind=TerminalKind(terminal.kind),
+        expires_at=row.expires_at,
+    )
+
+
+def _disclosure(owner: Institution) -> Disclosure:
+    """A login shows the masked name unless the institution's kind may learn no more than presence."""
+    ceiling = MAX_DISCLOSURE[InstitutionKind(owner.kind)]
+    return Disclosure.MASKED if DISCLOSURE_RANK[ceiling] >= DISCLOSURE_RANK[Disclosure.MASKED] else ceiling
+
+
+def confirm(uow: UnitOfWork, channel: Channel, request: ConfirmRequest) -> AnswerOut:
+    """The holder confirms the login with a busiSeq of purpose login; the e-card must be usable now."""
+    digest = _digest(uow, request.code)
+    issuance, ecard, _person, card = locate(uow, channel, request.sign_no)
+    ensure_usable(issuance, card)
+    now = uow.clock.now()
+    row = repository.answer(
+        uow.session,
+        digest,
+        now,
+        holder_province=ecard.province,
+        issuance_id=issuance.id,
+        status=LoginStatus.CONFIRMED.value,
+        sign_level=issuance.sign_level,
+    )
+    if row is None:
+        raise _refusal(repository.by_digest(uow.session, digest), issuance, now)
+    # A wrong busiSeq rolls the confirmation back with the rest of the transaction.
+    consume_busi_seq(uow, request.busi_seq, ecard, channel, Purpose.LOGIN)
+    terminal, owner = _site(uow, row)
+    uow.audit(
+        "login.confirmed",
+        "login_code",
+        row.id,
+        ecard.province,
+        ecard=ecard.id,
+        channel=channel.channel_no,
+        terminal=terminal.terminal_no,
+        institution=owner.code,
+    )
+    record_use(
+        uow,
+        ecard,
+        terminal=terminal,
+        owner=owner,
+        busi_type=LOGIN_BUSI_TYPE,
+        method="login",
+        disclosure=_disclosure(owner),
+    )
+    return AnswerOut(login_id=row.id, status=LoginStatus.CONFIRMED)
+
+
+def deny(uow: UnitOfWork, channel: Channel, request: DenyRequest) -> AnswerOut:
+    """The holder refuses the login; possible whatever the card's status, so nobody is logged in by mistake."""
+    digest = _digest(uow, request.code)
+    issuance, ecard, _person, _card = locate(uow, channel, request.sign_no)
+    now = uow.clock.now()
+    row = repository.answer(
+        uow.session,
+        digest,
+        now,
+        holder_province=ecard.province,
+        issuance_id=issuance.id,
+        status=LoginStatus.DENIED.value,
+        sign_level=None,
+    )
+    if row is None:
+        raise _refusal(repository.by_digest(uow.session, digest), issuance, now)
+    uow.audit("login.denied", "login_code", row.id, ecard.province, ecard=ecard.id, channel=channel.channel_no)
+    return AnswerOut(login_id=row.id, status=LoginStatus.DENIED)
+
+
+def own_login(uow: UnitOfWork, terminal: Terminal, login_id: str) -> LoginCode:
+    """The terminal's own login code; another terminal's is as unknown as a made-up id."""
+    row = repository.login(uow.session, login_id)
+    if row is None or row.terminal_id != terminal.id:
+        raise LoginCodeUnknown(f"terminal {terminal.terminal_no} has no login code {login_id}")
+    return row
+
+
+def collect(uow: UnitOfWork, terminal: Terminal, login_id: str) -> LoginState:
+    """Where the login stands; once confirmed, the holder's subject is handed out in this answer only."""
+    row = own_login(uow, terminal, login_id)
+    now = uow.clock.now()
+    status = status_at(row, now)
+    if status is LoginStatus.CONFIRMED:
+        spent = repository.collect(uow.session, row.id, now, now - timedelta(seconds=RESULT_SECONDS))
+        if spent is not None:
+            return _result(uow, spent, now)
+        row = own_login(uow, terminal, login_id)  # a concurrent poll collected it first
+        status = status_at(row, now)
+    return LoginState(
+        login_id=row.id,
+        status=status,
+        expires_at=row.expires_at,
+        consumed_at=row.consumed_at if status is LoginStatus.CONSUMED else None,
+    )
+
+
+def _result(uow: UnitOfWork, row: LoginCode, now: datetime) -> LoginState:
+    assert row.holder_province is not None  # a confirmed code was scanned
+    assert row.ecard_id is not None
+    ecard = uow.session.get(Ecard, (row.holder_province, row.ecard_id))
+    assert ecard is not None
+    person = cards_repo.person(uow.session, ecard.province, ecard.person_id)
+    assert person is not None
+    owner = uow.session.get(Institution, row.institution_id)
+    assert owner is not None
+    uow.audit("login.collected", "login_code", row.id, row.province, institution=owner.code)
+    return LoginState(
+        login_id=row.id,
+        status=LoginStatus.CONFIRMED,
+        expires_at=row.expires_at,
+        subject=pseudonym(uow, row.institution_id, row.ecard_id),
+        aac003=person.aac003_masked if _disclosure(owner) is Disclosure.MASKED else None,
+        sign_level=row.sign_level,
+        confirmed_at=row.answered_at,
+        consumed_at=now,
+    )
+
+
+def peek(platform: Platform, login_id: str) -> LoginEvent:
+    """The status now, read in a short session of its own (the event stream calls this every interval)."""
+    with platform.session_factory() as session:
+        row = repository.login(session, login_id)
+        now = platform.clock.now()
+        if row is None:  # purged while watched: it can only have expired
+            return LoginEvent(login_id=login_id, status=LoginStatus.EXPIRED, expires_at=now)
+        return LoginEvent(login_id=row.id, status=status_at(row, now), expires_at=row.expires_at)
+
+
+def is_final(event: LoginEvent) -> bool:
+    return event.status in FINAL_STATUSES

@@ -1,0 +1,66 @@
+"""The `essc` command line: demo set-up, import, audit verification and help on every command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from essc.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty directory with its own SQLite database and key store, as a newcomer's machine."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ESSC_DATABASE_URL", f"sqlite:///{tmp_path / 'essc.db'}")
+    monkeypatch.setenv("ESSC_KEYSTORE_PATH", str(tmp_path / "keys"))
+    monkeypatch.delenv("ESSC_REDIS_URL", raising=False)
+    return tmp_path
+
+
+def test_every_command_has_help() -> None:
+    root = get_command(app)
+    paths: list[list[str]] = [[]]
+    for name, command in root.commands.items():  # type: ignore[attr-defined]
+        paths.append([name])
+        paths.extend([name, sub] for sub in getattr(command, "commands", {}))
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage" in result.output
+
+
+def test_demo_sets_up_parties_keys_and_holders_once(workdir: Path) -> None:
+    first = runner.invoke(app, ["demo", "--holders", "40", "--no-serve"])
+    assert first.exit_code == 0, first.output
+    for party in ("channel/4400000001", "province/44", "terminal/T440000000001"):
+        assert party in first.output
+    assert (workdir / "var/demo/channel-4400000001/private.pem").exists()
+    assert (workdir / "var/demo/terminal-T440000000001/private.pem").exists()
+    again = runner.invoke(app, ["demo", "--holders", "40", "--no-serve"])
+    assert again.exit_code == 0, again.output
+    assert runner.invoke(app, ["audit", "verify"]).output.strip().endswith("intact")
+
+
+def test_import_is_idempotent_and_reports_bad_rows_with_their_line(workdir: Path) -> None:
+    holders = workdir / "holders.csv"
+    assert runner.invoke(app, ["demo-data", "generate", str(holders), "--count", "30"]).exit_code == 0
+    lines = holders.read_text(encoding="utf-8").splitlines()
+    broken = lines[3].split(",")
+    broken[0] = "110101199001011230"  # wrong check digit
+    lines[3] = ",".join(broken)
+    holders.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    first = runner.invoke(app, ["import", str(holders), "--province", "44"])
+    second = runner.invoke(app, ["import", str(holders), "--province", "44"])
+
+    assert first.exit_code == 2
+    assert "29 persons added" in first.output
+    assert "line 4:" in first.output
+    assert "0 persons added" in second.output
+    assert "29 unchanged" in second.output
