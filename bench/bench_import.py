@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from itertools import zip_longest
+from itertools import pairwise, zip_longest
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -38,6 +38,7 @@ from scratch import (
     DEFAULT_POSTGRES_URL,
     AutoAnalyze,
     CpuSample,
+    backend_cpu_seconds,
     exit_cleanly_on_sigterm,
     machine,
     scratch_database,
@@ -138,6 +139,9 @@ class BackendResult:
     written: dict[str, int]
     baselines: list[Phase]
     statistics: str
+    own_cpu: float
+    database_cpu: float
+    marks: list[tuple[int, float]]
 
 
 def table_counts(url: str) -> dict[str, int]:
@@ -247,19 +251,20 @@ def copy_baseline(source_url: str, target_url: str, tables: Sequence[Table], fol
     return phase
 
 
-def progress_printer(total: int) -> Callable[[ImportReport], None]:
-    """Report every tenth of the file on stderr, so a long run visibly moves."""
+def progress_marks(total: int, marks: list[tuple[int, float]]) -> Callable[[ImportReport], None]:
+    """Record (rows, seconds) at every tenth of the file and say so on stderr: shows how the rate holds up."""
     step = max(1, total // 10)
     start = perf_counter()
-    state = {"next": step}
 
-    def show(report: ImportReport) -> None:
-        if report.rows >= state["next"]:
-            state["next"] += step
+    def mark(report: ImportReport) -> None:
+        if report.rows >= (len(marks) + 1) * step:
             elapsed = perf_counter() - start
-            print(f"  ... {report.rows:,} rows, {report.rows / elapsed:,.0f} rows/s", file=sys.stderr)
+            rows, seconds = marks[-1] if marks else (0, 0.0)
+            marks.append((report.rows, elapsed))
+            recent = (report.rows - rows) / (elapsed - seconds)
+            print(f"  ... {report.rows:,} rows, {elapsed:.0f} s, last {recent:,.0f} rows/s", file=sys.stderr)
 
-    return show
+    return mark
 
 
 def run_backend(
@@ -285,6 +290,7 @@ def run_backend(
             if backend == "postgresql"
             else nullcontext()
         ) as analyzer:
+            marks: list[tuple[int, float]] = []
             sample = CpuSample.now()
             start = perf_counter()
             with timed_chain_links(meter):
@@ -294,10 +300,14 @@ def run_backend(
                     csv_path,
                     Actor.operator("bench"),
                     batch_size=batch_size,
-                    progress=progress_printer(rows),
+                    progress=progress_marks(rows, marks),
                 )
             imported = Phase("import_file", perf_counter() - start)
-            imported.cpu = sample.until(CpuSample.now(), imported.seconds)
+            finished = CpuSample.now()
+            imported.cpu = sample.until(finished, imported.seconds)
+            # The importer's pooled connections are still open, so their backends' CPU is all import work.
+            database_cpu = backend_cpu_seconds(import_url)
+            own_cpu = finished.own - sample.own
         statistics = analyzer.summary() if analyzer else "SQLite: no ANALYZE (none needed to use the indexes)"
         platform.close()
         if report.bad_rows:
@@ -331,7 +341,18 @@ def run_backend(
                 baselines.append(copy_baseline(import_url, copy_url, grown, folder))
                 _check_same_counts(backend, copy_url, written)
     return BackendResult(
-        backend, version, platform.suite.name, report, imported, meter, written, baselines, statistics
+        backend,
+        version,
+        platform.suite.name,
+        report,
+        imported,
+        meter,
+        written,
+        baselines,
+        statistics,
+        own_cpu,
+        database_cpu,
+        marks,
     )
 
 
@@ -361,7 +382,15 @@ def show(result: BackendResult, rows: int, parse_seconds: float) -> None:
     print(f"{'load':52} {'seconds':>9} {'rows/s':>10} {'import/baseline':>16}")
     print(f"{'import_file (real import path)':52} {imported:9.1f} {rows / imported:10,.0f} {'':>16}")
     print(f"{'':6}CPU during the import: {result.imported.cpu}")
+    cpu = result.own_cpu + result.database_cpu
+    print(
+        f"{'':6}CPU spent on it: this process {result.own_cpu:.1f} s + database backends "
+        f"{result.database_cpu:.1f} s = {cpu:.1f} CPU-s, {rows / cpu:,.0f} rows per CPU-second"
+    )
     print(f"{'':6}planner statistics: {result.statistics}")
+    tenths = [(0, 0.0), *result.marks]
+    rates = [f"{(b - a) / (y - x) / 1000:.1f}k" for (a, x), (b, y) in pairwise(tenths)]
+    print(f"{'':6}import rows/s by tenth of the file: {' '.join(rates)}")
     for phase in result.baselines:
         ratio = (rows / imported) / (rows / phase.seconds)
         label = "baseline: " + phase.label

@@ -5,42 +5,67 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from multiprocessing import get_context
+from itertools import islice
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
-from time import perf_counter
 from typing import Literal
 
 import httpx
+from sqlalchemy import text
 
+from _harness import (
+    ClientResult,
+    Exhausted,
+    PhaseResult,
+    closed_loop,
+    ms,
+    run_phase,
+    start_server,
+    stop_server,
+)
 from essc.cardholders.importer import import_rows
 from essc.cardholders.importfile import GoodRow, HolderRecord
 from essc.cardholders.synthetic import synthetic_holders
 from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
+from essc.core.db import make_engine
 from essc.core.migrate import upgrade
 from essc.core.platform import build_platform
 from essc.core.settings import Settings
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto import get_suite
-from essc_sdk import EsscClient, PlatformError
-from scratch import DEFAULT_POSTGRES_URL, CpuSample, machine, scratch_database, scratch_name, server_version
+from essc_sdk import EsscClient
+from scratch import (
+    DEFAULT_POSTGRES_URL,
+    AutoAnalyze,
+    exit_cleanly_on_sigterm,
+    machine,
+    scratch_database,
+    scratch_name,
+    server_version,
+)
 
 PROVINCE = "44"
 CHANNEL_NO = "4400000901"
 KEY_ID = "bench-1"
+BENCH_DIR = Path(__file__).resolve().parent
+VARIANTS = {
+    "as-is": "the plain command",
+    "nodelay": "+ --http nodelay:NoDelayH11Protocol: TCP_NODELAY workaround for uvicorn#3149",
+}
+VARIANT_ARGS: dict[str, tuple[str, ...]] = {
+    "as-is": (),
+    "nodelay": ("--http", "nodelay:NoDelayH11Protocol"),
+}
 Mode = Literal["issuance", "healthz", "healthz-signed"]
-MODES: dict[Mode, str] = {
+MODES: dict[str, str] = {
     "issuance": "POST /v1/ecards/issuance (SDK: signed request, verified response)",
     "healthz": "GET /healthz (plain httpx, no signatures) = baseline",
     "healthz-signed": "GET /healthz via the SDK (request signed, response signed and verified)",
@@ -56,28 +81,20 @@ class ClientJob:
     mode: Mode
     base_url: str
     holders: int
+    rounds: int
+    round_no: int
     warmup: float
     duration: float
     suite: str
     channel_key_pem: bytes
 
 
-@dataclass(slots=True)
-class ClientResult:
-    """What one client process measured inside the timed window."""
-
-    index: int
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    repeats: int = 0
-    cpu_seconds: float = 0.0
-    exhausted: bool = False
-
-
 def _my_holders(job: ClientJob) -> Iterator[HolderRecord]:
-    """This client's share of the loaded holders whose card allows issuance; no two clients share a person."""
+    """This client's share of the holders whose card allows issuance; no two clients or rounds share one."""
+    slots = job.clients * job.rounds
+    mine = job.round_no * job.clients + job.index
     for number, record in enumerate(synthetic_holders(PROVINCE, job.holders)):
-        if number % job.clients == job.index and record.card_status == "normal":
+        if number % slots == mine and record.card_status == "normal":
             yield record
 
 
@@ -97,7 +114,7 @@ def _issue_body(record: HolderRecord, reference: str) -> dict[str, object]:
     }
 
 
-def run_client(job: ClientJob, start: Barrier, results: Queue[ClientResult]) -> None:
+def run_client(job: ClientJob, barriers: list[Barrier], results: Queue[ClientResult]) -> None:
     """One closed-loop client: one request at a time, counted only inside [warm-up end, window end)."""
     suite = get_suite(job.suite)
     http = httpx.Client(base_url=job.base_url, timeout=60.0)
@@ -112,134 +129,31 @@ def run_client(job: ClientJob, start: Barrier, results: Queue[ClientResult]) -> 
     # Each person is issued once: the holder list is made before the clock starts.
     holders = iter(list(_my_holders(job)) if job.mode == "issuance" else [])
     result = ClientResult(job.index)
-    start.wait()
-    window_start = perf_counter() + job.warmup
-    window_end = window_start + job.duration
-    cpu_start: float | None = None
     sent = 0
-    while (began := perf_counter()) < window_end:
-        if cpu_start is None and began >= window_start:
-            cpu_start = time.process_time()
-        outcome = "ok"
-        try:
-            if job.mode == "issuance":
-                record = next(holders, None)
-                if record is None:
-                    result.exhausted = True
-                    break
-                answer = sdk.post("/v1/ecards/issuance", _issue_body(record, f"bench-{job.index}-{sent}"))
-                if answer.get("created") is not True:
-                    result.repeats += 1
-            elif job.mode == "healthz":
-                response = http.get("/healthz")
-                if response.status_code != 200:
-                    outcome = f"HTTP {response.status_code}"
-            else:
-                sdk.get("/healthz")
-        except PlatformError as exc:
-            outcome = f"HTTP {exc.status} {exc.code}"
-        except Exception as exc:  # every failure is counted, none may end the run
-            outcome = type(exc).__name__
+
+    def step() -> str | None:
+        nonlocal sent
         sent += 1
-        finished = perf_counter()
-        if began >= window_start and finished < window_end:
-            if outcome == "ok":
-                result.latencies.append(finished - began)
-            else:
-                result.errors[outcome] += 1
-    if cpu_start is not None:
-        result.cpu_seconds = time.process_time() - cpu_start
+        if job.mode == "issuance":
+            record = next(holders, None)
+            if record is None:
+                raise Exhausted
+            answer = sdk.post("/v1/ecards/issuance", _issue_body(record, f"bench-{job.index}-{sent}"))
+            if answer.get("created") is not True:
+                result.counters["repeats"] += 1
+        elif job.mode == "healthz":
+            response = http.get("/healthz")
+            if response.status_code != 200:
+                return f"HTTP {response.status_code}"
+        else:
+            sdk.get("/healthz")
+        return None
+
+    for barrier in barriers:
+        barrier.wait()
+    closed_loop(result, job.warmup, job.duration, step)
     http.close()
     results.put(result)
-
-
-def _proc_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
-
-
-@dataclass
-class PhaseResult:
-    mode: Mode
-    clients: list[ClientResult]
-    duration: float
-    server_cpu: float
-    machine_busy: float
-    machine_total: float
-
-    @property
-    def latencies(self) -> list[float]:
-        return sorted(x for c in self.clients for x in c.latencies)
-
-    @property
-    def errors(self) -> Counter[str]:
-        total: Counter[str] = Counter()
-        for c in self.clients:
-            total.update(c.errors)
-        return total
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.duration
-
-
-def run_phase(job: ClientJob, server_pid: int) -> PhaseResult:
-    """Start the client processes, release them together, and sample CPU use over the timed window."""
-    context = get_context("spawn")
-    start = context.Barrier(job.clients + 1)
-    results: Queue[ClientResult] = context.Queue()
-    processes = [
-        context.Process(target=run_client, args=(_with_index(job, i), start, results), daemon=True)
-        for i in range(job.clients)
-    ]
-    for process in processes:
-        process.start()
-    workers = _children(server_pid)
-    start.wait(timeout=300)
-    time.sleep(job.warmup)
-    server_before = sum(_proc_cpu_seconds(pid) for pid in workers)
-    before = CpuSample.now()
-    time.sleep(job.duration)
-    server_after = sum(_proc_cpu_seconds(pid) for pid in workers)
-    after = CpuSample.now()
-    collected = [results.get(timeout=job.duration + 300) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
-    return PhaseResult(
-        job.mode,
-        sorted(collected, key=lambda c: c.index),
-        job.duration,
-        server_after - server_before,
-        after.machine_busy - before.machine_busy,
-        after.machine_total - before.machine_total,
-    )
-
-
-def _with_index(job: ClientJob, index: int) -> ClientJob:
-    return ClientJob(
-        index,
-        job.clients,
-        job.mode,
-        job.base_url,
-        job.holders,
-        job.warmup,
-        job.duration,
-        job.suite,
-        job.channel_key_pem,
-    )
 
 
 def prepare(url: str, settings: Settings, holders: int) -> bytes:
@@ -248,9 +162,12 @@ def prepare(url: str, settings: Settings, holders: int) -> bytes:
     platform = build_platform(settings)
     try:
         rows = (GoodRow(i + 2, r) for i, r in enumerate(synthetic_holders(PROVINCE, holders)))
-        report = import_rows(platform, PROVINCE, rows, Actor.operator("bench"))
-        if report.bad_rows or report.persons_added != holders:
-            raise SystemExit(f"loading the holders went wrong: {report}")
+        first = import_rows(platform, PROVINCE, islice(rows, 1000), Actor.operator("bench"))
+        # A production server's autovacuum would have analyzed the growing tables; this one may not.
+        analyze(url)
+        rest = import_rows(platform, PROVINCE, rows, Actor.operator("bench"))
+        if first.bad_rows or rest.bad_rows or first.persons_added + rest.persons_added != holders:
+            raise SystemExit(f"loading the holders went wrong: {first} {rest}")
         key = platform.suite.generate_private_key()
         with UnitOfWork(platform, RequestContext(actor=Actor.operator("bench"))) as uow:
             channels.register(
@@ -268,98 +185,42 @@ def prepare(url: str, settings: Settings, holders: int) -> bytes:
         platform.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_server(env: dict[str, str], workers: int, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """uvicorn essc.asgi:app with N workers; returns once /healthz and the platform keys answer."""
-    port = _free_port()
-    log = (folder / "server.log").open("wb")
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "essc.asgi:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-access-log",  # a log line per request would be measured too; production ships logs elsewhere
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(command, env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{base_url}/v1/platform/keys", timeout=2).status_code == 200:
-                # The master answers as soon as one worker is up; give the others time to finish importing.
-                while len(_children(server.pid)) < workers and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                time.sleep(3)
-                return server, base_url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    stop_server(server)
-    raise SystemExit(
-        f"the server did not start; see {folder / 'server.log'}:\n{_tail(folder / 'server.log')}"
-    )
-
-
-def _tail(path: Path) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-30:])
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
+def analyze(url: str) -> None:
+    """ANALYZE every table (PostgreSQL only; SQLite is left as an application would leave it)."""
+    if not url.startswith("postgresql"):
+        return
+    engine = make_engine(url, isolation_level="AUTOCOMMIT")
     try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+        with engine.connect() as connection:
+            connection.execute(text("ANALYZE"))
+    finally:
+        engine.dispose()
 
 
-def _ms(values: Sequence[float], share: float) -> str:
-    if not values:
-        return "-"
-    return f"{1000 * values[min(len(values) - 1, int(share * len(values)))]:.1f}"
-
-
-def show(backend: str, version: str, phases: list[PhaseResult], args: argparse.Namespace) -> None:
-    """Print one backend's figures."""
-    print(f"\n== {backend} ({version}) + Redis nonces, uvicorn --workers {args.workers} ==")
+def show(
+    backend: str, version: str, variant: str, phases: list[PhaseResult], args: argparse.Namespace, stats: str
+) -> None:
+    """Print one backend and server variant's figures."""
+    command = " ".join(["uvicorn essc.asgi:app --workers", str(args.workers), *VARIANT_ARGS[variant]])
+    print(f"\n== {backend} ({version}) + Redis nonces; {command} ({VARIANTS[variant]}) ==")
+    print(f"   planner statistics: {stats}")
     print(f"{'load':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  {'CPU core-s/s':>40}")
     baseline = next((p.rate for p in phases if p.mode == "healthz"), 0.0)
     for phase in phases:
         lat = phase.latencies
-        clients_cpu = sum(c.cpu_seconds for c in phase.clients) / phase.duration
-        server_cpu = phase.server_cpu / phase.duration
-        busy = phase.machine_busy / phase.duration
-        cores = phase.machine_total / phase.duration
-        other = max(0.0, busy - clients_cpu - server_cpu)
-        cpu = f"clients {clients_cpu:.2f} api {server_cpu:.2f} other {other:.2f} of {cores:.1f}"
         errors = sum(phase.errors.values())
-        p50, p99 = _ms(lat, 0.5), _ms(lat, 0.99)
-        print(f"{phase.mode:28} {phase.rate:9,.1f} {p50:>8} {p99:>8} {errors:>7}  {cpu:>40}")
+        p50, p99 = ms(lat, 0.5), ms(lat, 0.99)
+        print(f"{phase.mode:28} {phase.rate:9,.1f} {p50:>8} {p99:>8} {errors:>7}  {phase.cpu():>40}")
     for phase in phases:
         print(f"  {phase.mode}: {MODES[phase.mode]}")
         if phase.errors:
             print(f"    errors: {dict(phase.errors.most_common(5))}")
-        if any(c.exhausted for c in phase.clients):
+        if phase.exhausted:
             print(
                 "    WARNING: a client ran out of distinct holders before the window ended; raise --holders"
             )
         if phase.mode == "issuance":
-            repeats = sum(c.repeats for c in phase.clients)
+            repeats = phase.counters["repeats"]
             issued = len(phase.latencies)
             print(f"    issued {issued:,} e-cards to distinct persons, {repeats} answered created=false")
         if baseline and phase.mode != "healthz":
@@ -367,7 +228,7 @@ def show(backend: str, version: str, phases: list[PhaseResult], args: argparse.N
 
 
 def run_backend(backend: str, args: argparse.Namespace, folder: Path) -> None:
-    """Prepare a database, start the server on it, drive each phase, stop the server, drop the database."""
+    """Prepare a database; per server variant start uvicorn on it and drive each phase; drop the database."""
     with scratch_database(backend, scratch_name("issuance"), folder, args.postgres_url) as url:
         keystore = folder / f"keys-{backend}"
         settings = Settings(database_url=url, redis_url=args.redis_url, keystore_path=keystore)
@@ -380,27 +241,49 @@ def run_backend(backend: str, args: argparse.Namespace, folder: Path) -> None:
             "ESSC_REDIS_URL": args.redis_url,
             "ESSC_KEYSTORE_PATH": str(keystore),
             "ESSC_CRYPTO_SUITE": settings.crypto_suite,
+            # Lets the workers import the nodelay variant's protocol class from this folder.
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH_DIR), os.environ.get("PYTHONPATH")])),
         }
-        server, base_url = start_server(env, args.workers, folder)
-        phases: list[PhaseResult] = []
-        try:
-            for mode in args.modes:
-                print(f"[{backend}] {mode}: {args.clients} clients, {args.duration:g} s ...", file=sys.stderr)
-                job = ClientJob(
-                    0,
-                    args.clients,
-                    mode,
-                    base_url,
-                    args.holders,
-                    args.warmup,
-                    args.duration,
-                    settings.crypto_suite,
-                    key_pem,
-                )
-                phases.append(run_phase(job, server.pid))
-        finally:
-            stop_server(server)
-        show(backend, version, phases, args)
+        for round_no, variant in enumerate(args.variants):
+            server, base_url = start_server(env, args.workers, folder, extra_args=VARIANT_ARGS[variant])
+            phases: list[PhaseResult] = []
+            try:
+                with (
+                    AutoAnalyze(url, args.pg_autoanalyze == "emulate")
+                    if backend == "postgresql"
+                    else nullcontext()
+                ) as analyzer:
+                    for mode in args.modes:
+                        print(
+                            f"[{backend}/{variant}] {mode}: {args.clients} clients, {args.duration:g} s ...",
+                            file=sys.stderr,
+                        )
+                        job = ClientJob(
+                            0,
+                            args.clients,
+                            mode,
+                            base_url,
+                            args.holders,
+                            len(args.variants),
+                            round_no,
+                            args.warmup,
+                            args.duration,
+                            settings.crypto_suite,
+                            key_pem,
+                        )
+                        jobs = [replace(job, index=i) for i in range(args.clients)]
+                        phases.append(
+                            run_phase(
+                                mode, run_client, jobs, server.pid, warmup=args.warmup, duration=args.duration
+                            )
+                        )
+            finally:
+                stop_server(server)
+            stats = (
+                analyzer.summary() if analyzer else "SQLite: none (no ANALYZE, as an application leaves it)"
+            )
+            show(backend, version, variant, phases, args, stats)
+            sys.stdout.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -418,6 +301,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--redis-url", default=os.environ.get("ESSC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=list(VARIANTS),
+        help="server variants to run, in order (as-is = the plain uvicorn command)",
+    )
+    parser.add_argument(
+        "--pg-autoanalyze",
+        choices=["emulate", "off"],
+        default="emulate",
+        help="if the server runs with autovacuum=off: emulate its ANALYZE (default) or never analyze",
+    )
+    parser.add_argument(
         "--modes",
         nargs="+",
         choices=list(MODES),
@@ -426,6 +322,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     backends = ["postgresql", "sqlite"] if args.backend == "both" else [args.backend]
+    exit_cleanly_on_sigterm()
     folder = Path(tempfile.mkdtemp(prefix="essc-bench-issuance-"))
     print(f"# bench_issuance: {args.clients} closed-loop client processes (one request in flight each),")
     print(f"# {args.warmup:g} s warm-up, then {args.duration:g} s timed per phase; {args.holders:,} holders")

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Set up the environment and run the whole test suite (SQLite always; PostgreSQL and Redis when their URLs are set).
+# Set up the environment, check lint and types, and run the whole test suite
+# (SQLite always; PostgreSQL and Redis when their URLs are set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv==0.13.8
 export UV_PYTHON_DOWNLOADS=never
 uv sync --frozen --quiet
+uv run ruff check --quiet src tests bench
+uv run ruff format --check --quiet src tests bench
+uv run mypy
 uv run pytest -q -p no:cacheprovider -n 2 "$@"

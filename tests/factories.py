@@ -156,6 +156,7 @@ def terminal(
     grants: dict[str, str],
     province: str = "44",
     session: bool = True,
+    kind: str = "counter",
 ) -> TerminalParty:
     """Register a terminal with grants {busiType: disclosure} through the province's API."""
     key = platform.suite.generate_private_key()
@@ -165,7 +166,7 @@ def terminal(
         {
             "terminalNo": number,
             "deviceSerial": f"SN-{number}",
-            "kind": "counter",
+            "kind": kind,
             "publicKey": key.public_key().to_pem().decode("ascii"),
             "keyId": "t1",
             "grants": [{"busiType": b, "disclosure": d} for b, d in grants.items()],

@@ -23,6 +23,7 @@ from essc.kit.errors import EsscError
 from essc.kit.keystore import KeyPurpose
 from essc.ops import bootstrap, demo, maintenance
 from essc.webhooks.dispatcher import HttpxSender, deliver_due
+from essc_terminal.cli import app as terminal_app
 
 app = typer.Typer(help="essc: the electronic social security card platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -38,6 +39,7 @@ for sub, name in [
     (audit_app, "audit"),
     (webhooks_app, "webhooks"),
     (demo_data_app, "demo-data"),
+    (terminal_app, "terminal"),
 ]:
     app.add_typer(sub, name=name)
 

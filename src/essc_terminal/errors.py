@@ -102,7 +102,7 @@ def platform_refusal(status: int, problem: dict[str, Any]) -> PlatformRefused:
 
 
 class OfflineRefused(TerminalError):
-    """The offline check refused a code; `code` is essc.kit.offline's (replayed_code, certificate_revoked...)."""
+    """The offline check refused a code; `code` is essc.kit.offline's (replayed_code, stale_code...)."""
 
     code = "offline_code_refused"
 
@@ -125,7 +125,7 @@ class UnreadableCode(TerminalError):
 
 
 class InvalidArgument(TerminalError):
-    """An argument the platform would refuse anyway (a busiType, a province code), refused without a request."""
+    """An argument the platform would refuse anyway (busiType, province), refused before any request."""
 
     code = "invalid_input"
     exit_code = 2

@@ -1,7 +1,8 @@
 """A terminal's durable state in one directory: identity, platform keys, status lists, acceptance queue.
 
 Layout: ``terminal.json`` (terminal number and suite, so two terminals never share a queue),
-``platform-keys.json`` (fetched platform keys, as /v1/platform/keys returns them), ``status-lists/<province>.bin``
+``platform-keys.json`` (fetched platform keys, as /v1/platform/keys returns them),
+``status-lists/<province>.bin``
 (the last verified list of each province, exactly as the platform signed it) and ``acceptances.sqlite3``
 (every code accepted offline; pending until the platform answered for it, then kept as a replay memory until
 the code is too old to be accepted anywhere).
@@ -58,7 +59,8 @@ class StateDir:
             held = json.loads(path.read_text(encoding="utf-8"))
             if held != identity:
                 raise StateDirInUse(
-                    f"{root} holds the state of terminal {held.get('terminalNo')} ({held.get('suite')} suite), "
+                    f"{root} holds the state of terminal {held.get('terminalNo')} "
+                    f"({held.get('suite')} suite), "
                     f"not of {terminal_no} ({suite}); give each terminal its own state directory"
                 )
         else:
@@ -117,7 +119,9 @@ class AcceptanceQueue:
                 " accepted_at INTEGER NOT NULL, uploaded_at INTEGER, outcome TEXT, reason TEXT,"
                 " PRIMARY KEY (serial, counter))"
             )
-            db.execute("CREATE INDEX IF NOT EXISTS pending ON acceptances (accepted_at) WHERE uploaded_at IS NULL")
+            db.execute(
+                "CREATE INDEX IF NOT EXISTS pending ON acceptances (accepted_at) WHERE uploaded_at IS NULL"
+            )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -131,7 +135,7 @@ class AcceptanceQueue:
             self._db.execute("COMMIT")
 
     def add(self, acceptance: OfflineAcceptance) -> None:
-        """Record an acceptance durably; OfflineRefused(replayed_code) if this code was accepted here before."""
+        """Record an acceptance durably; OfflineRefused(replayed_code) if it was accepted here before."""
         try:
             with self._transaction() as db:
                 db.execute(

@@ -10,11 +10,13 @@ from fastapi import Depends, FastAPI
 
 from essc.access.endpoints import router as sessions_router
 from essc.cardholders.endpoints import router as cardholders_router
+from essc.chips.endpoints import router as chips_router
 from essc.core.deps import get_platform
 from essc.core.middleware import RequestIdMiddleware, ResponseSigningMiddleware
 from essc.core.platform import Platform
 from essc.core.problems import install_problem_handlers
 from essc.ecards.endpoints import router as ecards_router
+from essc.login.endpoints import router as login_router
 from essc.offline.endpoints import router as offline_router
 from essc.qr.endpoints import router as qr_router
 from essc.regions.endpoints import router as regions_router
@@ -51,6 +53,8 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(terminals_router)
     app.include_router(qr_router)
     app.include_router(offline_router)
+    app.include_router(login_router)
+    app.include_router(chips_router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

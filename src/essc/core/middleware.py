@@ -57,10 +57,23 @@ class ResponseSigningMiddleware:
             return
         start: Message = {}
         chunks: list[bytes] = []
+        streaming = False
 
         async def buffer(message: Message) -> None:
-            nonlocal start
+            nonlocal start, streaming
+            if streaming:
+                await send(message)
+                return
             if message["type"] == "http.response.start":
+                # An event stream cannot wait for its end to be signed: it passes through unsigned and carries
+                # notifications only; what they announce is fetched with a signed request.
+                streaming = any(
+                    k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+                    for k, v in message.get("headers", [])
+                )
+                if streaming:
+                    await send(message)
+                    return
                 start = message
                 return
             if message["type"] == "http.response.body":

@@ -6,8 +6,10 @@ from essc.access.models import Caller, CallerKey, CallerSession, SeenNonce
 from essc.audit.models import AuditEntry, AuditHead
 from essc.cardholders.models import Card, CardEvent, Person
 from essc.channels.models import Channel
+from essc.chips.models import ChipChallenge
 from essc.core.db import Base
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence
+from essc.login.models import LoginCode
 from essc.offline.models import DeviceCertificateRecord, OfflineAcceptanceRecord
 from essc.qr.models import CardUsage, OnlineCode
 from essc.regions.models import Region
@@ -26,6 +28,7 @@ __all__ = [
     "CardEvent",
     "CardUsage",
     "Channel",
+    "ChipChallenge",
     "DeliveryAttempt",
     "DeviceCertificateRecord",
     "Ecard",
@@ -33,6 +36,7 @@ __all__ = [
     "Institution",
     "Issuance",
     "IssuanceEvidence",
+    "LoginCode",
     "OfflineAcceptanceRecord",
     "OnlineCode",
     "OutboxMessage",

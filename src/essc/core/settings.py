@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     busi_seq_ttl_seconds: int = Field(default=300, description="lifetime of a busiSeq")
     session_ttl_seconds: int = Field(default=8 * 3600, description="lifetime of a MAC session")
     qr_code_ttl_seconds: int = Field(default=60, description="lifetime of an online QR code (at most 60)")
-    login_code_ttl_seconds: int = Field(default=120, description="lifetime of a scan-to-login code (at most 120)")
+    login_code_ttl_seconds: int = Field(
+        default=120, description="lifetime of a scan-to-login code (at most 120)"
+    )
     login_events_interval_seconds: float = Field(
         default=0.5, description="how often a login event stream looks for a status change"
     )

@@ -324,7 +324,7 @@ def create_busi_seq(
 def issue_busi_seq(
     uow: UnitOfWork, ecard: Ecard, channel: Channel, purpose: Purpose, method: str
 ) -> BusiSeqResponse:
-    """Store and return a busiSeq once the caller has checked the holder by `method` (password, face, card_chip)."""
+    """A busiSeq for a holder the caller has just checked by `method` (password, face, card_chip)."""
     token = random_token(24)
     now = uow.clock.now()
     expires = now + timedelta(seconds=uow.platform.settings.busi_seq_ttl_seconds)

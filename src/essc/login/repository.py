@@ -1,4 +1,4 @@
-"""All SQL of login codes; every state change is one conditional UPDATE, so concurrent requests cannot both win."""
+"""All SQL of login codes; each state change is one conditional UPDATE, so of racing requests one wins."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ def login(session: Session, login_id: str) -> LoginCode | None:
 
 
 def by_digest(session: Session, token_digest: bytes) -> LoginCode | None:
-    return session.execute(select(LoginCode).where(LoginCode.token_digest == token_digest)).scalar_one_or_none()
+    return session.execute(
+        select(LoginCode).where(LoginCode.token_digest == token_digest)
+    ).scalar_one_or_none()
 
 
 def _change(session: Session, *conditions: ColumnElement[bool], **values: Any) -> LoginCode | None:

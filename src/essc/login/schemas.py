@@ -74,7 +74,9 @@ class LoginState(WireModel):
     status: LoginStatus
     expires_at: datetime = Field(alias="expiresAt")
     subject: str | None = Field(default=None, description="pseudonym of the holder, stable per institution")
-    aac003: str | None = Field(default=None, description="masked name (withheld from presence-only institutions)")
+    aac003: str | None = Field(
+        default=None, description="masked name (withheld from presence-only institutions)"
+    )
     sign_level: int | None = Field(default=None, alias="signLevel")
     confirmed_at: datetime | None = Field(default=None, alias="confirmedAt")
     consumed_at: datetime | None = Field(default=None, alias="consumedAt")

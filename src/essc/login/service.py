@@ -1,5 +1,4 @@
-"""Rules of scan-to-login: a web or kiosk terminal shows a code, one holder scans it, confirms with a busiSeq
-of purpose login (or denies), and the terminal collects the result once."""
+"""Scan-to-login: a web or kiosk terminal shows a code, a holder scans and confirms it, the site collects."""
 
 from __future__ import annotations
 
@@ -120,17 +119,23 @@ def _refusal(
 ) -> LoginCodeUnknown | LoginCodeExpired | LoginCodeAlreadyScanned | LoginCodeNotScanned | LoginCodeAnswered:
     """Why a scan or an answer did not apply to the code, most telling reason first."""
     if row is None:
-        return LoginCodeUnknown("no such login code was issued (or it was purged long after expiry)", field="code")
+        return LoginCodeUnknown(
+            "no such login code was issued (or it was purged long after expiry)", field="code"
+        )
     status = LoginStatus(row.status)
     if status is LoginStatus.PENDING:
         if now >= row.expires_at:
             return LoginCodeExpired(f"the login code expired at {row.expires_at.isoformat()}", field="code")
         return LoginCodeNotScanned("scan the login code first", field="code")
     if not _scanned_by(row, issuance):
-        return LoginCodeAlreadyScanned("another holder (or another app) scanned this login code", field="code")
+        return LoginCodeAlreadyScanned(
+            "another holder (or another app) scanned this login code", field="code"
+        )
     if status is LoginStatus.SCANNED:
         return LoginCodeExpired(f"the login code expired at {row.expires_at.isoformat()}", field="code")
-    return LoginCodeAnswered(f"this login was already {'denied' if status is LoginStatus.DENIED else 'confirmed'}")
+    return LoginCodeAnswered(
+        f"this login was already {'denied' if status is LoginStatus.DENIED else 'confirmed'}"
+    )
 
 
 def _site(uow: UnitOfWork, row: LoginCode) -> tuple[Terminal, Institution]:
@@ -154,11 +159,18 @@ def scan(uow: UnitOfWork, channel: Channel, request: ScanRequest) -> ScanOut:
         channel_id=channel.id,
     )
     if row is not None:
-        uow.audit("login.scanned", "login_code", row.id, ecard.province, ecard=ecard.id, channel=channel.channel_no)
+        uow.audit(
+            "login.scanned", "login_code", row.id, ecard.province, ecard=ecard.id, channel=channel.channel_no
+        )
     else:
         row = repository.by_digest(uow.session, digest)
         # The same holder scanning again in the same app (a retry) sees the same answer.
-        if row is None or row.status != LoginStatus.SCANNED or not _scanned_by(row, issuance) or now >= row.expires_at:
+        if (
+            row is None
+            or row.status != LoginStatus.SCANNED
+            or not _scanned_by(row, issuance)
+            or now >= row.expires_at
+        ):
             raise _refusal(row, issuance, now)
     terminal, owner = _site(uow, row)
     return ScanOut(
@@ -220,7 +232,7 @@ def confirm(uow: UnitOfWork, channel: Channel, request: ConfirmRequest) -> Answe
 
 
 def deny(uow: UnitOfWork, channel: Channel, request: DenyRequest) -> AnswerOut:
-    """The holder refuses the login; possible whatever the card's status, so nobody is logged in by mistake."""
+    """The holder refuses the login; allowed whatever the card's status, so nobody is logged in by mistake."""
     digest = _digest(uow, request.code)
     issuance, ecard, _person, _card = locate(uow, channel, request.sign_no)
     now = uow.clock.now()
@@ -235,7 +247,9 @@ def deny(uow: UnitOfWork, channel: Channel, request: DenyRequest) -> AnswerOut:
     )
     if row is None:
         raise _refusal(repository.by_digest(uow.session, digest), issuance, now)
-    uow.audit("login.denied", "login_code", row.id, ecard.province, ecard=ecard.id, channel=channel.channel_no)
+    uow.audit(
+        "login.denied", "login_code", row.id, ecard.province, ecard=ecard.id, channel=channel.channel_no
+    )
     return AnswerOut(login_id=row.id, status=LoginStatus.DENIED)
 
 
@@ -256,7 +270,7 @@ def collect(uow: UnitOfWork, terminal: Terminal, login_id: str) -> LoginState:
         spent = repository.collect(uow.session, row.id, now, now - timedelta(seconds=RESULT_SECONDS))
         if spent is not None:
             return _result(uow, spent, now)
-        row = own_login(uow, terminal, login_id)  # a concurrent poll collected it first
+        uow.session.refresh(row)  # a concurrent poll collected it first: read what it left
         status = status_at(row, now)
     return LoginState(
         login_id=row.id,

@@ -332,7 +332,7 @@ class Sm2PrivateKey:
 
 _SPKI_LENGTH = 91
 _UNCOMPRESSED_POINT = 0x04
-# SubjectPublicKeyInfo of an SM2 key up to the point: id-ecPublicKey, the SM2 curve, a 66-byte BIT STRING, 0x04.
+# SM2 SubjectPublicKeyInfo up to the point: id-ecPublicKey, the SM2 curve, a 66-byte BIT STRING, 0x04.
 _SM2_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d03420004")
 
 

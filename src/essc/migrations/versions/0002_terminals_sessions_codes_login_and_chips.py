@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 23:40:35.587123
+Create Date: 2026-11-26 23:58:05.066921
 """
 
 from __future__ import annotations
@@ -36,6 +36,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("card_usages", schema=None) as batch_op:
         batch_op.create_index("ix_card_usages_ecard", ["province", "ecard_id", "at"], unique=False)
+
+    op.create_table(
+        "chip_challenges",
+        sa.Column("province", sa.CHAR(length=2), nullable=False),
+        sa.Column("id", sa.CHAR(length=26), nullable=False),
+        sa.Column("challenge", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("ecard_id", sa.CHAR(length=26), nullable=False),
+        sa.Column("issuance_id", sa.CHAR(length=26), nullable=False),
+        sa.Column("channel_id", sa.CHAR(length=26), nullable=False),
+        sa.Column("card_id", sa.CHAR(length=26), nullable=False),
+        sa.Column("purpose", sa.String(length=32), nullable=False),
+        sa.Column("created_at", essc.core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", essc.core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", essc.core.db.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("province", "id", name=op.f("pk_chip_challenges")),
+    )
+    with op.batch_alter_table("chip_challenges", schema=None) as batch_op:
+        batch_op.create_index("ix_chip_challenges_expires", ["expires_at"], unique=False)
 
     op.create_table(
         "device_certificates",
@@ -72,6 +90,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_institutions")),
         sa.UniqueConstraint("province", "code", name=op.f("uq_institutions_province_code")),
     )
+    op.create_table(
+        "login_codes",
+        sa.Column("id", sa.CHAR(length=26), nullable=False),
+        sa.Column("token_digest", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("province", sa.CHAR(length=2), nullable=False),
+        sa.Column("terminal_id", sa.CHAR(length=26), nullable=False),
+        sa.Column("institution_id", sa.CHAR(length=26), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_at", essc.core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", essc.core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("holder_province", sa.CHAR(length=2), nullable=True),
+        sa.Column("ecard_id", sa.CHAR(length=26), nullable=True),
+        sa.Column("issuance_id", sa.CHAR(length=26), nullable=True),
+        sa.Column("channel_id", sa.CHAR(length=26), nullable=True),
+        sa.Column("scanned_at", essc.core.db.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("sign_level", sa.Integer(), nullable=True),
+        sa.Column("answered_at", essc.core.db.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("consumed_at", essc.core.db.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_codes")),
+        sa.UniqueConstraint("token_digest", name=op.f("uq_login_codes_token_digest")),
+    )
+    with op.batch_alter_table("login_codes", schema=None) as batch_op:
+        batch_op.create_index("ix_login_codes_expires", ["expires_at"], unique=False)
+
     op.create_table(
         "offline_acceptances",
         sa.Column("province", sa.CHAR(length=2), nullable=False),
@@ -169,12 +211,20 @@ def downgrade() -> None:
 
     op.drop_table("qr_codes")
     op.drop_table("offline_acceptances")
+    with op.batch_alter_table("login_codes", schema=None) as batch_op:
+        batch_op.drop_index("ix_login_codes_expires")
+
+    op.drop_table("login_codes")
     op.drop_table("institutions")
     with op.batch_alter_table("device_certificates", schema=None) as batch_op:
         batch_op.drop_index("ix_device_certificates_status")
         batch_op.drop_index("ix_device_certificates_ecard")
 
     op.drop_table("device_certificates")
+    with op.batch_alter_table("chip_challenges", schema=None) as batch_op:
+        batch_op.drop_index("ix_chip_challenges_expires")
+
+    op.drop_table("chip_challenges")
     with op.batch_alter_table("card_usages", schema=None) as batch_op:
         batch_op.drop_index("ix_card_usages_ecard")
 

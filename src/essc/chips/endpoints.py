@@ -1,0 +1,45 @@
+"""HTTP of third-generation card chips: provinces load chip keys, channel apps relay challenges."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from essc.chips import service
+from essc.chips.schemas import ChallengeAnswer, ChallengeOut, ChallengeRequest, ChipKeyIn, ChipKeyOut
+from essc.core.deps import ChannelUoW, ProvinceUoW
+from essc.ecards.endpoints import CurrentChannel
+from essc.ecards.schemas import BusiSeqResponse
+from essc.ecards.service import ensure_same_province
+
+router = APIRouter(prefix="/v1", tags=["chips"])
+
+
+@router.put("/provinces/{province}/cards/{aaz500}/chip-key", response_model=ChipKeyOut)
+def load_chip_key(province: str, aaz500: str, body: ChipKeyIn, uow: ProvinceUoW) -> ChipKeyOut:
+    """Load the SM2 public key of a third-generation card's chip (the province's own cards only)."""
+    ensure_same_province(uow.context.actor.province or "", province)
+    result = service.load_chip_key(uow, province, aaz500, body)
+    uow.commit()
+    return result
+
+
+@router.post(
+    "/ecards/{sign_no}/chip-challenges", response_model=ChallengeOut, status_code=status.HTTP_201_CREATED
+)
+def create_challenge(
+    sign_no: str, uow: ChannelUoW, channel: CurrentChannel, body: ChallengeRequest | None = None
+) -> ChallengeOut:
+    """A one-time challenge for the app to pass to the card's chip over NFC, valid 60 s."""
+    result = service.create_challenge(uow, channel, sign_no, body or ChallengeRequest())
+    uow.commit()
+    return result
+
+
+@router.post("/ecards/{sign_no}/chip-challenges/{challenge_id}/response", response_model=BusiSeqResponse)
+def answer(
+    sign_no: str, challenge_id: str, body: ChallengeAnswer, uow: ChannelUoW, channel: CurrentChannel
+) -> BusiSeqResponse:
+    """The chip's signature over the challenge; a valid one earns a busiSeq (method card_chip)."""
+    result = service.answer(uow, channel, sign_no, challenge_id, body)
+    uow.commit()
+    return result

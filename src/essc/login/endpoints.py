@@ -1,0 +1,123 @@
+"""HTTP of scan-to-login: terminals show codes and learn the result, channel apps scan, confirm or deny."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, get_platform
+from essc.core.platform import Platform
+from essc.ecards.endpoints import CurrentChannel
+from essc.login import service
+from essc.login.schemas import (
+    AnswerOut,
+    ConfirmRequest,
+    DenyRequest,
+    LoginCodeOut,
+    LoginEvent,
+    LoginState,
+    ScanOut,
+    ScanRequest,
+)
+from essc.qr.schemas import CodeRequest
+from essc.terminals.service import acting_terminal
+
+router = APIRouter(prefix="/v1/login-codes", tags=["login"])
+
+EVENT_STREAM = "text/event-stream"
+KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing an idle stream
+
+
+@router.post("", response_model=LoginCodeOut, status_code=status.HTTP_201_CREATED)
+def create(request: Request, uow: TerminalUoW, body: CodeRequest | None = None) -> LoginCodeOut:
+    """A login code for a website or kiosk to show (payload, PNG, SVG), valid at most 120 s."""
+    terminal, owner = acting_terminal(uow, caller_of(request).caller_id)
+    result = service.create(uow, terminal, owner, body or CodeRequest())
+    uow.commit()
+    return result
+
+
+@router.post("/scan", response_model=ScanOut)
+def scan(body: ScanRequest, uow: ChannelUoW, channel: CurrentChannel) -> ScanOut:
+    """The holder scanned a login code in the app: bind it to the holder, say whom it logs in to."""
+    result = service.scan(uow, channel, body)
+    uow.commit()
+    return result
+
+
+@router.post("/confirm", response_model=AnswerOut)
+def confirm(body: ConfirmRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerOut:
+    """The holder confirms the login with a busiSeq of purpose login."""
+    result = service.confirm(uow, channel, body)
+    uow.commit()
+    return result
+
+
+@router.post("/deny", response_model=AnswerOut)
+def deny(body: DenyRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerOut:
+    """The holder refuses the login."""
+    result = service.deny(uow, channel, body)
+    uow.commit()
+    return result
+
+
+@router.get("/{login_id}", response_model=LoginState)
+def state(login_id: str, request: Request, uow: TerminalUoW) -> LoginState:
+    """Where the login stands; the one answer that reads confirmed carries the holder, later ones consumed."""
+    terminal, _owner = acting_terminal(uow, caller_of(request).caller_id)
+    result = service.collect(uow, terminal, login_id)
+    uow.commit()
+    return result
+
+
+@router.get(
+    "/{login_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {EVENT_STREAM: {}},
+            "description": "`event: status` with a LoginEvent as data, one per change; "
+            "notifications only (not signed): collect the result with a signed GET",
+        }
+    },
+)
+def events(login_id: str, request: Request, uow: TerminalUoW) -> StreamingResponse:
+    """Server-Sent Events of each status change until a final one; GET /v1/login-codes/{loginId} collects."""
+    terminal, _owner = acting_terminal(uow, caller_of(request).caller_id)
+    service.own_login(uow, terminal, login_id)
+    # The stream may last two minutes: give the connection back to the pool now, not when it ends.
+    uow.close()
+    platform = get_platform(request)
+    return StreamingResponse(
+        _stream(platform, login_id, platform.settings.login_events_interval_seconds),
+        media_type=EVENT_STREAM,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _event(number: int, event: LoginEvent) -> str:
+    return f"id: {number}\nevent: status\ndata: {event.model_dump_json(by_alias=True)}\n\n"
+
+
+async def _stream(platform: Platform, login_id: str, interval: float) -> AsyncIterator[str]:
+    last = None
+    number = 0
+    quiet_since = time.monotonic()
+    while True:
+        event = await run_in_threadpool(service.peek, platform, login_id)
+        if event.status != last:
+            number += 1
+            last = event.status
+            quiet_since = time.monotonic()
+            yield _event(number, event)
+            if service.is_final(event):
+                return
+        elif time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+            quiet_since = time.monotonic()
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(interval)

@@ -1,0 +1,48 @@
+"""SDK for registered terminals: online resolution, offline verification, status lists, upload queue."""
+
+from essc_terminal.codes import read_code
+from essc_terminal.errors import (
+    BusiTypeMismatch,
+    BusiTypeNotGranted,
+    CardNotUsable,
+    CodeAlreadyUsed,
+    CodeExpired,
+    CodeUnknown,
+    InvalidArgument,
+    OfflineRefused,
+    PlatformRefused,
+    PlatformUnreachable,
+    StateDirInUse,
+    StatusListRefused,
+    TerminalError,
+    TerminalNotAllowed,
+    UnreadableCode,
+    UntrustedResponse,
+)
+from essc_terminal.state import QueuedAcceptance
+from essc_terminal.terminal import MAX_UPLOAD_BATCH, Resolution, Terminal, UploadOutcome
+
+__all__ = [
+    "MAX_UPLOAD_BATCH",
+    "BusiTypeMismatch",
+    "BusiTypeNotGranted",
+    "CardNotUsable",
+    "CodeAlreadyUsed",
+    "CodeExpired",
+    "CodeUnknown",
+    "InvalidArgument",
+    "OfflineRefused",
+    "PlatformRefused",
+    "PlatformUnreachable",
+    "QueuedAcceptance",
+    "Resolution",
+    "StateDirInUse",
+    "StatusListRefused",
+    "Terminal",
+    "TerminalError",
+    "TerminalNotAllowed",
+    "UnreadableCode",
+    "UntrustedResponse",
+    "UploadOutcome",
+    "read_code",
+]
