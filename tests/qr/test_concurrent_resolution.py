@@ -97,7 +97,7 @@ def two_workers(platform: Platform, keystore_path: Path, tmp_path: Path) -> Iter
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # two workers importing the app on a loaded 2-core machine
         while True:
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
