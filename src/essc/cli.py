@@ -274,7 +274,8 @@ def purge() -> None:
         platform.close()
     typer.echo(
         f"purged {report.codes:,} codes, {report.busi_seqs:,} busiSeqs, "
-        f"{report.sessions_and_nonces:,} sessions and nonces"
+        f"{report.sessions_and_nonces:,} sessions and nonces, "
+        f"{report.idempotency_records:,} idempotency records"
     )
 
 

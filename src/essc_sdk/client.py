@@ -17,6 +17,8 @@ from essc.kit import wire
 from essc.kit.crypto.base import CryptoSuite, PrivateKey, PublicKey
 from essc.kit.errors import CryptoError
 
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
 
 class PlatformError(Exception):
     """The platform answered with an RFC 9457 problem."""
@@ -55,6 +57,8 @@ class EsscClient:
         private_key: PrivateKey,
         platform_keys: dict[str, PublicKey] | None = None,
         clock: Callable[[], float] = time.time,
+        retries: int = 0,
+        backoff_seconds: float = 0.25,
     ) -> None:
         self.http = http
         self.suite = suite
@@ -63,6 +67,8 @@ class EsscClient:
         self.private_key = private_key
         self.platform_keys = platform_keys or {}
         self.clock = clock
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
         self.session: tuple[str, bytes] | None = None
 
     def open_session(self) -> str:
@@ -144,21 +150,60 @@ class EsscClient:
         if not hmac.compare_digest(self.suite.mac(self.session[1], message), mac):
             raise ResponseSignatureInvalid("platform response MAC does not verify")
 
-    def call(self, method: str, path: str, json: Any = None) -> SignedResponse:
-        """Signed request; verified response; problems raised as PlatformError."""
-        nonce = secrets.token_urlsafe(18)
-        response = self.raw(method, path, json, nonce=nonce)
-        if self.platform_keys:
-            self.verify_response(response, nonce)
-        if response.status_code >= 400:
-            raise PlatformError(response.status_code, response.json())
-        return SignedResponse(response.status_code, response.content, dict(response.headers))
+    def call(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        retries: int | None = None,
+    ) -> SignedResponse:
+        """Signed request, verified response, problems raised as PlatformError; retries reuse one key."""
+        headers: dict[str, str] = {}
+        if method.upper() in STATE_CHANGING:
+            # One key per logical call: every retry below (new nonce each) then gets the first answer.
+            headers[wire.HEADER_IDEMPOTENCY_KEY] = idempotency_key or secrets.token_urlsafe(24)
+        attempts = 1 + (self.retries if retries is None else retries)
+        for attempt in range(1, attempts + 1):
+            nonce = secrets.token_urlsafe(18)
+            try:
+                response = self.raw(method, path, json, headers=headers, nonce=nonce)
+            except httpx.TransportError:
+                if attempt == attempts:
+                    raise
+            else:
+                # Decided before the signature check: a crash's 500 is not signed, and retrying under the same
+                # key is safe whoever wrote the answer; only the answer that is returned must be verified.
+                if attempt == attempts or not _worth_retrying(response):
+                    if self.platform_keys:
+                        self.verify_response(response, nonce)
+                    if response.status_code >= 400:
+                        raise PlatformError(response.status_code, response.json())
+                    return SignedResponse(response.status_code, response.content, dict(response.headers))
+            time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
-    def post(self, path: str, json: Any = None) -> Any:
-        return self.call("POST", path, json).json()
+    def post(self, path: str, json: Any = None, *, idempotency_key: str | None = None) -> Any:
+        return self.call("POST", path, json, idempotency_key=idempotency_key).json()
 
-    def put(self, path: str, json: Any = None) -> Any:
-        return self.call("PUT", path, json).json()
+    def put(self, path: str, json: Any = None, *, idempotency_key: str | None = None) -> Any:
+        return self.call("PUT", path, json, idempotency_key=idempotency_key).json()
 
     def get(self, path: str) -> Any:
         return self.call("GET", path).json()
+
+
+def _worth_retrying(response: httpx.Response) -> bool:
+    """A failure that may pass: a fresh 5xx, or the same key still running; never a replayed answer."""
+    if response.headers.get(wire.HEADER_IDEMPOTENT_REPLAYED) == "true":
+        return False
+    if response.status_code >= 500:
+        return True
+    if response.status_code != 409:
+        return False
+    try:
+        problem = response.json()
+    except ValueError:
+        return False
+    return isinstance(problem, dict) and problem.get("code") == "idempotency_in_progress"

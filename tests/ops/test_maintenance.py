@@ -33,3 +33,14 @@ def test_purge_deletes_only_expired_one_time_state(platform: Platform, clock: Fr
     assert (report.codes, report.busi_seqs) == (1, 1)
     assert _count(platform, OnlineCode) == 0
     assert _count(platform, BusiSeq) == 0
+
+
+def test_purge_deletes_idempotency_keys_past_their_lifetime(platform: Platform, clock: FrozenClock) -> None:
+    record = holder()
+    load(platform, record)
+    app = channel(platform, app_client(platform))
+    issued_sign_no(platform, app, record)  # the SDK sent an Idempotency-Key: one record
+
+    assert purge_expired(platform).idempotency_records == 0
+    clock.advance(timedelta(seconds=platform.settings.idempotency_ttl_seconds + 1))
+    assert purge_expired(platform).idempotency_records == 1

@@ -16,6 +16,7 @@ from essc.core.middleware import RequestIdMiddleware, ResponseSigningMiddleware
 from essc.core.platform import Platform
 from essc.core.problems import install_problem_handlers
 from essc.ecards.endpoints import router as ecards_router
+from essc.idempotency.http import IdempotencyMiddleware, ReplayAnswer, replay_answer
 from essc.login.endpoints import router as login_router
 from essc.offline.endpoints import router as offline_router
 from essc.qr.endpoints import router as qr_router
@@ -46,6 +47,7 @@ def create_app(platform: Platform) -> FastAPI:
     )
     app.state.platform = platform
     install_problem_handlers(app)
+    app.add_exception_handler(ReplayAnswer, replay_answer)
     app.include_router(ecards_router)
     app.include_router(cardholders_router)
     app.include_router(regions_router)
@@ -69,6 +71,8 @@ def create_app(platform: Platform) -> FastAPI:
             "keys": {kid: key.to_pem().decode("ascii") for kid, key in p.keys.public_keys().items()},
         }
 
+    # Inside the signing, so answers are stored unsigned and a replay is signed for the retry's own nonce.
+    app.add_middleware(IdempotencyMiddleware, platform=platform)
     app.add_middleware(ResponseSigningMiddleware, platform=platform)
     app.add_middleware(RequestIdMiddleware)
     return app

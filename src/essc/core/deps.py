@@ -14,6 +14,7 @@ from essc.access.service import authenticate
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
+from essc.idempotency.http import claim_key, fence_unit_of_work
 from essc.kit import wire
 from essc.kit.errors import EsscError
 
@@ -37,6 +38,8 @@ async def signed_caller(request: Request) -> AuthenticatedCaller:
     if caller.session_key is not None:
         # The response of session traffic carries a MAC under the session key instead of an SM2 signature.
         request.state.response_mac = (caller.session_id, caller.session_key)
+    # After authentication (keys are per caller) and before anything else runs: a replay skips the endpoint.
+    await claim_key(request, get_platform(request), caller)
     return caller
 
 
@@ -47,6 +50,7 @@ def _uow(request: Request, actor: Actor) -> Iterator[UnitOfWork]:
         source_ip=request.client.host if request.client else None,
     )
     uow = UnitOfWork(get_platform(request), context)
+    fence_unit_of_work(request, uow.session)
     try:
         yield uow
     except EsscError as exc:

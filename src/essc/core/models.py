@@ -9,6 +9,7 @@ from essc.channels.models import Channel
 from essc.chips.models import ChipChallenge
 from essc.core.db import Base
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence
+from essc.idempotency.models import IdempotencyRecord
 from essc.login.models import LoginCode
 from essc.offline.models import DeviceCertificateRecord, OfflineAcceptanceRecord
 from essc.qr.models import CardUsage, OnlineCode
@@ -33,6 +34,7 @@ __all__ = [
     "DeviceCertificateRecord",
     "Ecard",
     "EcardPassword",
+    "IdempotencyRecord",
     "Institution",
     "Issuance",
     "IssuanceEvidence",

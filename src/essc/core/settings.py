@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     status_list_interval_seconds: int = Field(
         default=300, description="how often terminals should refresh the offline status list"
     )
+    idempotency_ttl_seconds: int = Field(
+        default=24 * 3600, description="how long the first answer to an Idempotency-Key is kept for retries"
+    )
     password_max_failures: int = Field(default=5, description="wrong e-card passwords before lockout")
     password_lockout_minutes: int = Field(default=30, description="how long a locked password stays locked")
     webhook_max_attempts: int = Field(default=12, description="deliveries tried before a webhook is dead")

@@ -25,6 +25,7 @@ HEADER_NONCE = "X-Essc-Nonce"
 HEADER_SIGNATURE = "X-Essc-Signature"
 HEADER_SESSION = "X-Essc-Session"
 HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
+HEADER_IDEMPOTENT_REPLAYED = "Idempotent-Replayed"  # "true" on the first answer to a key, sent again
 HEADER_REQUEST_ID = "X-Request-Id"
 
 REQUEST_SCHEME = "ESSC-REQ-1"

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 23:58:05.066921
+Create Date: 2026-11-27 00:44:52.156140
 """
 
 from __future__ import annotations
@@ -75,6 +75,27 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_device_certificates_status", ["province", "status", "not_after"], unique=False
         )
+
+    op.create_table(
+        "idempotency_records",
+        sa.Column("caller_id", sa.CHAR(length=26), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=64), nullable=False),
+        sa.Column("method", sa.String(length=8), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("body_digest", sa.String(length=128), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("claim_token", sa.CHAR(length=26), nullable=False),
+        sa.Column("applied", sa.Boolean(), nullable=False),
+        sa.Column("locked_until", essc.core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("content_type", sa.String(length=128), nullable=True),
+        sa.Column("body_cipher", sa.LargeBinary(), nullable=True),
+        sa.Column("created_at", essc.core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", essc.core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("caller_id", "idempotency_key", name=op.f("pk_idempotency_records")),
+    )
+    with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_idempotency_records_expires_at"), ["expires_at"], unique=False)
 
     op.create_table(
         "institutions",
@@ -216,6 +237,10 @@ def downgrade() -> None:
 
     op.drop_table("login_codes")
     op.drop_table("institutions")
+    with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotency_records_expires_at"))
+
+    op.drop_table("idempotency_records")
     with op.batch_alter_table("device_certificates", schema=None) as batch_op:
         batch_op.drop_index("ix_device_certificates_status")
         batch_op.drop_index("ix_device_certificates_ecard")

@@ -1,0 +1,124 @@
+"""All SQL of idempotency keys; every write after the claim is fenced by the claim's token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from essc.core.db import Session, affected_rows, insert_ignoring_conflicts
+from essc.idempotency.models import IdempotencyRecord
+
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
+
+
+def _one(caller_id: str, key: str, token: str) -> Any:
+    return (
+        (IdempotencyRecord.caller_id == caller_id)
+        & (IdempotencyRecord.idempotency_key == key)
+        & (IdempotencyRecord.claim_token == token)
+        & (IdempotencyRecord.state == IN_PROGRESS)
+    )
+
+
+def insert_claim(session: Session, row: dict[str, Any]) -> bool:
+    """Insert an in-progress row; False when the (caller, key) primary key already exists (atomic claim)."""
+    return insert_ignoring_conflicts(session, IdempotencyRecord.__table__, [row]) == 1
+
+
+def record(session: Session, caller_id: str, key: str) -> IdempotencyRecord | None:
+    return session.execute(
+        select(IdempotencyRecord)
+        .where(IdempotencyRecord.caller_id == caller_id, IdempotencyRecord.idempotency_key == key)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def delete_expired(session: Session, caller_id: str, key: str, now: datetime) -> None:
+    session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.caller_id == caller_id,
+            IdempotencyRecord.idempotency_key == key,
+            IdempotencyRecord.expires_at <= now,
+        )
+    )
+
+
+def take_over(
+    session: Session,
+    caller_id: str,
+    key: str,
+    *,
+    old_token: str,
+    new_token: str,
+    now: datetime,
+    until: datetime,
+) -> bool:
+    """Claim a key whose holder's lease ran out with nothing committed; of many takers exactly one wins."""
+    result = session.execute(
+        update(IdempotencyRecord)
+        .where(
+            _one(caller_id, key, old_token),
+            IdempotencyRecord.applied.is_(False),
+            IdempotencyRecord.locked_until <= now,
+        )
+        .values(claim_token=new_token, locked_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return affected_rows(result) == 1
+
+
+def mark_applied(session: Session, caller_id: str, key: str, token: str) -> bool:
+    """Note, in the request's own transaction, that its changes commit; False when its claim was lost."""
+    result = session.execute(
+        update(IdempotencyRecord)
+        .where(_one(caller_id, key, token))
+        .values(applied=True)
+        .execution_options(synchronize_session=False)
+    )
+    return affected_rows(result) == 1
+
+
+def complete(
+    session: Session,
+    caller_id: str,
+    key: str,
+    token: str,
+    *,
+    status: int,
+    content_type: str | None,
+    body_cipher: bytes,
+) -> bool:
+    result = session.execute(
+        update(IdempotencyRecord)
+        .where(_one(caller_id, key, token))
+        .values(state=COMPLETED, status=status, content_type=content_type, body_cipher=body_cipher)
+        .execution_options(synchronize_session=False)
+    )
+    return affected_rows(result) == 1
+
+
+def release(session: Session, caller_id: str, key: str, token: str) -> bool:
+    """Forget a claim whose request committed nothing; False when it did commit (or the claim was lost)."""
+    result = session.execute(
+        delete(IdempotencyRecord).where(_one(caller_id, key, token), IdempotencyRecord.applied.is_(False))
+    )
+    return affected_rows(result) == 1
+
+
+def end_lease(session: Session, caller_id: str, key: str, token: str, now: datetime) -> None:
+    session.execute(
+        update(IdempotencyRecord)
+        .where(_one(caller_id, key, token))
+        .values(locked_until=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def purge(session: Session, before: datetime) -> int:
+    """Delete keys past their lifetime; a request reusing one afterwards runs as a new request."""
+    return affected_rows(
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < before))
+    )

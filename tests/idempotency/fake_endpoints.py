@@ -1,0 +1,91 @@
+"""Fake endpoints of a test app: slow, crashing or failing before or after they commit; they count runs."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from essc.audit.models import AuditEntry
+from essc.core.app import create_app
+from essc.core.deps import ChannelUoW
+from essc.core.platform import Platform
+from essc.kit.errors import EsscError
+
+EFFECT = "test.effect"
+
+
+class FakeOutage(EsscError):
+    status = 503
+    code = "fake_outage"
+    title = "A dependency of the platform is down"
+
+
+@dataclass
+class Fakes:
+    """What the test endpoints do on their next run; they count their runs."""
+
+    runs: Counter[str] = field(default_factory=Counter)
+    entered: threading.Event = field(default_factory=threading.Event)
+    gate: threading.Event = field(default_factory=threading.Event)
+    failures_left: int = 0
+
+
+def fake_app(platform: Platform, fakes: Fakes) -> TestClient:
+    """The platform's app with a few endpoints that are slow, crash or fail, before or after committing."""
+    app = create_app(platform)
+
+    @app.post("/test/slow")
+    def slow(uow: ChannelUoW) -> dict[str, int]:
+        fakes.runs["slow"] += 1
+        fakes.entered.set()
+        fakes.gate.wait(30)  # nothing touched the database yet, so SQLite's write lock is free meanwhile
+        uow.audit(EFFECT, "test", "slow", None)
+        uow.commit()
+        return {"run": fakes.runs["slow"]}
+
+    @app.post("/test/crash-before-commit")
+    def crash_before_commit(uow: ChannelUoW) -> dict[str, int]:
+        fakes.runs["crash"] += 1
+        uow.audit(EFFECT, "test", "crash", None)
+        if fakes.failures_left:
+            fakes.failures_left -= 1
+            raise RuntimeError("the platform crashed")
+        uow.commit()
+        return {"run": fakes.runs["crash"]}
+
+    @app.post("/test/outage-before-commit")
+    def outage_before_commit(uow: ChannelUoW) -> dict[str, int]:
+        fakes.runs["outage"] += 1
+        uow.audit(EFFECT, "test", "outage", None)
+        if fakes.failures_left:
+            fakes.failures_left -= 1
+            raise FakeOutage("try again later")
+        uow.commit()
+        return {"run": fakes.runs["outage"]}
+
+    @app.post("/test/crash-after-commit")
+    def crash_after_commit(uow: ChannelUoW) -> dict[str, int]:
+        fakes.runs["late-crash"] += 1
+        uow.audit(EFFECT, "test", "late-crash", None)
+        uow.commit()
+        raise RuntimeError("the platform crashed after committing")
+
+    @app.post("/test/outage-after-commit")
+    def outage_after_commit(uow: ChannelUoW) -> dict[str, int]:
+        fakes.runs["late-outage"] += 1
+        uow.audit(EFFECT, "test", "late-outage", None)
+        uow.commit()
+        raise FakeOutage("failed after committing")
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def effects(platform: Platform) -> int:
+    """How many times a fake endpoint's work was committed."""
+    with platform.session_factory() as session:
+        query = select(func.count()).select_from(AuditEntry).where(AuditEntry.action == EFFECT)
+        return int(session.execute(query).scalar_one())
