@@ -104,6 +104,41 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def api_workers(server_pid: int) -> list[int]:
+    """The uvicorn supervisor's worker processes (not multiprocessing's resource tracker, also its child)."""
+    workers = []
+    for pid in children(server_pid):
+        try:
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.append(pid)
+        except OSError:
+            continue
+    return workers
+
+
+PidGroups = Callable[[], dict[str, list[int]]]
+
+
+def _group_cpu(groups: dict[str, list[int]]) -> dict[str, dict[int, float]]:
+    sampled: dict[str, dict[int, float]] = {}
+    for name, pids in groups.items():
+        sampled[name] = {}
+        for pid in pids:
+            try:
+                sampled[name][pid] = proc_cpu_seconds(pid)
+            except (OSError, IndexError, ValueError):
+                continue
+    return sampled
+
+
+def _group_delta(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds per group between two samples; a process born in between counts from its start."""
+    return {
+        name: sum(seconds - before.get(name, {}).get(pid, 0.0) for pid, seconds in pids.items())
+        for name, pids in after.items()
+    }
+
+
 @dataclass
 class PhaseResult:
     """One phase: the clients' results and the CPU used over the timed window."""
@@ -115,6 +150,7 @@ class PhaseResult:
     machine_busy: float
     machine_total: float
     stage_seconds: list[float] = field(default_factory=list)
+    group_cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def latencies(self) -> list[float]:
@@ -153,8 +189,15 @@ class PhaseResult:
         server_cpu = self.server_cpu / self.duration
         busy = self.machine_busy / self.duration
         cores = self.machine_total / self.duration
-        other = max(0.0, busy - clients_cpu - server_cpu)
-        return f"clients {clients_cpu:.2f} api {server_cpu:.2f} other {other:.2f} of {cores:.1f}"
+        groups = {name: seconds / self.duration for name, seconds in self.group_cpu.items()}
+        other = max(0.0, busy - clients_cpu - server_cpu - sum(groups.values()))
+        named = "".join(f" {name} {value:.2f}" for name, value in groups.items())
+        return f"clients {clients_cpu:.2f} api {server_cpu:.2f}{named} other {other:.2f} of {cores:.1f}"
+
+    def server_ms_per_request(self) -> float:
+        """CPU milliseconds of the API workers and the named process groups (database, Redis) per request."""
+        requests = len(self.latencies)
+        return 1000 * (self.server_cpu + sum(self.group_cpu.values())) / requests if requests else 0.0
 
 
 ClientTarget = Callable[[Any, list[Barrier], "Queue[ClientResult]"], None]
@@ -170,12 +213,14 @@ def run_phase(
     duration: float,
     stages: int = 1,
     on_window: Callable[[], None] | None = None,
+    pid_groups: PidGroups | None = None,
 ) -> PhaseResult:
     """Run target(job, barriers, results) in one spawned process per job and sample CPU over the window.
 
     Each client waits on `stages` barriers in turn; the main process waits on them too and records how long
     each stage took (untimed preparation such as opening sessions or issuing one-time codes). The last
     barrier starts the clients' loops: warm-up, then the timed window. on_window runs as the window opens.
+    pid_groups names further processes (the database's backends, Redis) whose CPU is sampled over the window.
     """
     context = get_context("spawn")
     barriers = [context.Barrier(len(jobs) + 1) for _ in range(stages)]
@@ -183,7 +228,7 @@ def run_phase(
     processes = [context.Process(target=target, args=(job, barriers, results), daemon=True) for job in jobs]
     for process in processes:
         process.start()
-    workers = children(server_pid)
+    workers = api_workers(server_pid)
     marks = []
     for barrier in barriers:
         barrier.wait(timeout=600)
@@ -191,11 +236,13 @@ def run_phase(
     time.sleep(warmup)
     if on_window is not None:
         on_window()
+    groups_before = _group_cpu(pid_groups()) if pid_groups else {}
     server_before = sum(proc_cpu_seconds(pid) for pid in workers)
     before = CpuSample.now()
     time.sleep(duration)
     server_after = sum(proc_cpu_seconds(pid) for pid in workers)
     after = CpuSample.now()
+    groups_after = _group_cpu(pid_groups()) if pid_groups else {}
     collected = [results.get(timeout=duration + 300) for _ in processes]
     for process in processes:
         process.join(timeout=60)
@@ -207,6 +254,7 @@ def run_phase(
         after.machine_busy - before.machine_busy,
         after.machine_total - before.machine_total,
         [b - a for a, b in pairwise(marks)],
+        _group_delta(groups_before, groups_after),
     )
 
 
@@ -247,7 +295,7 @@ def start_server(
         try:
             if httpx.get(f"{base_url}/v1/platform/keys", timeout=2).status_code == 200:
                 # The master answers as soon as one worker is up; give the others time to finish importing.
-                while len(children(server.pid)) < workers and time.monotonic() < deadline:
+                while len(api_workers(server.pid)) < workers and time.monotonic() < deadline:
                     time.sleep(0.2)
                 time.sleep(3)
                 return server, base_url

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -29,15 +30,17 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from time import perf_counter
+from typing import Any
 
 import httpx
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from _harness import (
     ClientResult,
     Exhausted,
     PhaseResult,
-    children,
+    api_workers,
     closed_loop,
     ms,
     run_phase,
@@ -57,7 +60,7 @@ from essc.core.settings import Settings
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto import get_suite
 from essc.kit.crypto.base import CryptoSuite
-from essc_sdk import EsscClient
+from essc_sdk import EsscClient, PlatformError
 from scratch import (
     DEFAULT_POSTGRES_URL,
     AutoAnalyze,
@@ -74,8 +77,9 @@ INSTITUTION = "BENCHHOSPITAL01"
 KEY_ID = "bench-1"
 MODES: dict[str, str] = {
     "healthz": "GET /healthz, plain httpx (no signature, no MAC): the bare endpoint = baseline",
-    "qr-resolve": "POST /v1/qr/resolutions by a terminal in a MAC session (HMAC-SM3 request and response)",
-    "qr-resolve-signed": "POST /v1/qr/resolutions by a terminal, SM2-signed request and SM2-signed response",
+    "qr-resolve": "POST /v1/qr/resolutions by a terminal in a MAC session, SDK as is (Idempotency-Key sent)",
+    "qr-resolve-nokey": "the same without an Idempotency-Key (the header is optional): prices the key's cost",
+    "qr-resolve-signed": "POST /v1/qr/resolutions by a terminal, SM2-signed request and response (+ key)",
     "ecard-signed": "GET /v1/ecards/{signNo} by the channel, SM2-signed request and SM2-signed response",
     "ecard-session": "GET /v1/ecards/{signNo} by the channel in a MAC session (HMAC-SM3 both ways)",
 }
@@ -88,8 +92,8 @@ VARIANT_ARGS: dict[str, tuple[str, ...]] = {
     "as-is": (),
     "nodelay": ("--http", "nodelay:NoDelayH11Protocol"),
 }
-QR_MODES = ("qr-resolve", "qr-resolve-signed")
-SESSION_MODES = ("qr-resolve", "ecard-session")
+QR_MODES = ("qr-resolve", "qr-resolve-nokey", "qr-resolve-signed")
+SESSION_MODES = ("qr-resolve", "qr-resolve-nokey", "ecard-session")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,16 @@ def _client(http: httpx.Client, suite: CryptoSuite, caller: str, key_pem: bytes)
     return EsscClient(http, suite, caller=caller, key_id=KEY_ID, private_key=suite.load_private_key(key_pem))
 
 
+def post_without_key(client: EsscClient, path: str, body: object) -> Any:
+    """A signed (or MACed) POST without an Idempotency-Key, its answer verified like EsscClient.call does."""
+    nonce = secrets.token_urlsafe(18)
+    response = client.raw("POST", path, body, nonce=nonce)
+    client.verify_response(response, nonce)
+    if response.status_code >= 400:
+        raise PlatformError(response.status_code, response.json())
+    return response.json()
+
+
 def _issue_pool(job: QrJob, issuer: EsscClient, result: ClientResult) -> list[str]:
     """This client's one-time codes, issued through the channel in a MAC session, payload only."""
     codes: list[str] = []
@@ -122,7 +136,9 @@ def _issue_pool(job: QrJob, issuer: EsscClient, result: ClientResult) -> list[st
     for number in range(job.codes):
         sign_no = job.sign_nos[number % len(job.sign_nos)]
         try:
-            codes.append(str(issuer.post(f"/v1/ecards/{sign_no}/qr-codes", {"images": []})["code"]))
+            # Untimed setup: no Idempotency-Key, so the pool is issued fast enough for the codes' 60 s.
+            answer = post_without_key(issuer, f"/v1/ecards/{sign_no}/qr-codes", {"images": []})
+            codes.append(str(answer["code"]))
         except Exception as exc:  # counted and shown; the pool is just smaller
             result.counters[f"code not issued: {type(exc).__name__} {exc}"[:120]] += 1
     result.counters["codes issued"] += len(codes)
@@ -130,6 +146,16 @@ def _issue_pool(job: QrJob, issuer: EsscClient, result: ClientResult) -> list[st
 
 
 def run_client(job: QrJob, barriers: list[Barrier], results: Queue[ClientResult]) -> None:
+    """One closed-loop client of one phase; a failure in its setup breaks the barriers so the run stops."""
+    try:
+        _run_client(job, barriers, results)
+    except BaseException:
+        for barrier in barriers:
+            barrier.abort()
+        raise
+
+
+def _run_client(job: QrJob, barriers: list[Barrier], results: Queue[ClientResult]) -> None:
     """One closed-loop client of one phase, with its own terminal and its own sessions."""
     suite = get_suite(job.suite)
     http = httpx.Client(base_url=job.base_url, timeout=60.0)
@@ -139,7 +165,7 @@ def run_client(job: QrJob, barriers: list[Barrier], results: Queue[ClientResult]
     terminal.platform_keys = channel.platform_keys
     issuer = _client(http, suite, f"channel/{CHANNEL_NO}", job.channel_key_pem)
     issuer.platform_keys = channel.platform_keys
-    if job.mode == "qr-resolve":
+    if job.mode in SESSION_MODES and job.mode.startswith("qr-"):
         terminal.open_session()
     if job.mode == "ecard-session":
         channel.open_session()
@@ -160,7 +186,11 @@ def run_client(job: QrJob, barriers: list[Barrier], results: Queue[ClientResult]
             code = next(pool, None)
             if code is None:
                 raise Exhausted
-            answer = terminal.post("/v1/qr/resolutions", {"code": code, "busiType": job.busi_type})
+            body = {"code": code, "busiType": job.busi_type}
+            if job.mode == "qr-resolve-nokey":
+                answer = post_without_key(terminal, "/v1/qr/resolutions", body)
+            else:
+                answer = terminal.post("/v1/qr/resolutions", body)
             if answer.get("usable") is not True or answer.get("disclosure") != job.disclosure:
                 return "unexpected resolution"
             return None
@@ -286,6 +316,28 @@ def build_scene(
     return Scene(channel_pem, terminals, sign_nos, perf_counter() - began, failures)
 
 
+def database_processes(database: str) -> Callable[[], dict[str, list[int]]]:
+    """The PostgreSQL backends serving our scratch database, and Redis, found by their command lines."""
+    backend = f" {database} ".encode()
+
+    def groups() -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {"db": [], "redis": []}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if command.startswith(b"postgres: ") and backend in command:
+                found["db"].append(int(entry.name))
+            elif command.startswith(b"redis-server"):
+                found["redis"].append(int(entry.name))
+        return found
+
+    return groups
+
+
 def analyze(url: str) -> None:
     """Statistics for the tables the setup filled, as autovacuum would have gathered by now."""
     engine = make_engine(url, isolation_level="AUTOCOMMIT")
@@ -324,6 +376,8 @@ class Profiler:
             "--format",
             "raw",
             "--nolineno",
+            "--gil",  # only the thread holding the GIL: where the worker's Python CPU goes
+            "--nonblocking",  # do not pause the worker to sample it
             "--output",
             str(self.output),
         ]
@@ -336,21 +390,21 @@ class Profiler:
                 print(f"py-spy failed: {errors.decode(errors='replace')[-500:]}", file=sys.stderr)
 
 
-def _area(frame: str) -> str:
-    """The package a py-spy frame 'function (path)' belongs to."""
+def _path(frame: str) -> str:
+    """The file of a py-spy frame 'function (path)', relative to its package root."""
     path = frame.rsplit("(", 1)[-1].rstrip(")")
-    for marker in ("site-packages/", "/src/", "/lib/python3"):
+    for marker in ("site-packages/", "/src/"):
         if marker in path:
-            rest = path.split(marker, 1)[1]
-            if marker.startswith("/lib/python3"):
-                return "stdlib:" + rest.split("/", 2)[1].removesuffix(".py")
-            parts = rest.split("/")
-            return (
-                "/".join(parts[:2]).removesuffix(".py")
-                if parts[0] == "essc"
-                else parts[0].removesuffix(".py")
-            )
+            return path.split(marker, 1)[1]
     return path
+
+
+def _area(frame: str) -> str:
+    """The package (for essc: the package and module) a py-spy frame belongs to."""
+    parts = _path(frame).split("/")
+    if parts[0] in ("essc", "essc_sdk") and len(parts) > 1:
+        return "/".join(parts[:2]).removesuffix(".py")
+    return parts[0].removesuffix(".py")
 
 
 def summarise_profile(path: Path, top: int = 18) -> None:
@@ -359,7 +413,7 @@ def summarise_profile(path: Path, top: int = 18) -> None:
     for line in path.read_text(errors="replace").splitlines():
         stack, _, samples = line.rpartition(" ")
         if stack and samples.isdigit():
-            stacks.append((stack.split(";")[1:], int(samples)))  # the first frame names the thread
+            stacks.append((stack.split(";"), int(samples)))
     total = sum(count for _, count in stacks)
     if not total:
         print("  (no samples)")
@@ -372,15 +426,15 @@ def summarise_profile(path: Path, top: int = 18) -> None:
             by_area[_area(frames[-1])] += count
             by_leaf[frames[-1]] += count
         for frame in set(frames):
-            if "/essc/" in frame or "essc_sdk" in frame:
-                inclusive[frame.replace(str(Path.cwd()), ".")] += count
+            if _path(frame).startswith(("essc/", "essc_sdk/")):
+                inclusive[frame] += count
 
     def show(title: str, counts: Counter[str]) -> None:
         print(f"  {title}")
         for name, count in counts.most_common(top):
             print(f"    {100 * count / total:5.1f}%  {name}")
 
-    print(f"  {total:,} samples of one worker's busy threads (py-spy, idle threads left out)")
+    print(f"  {total:,} samples of the thread holding one worker's GIL (py-spy --gil)")
     show("self time by package:", by_area)
     show("self time by function:", by_leaf)
     show("inclusive time of essc functions:", inclusive)
@@ -402,14 +456,21 @@ def show(
     """The table, then the ratios (per round, median when several), then the setup figures."""
     server = f"uvicorn essc.asgi:app --workers {args.workers} {VARIANTS[variant]}"
     print(f"\n== {backend} + Redis nonces; {server} ==")
-    header = f"{'load':20} {'round':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
-    print(f"{header}  {'CPU core-s/s':>40}")
+    header = f"{'load':18} {'round':>5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'srv ms':>6}"
+    print(f"{header}  CPU core-s/s over the window")
     for mode in args.modes:
         for number, phase in enumerate((p for p in phases if p.mode == mode), start=1):
             lat = phase.latencies
             errors = sum(phase.errors.values())
-            row = f"{mode:20} {number:>5} {phase.rate:9,.1f} {ms(lat, 0.5):>8} {ms(lat, 0.99):>8} {errors:>7}"
-            print(f"{row}  {phase.cpu():>40}")
+            row = (
+                f"{mode:18} {number:>5} {phase.rate:8,.1f} {ms(lat, 0.5):>7} {ms(lat, 0.99):>7} {errors:>6} "
+                f"{phase.server_ms_per_request():6.2f}"
+            )
+            print(f"{row}  {phase.cpu()}")
+    print(
+        "  srv ms = CPU ms per request of the API workers + this database's PostgreSQL backends + Redis;"
+        " 'other'\n  is everything else on the machine (PostgreSQL's WAL writer, other tenants)"
+    )
     for mode in args.modes:
         print(f"  {mode}: {MODES[mode]}")
     problems = False
@@ -427,36 +488,43 @@ def show(
         print("  no errors in any phase; no client ran out of codes")
 
     rounds: list[dict[str, float]] = [{} for _ in range(args.rounds)]
+    costs: list[dict[str, float]] = [{} for _ in range(args.rounds)]
     seen: Counter[str] = Counter()
     for phase in phases:
         rounds[seen[phase.mode]][phase.mode] = phase.rate
+        # Requests per server CPU-second: what the rate would be if the server alone had one core.
+        cost = phase.server_ms_per_request()
+        costs[seen[phase.mode]][phase.mode] = 1000 / cost if cost else 0.0
         seen[phase.mode] += 1
 
-    def ratio(top: str, bottom: str) -> tuple[float, str] | None:
-        values = [r[top] / r[bottom] for r in rounds if r.get(top) and r.get(bottom)]
+    def ratio(top: str, bottom: str, table: list[dict[str, float]]) -> tuple[float, str] | None:
+        values = [r[top] / r[bottom] for r in table if r.get(top) and r.get(bottom)]
         if not values:
             return None
         each = f" (rounds: {', '.join(f'{v:.3f}' for v in values)})" if len(values) > 1 else ""
         return _median(values), each
 
-    print("\n  ratios of requests/s (same server, same clients, same run):")
+    print("\n  ratios (same server, same clients, same run); requests/s, then server CPU per request:")
     lines = [
         ("qr-resolve", "healthz", "online QR resolution (MAC session) / bare endpoint"),
         ("qr-resolve-signed", "healthz", "online QR resolution (SM2-signed) / bare endpoint"),
         ("ecard-session", "healthz", "GET e-card (MAC session) / bare endpoint"),
         ("ecard-signed", "healthz", "GET e-card (SM2-signed) / bare endpoint"),
+        ("qr-resolve-nokey", "healthz", "online QR resolution (session, no Idempotency-Key) / bare"),
         ("qr-resolve", "qr-resolve-signed", "QR resolution: MAC session / SM2-signed per request"),
+        ("qr-resolve", "qr-resolve-nokey", "QR resolution: with Idempotency-Key / without"),
         ("ecard-session", "ecard-signed", "channel GET e-card: MAC session / SM2-signed per request"),
     ]
     for top, bottom, label in lines:
-        found = ratio(top, bottom)
-        if found is None:
+        found = ratio(top, bottom, rounds)
+        by_cpu = ratio(top, bottom, costs)
+        if found is None or by_cpu is None:
             continue
         value, each = found
         goal = ""
         if (top, bottom) == ("qr-resolve", "healthz"):
-            goal = f"   goal >= 0.25: {'met' if value >= 0.25 else 'NOT met'}"
-        print(f"    {label:58} {value:6.3f}{goal}{each}")
+            goal = f"  goal >= 0.25: {'met' if value >= 0.25 else 'NOT met'}"
+        print(f"    {label:58} {value:6.3f}  by CPU {by_cpu[0]:6.3f}{goal}{each}")
 
     failed = sum(scene.issue_failures.values())
     issued = len(scene.sign_nos)
@@ -503,6 +571,7 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH_DIR), os.environ.get("PYTHONPATH")])),
         }
         scene: Scene | None = None
+        groups = database_processes(str(make_url(url).database))
         for variant in args.variants:
             server, base_url = start_server(env, args.workers, folder, extra_args=VARIANT_ARGS[variant])
             try:
@@ -514,7 +583,7 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
                     analyze(url)
                 print(f"[{variant}] uvicorn --workers {args.workers} {VARIANTS[variant]}", file=sys.stderr)
                 with AutoAnalyze(url) as auto_analyze:
-                    phases = drive(args, base_url, server.pid, scene, settings.crypto_suite, variant)
+                    phases = drive(args, base_url, server.pid, scene, settings.crypto_suite, variant, groups)
             finally:
                 stop_server(server)
             show(f"PostgreSQL ({version})", variant, phases, scene, args)
@@ -527,7 +596,13 @@ def _profiled_variant(args: argparse.Namespace) -> str:
 
 
 def drive(
-    args: argparse.Namespace, base_url: str, server_pid: int, scene: Scene, suite: str, variant: str
+    args: argparse.Namespace,
+    base_url: str,
+    server_pid: int,
+    scene: Scene,
+    suite: str,
+    variant: str,
+    groups: Callable[[], dict[str, list[int]]],
 ) -> list[PhaseResult]:
     """Probe each QR mode to size its code pools, then run the phases round after round."""
     template = QrJob(
@@ -591,7 +666,7 @@ def drive(
             on_window: Callable[[], None] | None = None
             if number == profile_round and mode == "qr-resolve":
                 profiler = Profiler(Path(args.profile), args.duration, args.profile_rate)
-                worker = children(server_pid)[0]
+                worker = api_workers(server_pid)[0]
                 on_window = lambda p=profiler, w=worker: p.start(w)  # noqa: E731
             phase = run_phase(
                 mode,
@@ -602,6 +677,7 @@ def drive(
                 duration=args.duration,
                 stages=2,
                 on_window=on_window,
+                pid_groups=groups,
             )
             if profiler is not None:
                 profiler.finish()
@@ -642,7 +718,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--probe-codes", type=int, default=150, help="codes per client in the sizing probe")
     parser.add_argument(
-        "--pool-margin", type=float, default=1.6, help="codes pre-issued per expected resolution"
+        "--pool-margin", type=float, default=2.0, help="codes pre-issued per expected resolution"
     )
     parser.add_argument(
         "--modes", nargs="+", choices=list(MODES), default=list(MODES), help="phases, in order"
