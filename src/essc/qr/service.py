@@ -104,7 +104,7 @@ def resolve(uow: UnitOfWork, terminal: Terminal, owner: Institution, request: Re
         busi_type=request.busi_type,
         now=now,
     )
-    _record_use(
+    record_use(
         uow,
         ecard,
         channel_id=spent.channel_id,
@@ -165,18 +165,19 @@ def _disclose(
     )
 
 
-def _record_use(
+def record_use(
     uow: UnitOfWork,
     ecard: Ecard,
     *,
-    channel_id: str | None,
     terminal: Terminal,
     owner: Institution,
     busi_type: BusiType,
     method: str,
     disclosure: Disclosure,
-    now: datetime,
+    channel_id: str | None = None,
+    now: datetime | None = None,
 ) -> None:
+    """Add one use of the e-card (online or offline code, login, card chip) to the holder's history."""
     usage = CardUsage(
         province=ecard.province,
         id=new_id(),
@@ -187,7 +188,7 @@ def _record_use(
         busi_type=busi_type.value,
         method=method,
         disclosure=disclosure.value,
-        at=now,
+        at=now or uow.clock.now(),
     )
     uow.session.add(usage)
     uow.audit(
@@ -200,30 +201,6 @@ def _record_use(
         busi_type=busi_type.value,
         method=method,
         disclosure=disclosure.value,
-    )
-
-
-def record_use(
-    uow: UnitOfWork,
-    ecard: Ecard,
-    *,
-    terminal: Terminal,
-    owner: Institution,
-    busi_type: BusiType,
-    method: str,
-    disclosure: Disclosure,
-) -> None:
-    """Add a use of the e-card outside an online code (offline upload, card chip) to the history."""
-    _record_use(
-        uow,
-        ecard,
-        channel_id=None,
-        terminal=terminal,
-        owner=owner,
-        busi_type=busi_type,
-        method=method,
-        disclosure=disclosure,
-        now=uow.clock.now(),
     )
 
 
