@@ -1,4 +1,4 @@
-"""Signed requests, verified signed responses, typed errors; the wire format comes from essc.kit.wire."""
+"""Signed requests, verified signed responses, envelopes, typed errors; wire formats from essc.kit."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ import base64
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
 
-from essc.kit import wire
+from essc.kit import envelope, wire
 from essc.kit.crypto.base import CryptoSuite, PrivateKey, PublicKey
-from essc.kit.errors import CryptoError
+from essc.kit.errors import CryptoError, MalformedKey
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_SEALED_BODIES_MAX = 1024
 
 
 class PlatformError(Exception):
@@ -34,14 +35,19 @@ class ResponseSignatureInvalid(Exception):
     """The response did not carry a valid platform signature: do not trust it."""
 
 
+class EncryptionKeyUntrusted(Exception):
+    """The platform's encryption key is missing or not endorsed by a trusted platform signing key."""
+
+
 @dataclass(frozen=True, slots=True)
 class SignedResponse:
     status: int
-    body: bytes
+    body: bytes  # exactly as the platform signed it, envelopes still sealed: the evidence to keep
     headers: dict[str, str]
+    opened: Any = None  # the JSON with its envelopes opened, when the body held any
 
     def json(self) -> Any:
-        return orjson.loads(self.body)
+        return self.opened if self.opened is not None else orjson.loads(self.body)
 
 
 class EsscClient:
@@ -56,6 +62,7 @@ class EsscClient:
         key_id: str,
         private_key: PrivateKey,
         platform_keys: dict[str, PublicKey] | None = None,
+        encryption_key: tuple[str, PublicKey] | None = None,
         clock: Callable[[], float] = time.time,
         retries: int = 0,
         backoff_seconds: float = 0.25,
@@ -66,10 +73,15 @@ class EsscClient:
         self.key_id = key_id
         self.private_key = private_key
         self.platform_keys = platform_keys or {}
+        # (kid, key) the platform opens envelopes with; fetched from /v1/platform/keys when first needed.
+        self.encryption_key = encryption_key
         self.clock = clock
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self.session: tuple[str, bytes] | None = None
+        # Sealed bodies by caller-chosen Idempotency-Key: a call again with that key and the same fields must
+        # send the same bytes (sealing is randomised), or the platform would see another request under it.
+        self._sealed_bodies: dict[tuple[str, str, str, bytes], Any] = {}
 
     def open_session(self) -> str:
         """Open a MAC session (one signed request); later requests are authenticated by HMAC, not SM2."""
@@ -80,11 +92,78 @@ class EsscClient:
         return str(opened["sessionId"])
 
     def fetch_platform_keys(self) -> None:
-        """Load the platform's signing keys from /v1/platform/keys (pin them out of band in production)."""
+        """Load the platform's signing keys and its current encryption key from /v1/platform/keys."""
+        # Pin the signing keys out of band in production: the encryption key then counts only if one of them
+        # endorses it.
         data = self.http.get("/v1/platform/keys").json()
-        self.platform_keys = {
-            kid: self.suite.load_public_key(pem.encode()) for kid, pem in data["keys"].items()
-        }
+        fetched = {kid: self.suite.load_public_key(pem.encode()) for kid, pem in data["keys"].items()}
+        self.encryption_key = self._endorsed_encryption_key(data, self.platform_keys or fetched)
+        self.platform_keys = fetched
+
+    def _endorsed_encryption_key(self, data: Any, trusted: dict[str, PublicKey]) -> tuple[str, PublicKey]:
+        current = [
+            (kid, entry) for kid, entry in (data.get("encryptionKeys") or {}).items() if entry.get("current")
+        ]
+        if len(current) != 1:
+            raise EncryptionKeyUntrusted("/v1/platform/keys names no current encryption key")
+        kid, entry = current[0]
+        signer = trusted.get(str(entry.get("signedBy")))
+        signature = wire.decode_signature(str(entry.get("signature", "")))
+        try:
+            key = self.suite.load_public_key(str(entry.get("publicKey", "")).encode())
+            if signer is None or signature is None:
+                raise EncryptionKeyUntrusted(
+                    f"encryption key {kid!r} is not endorsed by a trusted signing key"
+                )
+            self.suite.verify(signer, envelope.endorsement_string(kid, key, self.suite.hash), signature)
+        except (MalformedKey, CryptoError) as exc:
+            raise EncryptionKeyUntrusted(
+                f"encryption key {kid!r} does not carry a valid endorsement"
+            ) from exc
+        return kid, key
+
+    def _platform_encryption_key(self) -> tuple[str, PublicKey]:
+        if self.encryption_key is None:
+            data = self.http.get("/v1/platform/keys").json()
+            if not self.platform_keys:
+                # Nothing pinned: the signing keys come from the same answer (trust on first use).
+                self.platform_keys = {
+                    kid: self.suite.load_public_key(pem.encode()) for kid, pem in data["keys"].items()
+                }
+            self.encryption_key = self._endorsed_encryption_key(data, self.platform_keys)
+        return self.encryption_key
+
+    def seal(self, fields: Mapping[str, Any], method: str, path: str) -> dict[str, Any]:
+        """An envelope of personal fields for the platform, for this one request (method, path, caller)."""
+        kid, key = self._platform_encryption_key()
+        context = envelope.Context(envelope.Direction.REQUEST, method, path, self.caller)
+        return envelope.seal(self.suite, key, kid, fields, context)
+
+    def seal_body(self, body: Any, method: str, path: str) -> Any:
+        """body with the personal fields of each object moved into a sealed envelope member of that object."""
+        if envelope.clear_field(body) is None:
+            return body
+        return envelope.seal_fields(body, lambda fields: self.seal(fields, method, path))
+
+    def _sealed_once(self, body: Any, method: str, path: str, idempotency_key: str | None) -> Any:
+        if idempotency_key is None or envelope.clear_field(body) is None:
+            return self.seal_body(body, method, path)
+        clear = self.suite.hash(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+        cache_key = (idempotency_key, method.upper(), path, clear)
+        sealed = self._sealed_bodies.get(cache_key)
+        if sealed is None:
+            if len(self._sealed_bodies) >= _SEALED_BODIES_MAX:
+                self._sealed_bodies.clear()
+            sealed = self._sealed_bodies[cache_key] = self.seal_body(body, method, path)
+        return sealed
+
+    def open(self, body: Any, method: str, path: str) -> Any:
+        """body of a response to (method, path) with every envelope sealed to this caller's key opened."""
+        unwrap = envelope.unwrap_with(self.suite, self.key_id, self.private_key)
+        context = envelope.Context(envelope.Direction.RESPONSE, method, path, self.caller)
+        return envelope.open_fields(
+            body, lambda sealed: envelope.open_envelope(self.suite, unwrap, sealed, context)
+        )
 
     def signed_headers(
         self, method: str, path: str, body: bytes, nonce: str | None = None, timestamp: int | None = None
@@ -159,8 +238,10 @@ class EsscClient:
         idempotency_key: str | None = None,
         retries: int | None = None,
     ) -> SignedResponse:
-        """Signed request, verified response, problems raised as PlatformError; retries reuse one key."""
+        """Signed request (fields sealed), verified response (envelopes opened); problems as PlatformError."""
         headers: dict[str, str] = {}
+        # Sealed once: every retry sends the same bytes, as its Idempotency-Key requires.
+        json = self._sealed_once(json, method, path, idempotency_key)
         if method.upper() in STATE_CHANGING:
             # One key per logical call: every retry below (new nonce each) then gets the first answer.
             headers[wire.HEADER_IDEMPOTENCY_KEY] = idempotency_key or secrets.token_urlsafe(24)
@@ -180,7 +261,12 @@ class EsscClient:
                         self.verify_response(response, nonce)
                     if response.status_code >= 400:
                         raise PlatformError(response.status_code, response.json())
-                    return SignedResponse(response.status_code, response.content, dict(response.headers))
+                    opened = None
+                    if b'"' + envelope.MEMBER.encode() + b'"' in response.content:
+                        opened = self.open(response.json(), method, path)
+                    return SignedResponse(
+                        response.status_code, response.content, dict(response.headers), opened
+                    )
             time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 

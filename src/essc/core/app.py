@@ -12,11 +12,12 @@ from essc.access.endpoints import router as sessions_router
 from essc.cardholders.endpoints import router as cardholders_router
 from essc.chips.endpoints import router as chips_router
 from essc.core.deps import get_platform
-from essc.core.middleware import RequestIdMiddleware, ResponseSigningMiddleware
+from essc.core.middleware import EnvelopeMiddleware, RequestIdMiddleware, ResponseSigningMiddleware
 from essc.core.platform import Platform
 from essc.core.problems import install_problem_handlers
 from essc.ecards.endpoints import router as ecards_router
 from essc.idempotency.http import IdempotencyMiddleware, ReplayAnswer, replay_answer
+from essc.kit import envelope, wire
 from essc.login.endpoints import router as login_router
 from essc.offline.endpoints import router as offline_router
 from essc.qr.endpoints import router as qr_router
@@ -64,13 +65,30 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.get("/v1/platform/keys", tags=["reference"])
     def platform_keys(p: Annotated[Platform, Depends(get_platform)]) -> dict[str, Any]:
-        """The platform's signing public keys by key id, to verify responses and webhooks."""
+        """The platform's signing keys (responses, webhooks) and encryption keys (envelopes) by key id."""
+        signer = p.keys.signer()
+        current = p.keys.decrypter().key_id
         return {
             "suite": p.suite.name,
             "algorithm": p.suite.signature_algorithm,
             "keys": {kid: key.to_pem().decode("ascii") for kid, key in p.keys.public_keys().items()},
+            # Endorsed by the current signing key: a client that pinned the signing keys can trust them.
+            "encryptionKeys": {
+                kid: {
+                    "publicKey": key.to_pem().decode("ascii"),
+                    "use": "envelope",
+                    "current": kid == current,
+                    "signedBy": signer.key_id,
+                    "signature": wire.encode_signature(
+                        signer.sign(envelope.endorsement_string(kid, key, p.suite.hash))
+                    ),
+                }
+                for kid, key in p.keys.encryption_keys().items()
+            },
         }
 
+    # Inside the idempotency store and the signing: a replay returns the same sealed answer, signed afresh.
+    app.add_middleware(EnvelopeMiddleware, platform=platform)
     # Inside the signing, so answers are stored unsigned and a replay is signed for the retry's own nonce.
     app.add_middleware(IdempotencyMiddleware, platform=platform)
     app.add_middleware(ResponseSigningMiddleware, platform=platform)

@@ -12,6 +12,7 @@ from essc.access.errors import WrongCallerKind
 from essc.access.schemas import AuthenticatedCaller, SignedRequest
 from essc.access.service import authenticate
 from essc.core.context import Actor, RequestContext
+from essc.core.middleware import SIGNED_BODY
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.idempotency.http import claim_key, fence_unit_of_work
@@ -26,7 +27,8 @@ def get_platform(request: Request) -> Platform:
 
 async def signed_caller(request: Request) -> AuthenticatedCaller:
     """Authenticate the request's signature, timestamp and nonce (SPEC section 4)."""
-    body = await request.body()
+    # The body as signed: the envelope middleware hands the endpoint its opened form and keeps this one.
+    body = getattr(request.state, SIGNED_BODY, None) or await request.body()
     signed = SignedRequest(
         method=request.method,
         path=wire.path_with_query(request.url.path, request.url.query),

@@ -13,6 +13,9 @@ class KeyPurpose(StrEnum):
     """What a key is for; each purpose has its own key series with rotation."""
 
     PLATFORM_SIGNING = "platform-signing"  # responses, webhooks, reports (asymmetric)
+    PLATFORM_ENCRYPTION = (
+        "platform-encryption"  # envelopes of personal fields sent to the platform (asymmetric)
+    )
     PERSONAL_DATA = "personal-data"  # SM4 encryption of personal fields at rest (symmetric)
     BLIND_INDEX = "blind-index"  # HMAC-SM3 blind index of personal fields (symmetric)
     AUDIT_CHAIN = "audit-chain"  # HMAC-SM3 chain of the audit log (symmetric)
@@ -20,7 +23,8 @@ class KeyPurpose(StrEnum):
     TOKEN = "token"  # noqa: S105 - a key purpose name; HMAC of one-time tokens (busiSeq) (symmetric)
 
 
-SYMMETRIC_PURPOSES = frozenset(p for p in KeyPurpose if p is not KeyPurpose.PLATFORM_SIGNING)
+ASYMMETRIC_PURPOSES = frozenset({KeyPurpose.PLATFORM_SIGNING, KeyPurpose.PLATFORM_ENCRYPTION})
+SYMMETRIC_PURPOSES = frozenset(p for p in KeyPurpose if p not in ASYMMETRIC_PURPOSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,18 @@ class Signer(Protocol):
     def public_key(self) -> PublicKey: ...
 
 
+class Decrypter(Protocol):
+    """Decrypts with one private encryption key that may live in an HSM."""
+
+    key_id: str
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        """Public-key decryption of the suite; DecryptionFailed for a wrong key or malformed ciphertext."""
+        ...
+
+    def public_key(self) -> PublicKey: ...
+
+
 class KeyStore(Protocol):
     """Where the platform's keys live: files in development, an HSM in production."""
 
@@ -54,6 +70,14 @@ class KeyStore(Protocol):
 
     def public_keys(self) -> dict[str, PublicKey]:
         """Every signing public key that verifiers should still accept, by key id."""
+        ...
+
+    def decrypter(self, key_id: str | None = None) -> Decrypter:
+        """An encryption key by key id (current or retired), else the current one; KeyNotFound otherwise."""
+        ...
+
+    def encryption_keys(self) -> dict[str, PublicKey]:
+        """Every encryption public key the platform still decrypts with, by key id."""
         ...
 
     def data_key(self, purpose: KeyPurpose) -> DataKey:

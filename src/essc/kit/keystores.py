@@ -31,20 +31,21 @@ from essc.kit.crypto.base import CryptoSuite, PrivateKey, PublicKey
 from essc.kit.crypto.intl import IntlSuite
 from essc.kit.crypto.sm import SmSuite
 from essc.kit.errors import DecryptionFailed, KeyNotFound, MalformedKey
-from essc.kit.keystore import DataKey, KeyPurpose, Signer
+from essc.kit.keystore import ASYMMETRIC_PURPOSES, DataKey, Decrypter, KeyPurpose, Signer
 
 __all__ = ["FileKeyStore", "Hsm", "HsmKeyStore", "SandboxHsm", "key_id_prefix"]
 
 
 _PREFIX: Final = {
     KeyPurpose.PLATFORM_SIGNING: "ps",
+    KeyPurpose.PLATFORM_ENCRYPTION: "pe",
     KeyPurpose.PERSONAL_DATA: "pd",
     KeyPurpose.BLIND_INDEX: "bi",
     KeyPurpose.AUDIT_CHAIN: "ac",
     KeyPurpose.PASSWORD_PEPPER: "pp",
     KeyPurpose.TOKEN: "tk",
 }
-_ASYMMETRIC: Final = frozenset({KeyPurpose.PLATFORM_SIGNING})
+_ASYMMETRIC: Final = ASYMMETRIC_PURPOSES
 _VERSION: Final = 1
 
 
@@ -137,6 +138,30 @@ class _LocalSigner:
         return self._key.public_key()
 
 
+@dataclass(slots=True)
+class _LocalDecrypter:
+    """Decrypter over a private key held in memory."""
+
+    key_id: str
+    _suite: CryptoSuite
+    _key: PrivateKey
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        """Public-key decryption of the suite."""
+        return self._suite.decrypt_with(self._key, ciphertext)
+
+    def public_key(self) -> PublicKey:
+        """The public half."""
+        return self._key.public_key()
+
+
+def _check_signing(purpose: KeyPurpose) -> None:
+    if purpose is KeyPurpose.PLATFORM_ENCRYPTION:
+        raise ValueError(f"{purpose.value} keys decrypt and never sign; use decrypter()")
+    if purpose not in _ASYMMETRIC:
+        raise ValueError(f"{purpose.value} is a symmetric purpose; use data_key()")
+
+
 class _MetadataStore:
     """Shared purpose/key-id bookkeeping; subclasses say where key material lives."""
 
@@ -147,6 +172,7 @@ class _MetadataStore:
         self._meta: dict[str, Any] = _empty_metadata(suite)
         self._data_keys: dict[str, DataKey] = {}
         self._public_keys: dict[str, PublicKey] = {}
+        self._decrypters: dict[str, Decrypter] = {}
         self._lock_path = metadata_path.parent / f".{metadata_path.name}.lock"
 
     # -- hooks -------------------------------------------------------------------------------------
@@ -154,7 +180,13 @@ class _MetadataStore:
     def _create_signing_key(self, key_id: str, entry: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def _create_encryption_key(self, key_id: str, entry: dict[str, Any]) -> None:
+        raise NotImplementedError
+
     def _create_data_key(self, key_id: str, secret: bytes, entry: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _load_decrypter(self, key_id: str, entry: dict[str, Any]) -> Decrypter:
         raise NotImplementedError
 
     def _load_public_key(self, key_id: str, entry: dict[str, Any]) -> PublicKey:
@@ -216,7 +248,9 @@ class _MetadataStore:
         key_id = self._new_key_id(purpose)
         now = _now()
         entry: dict[str, Any] = {"key_id": key_id, "created_at": now, "retired": None}
-        if purpose in _ASYMMETRIC:
+        if purpose is KeyPurpose.PLATFORM_ENCRYPTION:
+            self._create_encryption_key(key_id, entry)
+        elif purpose in _ASYMMETRIC:
             self._create_signing_key(key_id, entry)
         else:
             self._create_data_key(key_id, secrets.token_bytes(_symmetric_size(self._suite)), entry)
@@ -248,7 +282,7 @@ class _MetadataStore:
             if cached is not None:
                 return cached
             purpose, entry = self._find(key_id)
-            if purpose not in _ASYMMETRIC:
+            if purpose is not KeyPurpose.PLATFORM_SIGNING:
                 raise KeyNotFound(f"key {key_id!r} is not a signing key")
             key = self._load_public_key(key_id, entry)
             self._public_keys[key_id] = key
@@ -262,10 +296,31 @@ class _MetadataStore:
             series = self._series(KeyPurpose.PLATFORM_SIGNING) or {"keys": []}
             return {entry["key_id"]: self.public_key(entry["key_id"]) for entry in series["keys"]}
 
+    def decrypter(self, key_id: str | None = None) -> Decrypter:
+        """An encryption key by key id (current or retired), else the current one; KeyNotFound otherwise."""
+        with self._lock:
+            the_id = key_id or self._current_id(KeyPurpose.PLATFORM_ENCRYPTION)
+            cached = self._decrypters.get(the_id)
+            if cached is not None:
+                return cached
+            purpose, entry = self._find(the_id)
+            if purpose is not KeyPurpose.PLATFORM_ENCRYPTION:
+                raise KeyNotFound(f"key {the_id!r} is not an encryption key")
+            decrypter = self._decrypters[the_id] = self._load_decrypter(the_id, entry)
+            return decrypter
+
+    def encryption_keys(self) -> dict[str, PublicKey]:
+        """Every encryption public key, current and retired (envelopes sealed before a rotation open)."""
+        with self._lock:
+            with contextlib.suppress(KeyNotFound):
+                self._reload()
+            series = self._series(KeyPurpose.PLATFORM_ENCRYPTION) or {"keys": []}
+            return {entry["key_id"]: self.decrypter(entry["key_id"]).public_key() for entry in series["keys"]}
+
     def data_key(self, purpose: KeyPurpose) -> DataKey:
         """The current symmetric key of purpose."""
         if purpose in _ASYMMETRIC:
-            raise ValueError(f"{purpose.value} is a signing purpose; use signer()")
+            raise ValueError(f"{purpose.value} is an asymmetric purpose; use signer() or decrypter()")
         with self._lock:
             return self.data_key_by_id(self._current_id(purpose))
 
@@ -277,7 +332,7 @@ class _MetadataStore:
                 return cached
             purpose, entry = self._find(key_id)
             if purpose in _ASYMMETRIC:
-                raise KeyNotFound(f"key {key_id!r} is a signing key, not a data key")
+                raise KeyNotFound(f"key {key_id!r} is an asymmetric key, not a data key")
             key = DataKey(key_id=key_id, secret=self._load_secret(key_id, entry))
             self._data_keys[key_id] = key
             return key
@@ -335,8 +390,14 @@ class FileKeyStore(_MetadataStore):
         _write_private(self._key_file(key_id, ".pem"), key.to_pem())
         self._private_keys[key_id] = key
 
+    def _create_encryption_key(self, key_id: str, entry: dict[str, Any]) -> None:
+        self._create_signing_key(key_id, entry)  # the same PEM key pair file; the purpose tells its use
+
     def _create_data_key(self, key_id: str, secret: bytes, entry: dict[str, Any]) -> None:
         _write_private(self._key_file(key_id, ".key"), base64.b64encode(secret) + b"\n")
+
+    def _load_decrypter(self, key_id: str, entry: dict[str, Any]) -> Decrypter:
+        return _LocalDecrypter(key_id, self._suite, self._private_key(key_id))
 
     def _private_key(self, key_id: str) -> PrivateKey:
         with self._lock:
@@ -374,8 +435,7 @@ class FileKeyStore(_MetadataStore):
 
     def signer(self, purpose: KeyPurpose = KeyPurpose.PLATFORM_SIGNING) -> Signer:
         """The current signing key of purpose."""
-        if purpose not in _ASYMMETRIC:
-            raise ValueError(f"{purpose.value} is a symmetric purpose; use data_key()")
+        _check_signing(purpose)
         with self._lock:
             key_id = self._current_id(purpose)
             return _LocalSigner(key_id, self._suite, self._private_key(key_id))
@@ -394,6 +454,14 @@ class Hsm(Protocol):
 
     def public_key(self, label: str) -> PublicKey:
         """The public half of the key labelled label; KeyNotFound if there is none."""
+        ...
+
+    def generate_encryption_key(self, label: str, algorithm: str) -> PublicKey:
+        """Create a non-exportable key pair of algorithm's suite for public-key decryption."""
+        ...
+
+    def decrypt(self, label: str, ciphertext: bytes) -> bytes:
+        """Public-key decryption with the key labelled label; KeyNotFound or DecryptionFailed."""
         ...
 
     def generate_kek(self, label: str) -> None:
@@ -427,40 +495,59 @@ class SandboxHsm:
         self._lock = threading.RLock()
         self._state_path = state_path
         self._signing: dict[str, tuple[str, PrivateKey]] = {}
+        self._encryption: dict[str, tuple[str, PrivateKey]] = {}
         self._keks: dict[str, bytes] = {}
         self._sm = SmSuite()
         if state_path is not None and state_path.exists():
             state = json.loads(state_path.read_bytes())
-            for label, item in state.get("signing", {}).items():
-                suite = _SUITE_BY_ALGORITHM[item["algorithm"]]
-                self._signing[label] = (item["algorithm"], suite.load_private_key(item["pem"].encode()))
+            for kind, keys in (("signing", self._signing), ("encryption", self._encryption)):
+                for label, item in state.get(kind, {}).items():
+                    suite = _SUITE_BY_ALGORITHM[item["algorithm"]]
+                    keys[label] = (item["algorithm"], suite.load_private_key(item["pem"].encode()))
             self._keks = {label: base64.b64decode(b64) for label, b64 in state.get("keks", {}).items()}
 
     def _persist(self) -> None:
         if self._state_path is None:
             return
         state = {
-            "signing": {
+            kind: {
                 label: {"algorithm": algorithm, "pem": key.to_pem().decode()}
-                for label, (algorithm, key) in self._signing.items()
-            },
+                for label, (algorithm, key) in keys.items()
+            }
+            for kind, keys in (("signing", self._signing), ("encryption", self._encryption))
+        } | {
             "keks": {label: base64.b64encode(kek).decode() for label, kek in self._keks.items()},
         }
         self._state_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write_private(self._state_path, json.dumps(state, indent=2).encode())
 
-    def generate_signing_key(self, label: str, algorithm: str) -> PublicKey:
-        """Create a key pair under label for algorithm ("SM2-SM3" or "ECDSA-P256-SHA256")."""
+    def _generate(self, keys: dict[str, tuple[str, PrivateKey]], label: str, algorithm: str) -> PublicKey:
         suite = _SUITE_BY_ALGORITHM.get(algorithm)
         if suite is None:
             raise ValueError(f"the sandbox HSM does not support {algorithm!r}")
         with self._lock:
-            if label in self._signing or label in self._keks:
+            if label in self._signing or label in self._encryption or label in self._keks:
                 raise ValueError(f"the sandbox HSM already holds a key labelled {label!r}")
             key = suite.generate_private_key()
-            self._signing[label] = (algorithm, key)
+            keys[label] = (algorithm, key)
             self._persist()
             return key.public_key()
+
+    def generate_signing_key(self, label: str, algorithm: str) -> PublicKey:
+        """Create a key pair under label for algorithm ("SM2-SM3" or "ECDSA-P256-SHA256")."""
+        return self._generate(self._signing, label, algorithm)
+
+    def generate_encryption_key(self, label: str, algorithm: str) -> PublicKey:
+        """Create a decryption key pair under label of algorithm's suite."""
+        return self._generate(self._encryption, label, algorithm)
+
+    def decrypt(self, label: str, ciphertext: bytes) -> bytes:
+        """Public-key decryption with the key labelled label."""
+        with self._lock:
+            found = self._encryption.get(label)
+        if found is None:
+            raise KeyNotFound(f"the HSM holds no encryption key labelled {label!r}")
+        return _SUITE_BY_ALGORITHM[found[0]].decrypt_with(found[1], ciphertext)
 
     def _signing_key(self, label: str) -> tuple[str, PrivateKey]:
         with self._lock:
@@ -481,7 +568,7 @@ class SandboxHsm:
     def generate_kek(self, label: str) -> None:
         """Create a 16-byte SM4 key-encryption key under label."""
         with self._lock:
-            if label in self._signing or label in self._keks:
+            if label in self._signing or label in self._encryption or label in self._keks:
                 raise ValueError(f"the sandbox HSM already holds a key labelled {label!r}")
             self._keks[label] = secrets.token_bytes(16)
             self._persist()
@@ -505,6 +592,23 @@ class SandboxHsm:
         if len(wrapped) < size + 16:
             raise DecryptionFailed("wrapped key is truncated")
         return self._sm.aead_decrypt(kek, wrapped[:size], wrapped[size:], kek_label.encode())
+
+
+@dataclass(slots=True)
+class _HsmDecrypter:
+    """Decrypter whose private key never leaves the HSM."""
+
+    key_id: str
+    _hsm: Hsm
+    _public: PublicKey
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        """Decryption made inside the HSM."""
+        return self._hsm.decrypt(self.key_id, ciphertext)
+
+    def public_key(self) -> PublicKey:
+        """The public half."""
+        return self._public
 
 
 @dataclass(slots=True)
@@ -555,6 +659,19 @@ class HsmKeyStore(_MetadataStore):
         entry["public_key"] = public.to_pem().decode()
         self._public_keys[key_id] = public
 
+    def _create_encryption_key(self, key_id: str, entry: dict[str, Any]) -> None:
+        public = self._hsm.generate_encryption_key(key_id, self._suite.signature_algorithm)
+        entry["public_key"] = public.to_pem().decode()
+
+    def _load_decrypter(self, key_id: str, entry: dict[str, Any]) -> Decrypter:
+        try:
+            public = self._suite.load_public_key(str(entry.get("public_key", "")).encode())
+        except MalformedKey as exc:
+            raise KeyNotFound(
+                f"encryption key {key_id!r} has no public key in {self._metadata_path}"
+            ) from exc
+        return _HsmDecrypter(key_id, self._hsm, public)
+
     def _create_data_key(self, key_id: str, secret: bytes, entry: dict[str, Any]) -> None:
         entry["wrapped"] = base64.b64encode(self._hsm.wrap(self.kek_label, secret)).decode()
 
@@ -581,8 +698,7 @@ class HsmKeyStore(_MetadataStore):
 
     def signer(self, purpose: KeyPurpose = KeyPurpose.PLATFORM_SIGNING) -> Signer:
         """The current signing key of purpose, as an HSM-backed signer."""
-        if purpose not in _ASYMMETRIC:
-            raise ValueError(f"{purpose.value} is a symmetric purpose; use data_key()")
+        _check_signing(purpose)
         with self._lock:
             key_id = self._current_id(purpose)
             return _HsmSigner(key_id, self._hsm, self.public_key(key_id))

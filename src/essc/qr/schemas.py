@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -45,9 +47,21 @@ class Resolution(WireModel):
     pseudonym: str = Field(description="stable per institution, different across institutions")
     sign_level: int = Field(alias="signLevel")
     aab301: str | None = None
-    aac003: str | None = Field(default=None, description="masked or clear name, by grant")
-    aac002: str | None = Field(default=None, description="masked or clear ID number, by grant")
+    aac003: str | None = Field(
+        default=None, description="masked or clear name, by grant; a clear one arrives inside `envelope`"
+    )
+    aac002: str | None = Field(
+        default=None, description="masked or clear ID number, by grant; a clear one arrives inside `envelope`"
+    )
     resolved_at: datetime = Field(alias="resolvedAt")
+
+    @classmethod
+    def clear_personal_fields(cls, body: Mapping[str, Any]) -> frozenset[str]:
+        """The fields of an answer that are sealed to the terminal: those of a clear grant."""
+        return _CLEAR_FIELDS if body.get("disclosure") == Disclosure.CLEAR.value else frozenset()
+
+
+_CLEAR_FIELDS = frozenset({"aac002", "aac003"})
 
 
 class UsageOut(WireModel):
