@@ -30,6 +30,8 @@ from _harness import (
     start_server,
     stop_server,
 )
+from essc.authorisations import service as authorisations
+from essc.authorisations.policy import Function
 from essc.cardholders.importer import import_rows
 from essc.cardholders.importfile import GoodRow, HolderRecord
 from essc.cardholders.synthetic import synthetic_holders
@@ -170,7 +172,7 @@ def prepare(url: str, settings: Settings, holders: int) -> bytes:
             raise SystemExit(f"loading the holders went wrong: {first} {rest}")
         key = platform.suite.generate_private_key()
         with UnitOfWork(platform, RequestContext(actor=Actor.operator("bench"))) as uow:
-            channels.register(
+            bench_channel = channels.register(
                 uow,
                 CHANNEL_NO,
                 "Bench channel",
@@ -178,6 +180,11 @@ def prepare(url: str, settings: Settings, holders: int) -> bytes:
                 public_key=key.public_key().to_pem(),
                 key_id=KEY_ID,
                 webhook_url=None,
+            )
+            # Deny by default: the bench channel is certified, active and authorised for every function.
+            channels.commission(uow, bench_channel, list(Function), attested_by="bench")
+            authorisations.open_everywhere(
+                uow, bench_channel, list(Function), [PROVINCE], by="operator/bench"
             )
             uow.commit()
         return key.to_pem()

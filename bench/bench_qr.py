@@ -48,6 +48,8 @@ from _harness import (
     stop_server,
 )
 from essc.access import service as access
+from essc.authorisations import service as authorisations
+from essc.authorisations.policy import Function
 from essc.cardholders.importer import import_rows
 from essc.cardholders.importfile import GoodRow, HolderRecord
 from essc.cardholders.synthetic import synthetic_holders
@@ -230,7 +232,7 @@ def load_parties(url: str, settings: Settings, holders: int) -> tuple[bytes, byt
         channel_key = platform.suite.generate_private_key()
         province_key = platform.suite.generate_private_key()
         with UnitOfWork(platform, RequestContext(actor=Actor.operator("bench"))) as uow:
-            channels.register(
+            bench_channel = channels.register(
                 uow,
                 CHANNEL_NO,
                 "Bench channel",
@@ -238,6 +240,11 @@ def load_parties(url: str, settings: Settings, holders: int) -> tuple[bytes, byt
                 public_key=channel_key.public_key().to_pem(),
                 key_id=KEY_ID,
                 webhook_url=None,
+            )
+            # Deny by default: the bench channel is certified, active and authorised for every function.
+            channels.commission(uow, bench_channel, list(Function), attested_by="bench")
+            authorisations.open_everywhere(
+                uow, bench_channel, list(Function), [PROVINCE], by="operator/bench"
             )
             caller = access.register_caller(uow, "province", PROVINCE, "Bench province card system")
             access.add_key(uow, caller, KEY_ID, province_key.public_key().to_pem())

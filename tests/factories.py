@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -10,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from essc.access import repository as access_repository
 from essc.access import service as access
+from essc.authorisations import service as authorisations
+from essc.authorisations.policy import Function
 from essc.cardholders.importfile import HolderRecord
 from essc.cardholders.service import load_holders
 from essc.cardholders.synthetic import synthetic_holders
@@ -75,10 +78,17 @@ def _client(platform: Platform, http: TestClient, label: str, key_id: str, key: 
 
 
 def channel(
-    platform: Platform, http: TestClient, webhook_url: str | None = "https://channel.test/hooks"
+    platform: Platform,
+    http: TestClient,
+    webhook_url: str | None = "https://channel.test/hooks",
+    *,
+    functions: Iterable[Function] = tuple(Function),
+    provinces: Iterable[str] = ("44",),
 ) -> Party:
+    """An active channel, certified and authorised nationally for `functions`, which `provinces` enable."""
     key = platform.suite.generate_private_key()
     number = str(next(_channel_numbers))
+    wanted = list(functions)
     with operator_uow(platform) as uow:
         row = channels.register(
             uow,
@@ -89,6 +99,9 @@ def channel(
             key_id="k1",
             webhook_url=webhook_url,
         )
+        if wanted:
+            channels.commission(uow, row, wanted, attested_by="tests")
+            authorisations.open_everywhere(uow, row, wanted, provinces, by="operator/tests")
         uow.commit()
     label = f"channel/{number}"
     return Party(label, "k1", key, _client(platform, http, label, "k1", key), row.caller_id)
@@ -102,6 +115,17 @@ def province(platform: Platform, http: TestClient, code: str = "44") -> Party:
         uow.commit()
     label = f"province/{code}"
     return Party(label, "p1", key, _client(platform, http, label, "p1", key), caller.id)
+
+
+def ministry(platform: Platform, http: TestClient, ref: str = "MOHRSS") -> Party:
+    """The ministry's registry system as a signing party."""
+    key = platform.suite.generate_private_key()
+    with operator_uow(platform) as uow:
+        caller = access.register_caller(uow, "ministry", ref, "Ministry channel registry")
+        access.add_key(uow, caller, "m1", key.public_key().to_pem())
+        uow.commit()
+    label = f"ministry/{ref}"
+    return Party(label, "m1", key, _client(platform, http, label, "m1", key), caller.id)
 
 
 def attestation(platform: Platform, score: int = 95, at: datetime | None = None) -> dict[str, object]:

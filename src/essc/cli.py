@@ -12,6 +12,8 @@ import uvicorn
 
 from essc.access import service as access
 from essc.audit import service as audit_service
+from essc.authorisations import service as authorisations
+from essc.authorisations.policy import Function
 from essc.cardholders.importer import ImportReport, import_file
 from essc.cardholders.synthetic import synthetic_holders, write_csv, write_ndjson
 from essc.channels import service as channels
@@ -32,6 +34,9 @@ parties_app = typer.Typer(help="Channels and province card systems that sign req
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Webhook outbox.", no_args_is_help=True)
 demo_data_app = typer.Typer(help="Synthetic cardholder files.", no_args_is_help=True)
+ministry_app = typer.Typer(
+    help="The channel registry and authorisations, as the ministry's operator.", no_args_is_help=True
+)
 for sub, name in [
     (db_app, "db"),
     (keys_app, "keys"),
@@ -39,6 +44,7 @@ for sub, name in [
     (audit_app, "audit"),
     (webhooks_app, "webhooks"),
     (demo_data_app, "demo-data"),
+    (ministry_app, "ministry"),
     (terminal_app, "terminal"),
 ]:
     app.add_typer(sub, name=name)
@@ -247,6 +253,94 @@ def revoke_key(
             _fail(exc)
         uow.commit()
     typer.echo(f"{caller} key {key_id} revoked")
+
+
+@parties_app.command("add-ministry")
+def add_ministry(
+    public_key: Annotated[Path, typer.Option(help="SM2 public key PEM", exists=True)],
+    key_id: Annotated[str, typer.Option(help="key id the ministry's system will send")],
+    ref: Annotated[str, typer.Option(help="caller ref: ministry/<ref>")] = "MOHRSS",
+) -> None:
+    """Register the ministry's registry system, which calls /v1/ministry/... signed as ministry/<ref>."""
+    platform = _platform()
+    with UnitOfWork(platform, RequestContext(actor=Actor.operator("cli"))) as uow:
+        try:
+            caller = access.register_caller(uow, "ministry", ref, "Ministry channel registry")
+            access.add_key(uow, caller, key_id, public_key.read_bytes())
+        except EsscError as exc:
+            _fail(exc)
+        uow.commit()
+    typer.echo(f"ministry/{ref} registered")
+
+
+def _ministry_uow(platform: Platform) -> UnitOfWork:
+    return UnitOfWork(platform, RequestContext(actor=Actor.operator("cli")))
+
+
+@ministry_app.command("status")
+def ministry_status(
+    channel_no: Annotated[str, typer.Argument(help="10-digit channelNo")],
+    status: Annotated[channels.ChannelStatus, typer.Argument(help="the status to move the channel to")],
+    reason: Annotated[str | None, typer.Option(help="why (kept in the audit log)")] = None,
+) -> None:
+    """Move a channel: registered → testing → certified → active ⇄ suspended; terminated is final."""
+    with _ministry_uow(_platform()) as uow:
+        try:
+            channels.set_status(uow, channels.by_number(uow, channel_no), status, reason)
+        except EsscError as exc:
+            _fail(exc)
+        uow.commit()
+    typer.echo(f"channel {channel_no} is {status.value}")
+
+
+@ministry_app.command("commission")
+def ministry_commission(
+    channel_no: Annotated[str, typer.Argument(help="10-digit channelNo")],
+    functions: Annotated[list[Function], typer.Argument(help="functions the operator attests were tested")],
+) -> None:
+    """Sandbox and demo shortcut: the operator certifies functions and the channel becomes active."""
+    with _ministry_uow(_platform()) as uow:
+        try:
+            channels.commission(uow, channels.by_number(uow, channel_no), functions, attested_by="cli")
+        except EsscError as exc:
+            _fail(exc)
+        uow.commit()
+    typer.echo(f"channel {channel_no} certified for {', '.join(f.value for f in functions)} and active")
+
+
+@ministry_app.command("grant")
+def ministry_grant(
+    channel_no: Annotated[str, typer.Argument(help="10-digit channelNo")],
+    function: Annotated[Function, typer.Argument(help="the function")],
+    province: Annotated[str, typer.Option(help='two-digit province, "00" for national')] = "00",
+    suspend: Annotated[bool, typer.Option(help="suspend the function instead of authorising it")] = False,
+) -> None:
+    """Authorise (or suspend) a function of a channel in a province or nationally."""
+    status = "suspended" if suspend else "active"
+    with _ministry_uow(_platform()) as uow:
+        try:
+            channel = channels.by_number(uow, channel_no)
+            authorisations.set_grant(uow, channel, province, function, status, by="operator/cli")
+        except EsscError as exc:
+            _fail(exc)
+        uow.commit()
+    typer.echo(f"channel {channel_no} {function.value} in {province}: {status}")
+
+
+@ministry_app.command("business-item")
+def ministry_business_item(
+    province: Annotated[str, typer.Argument(help="two-digit province")],
+    function: Annotated[Function, typer.Argument(help="the function")],
+    enabled: Annotated[bool, typer.Option("--enable/--disable", help="enable or disable it")] = True,
+) -> None:
+    """Enable or disable a function for a province's cardholders (for every channel), as its department."""
+    with _ministry_uow(_platform()) as uow:
+        try:
+            authorisations.set_business_item(uow, province, function, enabled, by="operator/cli")
+        except EsscError as exc:
+            _fail(exc)
+        uow.commit()
+    typer.echo(f"{function.value} in province {province}: {'enabled' if enabled else 'disabled'}")
 
 
 @audit_app.command("verify")

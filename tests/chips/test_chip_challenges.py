@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from essc.audit.models import AuditEntry
+from essc.authorisations.policy import Function
 from essc.cardholders.importfile import HolderRecord
 from essc.cardholders.models import Card
 from essc.channels.service import of_caller
@@ -358,7 +359,8 @@ def test_of_many_simultaneous_answers_exactly_one_earns_a_busi_seq(platform: Pla
     signature = base64.b64encode(scene.chip.answer(base64.b64decode(challenge["challenge"]))).decode("ascii")
 
     def attempt(_: int) -> str:
-        with UnitOfWork(platform, RequestContext(actor=Actor(kind="channel", id=scene.app.label))) as uow:
+        context = RequestContext(actor=Actor(kind="channel", id=scene.app.label), function=Function.ISSUANCE)
+        with UnitOfWork(platform, context) as uow:
             try:
                 app = of_caller(uow, scene.app.caller_id)
                 service.answer(

@@ -87,7 +87,7 @@ def test_issuance_refused_when_fields_do_not_describe_one_card(
     record = holder()
     load(platform, record)
     http = app_client(platform)
-    app = channel(platform, http)
+    app = channel(platform, http, provinces=("44", "11"))  # authorised where the wrong aab301 points
 
     with pytest.raises(PlatformError) as refused:
         app.client.post("/v1/ecards/issuance", issue_request(platform, record, **{field: value}))

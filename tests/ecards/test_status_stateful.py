@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
+from essc.authorisations.policy import Function
 from essc.cardholders import service as cardholders
 from essc.cardholders.errors import CardTransitionRefused, EventConflict
 from essc.cardholders.importfile import HolderRecord
@@ -198,7 +199,8 @@ class EcardStatusMachine(RuleBasedStateMachine):
     # -- driving the platform the way its endpoints do: one unit of work per call, commit on success
 
     def _uow(self, actor: Actor) -> UnitOfWork:
-        return UnitOfWork(self.platform, RequestContext(actor=actor))
+        # As an endpoint would declare it; the factories' channels are authorised for every function.
+        return UnitOfWork(self.platform, RequestContext(actor=actor, function=Function.ISSUANCE))
 
     def _as_province(self, event: CardEventIn) -> CardEventOut:
         with self._uow(Actor(kind="province", id=PROVINCE, province=PROVINCE)) as uow:

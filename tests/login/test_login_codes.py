@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from essc.audit.models import AuditEntry
+from essc.authorisations.policy import Function
 from essc.cardholders.importfile import HolderRecord
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
@@ -520,7 +521,8 @@ def test_a_payload_reveals_nothing_of_the_site_or_the_holder(platform: Platform,
 
 
 def _uow(platform: Platform, kind: str, caller: str) -> UnitOfWork:
-    return UnitOfWork(platform, RequestContext(actor=Actor(kind=kind, id=caller)))
+    # As the login endpoints declare it (a direct service call has no route to declare it).
+    return UnitOfWork(platform, RequestContext(actor=Actor(kind=kind, id=caller), function=Function.LOGIN))
 
 
 def test_of_many_holders_scanning_one_code_exactly_one_wins(platform: Platform, scene: Scene) -> None:

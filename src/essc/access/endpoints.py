@@ -9,12 +9,18 @@ from starlette.concurrency import run_in_threadpool
 
 from essc.access.schemas import AuthenticatedCaller, OpenedSession
 from essc.access.service import open_session
-from essc.core.deps import get_platform, signed_caller
+from essc.authorisations.policy import Party
+from essc.core.deps import get_platform, requires, signed_caller
 
 router = APIRouter(prefix="/v1/sessions", tags=["authentication"])
 
 
-@router.post("", response_model=OpenedSession, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=OpenedSession,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(None, party=Party.SIGNED)],
+)
 async def create_session(
     request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
 ) -> OpenedSession:

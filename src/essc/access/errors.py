@@ -35,6 +35,11 @@ class KeyRevoked(Unauthenticated):
     title = "The signing key was revoked"
 
 
+class KeyRetired(Unauthenticated):
+    code = "key_retired"
+    title = "The signing key was replaced and its overlap window is over"
+
+
 class RequestSignatureInvalid(Unauthenticated):
     code = "invalid_request_signature"
     title = "Request signature does not verify"

@@ -11,7 +11,7 @@ from essc.core.db import Base, UtcDateTime
 
 
 class Caller(Base):
-    """A signing party: kind channel (ref = channelNo) or province (ref = two-digit province code)."""
+    """A signing party: channel (ref = channelNo), province (two-digit code), terminal or ministry."""
 
     __tablename__ = "callers"
     __table_args__ = (UniqueConstraint("kind", "ref"),)
@@ -25,7 +25,7 @@ class Caller(Base):
 
 
 class CallerKey(Base):
-    """A caller's public key under a key id; a revoked key stops at once."""
+    """A caller's public key under a key id, for one environment; a revoked key stops at once."""
 
     __tablename__ = "caller_keys"
     __table_args__ = (UniqueConstraint("caller_id", "key_id"),)
@@ -36,8 +36,11 @@ class CallerKey(Base):
     algorithm: Mapped[str] = mapped_column(String(32))
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16))  # active | revoked
+    environment: Mapped[str] = mapped_column(String(16), server_default="production")  # sandbox | production
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Rotation: the key keeps working until this time (the overlap window), then is refused as retired.
+    not_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class SeenNonce(Base):

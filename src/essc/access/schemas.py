@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import Field
 
 from essc.kit.schemas import WireModel
+
+
+class Environment(StrEnum):
+    """Where a key works: the sandbox (access tests) or production; each has its own keys."""
+
+    SANDBOX = "sandbox"
+    PRODUCTION = "production"
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +23,7 @@ class AuthenticatedCaller:
     """A caller whose request signature, timestamp and nonce were all accepted."""
 
     caller_id: str
-    kind: str  # channel | province | terminal
+    kind: str  # channel | province | terminal | ministry
     ref: str  # channelNo, two-digit province code or terminal number
     key_id: str  # the signing key id, or "" for session traffic
     nonce: str
@@ -23,6 +31,7 @@ class AuthenticatedCaller:
     body_digest: str  # hex suite hash of the body
     session_id: str | None = None
     session_key: bytes | None = None  # MAC key for the response of a session request
+    environment: str = Environment.PRODUCTION.value  # of the key that signed (or opened the session)
 
     @property
     def label(self) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from essc.access import repository
 from essc.access.errors import (
     CallerSuspended,
     DuplicateCaller,
+    KeyRetired,
     KeyRevoked,
     MissingAuthHeader,
     NonceReused,
@@ -23,7 +24,7 @@ from essc.access.errors import (
     UnknownSession,
 )
 from essc.access.models import Caller, CallerKey, CallerSession
-from essc.access.schemas import AuthenticatedCaller, OpenedSession, SignedRequest
+from essc.access.schemas import AuthenticatedCaller, Environment, OpenedSession, SignedRequest
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit import wire
@@ -99,11 +100,13 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
     )
     session_key: bytes | None = None
     if session_id:
-        caller_id, session_key = _check_session_mac(
+        caller_id, environment, session_key = _check_session_mac(
             platform, kind, ref, session_id=session_id, message=message, mac=signature
         )
     else:
-        caller_id = _check_signature(platform, kind, ref, key_id=key_id, message=message, signature=signature)
+        caller_id, environment = _check_signature(
+            platform, kind, ref, key_id=key_id, message=message, signature=signature
+        )
 
     # Claimed only after the signature verified, so nobody can burn another caller's nonces.
     if not platform.nonces.claim(caller_id, nonce, ttl_seconds=2 * window + 60):
@@ -118,12 +121,26 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
         body_digest=platform.suite.hash(request.body).hex(),
         session_id=session_id,
         session_key=session_key,
+        environment=environment,
     )
+
+
+def _ensure_key_usable(key: CallerKey, label: str, now: datetime, header: str) -> None:
+    """A revoked key stops at once; a replaced one at the end of its overlap window."""
+    if key.status != ACTIVE:
+        raise KeyRevoked(f"key {key.key_id!r} of {label} was revoked", header=header)
+    if key.not_after is not None and key.not_after <= now:
+        raise KeyRetired(
+            f"key {key.key_id!r} of {label} was replaced and stopped working at {key.not_after.isoformat()}; "
+            "sign with the new key",
+            header=header,
+            stopped_at=key.not_after.isoformat(),
+        )
 
 
 def _check_signature(
     platform: Platform, kind: str, ref: str, *, key_id: str, message: bytes, signature: bytes
-) -> str:
+) -> tuple[str, str]:
     with platform.session_factory() as session:
         caller = repository.caller_by_ref(session, kind, ref)
         if caller is None:
@@ -131,11 +148,10 @@ def _check_signature(
         key = repository.caller_key(session, caller.id, key_id)
         if key is None:
             raise UnknownKeyId(f"{kind}/{ref} has no key {key_id!r}", header=wire.HEADER_KEY_ID)
-        if key.status != ACTIVE:
-            raise KeyRevoked(f"key {key_id!r} of {kind}/{ref} was revoked", header=wire.HEADER_KEY_ID)
+        _ensure_key_usable(key, f"{kind}/{ref}", platform.clock.now(), wire.HEADER_KEY_ID)
         if caller.status != ACTIVE:
             raise CallerSuspended(f"{kind}/{ref} is {caller.status}")
-        caller_id, public_der = caller.id, key.public_key
+        caller_id, public_der, environment = caller.id, key.public_key, key.environment
     try:
         platform.suite.verify(_parsed_key(platform.suite, public_der), message, signature)
     except CryptoError as exc:
@@ -144,7 +160,7 @@ def _check_signature(
             "(scheme, method, path?query, timestamp, nonce, hex SM3 of the body; one per line)",
             header=wire.HEADER_SIGNATURE,
         ) from exc
-    return caller_id
+    return caller_id, environment
 
 
 _session_keys: dict[str, bytes] = {}
@@ -157,7 +173,7 @@ def _session_aad(session_id: str) -> str:
 
 def _check_session_mac(
     platform: Platform, kind: str, ref: str, *, session_id: str, message: bytes, mac: bytes
-) -> tuple[str, bytes]:
+) -> tuple[str, str, bytes]:
     if not wire.SESSION_PATTERN.match(session_id):
         raise UnknownSession(f"header {wire.HEADER_SESSION} is not a session id", header=wire.HEADER_SESSION)
     with platform.session_factory() as session:
@@ -174,10 +190,10 @@ def _check_session_mac(
                 f"session {session_id} expired at {opened.expires_at.isoformat()}; open a new one",
                 header=wire.HEADER_SESSION,
             )
-        if key.status != ACTIVE:
-            raise KeyRevoked(
-                f"key {key.key_id!r} that opened session {session_id} was revoked", header=wire.HEADER_SESSION
-            )
+        # A session lives no longer than the key that opened it (revoked now, or retired after its overlap).
+        _ensure_key_usable(
+            key, f"{kind}/{ref} (session {session_id})", platform.clock.now(), wire.HEADER_SESSION
+        )
         if caller.status != ACTIVE:
             raise CallerSuspended(f"{kind}/{ref} is {caller.status}")
         secret = _session_keys.get(session_id)
@@ -186,14 +202,14 @@ def _check_session_mac(
             if len(_session_keys) >= _SESSION_KEYS_MAX:
                 _session_keys.clear()
             _session_keys[session_id] = secret
-        caller_id = caller.id
+        caller_id, environment = caller.id, key.environment
     if not hmac.compare_digest(platform.suite.mac(secret, message), mac):
         raise RequestSignatureInvalid(
             f"{wire.HEADER_SIGNATURE} is not the session MAC of the canonical string "
             "(scheme, method, path?query, timestamp, nonce, hex digest of the body; one per line)",
             header=wire.HEADER_SIGNATURE,
         )
-    return caller_id, secret
+    return caller_id, environment, secret
 
 
 def open_session(platform: Platform, caller: AuthenticatedCaller) -> OpenedSession:
@@ -240,8 +256,15 @@ def register_caller(uow: UnitOfWork, kind: str, ref: str, name: str) -> Caller:
     return caller
 
 
-def add_key(uow: UnitOfWork, caller: Caller, key_id: str, public_key: bytes) -> CallerKey:
-    """Attach a public key (PEM or DER) under a key id; it is validated before it is stored."""
+def add_key(
+    uow: UnitOfWork,
+    caller: Caller,
+    key_id: str,
+    public_key: bytes,
+    *,
+    environment: Environment = Environment.PRODUCTION,
+) -> CallerKey:
+    """Attach a public key (PEM or DER) under a key id for an environment, validated before it is stored."""
     suite = uow.platform.suite
     parsed = suite.load_public_key(public_key)
     if repository.caller_key(uow.session, caller.id, key_id) is not None:
@@ -253,12 +276,35 @@ def add_key(uow: UnitOfWork, caller: Caller, key_id: str, public_key: bytes) -> 
         algorithm=suite.signature_algorithm,
         public_key=parsed.to_der(),
         status=ACTIVE,
+        environment=environment.value,
         created_at=uow.clock.now(),
         revoked_at=None,
+        not_after=None,
     )
     uow.session.add(key)
     uow.session.flush()
-    uow.audit("caller.key_added", "caller", caller.id, None, key_id=key_id, fingerprint=parsed.fingerprint())
+    uow.audit(
+        "caller.key_added",
+        "caller",
+        caller.id,
+        None,
+        key_id=key_id,
+        environment=environment.value,
+        fingerprint=parsed.fingerprint(),
+    )
+    return key
+
+
+def schedule_key_stop(uow: UnitOfWork, caller: Caller, key_id: str, stops_at: datetime) -> CallerKey:
+    """End a replaced key's overlap window: requests (and sessions) with it are refused from `stops_at` on."""
+    key = repository.caller_key(uow.session, caller.id, key_id)
+    if key is None:
+        raise NotFound(f"{caller.kind}/{caller.ref} has no key {key_id!r}")
+    key.not_after = stops_at
+    uow.session.flush()
+    uow.audit(
+        "caller.key_stop_scheduled", "caller", caller.id, None, key_id=key_id, stops_at=stops_at.isoformat()
+    )
     return key
 
 

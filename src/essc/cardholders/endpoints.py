@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from essc.authorisations.policy import Party
 from essc.cardholders import service
 from essc.cardholders.schemas import CardEventIn, CardEventOut
-from essc.core.deps import ProvinceUoW
+from essc.core.deps import ProvinceUoW, requires
 from essc.ecards.service import ensure_same_province
 
 router = APIRouter(prefix="/v1/provinces", tags=["cardholders"])
 
 
-@router.post("/{province}/card-events", response_model=CardEventOut)
+@router.post(
+    "/{province}/card-events",
+    response_model=CardEventOut,
+    dependencies=[requires(None, party=Party.PROVINCE)],
+)
 def card_event(province: str, body: CardEventIn, uow: ProvinceUoW) -> CardEventOut:
     """Apply a card status event; only the province's own card system may send it."""
     ensure_same_province(uow.context.actor.province or "", province)

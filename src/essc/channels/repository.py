@@ -1,10 +1,10 @@
-"""All SQL of channels."""
+"""All SQL of channels and their certifications."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from essc.channels.models import Channel
+from essc.channels.models import Channel, ChannelCertification
 from essc.core.db import Session
 
 
@@ -22,3 +22,38 @@ def by_id(session: Session, channel_id: str) -> Channel | None:
 
 def all_channels(session: Session) -> list[Channel]:
     return list(session.execute(select(Channel).order_by(Channel.channel_no)).scalars())
+
+
+def children(session: Session, parent_id: str) -> list[Channel]:
+    return list(
+        session.execute(
+            select(Channel).where(Channel.parent_id == parent_id).order_by(Channel.channel_no)
+        ).scalars()
+    )
+
+
+def certifications(
+    session: Session, channel_id: str, function: str, environment: str
+) -> list[ChannelCertification]:
+    """A channel's certifications of one function in one environment, newest first."""
+    return list(
+        session.execute(
+            select(ChannelCertification)
+            .where(
+                ChannelCertification.channel_id == channel_id,
+                ChannelCertification.function == function,
+                ChannelCertification.environment == environment,
+            )
+            .order_by(ChannelCertification.passed_at.desc())
+        ).scalars()
+    )
+
+
+def certifications_of(session: Session, channel_id: str) -> list[ChannelCertification]:
+    return list(
+        session.execute(
+            select(ChannelCertification)
+            .where(ChannelCertification.channel_id == channel_id)
+            .order_by(ChannelCertification.passed_at)
+        ).scalars()
+    )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from essc.authorisations.policy import Function, Party
 from essc.chips import service
 from essc.chips.schemas import ChallengeAnswer, ChallengeOut, ChallengeRequest, ChipKeyIn, ChipKeyOut
-from essc.core.deps import ChannelUoW, ProvinceUoW
+from essc.core.deps import ChannelUoW, ProvinceUoW, requires
 from essc.ecards.endpoints import CurrentChannel
 from essc.ecards.schemas import BusiSeqResponse
 from essc.ecards.service import ensure_same_province
@@ -14,7 +15,11 @@ from essc.ecards.service import ensure_same_province
 router = APIRouter(prefix="/v1", tags=["chips"])
 
 
-@router.put("/provinces/{province}/cards/{aaz500}/chip-key", response_model=ChipKeyOut)
+@router.put(
+    "/provinces/{province}/cards/{aaz500}/chip-key",
+    response_model=ChipKeyOut,
+    dependencies=[requires(None, party=Party.PROVINCE)],
+)
 def load_chip_key(province: str, aaz500: str, body: ChipKeyIn, uow: ProvinceUoW) -> ChipKeyOut:
     """Load the SM2 public key of a third-generation card's chip (the province's own cards only)."""
     ensure_same_province(uow.context.actor.province or "", province)
@@ -24,7 +29,10 @@ def load_chip_key(province: str, aaz500: str, body: ChipKeyIn, uow: ProvinceUoW)
 
 
 @router.post(
-    "/ecards/{sign_no}/chip-challenges", response_model=ChallengeOut, status_code=status.HTTP_201_CREATED
+    "/ecards/{sign_no}/chip-challenges",
+    response_model=ChallengeOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
 )
 def create_challenge(
     sign_no: str, uow: ChannelUoW, channel: CurrentChannel, body: ChallengeRequest | None = None
@@ -35,7 +43,11 @@ def create_challenge(
     return result
 
 
-@router.post("/ecards/{sign_no}/chip-challenges/{challenge_id}/response", response_model=BusiSeqResponse)
+@router.post(
+    "/ecards/{sign_no}/chip-challenges/{challenge_id}/response",
+    response_model=BusiSeqResponse,
+    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+)
 def answer(
     sign_no: str, challenge_id: str, body: ChallengeAnswer, uow: ChannelUoW, channel: CurrentChannel
 ) -> BusiSeqResponse:

@@ -7,11 +7,16 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute, APIRouter
+from starlette.routing import BaseRoute
 
 from essc.access.endpoints import router as sessions_router
+from essc.authorisations.endpoints import router as authorisations_router
+from essc.authorisations.policy import Party
 from essc.cardholders.endpoints import router as cardholders_router
+from essc.channels.endpoints import router as channels_router
 from essc.chips.endpoints import router as chips_router
-from essc.core.deps import get_platform
+from essc.core.deps import get_platform, policy_of, requires
 from essc.core.middleware import EnvelopeMiddleware, RequestIdMiddleware, ResponseSigningMiddleware
 from essc.core.platform import Platform
 from essc.core.problems import install_problem_handlers
@@ -24,6 +29,20 @@ from essc.qr.endpoints import router as qr_router
 from essc.regions.endpoints import router as regions_router
 from essc.terminals.endpoints import router as terminals_router
 from essc.webhooks.dispatcher import DispatcherThread
+
+ROUTERS: tuple[APIRouter, ...] = (
+    ecards_router,
+    cardholders_router,
+    regions_router,
+    sessions_router,
+    terminals_router,
+    qr_router,
+    offline_router,
+    login_router,
+    chips_router,
+    channels_router,
+    authorisations_router,
+)
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -49,21 +68,14 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     install_problem_handlers(app)
     app.add_exception_handler(ReplayAnswer, replay_answer)
-    app.include_router(ecards_router)
-    app.include_router(cardholders_router)
-    app.include_router(regions_router)
-    app.include_router(sessions_router)
-    app.include_router(terminals_router)
-    app.include_router(qr_router)
-    app.include_router(offline_router)
-    app.include_router(login_router)
-    app.include_router(chips_router)
+    for router in ROUTERS:
+        app.include_router(router)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], dependencies=[requires(None, party=Party.PUBLIC)])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/platform/keys", tags=["reference"])
+    @app.get("/v1/platform/keys", tags=["reference"], dependencies=[requires(None, party=Party.PUBLIC)])
     def platform_keys(p: Annotated[Platform, Depends(get_platform)]) -> dict[str, Any]:
         """The platform's signing keys (responses, webhooks) and encryption keys (envelopes) by key id."""
         signer = p.keys.signer()
@@ -87,6 +99,8 @@ def create_app(platform: Platform) -> FastAPI:
             },
         }
 
+    _document_policies(app)
+
     # Inside the idempotency store and the signing: a replay returns the same sealed answer, signed afresh.
     app.add_middleware(EnvelopeMiddleware, platform=platform)
     # Inside the signing, so answers are stored unsigned and a replay is signed for the retry's own nonce.
@@ -94,3 +108,25 @@ def create_app(platform: Platform) -> FastAPI:
     app.add_middleware(ResponseSigningMiddleware, platform=platform)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every API route the app serves, those of included routers too (FastAPI includes them lazily)."""
+    found: list[APIRoute] = []
+
+    def walk(routes: list[BaseRoute]) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            elif isinstance(included := getattr(route, "original_router", None), APIRouter):
+                walk(included.routes)
+
+    walk(app.routes)
+    return found
+
+
+def _document_policies(app: FastAPI) -> None:
+    """Publish each route's declared party and function in the OpenAPI document (x-essc-policy)."""
+    for route in api_routes(app):
+        if (policy := policy_of(route)) is not None:
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-essc-policy": policy.describe()}

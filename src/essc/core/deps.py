@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.params import Depends as DependsParam
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from essc.access.errors import WrongCallerKind
 from essc.access.schemas import AuthenticatedCaller, SignedRequest
 from essc.access.service import authenticate
+from essc.authorisations.policy import Function, Party, Policy
 from essc.core.context import Actor, RequestContext
 from essc.core.middleware import SIGNED_BODY
 from essc.core.platform import Platform
@@ -45,11 +48,68 @@ async def signed_caller(request: Request) -> AuthenticatedCaller:
     return caller
 
 
+class SignedPolicy:
+    """The per-request check of a route's declaration for signed parties: the caller's kind."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def __call__(self, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]) -> None:
+        party = self.policy.party
+        if party is not Party.SIGNED and caller.kind != party.value:
+            raise WrongCallerKind(
+                f"this endpoint serves {party.value}s, not {caller.kind}s",
+                party=party.value,
+                caller=caller.kind,
+            )
+
+
+class PublicPolicy:
+    """The declaration of a route anyone may call."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def __call__(self) -> None:
+        return None
+
+
+def requires(function: Function | None, *, party: Party) -> Any:
+    """A route's declaration of the function and party it serves, enforced on every request.
+
+    The party is checked here; the function is carried into the unit of work and checked by
+    essc.authorisations.service.authorise where the holder's province is known.
+    """
+    if party is Party.CHANNEL and function is None:
+        raise ValueError("a channel route must name the function it serves")
+    policy = Policy(party=party, function=function)
+    return Depends(PublicPolicy(policy) if party is Party.PUBLIC else SignedPolicy(policy))
+
+
+def policy_of(route: APIRoute) -> Policy | None:
+    """The policy a route declares, or None when it declares none."""
+    for dependency in route.dependencies:
+        if isinstance(dependency, DependsParam) and isinstance(
+            dependency.dependency, SignedPolicy | PublicPolicy
+        ):
+            return dependency.dependency.policy
+    return None
+
+
+def _declared_function(request: Request) -> str | None:
+    route = request.scope.get("route")
+    policy = policy_of(route) if isinstance(route, APIRoute) else None
+    return policy.function.value if policy is not None and policy.function is not None else None
+
+
 def _uow(request: Request, actor: Actor) -> Iterator[UnitOfWork]:
+    caller: AuthenticatedCaller | None = getattr(request.state, "caller", None)
     context = RequestContext(
         actor=actor,
         request_id=request.state.request_id,
         source_ip=request.client.host if request.client else None,
+        function=_declared_function(request),
+        environment=caller.environment if caller is not None else None,
     )
     uow = UnitOfWork(get_platform(request), context)
     fence_unit_of_work(request, uow.session)
@@ -90,6 +150,15 @@ def terminal_uow(
     yield from _uow(request, Actor(kind="terminal", id=caller.ref))
 
 
+def ministry_uow(
+    request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
+) -> Iterator[UnitOfWork]:
+    """A unit of work acting for the ministry, which runs the channel registry and national authorisations."""
+    if caller.kind != "ministry":
+        raise WrongCallerKind(f"this endpoint serves the ministry, not {caller.kind}s")
+    yield from _uow(request, Actor(kind="ministry", id=caller.ref))
+
+
 def caller_of(request: Request) -> AuthenticatedCaller:
     caller: AuthenticatedCaller = request.state.caller
     return caller
@@ -98,3 +167,4 @@ def caller_of(request: Request) -> AuthenticatedCaller:
 ChannelUoW = Annotated[UnitOfWork, Depends(channel_uow)]
 ProvinceUoW = Annotated[UnitOfWork, Depends(province_uow)]
 TerminalUoW = Annotated[UnitOfWork, Depends(terminal_uow)]
+MinistryUoW = Annotated[UnitOfWork, Depends(ministry_uow)]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from essc.access.models import Caller, CallerKey, CallerSession, SeenNonce
 from essc.audit.models import AuditEntry, AuditHead
+from essc.authorisations.models import ChannelGrant, ProvinceBusinessItem
 from essc.cardholders.models import Card, CardEvent, Person
-from essc.channels.models import Channel
+from essc.channels.models import Channel, ChannelCertification
 from essc.chips.models import ChipChallenge
 from essc.core.db import Base
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence
@@ -29,6 +30,8 @@ __all__ = [
     "CardEvent",
     "CardUsage",
     "Channel",
+    "ChannelCertification",
+    "ChannelGrant",
     "ChipChallenge",
     "DeliveryAttempt",
     "DeviceCertificateRecord",
@@ -43,6 +46,7 @@ __all__ = [
     "OnlineCode",
     "OutboxMessage",
     "Person",
+    "ProvinceBusinessItem",
     "Region",
     "SeenNonce",
     "Terminal",

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
+from essc.authorisations.policy import Function, Party
 from essc.channels.models import Channel
 from essc.channels.service import of_caller
-from essc.core.deps import ChannelUoW, caller_of
+from essc.core.deps import ChannelUoW, caller_of, requires
 from essc.ecards import service
 from essc.ecards.schemas import (
     BusiSeqRequest,
@@ -34,7 +35,9 @@ def current_channel(request: Request, uow: ChannelUoW) -> Channel:
 CurrentChannel = Annotated[Channel, Depends(current_channel)]
 
 
-@router.post("/issuance", response_model=IssueResponse)
+@router.post(
+    "/issuance", response_model=IssueResponse, dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)]
+)
 def issue(body: IssueRequest, request: Request, uow: ChannelUoW, channel: CurrentChannel) -> IssueResponse:
     """一级签发 in the calling channel; issuing again returns the same signNo."""
     caller = caller_of(request)
@@ -43,13 +46,20 @@ def issue(body: IssueRequest, request: Request, uow: ChannelUoW, channel: Curren
     return result
 
 
-@router.get("/{sign_no}", response_model=EcardView)
+@router.get(
+    "/{sign_no}", response_model=EcardView, dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)]
+)
 def view(sign_no: str, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
     """The e-card as this channel sees it: status, level, masked holder fields."""
     return service.view(uow, channel, sign_no)
 
 
-@router.put("/{sign_no}/password", response_model=Done, status_code=status.HTTP_201_CREATED)
+@router.put(
+    "/{sign_no}/password",
+    response_model=Done,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+)
 def set_password(sign_no: str, body: PasswordSet, uow: ChannelUoW, channel: CurrentChannel) -> Done:
     """Set the person's e-card password (once; valid in every channel)."""
     service.set_password(uow, channel, sign_no, body.password)
@@ -57,14 +67,22 @@ def set_password(sign_no: str, body: PasswordSet, uow: ChannelUoW, channel: Curr
     return Done(sign_no=sign_no, result="password_set")
 
 
-@router.post("/{sign_no}/password/change", response_model=Done)
+@router.post(
+    "/{sign_no}/password/change",
+    response_model=Done,
+    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+)
 def change_password(sign_no: str, body: PasswordChange, uow: ChannelUoW, channel: CurrentChannel) -> Done:
     service.change_password(uow, channel, sign_no, body.old_password, body.new_password)
     uow.commit()
     return Done(sign_no=sign_no, result="password_changed")
 
 
-@router.post("/{sign_no}/password/reset", response_model=Done)
+@router.post(
+    "/{sign_no}/password/reset",
+    response_model=Done,
+    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+)
 def reset_password(sign_no: str, body: PasswordReset, uow: ChannelUoW, channel: CurrentChannel) -> Done:
     """Reset and unlock the password with a busiSeq from a face check."""
     service.reset_password(uow, channel, sign_no, body.busi_seq, body.new_password)
@@ -72,7 +90,12 @@ def reset_password(sign_no: str, body: PasswordReset, uow: ChannelUoW, channel: 
     return Done(sign_no=sign_no, result="password_reset")
 
 
-@router.post("/{sign_no}/busi-seqs", response_model=BusiSeqResponse, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{sign_no}/busi-seqs",
+    response_model=BusiSeqResponse,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+)
 def create_busi_seq(
     sign_no: str, body: BusiSeqRequest, uow: ChannelUoW, channel: CurrentChannel
 ) -> BusiSeqResponse:
@@ -82,7 +105,11 @@ def create_busi_seq(
     return result
 
 
-@router.post("/{sign_no}/level2", response_model=EcardView)
+@router.post(
+    "/{sign_no}/level2",
+    response_model=EcardView,
+    dependencies=[requires(Function.PAYMENT, party=Party.CHANNEL)],
+)
 def upgrade(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
     """二级签发: enable payment with a busiSeq of purpose sign_level2."""
     result = service.upgrade_to_level2(uow, channel, sign_no, body.busi_seq)
@@ -90,7 +117,11 @@ def upgrade(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: CurrentCha
     return result
 
 
-@router.post("/{sign_no}/unlink", response_model=EcardView)
+@router.post(
+    "/{sign_no}/unlink",
+    response_model=EcardView,
+    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+)
 def unlink(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
     """解除关联 from this channel with a busiSeq of purpose unlink."""
     result = service.unlink(uow, channel, sign_no, body.busi_seq)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from essc.authorisations.service import authorise
 from essc.cardholders import repository as cards_repo
 from essc.cardholders.errors import UnknownRegion, WrongProvince
 from essc.cardholders.lifecycle import CardEventType, card_is_usable
@@ -93,8 +94,9 @@ def issue(
     if not is_known_region(request.aab301):
         raise UnknownRegion(f"aab301 {request.aab301} is not a GB/T 2260 region", field="aab301")
     aac002 = normalise_id_number(request.aac002)
-    _check_attestation(uow, request.attestation)
     province = request.aab301[:2]
+    authorise(uow, channel, province)
+    _check_attestation(uow, request.attestation)
     person = cards_repo.person_by_index(session, aac002_index(uow.platform, aac002))
     card = cards_repo.card_by_number(session, province, request.aaz500.upper())
     if person is None or card is None or card.person_id != person.id or person.province != province:
@@ -175,6 +177,8 @@ def locate(uow: UnitOfWork, channel: Channel, sign_no: str) -> tuple[Issuance, E
         raise SignNoNotFound(
             f"signNo {sign_no} is not issued in channel {channel.channel_no}", field="signNo"
         )
+    # The holder's province is known here: every channel request that addresses an e-card is authorised here.
+    authorise(uow, channel, issuance.province)
     ecard = repository.ecard(uow.session, issuance.province, issuance.ecard_id)
     assert ecard is not None  # guaranteed by the foreign key
     person = cards_repo.person(uow.session, ecard.province, ecard.person_id)

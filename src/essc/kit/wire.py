@@ -33,13 +33,17 @@ RESPONSE_SCHEME = "ESSC-RESP-1"
 WEBHOOK_SCHEME = "ESSC-HOOK-1"
 
 NONCE_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{16,64}$")
-CALLER_PATTERN = re.compile(r"^(channel|province|terminal)/([0-9A-Z]{2,20})$")
+CALLER_PATTERN = re.compile(r"^(channel|province|terminal|ministry)/([0-9A-Z]{2,20})$")
 CALLER_REF_PATTERNS = {
     "channel": re.compile(r"^[0-9]{10}$"),
     "province": re.compile(r"^[0-9]{2}$"),
     "terminal": re.compile(r"^[0-9A-Z]{8,20}$"),
+    "ministry": re.compile(r"^[A-Z][0-9A-Z]{1,19}$"),  # the ministry's own systems, e.g. ministry/MOHRSS
 }
-CALLER_FORMS = "'channel/<10-digit channelNo>', 'province/<2-digit code>' or 'terminal/<8-20 of 0-9 A-Z>'"
+CALLER_FORMS = (
+    "'channel/<10-digit channelNo>', 'province/<2-digit code>', 'terminal/<8-20 of 0-9 A-Z>' "
+    "or 'ministry/<2-20 of 0-9 A-Z, starting with a letter>'"
+)
 SESSION_PATTERN = re.compile(r"^[0-9A-Za-z]{26}$")
 
 

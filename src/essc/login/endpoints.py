@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, get_platform
+from essc.authorisations.policy import Function, Party
+from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, get_platform, requires
 from essc.core.platform import Platform
 from essc.ecards.endpoints import CurrentChannel
 from essc.login import service
@@ -33,7 +34,12 @@ EVENT_STREAM = "text/event-stream"
 KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing an idle stream
 
 
-@router.post("", response_model=LoginCodeOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=LoginCodeOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(Function.LOGIN, party=Party.TERMINAL)],
+)
 def create(request: Request, uow: TerminalUoW, body: CodeRequest | None = None) -> LoginCodeOut:
     """A login code for a website or kiosk to show (payload, PNG, SVG), valid at most 120 s."""
     terminal, owner = acting_terminal(uow, caller_of(request).caller_id)
@@ -42,7 +48,7 @@ def create(request: Request, uow: TerminalUoW, body: CodeRequest | None = None) 
     return result
 
 
-@router.post("/scan", response_model=ScanOut)
+@router.post("/scan", response_model=ScanOut, dependencies=[requires(Function.LOGIN, party=Party.CHANNEL)])
 def scan(body: ScanRequest, uow: ChannelUoW, channel: CurrentChannel) -> ScanOut:
     """The holder scanned a login code in the app: bind it to the holder, say whom it logs in to."""
     result = service.scan(uow, channel, body)
@@ -50,7 +56,9 @@ def scan(body: ScanRequest, uow: ChannelUoW, channel: CurrentChannel) -> ScanOut
     return result
 
 
-@router.post("/confirm", response_model=AnswerOut)
+@router.post(
+    "/confirm", response_model=AnswerOut, dependencies=[requires(Function.LOGIN, party=Party.CHANNEL)]
+)
 def confirm(body: ConfirmRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerOut:
     """The holder confirms the login with a busiSeq of purpose login."""
     result = service.confirm(uow, channel, body)
@@ -58,7 +66,7 @@ def confirm(body: ConfirmRequest, uow: ChannelUoW, channel: CurrentChannel) -> A
     return result
 
 
-@router.post("/deny", response_model=AnswerOut)
+@router.post("/deny", response_model=AnswerOut, dependencies=[requires(Function.LOGIN, party=Party.CHANNEL)])
 def deny(body: DenyRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerOut:
     """The holder refuses the login."""
     result = service.deny(uow, channel, body)
@@ -66,7 +74,9 @@ def deny(body: DenyRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerO
     return result
 
 
-@router.get("/{login_id}", response_model=LoginState)
+@router.get(
+    "/{login_id}", response_model=LoginState, dependencies=[requires(Function.LOGIN, party=Party.TERMINAL)]
+)
 def state(login_id: str, request: Request, uow: TerminalUoW) -> LoginState:
     """Where the login stands; the one answer that reads confirmed carries the holder, later ones consumed."""
     terminal, _owner = acting_terminal(uow, caller_of(request).caller_id)
@@ -85,6 +95,7 @@ def state(login_id: str, request: Request, uow: TerminalUoW) -> LoginState:
             "notifications only (not signed): collect the result with a signed GET",
         }
     },
+    dependencies=[requires(Function.LOGIN, party=Party.TERMINAL)],
 )
 def events(login_id: str, request: Request, uow: TerminalUoW) -> StreamingResponse:
     """Server-Sent Events of each status change until a final one; GET /v1/login-codes/{loginId} collects."""

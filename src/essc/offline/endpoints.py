@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from essc.core.deps import ChannelUoW, TerminalUoW, caller_of
+from essc.authorisations.policy import Function, Party
+from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
 from essc.ecards.endpoints import CurrentChannel
 from essc.offline import service
 from essc.offline.schemas import Enrolment, EnrolRequest, UploadRequest, UploadResult
@@ -13,7 +14,12 @@ from essc.terminals.service import acting_terminal
 router = APIRouter(prefix="/v1", tags=["offline"])
 
 
-@router.post("/ecards/{sign_no}/devices", response_model=Enrolment, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/ecards/{sign_no}/devices",
+    response_model=Enrolment,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(Function.QR, party=Party.CHANNEL)],
+)
 def enrol_device(sign_no: str, body: EnrolRequest, uow: ChannelUoW, channel: CurrentChannel) -> Enrolment:
     """Certify the holder's device key so the device can make offline codes for a while."""
     result = service.enrol_device(uow, channel, sign_no, body.device_public_key, body.busi_seq)
@@ -25,6 +31,7 @@ def enrol_device(sign_no: str, body: EnrolRequest, uow: ChannelUoW, channel: Cur
     "/offline/status-lists/{province}",
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
+    dependencies=[requires(Function.QR, party=Party.TERMINAL)],
 )
 def status_list(request: Request, uow: TerminalUoW, province: str = Path(pattern=r"^[0-9]{2}$")) -> Response:
     """The signed binary list of revoked device certificates of a province ("00" for all provinces)."""
@@ -32,7 +39,11 @@ def status_list(request: Request, uow: TerminalUoW, province: str = Path(pattern
     return Response(content=service.status_list(uow, province), media_type="application/octet-stream")
 
 
-@router.post("/offline/acceptances", response_model=UploadResult)
+@router.post(
+    "/offline/acceptances",
+    response_model=UploadResult,
+    dependencies=[requires(Function.QR, party=Party.TERMINAL)],
+)
 def upload(body: UploadRequest, request: Request, uow: TerminalUoW) -> UploadResult:
     """Settle what the terminal accepted offline; a code accepted at two terminals is reported as replayed."""
     terminal, owner = acting_terminal(uow, caller_of(request).caller_id)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from essc.access import repository as access_repository
 from essc.access import service as access
+from essc.authorisations import service as authorisations
+from essc.authorisations.policy import Function
 from essc.cardholders.importer import ImportReport, import_rows
 from essc.cardholders.importfile import GoodRow
 from essc.cardholders.repository import count_persons
@@ -65,8 +67,9 @@ def ensure_demo_parties(platform: Platform, folder: Path, webhook_url: str | Non
     province_pem = _write_keypair(platform, province_dir)
     terminal_pem = _write_keypair(platform, terminal_dir)
     with UnitOfWork(platform, RequestContext(actor=actor)) as uow:
-        if channels_repository.by_number(uow.session, DEMO_CHANNEL_NO) is None:
-            channels.register(
+        demo_channel = channels_repository.by_number(uow.session, DEMO_CHANNEL_NO)
+        if demo_channel is None:
+            demo_channel = channels.register(
                 uow,
                 DEMO_CHANNEL_NO,
                 "Demo HRSS app",
@@ -74,6 +77,13 @@ def ensure_demo_parties(platform: Platform, folder: Path, webhook_url: str | Non
                 public_key=channel_pem,
                 key_id=DEMO_KEY_ID,
                 webhook_url=webhook_url,
+                organisation="Demo HRSS department",
+            )
+        # Live, certified and authorised for every function in the demo province (deny by default otherwise).
+        channels.commission(uow, demo_channel, list(Function), attested_by="demo")
+        if not authorisations.grants_of_channel(uow, demo_channel):
+            authorisations.open_everywhere(
+                uow, demo_channel, list(Function), [DEMO_PROVINCE], by="operator/demo"
             )
         if access_repository.caller_by_ref(uow.session, "province", DEMO_PROVINCE) is None:
             caller = access.register_caller(uow, "province", DEMO_PROVINCE, "Demo province card system")

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from essc.core.deps import ChannelUoW, TerminalUoW, caller_of
+from essc.authorisations.policy import Function, Party
+from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
 from essc.ecards.endpoints import CurrentChannel
 from essc.qr import service
 from essc.qr.schemas import CodeRequest, OnlineCodeOut, Resolution, ResolveRequest, UsageHistory
@@ -16,7 +17,12 @@ from essc.terminals.service import acting_terminal
 router = APIRouter(prefix="/v1", tags=["qr"])
 
 
-@router.post("/ecards/{sign_no}/qr-codes", response_model=OnlineCodeOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/ecards/{sign_no}/qr-codes",
+    response_model=OnlineCodeOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(Function.QR, party=Party.CHANNEL)],
+)
 def issue_code(
     sign_no: str, uow: ChannelUoW, channel: CurrentChannel, body: CodeRequest | None = None
 ) -> OnlineCodeOut:
@@ -26,7 +32,11 @@ def issue_code(
     return result
 
 
-@router.get("/ecards/{sign_no}/usages", response_model=UsageHistory)
+@router.get(
+    "/ecards/{sign_no}/usages",
+    response_model=UsageHistory,
+    dependencies=[requires(Function.QUERIES, party=Party.CHANNEL)],
+)
 def usage_history(
     sign_no: str,
     uow: ChannelUoW,
@@ -38,7 +48,9 @@ def usage_history(
     return service.usage_history(uow, channel, sign_no, before, limit)
 
 
-@router.post("/qr/resolutions", response_model=Resolution)
+@router.post(
+    "/qr/resolutions", response_model=Resolution, dependencies=[requires(Function.QR, party=Party.TERMINAL)]
+)
 def resolve(body: ResolveRequest, request: Request, uow: TerminalUoW) -> Resolution:
     """Spend a code for a busiType; the answer holds exactly what the terminal's grant allows."""
     terminal, owner = acting_terminal(uow, caller_of(request).caller_id)

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from essc.core.deps import get_platform
+from essc.authorisations.policy import Party
+from essc.core.deps import get_platform, requires
 from essc.core.platform import Platform
 from essc.regions import repository
 
@@ -22,7 +23,7 @@ class RegionOut(BaseModel):
     parent_code: str | None
 
 
-@router.get("", response_model=list[RegionOut])
+@router.get("", response_model=list[RegionOut], dependencies=[requires(None, party=Party.PUBLIC)])
 def list_regions(
     platform: Annotated[Platform, Depends(get_platform)],
     province: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from essc.core.deps import ProvinceUoW
+from essc.authorisations.policy import Party
+from essc.core.deps import ProvinceUoW, requires
 from essc.ecards.service import ensure_same_province
 from essc.terminals import service
 from essc.terminals.schemas import Grant, InstitutionIn, InstitutionOut, StatusChange, TerminalIn, TerminalOut
@@ -16,7 +17,12 @@ def _own(uow: ProvinceUoW, province: str) -> None:
     ensure_same_province(uow.context.actor.province or "", province)
 
 
-@router.post("/{province}/institutions", response_model=InstitutionOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{province}/institutions",
+    response_model=InstitutionOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(None, party=Party.PROVINCE)],
+)
 def register_institution(province: str, body: InstitutionIn, uow: ProvinceUoW) -> InstitutionOut:
     """Register an accepting institution (受理机构) of this province."""
     _own(uow, province)
@@ -25,7 +31,11 @@ def register_institution(province: str, body: InstitutionIn, uow: ProvinceUoW) -
     return result
 
 
-@router.put("/{province}/institutions/{code}/status", response_model=InstitutionOut)
+@router.put(
+    "/{province}/institutions/{code}/status",
+    response_model=InstitutionOut,
+    dependencies=[requires(None, party=Party.PROVINCE)],
+)
 def set_institution_status(province: str, code: str, body: StatusChange, uow: ProvinceUoW) -> InstitutionOut:
     """Suspend or reactivate an institution; all its terminals follow on their next request."""
     _own(uow, province)
@@ -39,6 +49,7 @@ def set_institution_status(province: str, code: str, body: StatusChange, uow: Pr
     "/{province}/institutions/{code}/terminals",
     response_model=TerminalOut,
     status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(None, party=Party.PROVINCE)],
 )
 def register_terminal(province: str, code: str, body: TerminalIn, uow: ProvinceUoW) -> TerminalOut:
     """Register a terminal of an institution with its public key and busiType grants."""
@@ -48,13 +59,21 @@ def register_terminal(province: str, code: str, body: TerminalIn, uow: ProvinceU
     return result
 
 
-@router.get("/{province}/terminals/{terminal_no}", response_model=TerminalOut)
+@router.get(
+    "/{province}/terminals/{terminal_no}",
+    response_model=TerminalOut,
+    dependencies=[requires(None, party=Party.PROVINCE)],
+)
 def describe_terminal(province: str, terminal_no: str, uow: ProvinceUoW) -> TerminalOut:
     _own(uow, province)
     return service.describe_terminal(uow, province, terminal_no)
 
 
-@router.put("/{province}/terminals/{terminal_no}/grants", response_model=TerminalOut)
+@router.put(
+    "/{province}/terminals/{terminal_no}/grants",
+    response_model=TerminalOut,
+    dependencies=[requires(None, party=Party.PROVINCE)],
+)
 def set_grants(province: str, terminal_no: str, body: list[Grant], uow: ProvinceUoW) -> TerminalOut:
     """Replace the busiTypes a terminal may resolve and what it may learn for each."""
     _own(uow, province)
@@ -63,7 +82,11 @@ def set_grants(province: str, terminal_no: str, body: list[Grant], uow: Province
     return result
 
 
-@router.put("/{province}/terminals/{terminal_no}/status", response_model=TerminalOut)
+@router.put(
+    "/{province}/terminals/{terminal_no}/status",
+    response_model=TerminalOut,
+    dependencies=[requires(None, party=Party.PROVINCE)],
+)
 def set_terminal_status(province: str, terminal_no: str, body: StatusChange, uow: ProvinceUoW) -> TerminalOut:
     """Suspend or reactivate one terminal."""
     _own(uow, province)

@@ -1,0 +1,98 @@
+"""HTTP of the channel registry, for the ministry: registration, status, keys and certifications."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from essc.authorisations.policy import Party
+from essc.channels import service
+from essc.channels.schemas import CertificationIn, ChannelIn, ChannelOut, ChannelStatusChange, KeyRotation
+from essc.core.deps import MinistryUoW, requires
+
+router = APIRouter(prefix="/v1/ministry/channels", tags=["channels"])
+MINISTRY = [requires(None, party=Party.MINISTRY)]
+
+
+@router.post("", response_model=ChannelOut, status_code=status.HTTP_201_CREATED, dependencies=MINISTRY)
+def register(body: ChannelIn, uow: MinistryUoW) -> ChannelOut:
+    """Register a channel (status registered) with its sandbox and production keys."""
+    channel = service.register_from_wire(uow, body)
+    result = service.describe(uow, channel)
+    uow.commit()
+    return result
+
+
+@router.get("", response_model=list[ChannelOut], dependencies=MINISTRY)
+def list_channels(uow: MinistryUoW) -> list[ChannelOut]:
+    return [service.describe(uow, c) for c in service.all_channels(uow)]
+
+
+@router.get("/{channel_no}", response_model=ChannelOut, dependencies=MINISTRY)
+def describe(channel_no: str, uow: MinistryUoW) -> ChannelOut:
+    return service.describe(uow, service.by_number(uow, channel_no))
+
+
+@router.put("/{channel_no}/status", response_model=ChannelOut, dependencies=MINISTRY)
+def set_status(channel_no: str, body: ChannelStatusChange, uow: MinistryUoW) -> ChannelOut:
+    """Move the channel along registered → testing → certified → active ⇄ suspended, or terminate it."""
+    channel = service.set_status(
+        uow, service.by_number(uow, channel_no), service.ChannelStatus(body.status), body.reason
+    )
+    result = service.describe(uow, channel)
+    uow.commit()
+    return result
+
+
+@router.post(
+    "/{channel_no}/keys",
+    response_model=ChannelOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=MINISTRY,
+)
+def add_key(channel_no: str, body: KeyRotation, uow: MinistryUoW) -> ChannelOut:
+    """Add a key; with `replaces`, the old key keeps working until `oldKeyStopsAt` and is refused after."""
+    channel = service.by_number(uow, channel_no)
+    service.add_key(
+        uow,
+        channel,
+        service.NewKey(body.key_id, body.public_key.encode("ascii"), body.environment),
+        replaces=body.replaces,
+        old_key_stops_at=body.old_key_stops_at,
+    )
+    result = service.describe(uow, channel)
+    uow.commit()
+    return result
+
+
+@router.post("/{channel_no}/keys/{key_id}/revocation", response_model=ChannelOut, dependencies=MINISTRY)
+def revoke_key(channel_no: str, key_id: str, uow: MinistryUoW) -> ChannelOut:
+    """Revoke a key at once: requests signed with it and sessions it opened are refused from now on."""
+    channel = service.by_number(uow, channel_no)
+    service.revoke_key(uow, channel, key_id)
+    result = service.describe(uow, channel)
+    uow.commit()
+    return result
+
+
+@router.post(
+    "/{channel_no}/certifications",
+    response_model=ChannelOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=MINISTRY,
+)
+def certify(channel_no: str, body: CertificationIn, uow: MinistryUoW) -> ChannelOut:
+    """Record a passed access test of a function (the conformance kit's report)."""
+    channel = service.by_number(uow, channel_no)
+    service.record_certification(
+        uow,
+        channel,
+        body.function,
+        body.environment,
+        passed_at=body.passed_at,
+        expires_at=body.expires_at,
+        key_fingerprint=body.key_fingerprint,
+        report_ref=body.report_ref,
+    )
+    result = service.describe(uow, channel)
+    uow.commit()
+    return result
