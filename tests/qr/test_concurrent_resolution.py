@@ -22,7 +22,6 @@ from essc.kit.errors import EsscError
 from essc.qr import service
 from essc.qr.schemas import ResolveRequest
 from essc.terminals.schemas import BusiType
-from essc.terminals.service import acting_terminal
 from essc_sdk import EsscClient, PlatformError
 from factories import (
     TerminalParty,
@@ -58,8 +57,7 @@ def test_threads_resolving_one_code_give_exactly_one_success(platform: Platform)
     def attempt(_: int) -> str:
         with UnitOfWork(platform, RequestContext(actor=Actor(kind="terminal", id=device.label))) as uow:
             try:
-                terminal_row, owner = acting_terminal(uow, device.caller_id)
-                service.resolve(uow, terminal_row, owner, ResolveRequest(code=code, busi_type=BusiType.QUERY))
+                service.resolve(uow, device.caller_id, ResolveRequest(code=code, busi_type=BusiType.QUERY))
                 uow.commit()
                 return "ok"
             except EsscError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import groupby
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from essc.audit.chain import GENESIS_MAC, canonical_details, entry_bytes, link
 from essc.audit.models import AuditEntry, AuditHead
@@ -20,13 +20,7 @@ def append(session: Session, pending: list[PendingAuditEntry], suite: CryptoSuit
     ordered = sorted(pending, key=lambda e: e.stream)
     rows: list[dict[str, object]] = []
     for stream, group in groupby(ordered, key=lambda e: e.stream):
-        insert_ignoring_conflicts(
-            session, AuditHead.__table__, [{"stream": stream, "last_seq": 0, "last_mac": GENESIS_MAC}]
-        )
-        head = session.execute(
-            select(AuditHead).where(AuditHead.stream == stream).with_for_update()
-        ).scalar_one()
-        seq, prev_mac = head.last_seq, head.last_mac
+        seq, prev_mac = _locked_head(session, stream)
         for entry in group:
             seq += 1
             details = canonical_details(entry.details)
@@ -68,10 +62,26 @@ def append(session: Session, pending: list[PendingAuditEntry], suite: CryptoSuit
                 }
             )
             prev_mac = mac
-        head.last_seq, head.last_mac = seq, prev_mac
+        session.execute(
+            update(AuditHead).where(AuditHead.stream == stream).values(last_seq=seq, last_mac=prev_mac),
+            execution_options={"synchronize_session": False},
+        )
     if rows:
         session.execute(insert(AuditEntry), rows)
-    session.flush()
+
+
+def _locked_head(session: Session, stream: str) -> tuple[int, bytes]:
+    """The stream's last sequence number and MAC, its head row locked; a new stream's head is made first."""
+    locked = (
+        select(AuditHead.last_seq, AuditHead.last_mac).where(AuditHead.stream == stream).with_for_update()
+    )
+    row = session.execute(locked).one_or_none()
+    if row is None:  # once per stream: the insert races harmlessly with other first writers
+        insert_ignoring_conflicts(
+            session, AuditHead.__table__, [{"stream": stream, "last_seq": 0, "last_mac": GENESIS_MAC}]
+        )
+        row = session.execute(locked).one()
+    return int(row[0]), bytes(row[1])
 
 
 def heads(session: Session) -> list[AuditHead]:

@@ -60,12 +60,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it is a round trip per checkout on the hottest paths. A connection found dead raises a
+    # disconnect error, on which SQLAlchemy invalidates the whole pool, so one request fails, not every one.
+    kwargs.setdefault("pool_pre_ping", False)
     return create_engine(url, **kwargs)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[OrmSession]:
     return sessionmaker(bind=engine, autoflush=False, expire_on_commit=False)
+
+
+def make_single_statement_factory(engine: Engine) -> sessionmaker[OrmSession]:
+    """Sessions for work made of single statements that each stand alone: no BEGIN and COMMIT round trips.
+
+    On PostgreSQL every statement commits by itself; SQLite keeps its ordinary (local, cheap) transactions,
+    so code using these sessions still calls commit() where a write must last.
+    """
+    if engine.dialect.name == "sqlite":
+        return make_session_factory(engine)
+    return make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from essc.core.db import Session, make_engine, make_session_factory
+from essc.core.db import Session, make_engine, make_session_factory, make_single_statement_factory
 from essc.core.nonces import NonceStore, make_nonce_store
 from essc.core.settings import Settings
 from essc.kit.clock import Clock, SystemClock
@@ -28,6 +28,8 @@ class Platform:
     keys: KeyStore
     clock: Clock
     nonces: NonceStore
+    # For work of self-contained single statements (idempotency claims, lookups); see essc.core.db.
+    single_statement_factory: sessionmaker[Session]
     fields: FieldCipher = field(init=False)
     blind_index: BlindIndex = field(init=False)
 
@@ -72,4 +74,5 @@ def build_platform(settings: Settings, clock: Clock | None = None, keys: KeyStor
         keys=keys or open_keystore(settings, suite),
         clock=the_clock,
         nonces=make_nonce_store(settings, make_session_factory(engine), the_clock),
+        single_statement_factory=make_single_statement_factory(engine),
     )

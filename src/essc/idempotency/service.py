@@ -2,18 +2,19 @@
 
 How a key lives, scoped to (caller id, key):
 
-1. Claim (right after authentication, its own short transaction): an INSERT of an `in_progress` row with a
-   fresh claim token and a lease. The primary key makes it atomic on any number of workers, on SQLite and
-   PostgreSQL. When the row exists the request is compared with it first (method, path with query, suite hash
-   of the body: any difference is `idempotency_key_reused`, naming what differs); then a completed row is the
-   answer to replay, and a row in progress is `idempotency_in_progress`.
+1. Claim (right after authentication, in statements of its own, each committed at once): an INSERT of an
+   `in_progress` row with a fresh claim token and a lease. The primary key makes it atomic on any number of
+   workers, on SQLite and PostgreSQL. When the row exists the request is compared with it first (method, path
+   with query, suite hash of the body: any difference is `idempotency_key_reused`, naming what differs); then
+   a completed row is the answer to replay, and a row in progress is `idempotency_in_progress`.
 2. Fence (in the request's own transaction): just before the unit of work commits it sets `applied` on the
    row, matching the claim token. So `applied` is true exactly when the request's changes committed, and a
    request whose claim was taken over cannot commit at all.
-3. Finish (its own transaction, once the answer is known, before it is sent): an answer below 500 is stored
-   (problems too: the first answer is the answer). A 5xx or a crash releases the key (the row is deleted) when
-   nothing was committed, so a retry runs again; when the changes did commit the work must not run twice, so a
-   5xx answer is stored like any other and a crash ends the lease and leaves `idempotency_answer_lost`.
+3. Finish (one statement of its own, once the answer is known, before it is sent): an answer below 500 is
+   stored (problems too: the first answer is the answer). A 5xx or a crash releases the key (the row is
+   deleted) when nothing was committed, so a retry runs again; when the changes did commit the work must not
+   run twice, so a 5xx answer is stored like any other and a crash ends the lease and leaves
+   `idempotency_answer_lost`.
 4. A process that dies mid-request leaves its claim in progress until the lease runs out; then the next
    request with the key takes it over (nothing committed, thanks to the fence) or learns the answer was lost.
 
@@ -101,7 +102,7 @@ def claim(platform: Platform, caller_id: str, key: str, fingerprint: Fingerprint
         )
     now = platform.clock.now()
     token = new_id()
-    with platform.session_factory() as session:
+    with platform.single_statement_factory() as session:
         for _ in range(_CLAIM_ATTEMPTS):
             row: dict[str, Any] = {
                 "caller_id": caller_id,
@@ -189,7 +190,7 @@ def fence(session: Session, held: Claim) -> None:
 
 def finish(platform: Platform, held: Claim, answer: Answer | None) -> None:
     """Store the request's answer, or release the key when it failed (None: crashed) and committed nothing."""
-    with platform.session_factory() as session:
+    with platform.single_statement_factory() as session:
         failed = answer is None or answer.status >= 500
         if failed and repository.release(session, held.caller_id, held.key, held.token):
             session.commit()

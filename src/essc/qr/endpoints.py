@@ -12,7 +12,6 @@ from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
 from essc.ecards.endpoints import CurrentChannel
 from essc.qr import service
 from essc.qr.schemas import CodeRequest, OnlineCodeOut, Resolution, ResolveRequest, UsageHistory
-from essc.terminals.service import acting_terminal
 
 router = APIRouter(prefix="/v1", tags=["qr"])
 
@@ -53,7 +52,6 @@ def usage_history(
 )
 def resolve(body: ResolveRequest, request: Request, uow: TerminalUoW) -> Resolution:
     """Spend a code for a busiType; the answer holds exactly what the terminal's grant allows."""
-    terminal, owner = acting_terminal(uow, caller_of(request).caller_id)
-    result = service.resolve(uow, terminal, owner, body)
+    result = service.resolve(uow, caller_of(request).caller_id, body)
     uow.commit()
     return result

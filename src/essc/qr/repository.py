@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, NamedTuple, TypeVarTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, insert, select, update
 
 from essc.cardholders.models import Card, Person
 from essc.core.db import Session, affected_rows
@@ -12,10 +13,26 @@ from essc.ecards.models import Ecard, Issuance
 from essc.qr.models import CardUsage, OnlineCode
 from essc.terminals.models import Institution, Terminal
 
+_Row = TypeVarTuple("_Row")
 
-def consume(session: Session, token_digest: bytes, now: datetime, terminal_id: str) -> OnlineCode | None:
-    """Spend a live code in one statement, so of many concurrent resolutions exactly one wins."""
-    return session.execute(
+
+class SpentCode(NamedTuple):
+    """A code just spent, with the holder behind it as of this moment."""
+
+    channel_id: str
+    issuance: Issuance
+    ecard: Ecard
+    person: Person
+    card: Card
+
+
+def spend(session: Session, token_digest: bytes, now: datetime, terminal_id: str) -> SpentCode | None:
+    """Spend a live code and read its holder; of many concurrent resolutions exactly one gets a row.
+
+    The UPDATE alone decides the winner. On PostgreSQL the read rides in the same statement (a data-modifying
+    CTE), one round trip on the platform's hottest path; SQLite has no such CTEs and takes two.
+    """
+    consume = (
         update(OnlineCode)
         .where(
             OnlineCode.token_digest == token_digest,
@@ -23,9 +40,39 @@ def consume(session: Session, token_digest: bytes, now: datetime, terminal_id: s
             OnlineCode.expires_at > now,
         )
         .values(used_at=now, used_by=terminal_id)
-        .returning(OnlineCode)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
+        .returning(OnlineCode.province, OnlineCode.issuance_id, OnlineCode.channel_id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        spent = consume.cte("spent")
+        on_issuance = (Issuance.province == spent.c.province) & (Issuance.id == spent.c.issuance_id)
+        query = select(Issuance, Ecard, Person, Card, spent.c.channel_id).select_from(spent)
+        row = session.execute(_with_holder(query.join(Issuance, on_issuance))).one_or_none()
+        if row is None:
+            return None
+        return SpentCode(row[4], row[0], row[1], row[2], row[3])
+    code_row = session.execute(consume.execution_options(synchronize_session=False)).one_or_none()
+    if code_row is None:
+        return None
+    province, issuance_id, channel_id = code_row
+    query = select(Issuance, Ecard, Person, Card).where(
+        Issuance.province == province, Issuance.id == issuance_id
+    )
+    holder = session.execute(_with_holder(query)).one()
+    return SpentCode(channel_id, holder[0], holder[1], holder[2], holder[3])
+
+
+def _with_holder(query: Select[*_Row]) -> Select[*_Row]:
+    """Join the e-card, person and current card of the selected issuance, on primary keys."""
+    return (
+        query.join(Ecard, (Ecard.province == Issuance.province) & (Ecard.id == Issuance.ecard_id))
+        .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
+        .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
+    )
+
+
+def add_usage(session: Session, usage: dict[str, Any]) -> None:
+    """Insert one card use (a Core insert: nothing reads it back in the request)."""
+    session.execute(insert(CardUsage), [usage])
 
 
 def code(session: Session, token_digest: bytes) -> OnlineCode | None:
@@ -46,18 +93,6 @@ def usages(
     if before is not None:
         query = query.where(CardUsage.at < before)
     return [(r[0], r[1], r[2]) for r in session.execute(query)]
-
-
-def holder_of(session: Session, spent: OnlineCode) -> tuple[Issuance, Ecard, Person, Card]:
-    """The issuance, e-card, person and current card behind a spent code, in one query on primary keys."""
-    row = session.execute(
-        select(Issuance, Ecard, Person, Card)
-        .join(Ecard, (Ecard.province == Issuance.province) & (Ecard.id == Issuance.ecard_id))
-        .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
-        .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
-        .where(Issuance.province == spent.province, Issuance.id == spent.issuance_id)
-    ).one()
-    return row[0], row[1], row[2], row[3]
 
 
 def purge_codes(session: Session, before: datetime) -> int:

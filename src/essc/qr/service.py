@@ -16,7 +16,7 @@ from essc.kit.codes import CodeKind, new_token_code, parse_code
 from essc.kit.ids import new_id
 from essc.qr import repository
 from essc.qr.errors import CardNotUsable, CodeAlreadyUsed, CodeExpired, CodeUnknown, WrongCodeKind
-from essc.qr.models import CardUsage, OnlineCode
+from essc.qr.models import OnlineCode
 from essc.qr.schemas import (
     CodeRequest,
     ImageFormat,
@@ -28,7 +28,7 @@ from essc.qr.schemas import (
 )
 from essc.terminals.models import Institution, Terminal
 from essc.terminals.schemas import BusiType, Disclosure
-from essc.terminals.service import granted_disclosure
+from essc.terminals.service import acting_terminal_for
 
 MAX_CODE_SECONDS = 60  # SPEC 3.4: a code refreshes at most every 60 s and works once
 
@@ -65,19 +65,19 @@ def issue_code(uow: UnitOfWork, channel: Channel, sign_no: str, request: CodeReq
     )
 
 
-def resolve(uow: UnitOfWork, terminal: Terminal, owner: Institution, request: ResolveRequest) -> Resolution:
+def resolve(uow: UnitOfWork, terminal_caller_id: str, request: ResolveRequest) -> Resolution:
     """Spend a code for a busiType and answer with exactly the fields the terminal's grant allows."""
     parsed = parse_code(request.code)
     if parsed.kind is not CodeKind.ONLINE:
         raise WrongCodeKind(f"a code of kind {parsed.kind.name} cannot be resolved online here", field="code")
     # The grant is checked first so an unauthorised terminal cannot burn a holder's code.
-    disclosure = granted_disclosure(uow, terminal, request.busi_type)
+    terminal, owner, disclosure = acting_terminal_for(uow, terminal_caller_id, request.busi_type)
     now = uow.clock.now()
     digest = token_digest(uow, parsed.body.hex())
-    spent = repository.consume(uow.session, digest, now, terminal.id)
+    spent = repository.spend(uow.session, digest, now, terminal.id)
     if spent is None:
         raise _why_not_live(uow, digest)
-    issuance, ecard, person, card = repository.holder_of(uow.session, spent)
+    issuance, ecard, card = spent.issuance, spent.ecard, spent.card
     if not is_usable(issuance, card):
         uow.audit(
             "qr.refused",
@@ -98,7 +98,7 @@ def resolve(uow: UnitOfWork, terminal: Terminal, owner: Institution, request: Re
         owner,
         issuance=issuance,
         ecard=ecard,
-        person=person,
+        person=spent.person,
         card=card,
         disclosure=disclosure,
         busi_type=request.busi_type,
@@ -178,19 +178,21 @@ def record_use(
     now: datetime | None = None,
 ) -> None:
     """Add one use of the e-card (online or offline code, login, card chip) to the holder's history."""
-    usage = CardUsage(
-        province=ecard.province,
-        id=new_id(),
-        ecard_id=ecard.id,
-        channel_id=channel_id,
-        terminal_id=terminal.id,
-        institution_id=owner.id,
-        busi_type=busi_type.value,
-        method=method,
-        disclosure=disclosure.value,
-        at=now or uow.clock.now(),
+    repository.add_usage(
+        uow.session,
+        {
+            "province": ecard.province,
+            "id": new_id(),
+            "ecard_id": ecard.id,
+            "channel_id": channel_id,
+            "terminal_id": terminal.id,
+            "institution_id": owner.id,
+            "busi_type": busi_type.value,
+            "method": method,
+            "disclosure": disclosure.value,
+            "at": now or uow.clock.now(),
+        },
     )
-    uow.session.add(usage)
     uow.audit(
         "ecard.used",
         "ecard",

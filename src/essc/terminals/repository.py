@@ -27,6 +27,22 @@ def terminal_with_institution(session: Session, terminal_id: str) -> tuple[Termi
     return None if row is None else (row[0], row[1])
 
 
+def terminal_with_grant(
+    session: Session, terminal_id: str, busi_type: str
+) -> tuple[Terminal, Institution, str | None] | None:
+    """The terminal, its institution and its disclosure for one busiType (None: not granted), in one query."""
+    row = session.execute(
+        select(Terminal, Institution, TerminalGrant.disclosure)
+        .join(Institution, Institution.id == Terminal.institution_id)
+        .outerjoin(
+            TerminalGrant,
+            (TerminalGrant.terminal_id == Terminal.id) & (TerminalGrant.busi_type == busi_type),
+        )
+        .where(Terminal.id == terminal_id)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
+
+
 def grant(session: Session, terminal_id: str, busi_type: str) -> TerminalGrant | None:
     return session.get(TerminalGrant, (terminal_id, busi_type))
 

@@ -230,19 +230,41 @@ def acting_terminal(uow: UnitOfWork, caller_id: str) -> tuple[Terminal, Institut
     if found is None:
         raise TerminalNotFound("the authenticated caller is not a registered terminal")
     terminal, owner = found
+    _ensure_active(terminal, owner)
+    return terminal, owner
+
+
+def acting_terminal_for(
+    uow: UnitOfWork, caller_id: str, busi_type: BusiType
+) -> tuple[Terminal, Institution, Disclosure]:
+    """The acting terminal (as `acting_terminal`) and what it may learn for a busiType, in one query."""
+    found = repository.terminal_with_grant(uow.session, caller_id, busi_type.value)
+    if found is None:
+        raise TerminalNotFound("the authenticated caller is not a registered terminal")
+    terminal, owner, disclosure = found
+    _ensure_active(terminal, owner)
+    if disclosure is None:
+        raise _not_granted(terminal, busi_type)
+    return terminal, owner, Disclosure(disclosure)
+
+
+def _ensure_active(terminal: Terminal, owner: Institution) -> None:
     if owner.status != PartyStatus.ACTIVE:
         raise InstitutionSuspended(f"institution {owner.code} is {owner.status}")
     if terminal.status != PartyStatus.ACTIVE:
         raise TerminalSuspended(f"terminal {terminal.terminal_no} is {terminal.status}")
-    return terminal, owner
 
 
 def granted_disclosure(uow: UnitOfWork, terminal: Terminal, busi_type: BusiType) -> Disclosure:
     """What the terminal may learn for this busiType; BusiTypeNotGranted when nothing."""
     found = repository.grant(uow.session, terminal.id, busi_type.value)
     if found is None:
-        raise BusiTypeNotGranted(
-            f"terminal {terminal.terminal_no} is not authorised for busiType {busi_type.value}",
-            field="busiType",
-        )
+        raise _not_granted(terminal, busi_type)
     return Disclosure(found.disclosure)
+
+
+def _not_granted(terminal: Terminal, busi_type: BusiType) -> BusiTypeNotGranted:
+    return BusiTypeNotGranted(
+        f"terminal {terminal.terminal_no} is not authorised for busiType {busi_type.value}",
+        field="busiType",
+    )
