@@ -25,6 +25,7 @@ from essc.kit.errors import EsscError
 from essc.kit.keystore import KeyPurpose
 from essc.ops import bootstrap, demo, maintenance
 from essc.webhooks.dispatcher import HttpxSender, deliver_due
+from essc_conformance.cli import app as conformance_app
 from essc_terminal.cli import app as terminal_app
 
 app = typer.Typer(help="essc: the electronic social security card platform.", no_args_is_help=True)
@@ -46,6 +47,7 @@ for sub, name in [
     (demo_data_app, "demo-data"),
     (ministry_app, "ministry"),
     (terminal_app, "terminal"),
+    (conformance_app, "conformance"),
 ]:
     app.add_typer(sub, name=name)
 
