@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -18,7 +19,8 @@ from essc.core.context import Actor, RequestContext
 from essc.core.middleware import SIGNED_BODY
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
-from essc.idempotency.http import claim_key, fence_unit_of_work
+from essc.idempotency.http import claim_key, fence_unit_of_work, hold_claim
+from essc.idempotency.service import Claim
 from essc.kit import wire
 from essc.kit.errors import EsscError
 
@@ -38,14 +40,23 @@ async def signed_caller(request: Request) -> AuthenticatedCaller:
         headers={k.lower(): v for k, v in request.headers.items()},
         body=body,
     )
-    caller = await run_in_threadpool(authenticate, get_platform(request), signed)
+    # One trip to the thread pool for both: under load a hand-off between the event loop and a worker thread
+    # costs more CPU than either lookup.
+    caller, claim = await run_in_threadpool(_authenticate_and_claim, get_platform(request), request, signed)
     request.state.caller = caller
     if caller.session_key is not None:
         # The response of session traffic carries a MAC under the session key instead of an SM2 signature.
         request.state.response_mac = (caller.session_id, caller.session_key)
-    # After authentication (keys are per caller) and before anything else runs: a replay skips the endpoint.
-    await claim_key(request, get_platform(request), caller)
+    hold_claim(request, claim)
     return caller
+
+
+def _authenticate_and_claim(
+    platform: Platform, request: Request, signed: SignedRequest
+) -> tuple[AuthenticatedCaller, Claim | None]:
+    caller = authenticate(platform, signed)
+    # After authentication (keys are per caller) and before anything else runs: a replay skips the endpoint.
+    return caller, claim_key(request, platform, caller)
 
 
 class SignedPolicy:
@@ -54,7 +65,8 @@ class SignedPolicy:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
 
-    def __call__(self, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]) -> None:
+    # async though it awaits nothing: FastAPI runs a plain def in the thread pool, a hand-off per request.
+    async def __call__(self, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]) -> None:
         party = self.policy.party
         if party is not Party.SIGNED and caller.kind != party.value:
             raise WrongCallerKind(
@@ -70,7 +82,7 @@ class PublicPolicy:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
 
-    def __call__(self) -> None:
+    async def __call__(self) -> None:
         return None
 
 
@@ -102,7 +114,9 @@ def _declared_function(request: Request) -> str | None:
     return policy.function.value if policy is not None and policy.function is not None else None
 
 
-def _uow(request: Request, actor: Actor) -> Iterator[UnitOfWork]:
+@asynccontextmanager
+async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
+    """The request's unit of work, made on the event loop: opening one does no I/O, so no thread hand-off."""
     caller: AuthenticatedCaller | None = getattr(request.state, "caller", None)
     context = RequestContext(
         actor=actor,
@@ -117,46 +131,54 @@ def _uow(request: Request, actor: Actor) -> Iterator[UnitOfWork]:
         yield uow
     except EsscError as exc:
         if exc.persist_changes:
-            uow.commit()
+            await run_in_threadpool(uow.commit)
         raise
     finally:
-        uow.close()
+        # Closing after a commit does no I/O; a transaction left open is rolled back in a worker thread.
+        if uow.session.in_transaction():
+            await run_in_threadpool(uow.close)
+        else:
+            uow.close()
 
 
-def channel_uow(
+async def channel_uow(
     request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
-) -> Iterator[UnitOfWork]:
+) -> AsyncIterator[UnitOfWork]:
     """A unit of work acting for an authenticated channel."""
     if caller.kind != "channel":
         raise WrongCallerKind(f"this endpoint serves channels, not {caller.kind}s")
-    yield from _uow(request, Actor(kind="channel", id=caller.ref))
+    async with _uow(request, Actor(kind="channel", id=caller.ref)) as uow:
+        yield uow
 
 
-def province_uow(
+async def province_uow(
     request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
-) -> Iterator[UnitOfWork]:
+) -> AsyncIterator[UnitOfWork]:
     """A unit of work acting for an authenticated province card system."""
     if caller.kind != "province":
         raise WrongCallerKind(f"this endpoint serves province card systems, not {caller.kind}s")
-    yield from _uow(request, Actor(kind="province", id=caller.ref, province=caller.ref))
+    async with _uow(request, Actor(kind="province", id=caller.ref, province=caller.ref)) as uow:
+        yield uow
 
 
-def terminal_uow(
+async def terminal_uow(
     request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
-) -> Iterator[UnitOfWork]:
+) -> AsyncIterator[UnitOfWork]:
     """A unit of work acting for an authenticated terminal."""
     if caller.kind != "terminal":
         raise WrongCallerKind(f"this endpoint serves terminals, not {caller.kind}s")
-    yield from _uow(request, Actor(kind="terminal", id=caller.ref))
+    async with _uow(request, Actor(kind="terminal", id=caller.ref)) as uow:
+        yield uow
 
 
-def ministry_uow(
+async def ministry_uow(
     request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
-) -> Iterator[UnitOfWork]:
+) -> AsyncIterator[UnitOfWork]:
     """A unit of work acting for the ministry, which runs the channel registry and national authorisations."""
     if caller.kind != "ministry":
         raise WrongCallerKind(f"this endpoint serves the ministry, not {caller.kind}s")
-    yield from _uow(request, Actor(kind="ministry", id=caller.ref))
+    async with _uow(request, Actor(kind="ministry", id=caller.ref)) as uow:
+        yield uow
 
 
 def caller_of(request: Request) -> AuthenticatedCaller:

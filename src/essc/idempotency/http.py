@@ -1,13 +1,12 @@
 """Idempotency keys over HTTP: claimed after authentication, answers kept by a middleware inside the signing.
 
 The caller is known only once the `signed_caller` dependency has verified the request, so the key is claimed
-there (`claim_key`), scoped to that caller. A stored answer is raised as `ReplayAnswer` before any other
-dependency or the endpoint runs, and turned back into the same status, content type and body by
-`replay_answer`. `IdempotencyMiddleware` sits inside `ResponseSigningMiddleware`: it holds back the answer of
-a request that claimed a key, stores it (or releases the key) and only then lets it go out, so a replay is
+there (`claim_key`, then `hold_claim`), scoped to that caller. A stored answer is raised as `ReplayAnswer`
+before any other dependency or the endpoint runs, and turned back into the same status, content type and body
+by `replay_answer`. `IdempotencyMiddleware` sits inside `ResponseSigningMiddleware`: it holds back the answer
+of a request that claimed a key, stores it (or releases the key) and only then lets it go out, so a replay is
 signed afresh for the retry's nonce and no client sees an answer that a retry could not get again. The
-request's unit of work is fenced with the claim (`fence_unit_of_work`), see essc.idempotency.service.
-"""
+request's unit of work is fenced with the claim (`fence_unit_of_work`), see essc.idempotency.service."""
 
 from __future__ import annotations
 
@@ -34,20 +33,26 @@ class ReplayAnswer(Exception):
         self.answer = answer
 
 
-async def claim_key(request: Request, platform: Platform, caller: AuthenticatedCaller) -> None:
-    """Claim the request's Idempotency-Key for its caller; raise ReplayAnswer when it already has one."""
+def claim_key(request: Request, platform: Platform, caller: AuthenticatedCaller) -> service.Claim | None:
+    """Claim the request's Idempotency-Key for its caller (blocking); raise ReplayAnswer when it has one."""
     key = request.headers.get(wire.HEADER_IDEMPOTENCY_KEY)
     if key is None or request.method not in service.STATE_CHANGING:
-        return
+        return None
     fingerprint = service.Fingerprint(
         method=request.method,
         path=wire.path_with_query(request.url.path, request.url.query),
         body_digest=caller.body_digest,
     )
-    outcome = await run_in_threadpool(service.claim, platform, caller.caller_id, key, fingerprint)
+    outcome = service.claim(platform, caller.caller_id, key, fingerprint)
     if isinstance(outcome, service.Answer):
         raise ReplayAnswer(outcome)
-    setattr(request.state, _STATE_KEY, outcome)
+    return outcome
+
+
+def hold_claim(request: Request, held: service.Claim | None) -> None:
+    """Keep the request's claim where the unit of work and the middleware find it."""
+    if held is not None:
+        setattr(request.state, _STATE_KEY, held)
 
 
 def fence_unit_of_work(request: Request, session: Session) -> None:
