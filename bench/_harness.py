@@ -265,16 +265,21 @@ def free_port() -> int:
 
 
 def start_server(
-    env: dict[str, str], workers: int, folder: Path, *, extra_args: Sequence[str] = ()
+    env: dict[str, str],
+    workers: int,
+    folder: Path,
+    *,
+    extra_args: Sequence[str] = (),
+    app: Sequence[str] = ("essc.asgi:app",),
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """uvicorn essc.asgi:app with N workers (and extra_args); returns once the platform keys answer."""
+    """uvicorn `app` with N workers (and extra_args); returns once the platform keys answer."""
     port = free_port()
     log = (folder / "server.log").open("wb")
     command = [
         sys.executable,
         "-m",
         "uvicorn",
-        "essc.asgi:app",
+        *app,
         "--host",
         "127.0.0.1",
         "--port",

@@ -84,7 +84,15 @@ MODES: dict[str, str] = {
     "qr-resolve-signed": "POST /v1/qr/resolutions by a terminal, SM2-signed request and response (+ key)",
     "ecard-signed": "GET /v1/ecards/{signNo} by the channel, SM2-signed request and SM2-signed response",
     "ecard-session": "GET /v1/ecards/{signNo} by the channel in a MAC session (HMAC-SM3 both ways)",
+    "ecard-open": "GET /v1/ecards/{signNo} on the unauthenticated twin (bench/auth_twin.py): no auth at all",
+    "issue-signed": "POST /v1/ecards/issuance (re-issue) SM2-signed, personal fields in an envelope (+ key)",
+    "issue-session": "POST /v1/ecards/issuance (re-issue) in a MAC session, fields in an envelope (+ key)",
+    "issue-open": "POST /v1/ecards/issuance (re-issue) on the twin: no auth, no envelope, clear fields",
 }
+OPEN_MODES = ("ecard-open", "issue-open")
+BENCH_CALLER_HEADER = "x-essc-bench-caller"  # as bench/auth_twin.py reads it
+TWIN_APP = ("auth_twin:build", "--factory")
+ISSUE_MODES = ("issue-signed", "issue-session", "issue-open")
 BENCH_DIR = Path(__file__).resolve().parent
 VARIANTS = {
     "as-is": "(as documented)",
@@ -95,7 +103,7 @@ VARIANT_ARGS: dict[str, tuple[str, ...]] = {
     "nodelay": ("--http", "nodelay:NoDelayH11Protocol"),
 }
 QR_MODES = ("qr-resolve", "qr-resolve-nokey", "qr-resolve-signed")
-SESSION_MODES = ("qr-resolve", "qr-resolve-nokey", "ecard-session")
+SESSION_MODES = ("qr-resolve", "qr-resolve-nokey", "ecard-session", "issue-session")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +120,7 @@ class QrJob:
     terminal_no: str
     terminal_key_pem: bytes
     sign_nos: tuple[str, ...]
+    holders: tuple[dict[str, str], ...]  # issuance bodies (without attestation) of this client's e-cards
     codes: int
     busi_type: str
     disclosure: str
@@ -169,10 +178,11 @@ def _run_client(job: QrJob, barriers: list[Barrier], results: Queue[ClientResult
     issuer.platform_keys = channel.platform_keys
     if job.mode in SESSION_MODES and job.mode.startswith("qr-"):
         terminal.open_session()
-    if job.mode == "ecard-session":
+    if job.mode in ("ecard-session", "issue-session"):
         channel.open_session()
     if job.mode in QR_MODES:
         issuer.open_session()
+    channel_label = f"channel/{CHANNEL_NO}"
     result = ClientResult(job.index)
     barriers[0].wait()
     pool = iter(_issue_pool(job, issuer, result) if job.mode in QR_MODES else [])
@@ -196,8 +206,23 @@ def _run_client(job: QrJob, barriers: list[Barrier], results: Queue[ClientResult
             if answer.get("usable") is not True or answer.get("disclosure") != job.disclosure:
                 return "unexpected resolution"
             return None
+        if job.mode in ISSUE_MODES:
+            number = sent % len(job.holders)
+            body = {**job.holders[number], "attestation": _attestation(f"bench-{job.index}-{sent}")}
+            if job.mode == "issue-open":
+                response = http.post(
+                    "/open/v1/ecards/issuance", json=body, headers={BENCH_CALLER_HEADER: channel_label}
+                )
+                answer = response.json() if response.status_code == 200 else {}
+            else:
+                answer = channel.post("/v1/ecards/issuance", body)
+            return None if answer.get("signNo") == job.sign_nos[number] else "unexpected issuance answer"
         sign_no = job.sign_nos[sent % len(job.sign_nos)]
-        view = channel.get(f"/v1/ecards/{sign_no}")
+        if job.mode == "ecard-open":
+            response = http.get(f"/open/v1/ecards/{sign_no}", headers={BENCH_CALLER_HEADER: channel_label})
+            view = response.json() if response.status_code == 200 else {}
+        else:
+            view = channel.get(f"/v1/ecards/{sign_no}")
         return None if view.get("signNo") == sign_no else "unexpected e-card view"
 
     for barrier in barriers[1:]:
@@ -216,6 +241,7 @@ class Scene:
     channel_key_pem: bytes
     terminals: list[tuple[str, bytes]]
     sign_nos: list[str]
+    holders: list[dict[str, str]]  # the issuance body (without attestation) of each e-card, as sign_nos
     issue_seconds: float
     issue_failures: Counter[str]
 
@@ -254,20 +280,27 @@ def load_parties(url: str, settings: Settings, holders: int) -> tuple[bytes, byt
         platform.close()
 
 
-def _issue_body(record: HolderRecord, reference: str) -> dict[str, object]:
+def _holder_fields(record: HolderRecord) -> dict[str, str]:
     return {
         "aab301": record.aab301,
         "aac002": record.aac002,
         "aac003": record.aac003,
         "aaz500": record.aaz500,
-        "attestation": {
-            "method": "face",
-            "provider": "bench-face",
-            "reference": reference,
-            "score": 95,
-            "checkedAt": datetime.now(UTC).isoformat(),
-        },
     }
+
+
+def _attestation(reference: str) -> dict[str, object]:
+    return {
+        "method": "face",
+        "provider": "bench-face",
+        "reference": reference,
+        "score": 95,
+        "checkedAt": datetime.now(UTC).isoformat(),
+    }
+
+
+def _issue_body(record: HolderRecord, reference: str) -> dict[str, object]:
+    return {**_holder_fields(record), "attestation": _attestation(reference)}
 
 
 def build_scene(
@@ -302,25 +335,26 @@ def build_scene(
     records = [r for r in synthetic_holders(PROVINCE, args.holders) if r.card_status == "normal"]
     failures: Counter[str] = Counter()
 
-    def issue_share(share: int) -> list[str]:
+    def issue_share(share: int) -> list[tuple[str, dict[str, str]]]:
         with httpx.Client(base_url=base_url, timeout=60.0) as http:
             channel = _client(http, suite, f"channel/{CHANNEL_NO}", channel_pem)
             channel.fetch_platform_keys()
-            sign_nos = []
+            issued = []
             for number, record in enumerate(records[share :: args.clients]):
                 try:
                     answer = channel.post(
                         "/v1/ecards/issuance", _issue_body(record, f"bench-{share}-{number}")
                     )
-                    sign_nos.append(str(answer["signNo"]))
+                    issued.append((str(answer["signNo"]), _holder_fields(record)))
                 except Exception as exc:
                     failures[f"{type(exc).__name__} {exc}"[:120]] += 1
-            return sign_nos
+            return issued
 
     began = perf_counter()
     with ThreadPoolExecutor(args.clients) as pool:
-        sign_nos = [s for share in pool.map(issue_share, range(args.clients)) for s in share]
-    return Scene(channel_pem, terminals, sign_nos, perf_counter() - began, failures)
+        issued = [pair for share in pool.map(issue_share, range(args.clients)) for pair in share]
+    seconds = perf_counter() - began
+    return Scene(channel_pem, terminals, [s for s, _ in issued], [h for _, h in issued], seconds, failures)
 
 
 def database_processes(database: str) -> Callable[[], dict[str, list[int]]]:
@@ -461,7 +495,8 @@ def show(
     backend: str, variant: str, phases: list[PhaseResult], scene: Scene, args: argparse.Namespace
 ) -> None:
     """The table, then the ratios (per round, median when several), then the setup figures."""
-    server = f"uvicorn essc.asgi:app --workers {args.workers} {VARIANTS[variant]}"
+    served = " ".join(TWIN_APP) if any(m in OPEN_MODES for m in args.modes) else "essc.asgi:app"
+    server = f"uvicorn {served} --workers {args.workers} {VARIANTS[variant]}"
     print(f"\n== {backend} + Redis nonces; {server} ==")
     header = f"{'load':18} {'round':>5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'srv ms':>6}"
     print(f"{header}  CPU core-s/s over the window")
@@ -521,6 +556,10 @@ def show(
         ("qr-resolve", "qr-resolve-signed", "QR resolution: MAC session / SM2-signed per request"),
         ("qr-resolve", "qr-resolve-nokey", "QR resolution: with Idempotency-Key / without"),
         ("ecard-session", "ecard-signed", "channel GET e-card: MAC session / SM2-signed per request"),
+        ("ecard-signed", "ecard-open", "request auth, GET e-card: SM2-signed / no auth (twin)"),
+        ("ecard-session", "ecard-open", "request auth, GET e-card: MAC session / no auth (twin)"),
+        ("issue-signed", "issue-open", "auth + envelope, issuance: SM2-signed / no auth, clear (twin)"),
+        ("issue-session", "issue-open", "auth + envelope, issuance: MAC session / no auth, clear (twin)"),
     ]
     for top, bottom, label in lines:
         found = ratio(top, bottom, rounds)
@@ -580,7 +619,10 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
         scene: Scene | None = None
         groups = database_processes(str(make_url(url).database))
         for variant in args.variants:
-            server, base_url = start_server(env, args.workers, folder, extra_args=VARIANT_ARGS[variant])
+            served = TWIN_APP if any(m in OPEN_MODES for m in args.modes) else ("essc.asgi:app",)
+            server, base_url = start_server(
+                env, args.workers, folder, extra_args=VARIANT_ARGS[variant], app=served
+            )
             try:
                 if scene is None:
                     print("registering terminals and issuing e-cards through the API ...", file=sys.stderr)
@@ -623,6 +665,7 @@ def drive(
         "",
         b"",
         (),
+        (),
         0,
         args.busi_type,
         args.disclosure,
@@ -636,7 +679,8 @@ def drive(
                 mode=mode,
                 terminal_no=scene.terminals[i][0],
                 terminal_key_pem=scene.terminals[i][1],
-                sign_nos=tuple(scene.sign_nos[i :: args.clients]) or tuple(scene.sign_nos),
+                sign_nos=tuple(scene.sign_nos[i :: args.clients]),
+                holders=tuple(scene.holders[i :: args.clients]),
                 codes=codes,
                 warmup=warmup,
                 duration=duration,

@@ -1,0 +1,82 @@
+"""The platform app beside an unauthenticated twin under /open: the same endpoints, without request auth.
+
+The twin is built by the same `create_app` over the same platform (engine, keys, Redis), with two
+differences only: `signed_caller` trusts the caller named in a header instead of checking a signature or
+MAC, timestamp and nonce, and the envelope middleware is left out so personal fields travel in the clear.
+Bench use only: it serves anyone as any caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from essc.access import repository as access_repository
+from essc.access.schemas import AuthenticatedCaller
+from essc.core.app import create_app
+from essc.core.deps import signed_caller
+from essc.core.middleware import EnvelopeMiddleware
+from essc.core.platform import Platform, build_platform
+from essc.core.settings import Settings
+from essc.kit import wire
+
+OPEN_PREFIX = "/open"
+BENCH_CALLER_HEADER = "x-essc-bench-caller"  # "channel/<channelNo>"; bench_qr.py sends it
+
+
+def build() -> ASGIApp:
+    """The dispatcher uvicorn serves (--factory): /open/... to the twin, everything else to the platform."""
+    platform = build_platform(Settings())
+    platform_app = create_app(platform)
+    open_app = create_app(platform)
+    open_app.dependency_overrides[signed_caller] = _trusted_caller_of(platform)
+    open_app.user_middleware = [m for m in open_app.user_middleware if m.cls is not EnvelopeMiddleware]
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith(OPEN_PREFIX + "/"):
+            inner = dict(scope)
+            inner["path"] = path[len(OPEN_PREFIX) :]
+            inner["raw_path"] = inner["path"].encode("ascii")
+            await open_app(inner, receive, send)
+            return
+        await platform_app(scope, receive, send)
+
+    return app
+
+
+def _parse(label: str) -> tuple[str, str]:
+    parsed = wire.parse_caller(label)
+    if parsed is None:
+        raise LookupError(f"{BENCH_CALLER_HEADER} {label!r} is not kind/ref")
+    return parsed
+
+
+def _trusted_caller_of(platform: Platform) -> Callable[[Request], Awaitable[AuthenticatedCaller]]:
+    caller_ids: dict[str, str] = {}
+
+    def caller_id(label: str) -> str:
+        """Looked up once per caller: the twin prices the checks, not this lookup."""
+        known = caller_ids.get(label)
+        if known is None:
+            kind, ref = _parse(label)
+            with platform.session_factory() as session:
+                caller = access_repository.caller_by_ref(session, kind, ref)
+            if caller is None:
+                raise LookupError(f"no caller {label}")
+            known = caller_ids[label] = caller.id
+        return known
+
+    async def trusted_caller(request: Request) -> AuthenticatedCaller:
+        """The caller the header names, unchecked."""
+        label = request.headers[BENCH_CALLER_HEADER]
+        kind, ref = _parse(label)
+        caller = AuthenticatedCaller(
+            caller_id=caller_id(label), kind=kind, ref=ref, key_id="", nonce="", signature="", body_digest=""
+        )
+        request.state.caller = caller
+        return caller
+
+    return trusted_caller
