@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from essc.access.schemas import Environment
 from essc.authorisations import repository
@@ -21,7 +22,7 @@ from essc.channels import service as channels
 from essc.channels.errors import ChannelTerminated
 from essc.channels.models import Channel
 from essc.core.uow import UnitOfWork
-from essc.kit.errors import InvalidInput
+from essc.kit.errors import Forbidden, InvalidInput
 from essc.kit.ids import new_id
 from essc.regions.data import province_codes
 
@@ -34,12 +35,20 @@ def _scope(province: str) -> str:
     return "nationally" if province == NATIONAL else f"in province {province}"
 
 
-def authorise(uow: UnitOfWork, channel: Channel, province: str) -> Function:
-    """The one rule of a channel request for a holder of `province`; returns the function it was allowed for.
+class GrantFact(Protocol):
+    """What the rule reads of a grant row: where it holds and whether it is active or suspended."""
 
-    The route declared the function (uow.context.function); the channel must serve in the caller's key
-    environment, hold an active grant for the function in the province or nationally with no suspension of
-    it in either, and the province must have enabled the function (business item) for its cardholders.
+    @property
+    def province(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+def authorise(uow: UnitOfWork, channel: Channel, province: str) -> Function:
+    """Authorise a channel request for a holder of `province`; returns the function it was allowed for.
+
+    The route declared the function (uow.context.function); `refusal` judges it against the rows in force.
     """
     declared = uow.context.function
     if declared is None:
@@ -47,29 +56,56 @@ def authorise(uow: UnitOfWork, channel: Channel, province: str) -> Function:
             "this endpoint declares no function, so no channel may use it for a holder (deny by default)"
         )
     function = Function(declared)
-    channels.ensure_serving(channel, uow.context.environment)
-    facts = {"function": function.value, "province": province, "channel": channel.channel_no}
     grants = repository.grants_for(uow.session, channel.id, function.value, (province, NATIONAL))
-    for grant in grants:
+    item = repository.business_item(uow.session, province, function.value)
+    enabled = item is not None and item.enabled
+    found = refusal(
+        channel, function, province, environment=uow.context.environment, grants=grants, enabled=enabled
+    )
+    if found is not None:
+        raise found
+    return function
+
+
+def refusal(
+    channel: Channel,
+    function: Function,
+    province: str,
+    *,
+    environment: str | None,
+    grants: Iterable[GrantFact],
+    enabled: bool,
+) -> Forbidden | None:
+    """The one rule for a channel's function for holders of `province`: why it is refused, or None if allowed.
+
+    The channel must serve in the environment (production: active), hold an active grant for the function in
+    the province or nationally (`grants`: its rows of the function) with no suspension of it in either, and
+    the province must have enabled the function (`enabled`: its business item; absent means disabled).
+    """
+    standing = channels.serving_refusal(channel, environment)
+    if standing is not None:
+        return standing
+    facts = {"function": function.value, "province": province, "channel": channel.channel_no}
+    relevant = [g for g in grants if g.province in (province, NATIONAL)]
+    for grant in relevant:
         if grant.status == SUSPENDED:
-            raise FunctionSuspendedForChannel(
+            return FunctionSuspendedForChannel(
                 f"function {function.value} of channel {channel.channel_no} is suspended "
                 f"{_scope(grant.province)}",
                 **facts,
             )
-    if not grants:
-        raise FunctionNotAuthorised(
+    if not relevant:
+        return FunctionNotAuthorised(
             f"channel {channel.channel_no} is not authorised for function {function.value} for "
             f"cardholders of province {province}; the province (or the ministry, nationally) grants it",
             **facts,
         )
-    item = repository.business_item(uow.session, province, function.value)
-    if item is None or not item.enabled:
-        raise FunctionDisabledInProvince(
+    if not enabled:
+        return FunctionDisabledInProvince(
             f"province {province} has not enabled business item {function.value} for its cardholders",
             **facts,
         )
-    return function
+    return None
 
 
 def _check_province(province: str, *, national_allowed: bool) -> None:

@@ -28,7 +28,7 @@ from essc.channels.errors import (
 from essc.channels.models import Channel, ChannelCertification
 from essc.channels.schemas import CertificationOut, ChannelIn, ChannelOut, Contact, KeyOut
 from essc.core.uow import UnitOfWork
-from essc.kit.errors import InvalidInput
+from essc.kit.errors import Forbidden, InvalidInput
 from essc.kit.ids import new_id
 
 __all__ = ["ChannelNotFound", "ChannelStatus", "ChannelType"]
@@ -378,18 +378,25 @@ def _caller(uow: UnitOfWork, channel: Channel) -> Caller:
 
 def ensure_serving(channel: Channel, environment: str | None) -> None:
     """Raise the named reason unless the channel may serve requests in this environment right now."""
+    refusal = serving_refusal(channel, environment)
+    if refusal is not None:
+        raise refusal
+
+
+def serving_refusal(channel: Channel, environment: str | None) -> Forbidden | None:
+    """Why the channel may not serve requests in this environment right now, or None when it may."""
     env = environment or Environment.PRODUCTION.value
     if channel.status in SERVING[env]:
-        return
+        return None
     if channel.status == ChannelStatus.SUSPENDED:
-        raise ChannelSuspended(
+        return ChannelSuspended(
             f"channel {channel.channel_no} is suspended"
             + (f": {channel.status_reason}" if channel.status_reason else ""),
             channel=channel.channel_no,
         )
     if channel.status == ChannelStatus.TERMINATED:
-        raise ChannelTerminated(f"channel {channel.channel_no} was terminated", channel=channel.channel_no)
-    raise ChannelNotActive(
+        return ChannelTerminated(f"channel {channel.channel_no} was terminated", channel=channel.channel_no)
+    return ChannelNotActive(
         f"channel {channel.channel_no} is {channel.status}; in {env} it must be "
         + " or ".join(sorted(s.value for s in SERVING[env])),
         channel=channel.channel_no,

@@ -20,6 +20,7 @@ from essc.core.deps import get_platform, policy_of, requires
 from essc.core.middleware import EnvelopeMiddleware, RequestIdMiddleware, ResponseSigningMiddleware
 from essc.core.platform import Platform
 from essc.core.problems import install_problem_handlers
+from essc.directory.endpoints import router as directory_router
 from essc.ecards.endpoints import router as ecards_router
 from essc.idempotency.http import IdempotencyMiddleware, ReplayAnswer, replay_answer
 from essc.kit import envelope, wire
@@ -42,6 +43,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     chips_router,
     channels_router,
     authorisations_router,
+    directory_router,
 )
 
 

@@ -1,0 +1,67 @@
+"""HTTP of the public list: JSON per province and for all, and the HTML page; no authentication."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import HTMLResponse
+
+from essc.authorisations.policy import Party
+from essc.core.context import Actor, RequestContext
+from essc.core.deps import get_platform, requires
+from essc.core.platform import Platform
+from essc.core.uow import UnitOfWork
+from essc.directory import page, service
+from essc.directory.errors import UnknownProvince
+from essc.directory.schemas import ChannelAppsOut, ProvinceChannelAppsOut
+
+router = APIRouter(tags=["public"])
+PUBLIC = [requires(None, party=Party.PUBLIC)]
+# The list must match the authorisations in force on every request: nobody may keep a copy.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def public_uow(platform: Annotated[Platform, Depends(get_platform)]) -> Iterator[UnitOfWork]:
+    """A read-only unit of work for an anonymous reader."""
+    with UnitOfWork(platform, RequestContext(actor=Actor(kind="public", id="anonymous"))) as uow:
+        yield uow
+
+
+PublicUoW = Annotated[UnitOfWork, Depends(public_uow)]
+
+
+@router.get(
+    "/v1/public/provinces/{province}/channel-apps",
+    response_model=ProvinceChannelAppsOut,
+    dependencies=PUBLIC,
+)
+def province_channel_apps(province: str, uow: PublicUoW, response: Response) -> ProvinceChannelAppsOut:
+    """The channel apps authorised for the cardholders of a province now, with their functions."""
+    response.headers.update(NO_STORE)
+    return service.channel_apps(uow, province)
+
+
+@router.get("/v1/public/channel-apps", response_model=ChannelAppsOut, dependencies=PUBLIC)
+def all_channel_apps(uow: PublicUoW, response: Response) -> ChannelAppsOut:
+    """The channel apps authorised now in every province."""
+    response.headers.update(NO_STORE)
+    return service.all_channel_apps(uow)
+
+
+@router.get("/channel-apps", response_class=HTMLResponse, dependencies=PUBLIC)
+def channel_apps_page(uow: PublicUoW, province: Annotated[str | None, Query()] = None) -> HTMLResponse:
+    """The public list as a page with a province selector (?province=44)."""
+    provinces = service.provinces()
+    if not province:
+        return HTMLResponse(page.render(provinces, None), headers=NO_STORE)
+    try:
+        listing = service.channel_apps(uow, province)
+    except UnknownProvince as exc:
+        return HTMLResponse(
+            page.render(provinces, None, selected=province, error=exc.detail),
+            status_code=404,
+            headers=NO_STORE,
+        )
+    return HTMLResponse(page.render(provinces, listing), headers=NO_STORE)
