@@ -66,8 +66,11 @@ class EsscClient:
         clock: Callable[[], float] = time.time,
         retries: int = 0,
         backoff_seconds: float = 0.25,
+        on_behalf_of: str | None = None,
     ) -> None:
         self.http = http
+        # A first-level channel relaying for one of its second-level channels (signed with every request).
+        self.on_behalf_of = on_behalf_of
         self.suite = suite
         self.caller = caller
         self.key_id = key_id
@@ -171,13 +174,16 @@ class EsscClient:
         """The five authentication headers for one request (a session MAC once a session is open)."""
         ts = int(self.clock()) if timestamp is None else timestamp
         the_nonce = nonce or secrets.token_urlsafe(18)
-        message = wire.request_string(method, path, ts, the_nonce, body, digest=self.suite.hash)
+        message = wire.request_string(
+            method, path, ts, the_nonce, body, digest=self.suite.hash, on_behalf_of=self.on_behalf_of
+        )
+        relay = {} if self.on_behalf_of is None else {wire.HEADER_ON_BEHALF_OF: self.on_behalf_of}
         if self.session is not None:
             session_id, secret = self.session
             mac = self.suite.mac(secret, message)
-            return wire.SessionHeaders(self.caller, session_id, ts, the_nonce, mac).as_dict()
+            return {**wire.SessionHeaders(self.caller, session_id, ts, the_nonce, mac).as_dict(), **relay}
         signature = self.suite.sign(self.private_key, message)
-        return wire.SignedHeaders(self.caller, self.key_id, ts, the_nonce, signature).as_dict()
+        return {**wire.SignedHeaders(self.caller, self.key_id, ts, the_nonce, signature).as_dict(), **relay}
 
     def raw(
         self,

@@ -74,3 +74,8 @@ class SessionExpired(Unauthenticated):
 class SessionNotAllowed(Forbidden):
     code = "session_not_allowed"
     title = "This request needs a signature, not a session MAC"
+
+
+class RelayNotAllowed(Unauthenticated):
+    code = "relay_not_allowed"
+    title = "Only a channel can relay, and only for a 10-digit channelNo"

@@ -32,6 +32,12 @@ class AuthenticatedCaller:
     session_id: str | None = None
     session_key: bytes | None = None  # MAC key for the response of a session request
     environment: str = Environment.PRODUCTION.value  # of the key that signed (or opened the session)
+    on_behalf_of: str | None = None  # the second-level channelNo a first-level channel relays for
+
+    @property
+    def acting_ref(self) -> str:
+        """Who the request is for: the relayed second-level channel, or the caller itself."""
+        return self.on_behalf_of or self.ref
 
     @property
     def label(self) -> str:

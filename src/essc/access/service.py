@@ -15,6 +15,7 @@ from essc.access.errors import (
     KeyRevoked,
     MissingAuthHeader,
     NonceReused,
+    RelayNotAllowed,
     RequestSignatureInvalid,
     SessionExpired,
     SessionNotAllowed,
@@ -81,6 +82,7 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
             f"header {wire.HEADER_NONCE} must be 16-64 characters of A-Z a-z 0-9 _ -",
             header=wire.HEADER_NONCE,
         )
+    on_behalf_of = _relayed_channel(request, kind)
     signature = wire.decode_signature(_header(request, wire.HEADER_SIGNATURE))
     if signature is None:
         raise MissingAuthHeader(
@@ -96,7 +98,13 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
             platform_time=now,
         )
     message = wire.request_string(
-        request.method, request.path, timestamp, nonce, request.body, digest=platform.suite.hash
+        request.method,
+        request.path,
+        timestamp,
+        nonce,
+        request.body,
+        digest=platform.suite.hash,
+        on_behalf_of=on_behalf_of,
     )
     session_key: bytes | None = None
     if session_id:
@@ -122,7 +130,22 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
         session_id=session_id,
         session_key=session_key,
         environment=environment,
+        on_behalf_of=on_behalf_of,
     )
+
+
+def _relayed_channel(request: SignedRequest, kind: str) -> str | None:
+    """The second-level channelNo a first-level channel relays for, if the request names one."""
+    value = request.headers.get(wire.HEADER_ON_BEHALF_OF.lower())
+    if value is None:
+        return None
+    if kind != "channel" or not wire.CALLER_REF_PATTERNS["channel"].match(value):
+        raise RelayNotAllowed(
+            f"header {wire.HEADER_ON_BEHALF_OF} is for a first-level channel naming one of its second-level "
+            "channels by its 10-digit channelNo",
+            header=wire.HEADER_ON_BEHALF_OF,
+        )
+    return value
 
 
 def _ensure_key_usable(key: CallerKey, label: str, now: datetime, header: str) -> None:

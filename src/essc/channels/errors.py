@@ -35,6 +35,11 @@ class SecondLevelHasNoKeys(InvalidInput):
     title = "A second-level channel reaches the platform through its parent and holds no keys"
 
 
+class NotRelayedChannel(Forbidden):
+    code = "not_relayed_channel"
+    title = "The named channel is not a second-level channel of the caller"
+
+
 class ChannelSuspended(Forbidden):
     code = "channel_suspended"
     title = "The channel is suspended"

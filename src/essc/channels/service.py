@@ -22,6 +22,7 @@ from essc.channels.errors import (
     DuplicateChannel,
     InvalidStatusTransition,
     KeyNotFound,
+    NotRelayedChannel,
     ParentChannelInvalid,
     SecondLevelHasNoKeys,
 )
@@ -195,6 +196,26 @@ def of_caller(uow: UnitOfWork, caller_id: str) -> Channel:
     if channel is None:
         raise ChannelNotFound("the authenticated caller is not a channel")
     return channel
+
+
+def acting_channel(uow: UnitOfWork, caller_id: str, on_behalf_of: str | None) -> Channel:
+    """The channel a request acts for: the caller, or the second-level channel it relays for."""
+    caller = of_caller(uow, caller_id)
+    if on_behalf_of is None:
+        return caller
+    relayed = repository.by_number(uow.session, on_behalf_of)
+    if relayed is None or relayed.parent_id != caller.id:
+        raise NotRelayedChannel(
+            f"channel {on_behalf_of} is not a second-level channel of {caller.channel_no}; a first-level "
+            "channel relays only for its own second-level channels",
+            channel=caller.channel_no,
+            on_behalf_of=on_behalf_of,
+        )
+    # The relay itself must be serving: a suspended parent carries no traffic, its children's neither.
+    refusal = serving_refusal(caller, uow.context.environment)
+    if refusal is not None:
+        raise refusal
+    return relayed
 
 
 def set_status(

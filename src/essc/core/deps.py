@@ -147,7 +147,7 @@ async def channel_uow(
     """A unit of work acting for an authenticated channel."""
     if caller.kind != "channel":
         raise WrongCallerKind(f"this endpoint serves channels, not {caller.kind}s")
-    async with _uow(request, Actor(kind="channel", id=caller.ref)) as uow:
+    async with _uow(request, Actor(kind="channel", id=caller.acting_ref)) as uow:
         yield uow
 
 

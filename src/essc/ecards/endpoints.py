@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from essc.authorisations.policy import Function, Party
 from essc.channels.models import Channel
-from essc.channels.service import of_caller
+from essc.channels.service import acting_channel
 from essc.core.deps import ChannelUoW, caller_of, requires
 from essc.ecards import service
 from essc.ecards.schemas import (
@@ -29,7 +29,8 @@ router = APIRouter(prefix="/v1/ecards", tags=["ecards"])
 
 def current_channel(request: Request, uow: ChannelUoW) -> Channel:
     """The channel behind the authenticated caller of this request."""
-    return of_caller(uow, caller_of(request).caller_id)
+    caller = caller_of(request)
+    return acting_channel(uow, caller.caller_id, caller.on_behalf_of)
 
 
 CurrentChannel = Annotated[Channel, Depends(current_channel)]

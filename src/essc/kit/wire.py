@@ -24,6 +24,8 @@ HEADER_TIMESTAMP = "X-Essc-Timestamp"
 HEADER_NONCE = "X-Essc-Nonce"
 HEADER_SIGNATURE = "X-Essc-Signature"
 HEADER_SESSION = "X-Essc-Session"
+# A first-level channel relaying a request of one of its second-level channels names it here; it is signed.
+HEADER_ON_BEHALF_OF = "X-Essc-On-Behalf-Of"
 HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
 HEADER_IDEMPOTENT_REPLAYED = "Idempotent-Replayed"  # "true" on the first answer to a key, sent again
 HEADER_REQUEST_ID = "X-Request-Id"
@@ -79,12 +81,24 @@ class SignedHeaders:
 
 
 def request_string(
-    method: str, path: str, timestamp: int, nonce: str, body: bytes, *, digest: Digest
+    method: str,
+    path: str,
+    timestamp: int,
+    nonce: str,
+    body: bytes,
+    *,
+    digest: Digest,
+    on_behalf_of: str | None = None,
 ) -> bytes:
-    """Canonical string a caller signs for a request; path includes the query string as sent."""
-    return "\n".join(
-        [REQUEST_SCHEME, method.upper(), path, str(timestamp), nonce, digest(body).hex()]
-    ).encode("utf-8")
+    """Canonical string a caller signs for a request; path includes the query string as sent.
+
+    A relayed request (a second-level channel's, sent by its first-level parent) adds one last line,
+    `on-behalf-of:<channelNo>`, so the relayed channel cannot be swapped in transit.
+    """
+    lines = [REQUEST_SCHEME, method.upper(), path, str(timestamp), nonce, digest(body).hex()]
+    if on_behalf_of is not None:
+        lines.append(f"on-behalf-of:{on_behalf_of}")
+    return "\n".join(lines).encode("utf-8")
 
 
 def response_string(status: int, request_nonce: str, timestamp: int, body: bytes, digest: Digest) -> bytes:
