@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -141,44 +141,30 @@ async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
             uow.close()
 
 
-async def channel_uow(
-    request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
-) -> AsyncIterator[UnitOfWork]:
-    """A unit of work acting for an authenticated channel."""
-    if caller.kind != "channel":
-        raise WrongCallerKind(f"this endpoint serves channels, not {caller.kind}s")
-    async with _uow(request, Actor(kind="channel", id=caller.acting_ref)) as uow:
-        yield uow
+def _party_uow(
+    kind: str, serves: str, actor: Callable[[AuthenticatedCaller], Actor]
+) -> Callable[[Request, AuthenticatedCaller], AsyncIterator[UnitOfWork]]:
+    """A dependency giving a unit of work to an authenticated caller of one kind, refusing the others."""
+
+    async def party_uow(
+        request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
+    ) -> AsyncIterator[UnitOfWork]:
+        if caller.kind != kind:
+            raise WrongCallerKind(f"this endpoint serves {serves}, not {caller.kind}s")
+        async with _uow(request, actor(caller)) as uow:
+            yield uow
+
+    party_uow.__name__ = f"{kind}_uow"
+    return party_uow
 
 
-async def province_uow(
-    request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
-) -> AsyncIterator[UnitOfWork]:
-    """A unit of work acting for an authenticated province card system."""
-    if caller.kind != "province":
-        raise WrongCallerKind(f"this endpoint serves province card systems, not {caller.kind}s")
-    async with _uow(request, Actor(kind="province", id=caller.ref, province=caller.ref)) as uow:
-        yield uow
-
-
-async def terminal_uow(
-    request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
-) -> AsyncIterator[UnitOfWork]:
-    """A unit of work acting for an authenticated terminal."""
-    if caller.kind != "terminal":
-        raise WrongCallerKind(f"this endpoint serves terminals, not {caller.kind}s")
-    async with _uow(request, Actor(kind="terminal", id=caller.ref)) as uow:
-        yield uow
-
-
-async def ministry_uow(
-    request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
-) -> AsyncIterator[UnitOfWork]:
-    """A unit of work acting for the ministry, which runs the channel registry and national authorisations."""
-    if caller.kind != "ministry":
-        raise WrongCallerKind(f"this endpoint serves the ministry, not {caller.kind}s")
-    async with _uow(request, Actor(kind="ministry", id=caller.ref)) as uow:
-        yield uow
+# A relayed request acts for the second-level channel it names (essc.channels.service.acting_channel).
+channel_uow = _party_uow("channel", "channels", lambda c: Actor(kind="channel", id=c.acting_ref))
+province_uow = _party_uow(
+    "province", "province card systems", lambda c: Actor(kind="province", id=c.ref, province=c.ref)
+)
+terminal_uow = _party_uow("terminal", "terminals", lambda c: Actor(kind="terminal", id=c.ref))
+ministry_uow = _party_uow("ministry", "the ministry", lambda c: Actor(kind="ministry", id=c.ref))
 
 
 def caller_of(request: Request) -> AuthenticatedCaller:
