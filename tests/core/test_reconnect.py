@@ -1,0 +1,48 @@
+"""The pool runs without a pre-ping: a database that dropped its connections costs one failed request."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from essc.core.platform import Platform
+from factories import app_client, channel
+
+pytestmark = [
+    pytest.mark.skipif(
+        not os.environ.get("ESSC_TEST_POSTGRES_URL"), reason="needs a PostgreSQL server (CI sets one)"
+    ),
+    pytest.mark.parametrize("backend", ["postgresql"], indirect=True),
+]
+
+
+def _drop_every_connection(platform: Platform) -> int:
+    """What a database restart or failover does to the pool's connections (from outside the pool)."""
+    outside = create_engine(platform.engine.url, poolclass=NullPool)
+    with outside.connect() as conn:
+        dropped = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    outside.dispose()
+    return int(dropped)
+
+
+def test_after_the_database_drops_its_connections_only_one_request_fails(platform: Platform) -> None:
+    http = app_client(platform)
+    app = channel(platform, http)
+    assert app.client.raw("GET", "/v1/ecards/NOSUCHSIGNNO").status_code == 404
+    held = [platform.engine.connect() for _ in range(3)]  # the pool now keeps several connections
+    for conn in held:
+        conn.close()
+
+    assert _drop_every_connection(platform) >= 3
+    statuses = [app.client.raw("GET", "/v1/ecards/NOSUCHSIGNNO").status_code for _ in range(4)]
+
+    assert statuses[1:] == [404, 404, 404]  # the pool was invalidated by the first disconnect
+    assert statuses[0] == 500  # the price of no pre-ping: the request that meets a dead connection fails
