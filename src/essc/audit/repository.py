@@ -10,7 +10,7 @@ from sqlalchemy import insert, select, update
 from essc.audit.chain import GENESIS_MAC, canonical_details, entry_bytes, link
 from essc.audit.models import AuditEntry, AuditHead
 from essc.audit.schemas import PendingAuditEntry
-from essc.core.db import Session, insert_ignoring_conflicts
+from essc.core.db import Session, insert_ignoring_conflicts, table_of
 from essc.kit.crypto.base import CryptoSuite
 from essc.kit.keystore import DataKey
 
@@ -62,12 +62,11 @@ def append(session: Session, pending: list[PendingAuditEntry], suite: CryptoSuit
                 }
             )
             prev_mac = mac
-        session.execute(
-            update(AuditHead).where(AuditHead.stream == stream).values(last_seq=seq, last_mac=prev_mac),
-            execution_options={"synchronize_session": False},
-        )
+        # Core statements: the ORM's bulk machinery would cost more than the SQL on every audited request.
+        heads = table_of(AuditHead)
+        session.execute(update(heads).where(heads.c.stream == stream).values(last_seq=seq, last_mac=prev_mac))
     if rows:
-        session.execute(insert(AuditEntry), rows)
+        session.execute(insert(table_of(AuditEntry)), rows)
 
 
 def _locked_head(session: Session, stream: str) -> tuple[int, bytes]:

@@ -108,6 +108,14 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class: hot-path writes on it skip the ORM's bulk-persistence machinery."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a Table")
+    return table
+
+
 def insert_ignoring_conflicts(session: OrmSession, table: FromClause, rows: list[dict[str, Any]]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL; returns the rows actually inserted."""
     if not rows:

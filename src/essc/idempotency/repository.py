@@ -7,19 +7,22 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from essc.core.db import Session, affected_rows, insert_ignoring_conflicts
+from essc.core.db import Session, affected_rows, insert_ignoring_conflicts, table_of
 from essc.idempotency.models import IdempotencyRecord
 
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
+# Writes go to the Core table: the ORM's bulk UPDATE/DELETE machinery costs more than the statement here.
+_table = table_of(IdempotencyRecord)
+_records = _table.c
 
 
 def _one(caller_id: str, key: str, token: str) -> Any:
     return (
-        (IdempotencyRecord.caller_id == caller_id)
-        & (IdempotencyRecord.idempotency_key == key)
-        & (IdempotencyRecord.claim_token == token)
-        & (IdempotencyRecord.state == IN_PROGRESS)
+        (_records.caller_id == caller_id)
+        & (_records.idempotency_key == key)
+        & (_records.claim_token == token)
+        & (_records.state == IN_PROGRESS)
     )
 
 
@@ -38,10 +41,10 @@ def record(session: Session, caller_id: str, key: str) -> IdempotencyRecord | No
 
 def delete_expired(session: Session, caller_id: str, key: str, now: datetime) -> None:
     session.execute(
-        delete(IdempotencyRecord).where(
-            IdempotencyRecord.caller_id == caller_id,
-            IdempotencyRecord.idempotency_key == key,
-            IdempotencyRecord.expires_at <= now,
+        delete(_table).where(
+            _records.caller_id == caller_id,
+            _records.idempotency_key == key,
+            _records.expires_at <= now,
         )
     )
 
@@ -58,26 +61,16 @@ def take_over(
 ) -> bool:
     """Claim a key whose holder's lease ran out with nothing committed; of many takers exactly one wins."""
     result = session.execute(
-        update(IdempotencyRecord)
-        .where(
-            _one(caller_id, key, old_token),
-            IdempotencyRecord.applied.is_(False),
-            IdempotencyRecord.locked_until <= now,
-        )
+        update(_table)
+        .where(_one(caller_id, key, old_token), _records.applied.is_(False), _records.locked_until <= now)
         .values(claim_token=new_token, locked_until=until)
-        .execution_options(synchronize_session=False)
     )
     return affected_rows(result) == 1
 
 
 def mark_applied(session: Session, caller_id: str, key: str, token: str) -> bool:
     """Note, in the request's own transaction, that its changes commit; False when its claim was lost."""
-    result = session.execute(
-        update(IdempotencyRecord)
-        .where(_one(caller_id, key, token))
-        .values(applied=True)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(update(_table).where(_one(caller_id, key, token)).values(applied=True))
     return affected_rows(result) == 1
 
 
@@ -92,33 +85,23 @@ def complete(
     body_cipher: bytes,
 ) -> bool:
     result = session.execute(
-        update(IdempotencyRecord)
+        update(_table)
         .where(_one(caller_id, key, token))
         .values(state=COMPLETED, status=status, content_type=content_type, body_cipher=body_cipher)
-        .execution_options(synchronize_session=False)
     )
     return affected_rows(result) == 1
 
 
 def release(session: Session, caller_id: str, key: str, token: str) -> bool:
     """Forget a claim whose request committed nothing; False when it did commit (or the claim was lost)."""
-    result = session.execute(
-        delete(IdempotencyRecord).where(_one(caller_id, key, token), IdempotencyRecord.applied.is_(False))
-    )
+    result = session.execute(delete(_table).where(_one(caller_id, key, token), _records.applied.is_(False)))
     return affected_rows(result) == 1
 
 
 def end_lease(session: Session, caller_id: str, key: str, token: str, now: datetime) -> None:
-    session.execute(
-        update(IdempotencyRecord)
-        .where(_one(caller_id, key, token))
-        .values(locked_until=now)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(update(_table).where(_one(caller_id, key, token)).values(locked_until=now))
 
 
 def purge(session: Session, before: datetime) -> int:
     """Delete keys past their lifetime; a request reusing one afterwards runs as a new request."""
-    return affected_rows(
-        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < before))
-    )
+    return affected_rows(session.execute(delete(_table).where(_records.expires_at < before)))

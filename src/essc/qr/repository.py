@@ -8,7 +8,7 @@ from typing import Any, NamedTuple, TypeVarTuple
 from sqlalchemy import Select, delete, insert, select, update
 
 from essc.cardholders.models import Card, Person
-from essc.core.db import Session, affected_rows
+from essc.core.db import Session, affected_rows, table_of
 from essc.ecards.models import Ecard, Issuance
 from essc.qr.models import CardUsage, OnlineCode
 from essc.terminals.models import Institution, Terminal
@@ -32,15 +32,13 @@ def spend(session: Session, token_digest: bytes, now: datetime, terminal_id: str
     The UPDATE alone decides the winner. On PostgreSQL the read rides in the same statement (a data-modifying
     CTE), one round trip on the platform's hottest path; SQLite has no such CTEs and takes two.
     """
+    table = table_of(OnlineCode)  # Core, not the ORM's bulk UPDATE: this runs on every resolution
+    codes = table.c
     consume = (
-        update(OnlineCode)
-        .where(
-            OnlineCode.token_digest == token_digest,
-            OnlineCode.used_at.is_(None),
-            OnlineCode.expires_at > now,
-        )
+        update(table)
+        .where(codes.token_digest == token_digest, codes.used_at.is_(None), codes.expires_at > now)
         .values(used_at=now, used_by=terminal_id)
-        .returning(OnlineCode.province, OnlineCode.issuance_id, OnlineCode.channel_id)
+        .returning(codes.province, codes.issuance_id, codes.channel_id)
     )
     if session.get_bind().dialect.name == "postgresql":
         spent = consume.cte("spent")
@@ -50,7 +48,7 @@ def spend(session: Session, token_digest: bytes, now: datetime, terminal_id: str
         if row is None:
             return None
         return SpentCode(row[4], row[0], row[1], row[2], row[3])
-    code_row = session.execute(consume.execution_options(synchronize_session=False)).one_or_none()
+    code_row = session.execute(consume).one_or_none()
     if code_row is None:
         return None
     province, issuance_id, channel_id = code_row
@@ -72,7 +70,7 @@ def _with_holder(query: Select[*_Row]) -> Select[*_Row]:
 
 def add_usage(session: Session, usage: dict[str, Any]) -> None:
     """Insert one card use (a Core insert: nothing reads it back in the request)."""
-    session.execute(insert(CardUsage), [usage])
+    session.execute(insert(table_of(CardUsage)), [usage])
 
 
 def code(session: Session, token_digest: bytes) -> OnlineCode | None:
