@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from essc.access.models import Caller, CallerKey, CallerSession, SeenNonce
 from essc.core.db import Session, affected_rows
@@ -32,17 +32,21 @@ def all_callers(session: Session) -> list[Caller]:
     return list(session.execute(select(Caller).order_by(Caller.kind, Caller.ref)).scalars())
 
 
+# Built once: on every session request, building the statement would cost more than running it.
+_SESSION_WITH_CALLER = (
+    select(CallerSession, Caller, CallerKey)
+    .join(Caller, Caller.id == CallerSession.caller_id)
+    .join(
+        CallerKey,
+        (CallerKey.caller_id == CallerSession.caller_id) & (CallerKey.key_id == CallerSession.key_id),
+    )
+    .where(CallerSession.id == bindparam("session_id"))
+)
+
+
 def session_with_caller(session: Session, session_id: str) -> tuple[CallerSession, Caller, CallerKey] | None:
     """A session with its caller and the key that opened it, in one indexed lookup."""
-    row = session.execute(
-        select(CallerSession, Caller, CallerKey)
-        .join(Caller, Caller.id == CallerSession.caller_id)
-        .join(
-            CallerKey,
-            (CallerKey.caller_id == CallerSession.caller_id) & (CallerKey.key_id == CallerSession.key_id),
-        )
-        .where(CallerSession.id == session_id)
-    ).one_or_none()
+    row = session.execute(_SESSION_WITH_CALLER, {"session_id": session_id}).one_or_none()
     return None if row is None else (row[0], row[1], row[2])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import groupby
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from essc.audit.chain import GENESIS_MAC, canonical_details, entry_bytes, link
 from essc.audit.models import AuditEntry, AuditHead
@@ -62,24 +62,33 @@ def append(session: Session, pending: list[PendingAuditEntry], suite: CryptoSuit
                 }
             )
             prev_mac = mac
-        # Core statements: the ORM's bulk machinery would cost more than the SQL on every audited request.
-        heads = table_of(AuditHead)
-        session.execute(update(heads).where(heads.c.stream == stream).values(last_seq=seq, last_mac=prev_mac))
+        session.execute(_MOVE_HEAD, {"s": stream, "seq": seq, "mac": prev_mac})
     if rows:
-        session.execute(insert(table_of(AuditEntry)), rows)
+        session.execute(_INSERT_ENTRIES, rows)
+
+
+# Built once, as Core statements: on every audited request, building them or going through the ORM's bulk
+# machinery would cost more than running them.
+_heads = table_of(AuditHead)
+_LOCK_HEAD = (
+    select(_heads.c.last_seq, _heads.c.last_mac).where(_heads.c.stream == bindparam("s")).with_for_update()
+)
+_MOVE_HEAD = (
+    update(_heads)
+    .where(_heads.c.stream == bindparam("s"))
+    .values(last_seq=bindparam("seq"), last_mac=bindparam("mac"))
+)
+_INSERT_ENTRIES = insert(table_of(AuditEntry))
 
 
 def _locked_head(session: Session, stream: str) -> tuple[int, bytes]:
     """The stream's last sequence number and MAC, its head row locked; a new stream's head is made first."""
-    locked = (
-        select(AuditHead.last_seq, AuditHead.last_mac).where(AuditHead.stream == stream).with_for_update()
-    )
-    row = session.execute(locked).one_or_none()
+    row = session.execute(_LOCK_HEAD, {"s": stream}).one_or_none()
     if row is None:  # once per stream: the insert races harmlessly with other first writers
         insert_ignoring_conflicts(
-            session, AuditHead.__table__, [{"stream": stream, "last_seq": 0, "last_mac": GENESIS_MAC}]
+            session, _heads, [{"stream": stream, "last_seq": 0, "last_mac": GENESIS_MAC}]
         )
-        row = session.execute(locked).one()
+        row = session.execute(_LOCK_HEAD, {"s": stream}).one()
     return int(row[0]), bytes(row[1])
 
 

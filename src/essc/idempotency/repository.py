@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from essc.core.db import Session, affected_rows, insert_ignoring_conflicts, table_of
 from essc.idempotency.models import IdempotencyRecord
@@ -17,7 +17,7 @@ _table = table_of(IdempotencyRecord)
 _records = _table.c
 
 
-def _one(caller_id: str, key: str, token: str) -> Any:
+def _one(caller_id: Any, key: Any, token: Any) -> Any:
     return (
         (_records.caller_id == caller_id)
         & (_records.idempotency_key == key)
@@ -68,9 +68,24 @@ def take_over(
     return affected_rows(result) == 1
 
 
+_HELD = _one(bindparam("c"), bindparam("k"), bindparam("t"))  # the claim a request holds
+# Built once: these run on every request with a key, where building them would cost more than running them.
+_MARK_APPLIED = update(_table).where(_HELD).values(applied=True)
+_COMPLETE = (
+    update(_table)
+    .where(_HELD)
+    .values(
+        state=COMPLETED,
+        status=bindparam("answer_status"),
+        content_type=bindparam("ct"),
+        body_cipher=bindparam("body"),
+    )
+)
+
+
 def mark_applied(session: Session, caller_id: str, key: str, token: str) -> bool:
     """Note, in the request's own transaction, that its changes commit; False when its claim was lost."""
-    result = session.execute(update(_table).where(_one(caller_id, key, token)).values(applied=True))
+    result = session.execute(_MARK_APPLIED, {"c": caller_id, "k": key, "t": token})
     return affected_rows(result) == 1
 
 
@@ -85,9 +100,15 @@ def complete(
     body_cipher: bytes,
 ) -> bool:
     result = session.execute(
-        update(_table)
-        .where(_one(caller_id, key, token))
-        .values(state=COMPLETED, status=status, content_type=content_type, body_cipher=body_cipher)
+        _COMPLETE,
+        {
+            "c": caller_id,
+            "k": key,
+            "t": token,
+            "answer_status": status,
+            "ct": content_type,
+            "body": body_cipher,
+        },
     )
     return affected_rows(result) == 1
 

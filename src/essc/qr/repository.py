@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVarTuple
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import Select, bindparam, delete, insert, select, update
 
 from essc.cardholders.models import Card, Person
 from essc.core.db import Session, affected_rows, table_of
@@ -32,23 +32,13 @@ def spend(session: Session, token_digest: bytes, now: datetime, terminal_id: str
     The UPDATE alone decides the winner. On PostgreSQL the read rides in the same statement (a data-modifying
     CTE), one round trip on the platform's hottest path; SQLite has no such CTEs and takes two.
     """
-    table = table_of(OnlineCode)  # Core, not the ORM's bulk UPDATE: this runs on every resolution
-    codes = table.c
-    consume = (
-        update(table)
-        .where(codes.token_digest == token_digest, codes.used_at.is_(None), codes.expires_at > now)
-        .values(used_at=now, used_by=terminal_id)
-        .returning(codes.province, codes.issuance_id, codes.channel_id)
-    )
+    params = {"digest": token_digest, "now": now, "terminal": terminal_id}
     if session.get_bind().dialect.name == "postgresql":
-        spent = consume.cte("spent")
-        on_issuance = (Issuance.province == spent.c.province) & (Issuance.id == spent.c.issuance_id)
-        query = select(Issuance, Ecard, Person, Card, spent.c.channel_id).select_from(spent)
-        row = session.execute(_with_holder(query.join(Issuance, on_issuance))).one_or_none()
+        row = session.execute(_SPEND_AND_READ, params).one_or_none()
         if row is None:
             return None
         return SpentCode(row[4], row[0], row[1], row[2], row[3])
-    code_row = session.execute(consume).one_or_none()
+    code_row = session.execute(_CONSUME, params).one_or_none()
     if code_row is None:
         return None
     province, issuance_id, channel_id = code_row
@@ -66,6 +56,26 @@ def _with_holder(query: Select[*_Row]) -> Select[*_Row]:
         .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
         .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
     )
+
+
+# Built once, in Core (not the ORM's bulk UPDATE): on every resolution, building them costs more than running.
+_codes = table_of(OnlineCode)
+_CONSUME = (
+    update(_codes)
+    .where(
+        _codes.c.token_digest == bindparam("digest"),
+        _codes.c.used_at.is_(None),
+        _codes.c.expires_at > bindparam("now"),
+    )
+    .values(used_at=bindparam("now"), used_by=bindparam("terminal"))
+    .returning(_codes.c.province, _codes.c.issuance_id, _codes.c.channel_id)
+)
+_spent = _CONSUME.cte("spent")
+_SPEND_AND_READ = _with_holder(
+    select(Issuance, Ecard, Person, Card, _spent.c.channel_id)
+    .select_from(_spent)
+    .join(Issuance, (Issuance.province == _spent.c.province) & (Issuance.id == _spent.c.issuance_id))
+)
 
 
 def add_usage(session: Session, usage: dict[str, Any]) -> None:

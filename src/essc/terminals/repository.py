@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from essc.core.db import Session
 from essc.terminals.models import Institution, Terminal, TerminalGrant
@@ -27,18 +27,24 @@ def terminal_with_institution(session: Session, terminal_id: str) -> tuple[Termi
     return None if row is None else (row[0], row[1])
 
 
+# Built once: it runs on every resolution, where building it would cost more than running it.
+_TERMINAL_WITH_GRANT = (
+    select(Terminal, Institution, TerminalGrant.disclosure)
+    .join(Institution, Institution.id == Terminal.institution_id)
+    .outerjoin(
+        TerminalGrant,
+        (TerminalGrant.terminal_id == Terminal.id) & (TerminalGrant.busi_type == bindparam("busi_type")),
+    )
+    .where(Terminal.id == bindparam("terminal_id"))
+)
+
+
 def terminal_with_grant(
     session: Session, terminal_id: str, busi_type: str
 ) -> tuple[Terminal, Institution, str | None] | None:
     """The terminal, its institution and its disclosure for one busiType (None: not granted), in one query."""
     row = session.execute(
-        select(Terminal, Institution, TerminalGrant.disclosure)
-        .join(Institution, Institution.id == Terminal.institution_id)
-        .outerjoin(
-            TerminalGrant,
-            (TerminalGrant.terminal_id == Terminal.id) & (TerminalGrant.busi_type == busi_type),
-        )
-        .where(Terminal.id == terminal_id)
+        _TERMINAL_WITH_GRANT, {"terminal_id": terminal_id, "busi_type": busi_type}
     ).one_or_none()
     return None if row is None else (row[0], row[1], row[2])
 
