@@ -123,10 +123,17 @@ def insert_ignoring_conflicts(session: OrmSession, table: FromClause, rows: list
     if not isinstance(table, Table):
         raise TypeError(f"expected a Table, got {type(table).__name__}")
     dialect = session.get_bind().dialect.name
-    insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-    # Count what RETURNING gives back: drivers do not report reliable row counts for these statements.
-    stmt = insert.on_conflict_do_nothing().returning(*table.primary_key.columns)
-    return len(session.execute(stmt, rows).all())
+    statement = _conflict_free_inserts.get((dialect, table.name))
+    if statement is None:
+        insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+        # Count what RETURNING gives back: drivers do not report reliable row counts for these statements.
+        statement = insert.on_conflict_do_nothing().returning(*table.primary_key.columns)
+        _conflict_free_inserts[(dialect, table.name)] = statement
+    return len(session.execute(statement, rows).all())
+
+
+# Built once per dialect and table: claims and nonces insert on every request.
+_conflict_free_inserts: dict[tuple[str, str], Any] = {}
 
 
 def affected_rows(result: object) -> int:

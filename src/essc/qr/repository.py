@@ -70,6 +70,7 @@ _CONSUME = (
     .values(used_at=bindparam("now"), used_by=bindparam("terminal"))
     .returning(_codes.c.province, _codes.c.issuance_id, _codes.c.channel_id)
 )
+_INSERT_USAGE = insert(table_of(CardUsage))
 _spent = _CONSUME.cte("spent")
 _SPEND_AND_READ = _with_holder(
     select(Issuance, Ecard, Person, Card, _spent.c.channel_id)
@@ -80,7 +81,7 @@ _SPEND_AND_READ = _with_holder(
 
 def add_usage(session: Session, usage: dict[str, Any]) -> None:
     """Insert one card use (a Core insert: nothing reads it back in the request)."""
-    session.execute(insert(table_of(CardUsage)), [usage])
+    session.execute(_INSERT_USAGE, [usage])
 
 
 def code(session: Session, token_digest: bytes) -> OnlineCode | None:
