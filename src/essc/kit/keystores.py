@@ -21,6 +21,7 @@ import os
 import secrets
 import tempfile
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -162,7 +163,7 @@ def _check_signing(purpose: KeyPurpose) -> None:
         raise ValueError(f"{purpose.value} is a symmetric purpose; use data_key()")
 
 
-class _MetadataStore:
+class _MetadataStore(ABC):
     """Shared purpose/key-id bookkeeping; subclasses say where key material lives."""
 
     def __init__(self, suite: CryptoSuite, metadata_path: Path) -> None:
@@ -177,23 +178,23 @@ class _MetadataStore:
 
     # -- hooks -------------------------------------------------------------------------------------
 
-    def _create_signing_key(self, key_id: str, entry: dict[str, Any]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _create_signing_key(self, key_id: str, entry: dict[str, Any]) -> None: ...
 
-    def _create_encryption_key(self, key_id: str, entry: dict[str, Any]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _create_encryption_key(self, key_id: str, entry: dict[str, Any]) -> None: ...
 
-    def _create_data_key(self, key_id: str, secret: bytes, entry: dict[str, Any]) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _create_data_key(self, key_id: str, secret: bytes, entry: dict[str, Any]) -> None: ...
 
-    def _load_decrypter(self, key_id: str, entry: dict[str, Any]) -> Decrypter:
-        raise NotImplementedError
+    @abstractmethod
+    def _load_decrypter(self, key_id: str, entry: dict[str, Any]) -> Decrypter: ...
 
-    def _load_public_key(self, key_id: str, entry: dict[str, Any]) -> PublicKey:
-        raise NotImplementedError
+    @abstractmethod
+    def _load_public_key(self, key_id: str, entry: dict[str, Any]) -> PublicKey: ...
 
-    def _load_secret(self, key_id: str, entry: dict[str, Any]) -> bytes:
-        raise NotImplementedError
+    @abstractmethod
+    def _load_secret(self, key_id: str, entry: dict[str, Any]) -> bytes: ...
 
     # -- bookkeeping -------------------------------------------------------------------------------
 
