@@ -150,18 +150,26 @@ def set_grant(
     else:
         grant.status, grant.updated_at, grant.granted_by = status, now, by
     uow.session.flush()
+    _audit_grant(
+        uow, "channel.authorisation_set", channel, province, function, previous=previous, status=status
+    )
+    return grant
+
+
+def _audit_grant(
+    uow: UnitOfWork, action: str, channel: Channel, province: str, function: Function, **details: object
+) -> None:
+    """Audit a grant change in the province's stream, or the national one for a national grant."""
     uow.audit(
-        "channel.authorisation_set",
+        action,
         "channel",
         channel.id,
         None if province == NATIONAL else province,
         channel_no=channel.channel_no,
         function=function.value,
         scope=province,
-        previous=previous,
-        status=status,
+        **details,
     )
-    return grant
 
 
 def _certified(uow: UnitOfWork, channel: Channel, function: Function) -> bool:
@@ -183,15 +191,7 @@ def revoke_grant(uow: UnitOfWork, channel: Channel, province: str, function: Fun
         )
     uow.session.delete(grant)
     uow.session.flush()
-    uow.audit(
-        "channel.authorisation_revoked",
-        "channel",
-        channel.id,
-        None if province == NATIONAL else province,
-        channel_no=channel.channel_no,
-        function=function.value,
-        scope=province,
-    )
+    _audit_grant(uow, "channel.authorisation_revoked", channel, province, function)
 
 
 def grants_of_channel(uow: UnitOfWork, channel: Channel) -> list[ChannelGrant]:
