@@ -32,6 +32,21 @@ def all_callers(session: Session) -> list[Caller]:
     return list(session.execute(select(Caller).order_by(Caller.kind, Caller.ref)).scalars())
 
 
+_CALLER_WITH_KEY = (
+    select(Caller, CallerKey)
+    .outerjoin(CallerKey, (CallerKey.caller_id == Caller.id) & (CallerKey.key_id == bindparam("key_id")))
+    .where(Caller.kind == bindparam("kind"), Caller.ref == bindparam("ref"))
+)
+
+
+def caller_with_key(
+    session: Session, kind: str, ref: str, key_id: str
+) -> tuple[Caller, CallerKey | None] | None:
+    """A caller by its reference and one of its keys (None: no such key), in one indexed lookup."""
+    row = session.execute(_CALLER_WITH_KEY, {"kind": kind, "ref": ref, "key_id": key_id}).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
 # Built once: on every session request, building the statement would cost more than running it.
 _SESSION_WITH_CALLER = (
     select(CallerSession, Caller, CallerKey)

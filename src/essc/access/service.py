@@ -164,11 +164,12 @@ def _ensure_key_usable(key: CallerKey, label: str, now: datetime, header: str) -
 def _check_signature(
     platform: Platform, kind: str, ref: str, *, key_id: str, message: bytes, signature: bytes
 ) -> tuple[str, str]:
-    with platform.session_factory() as session:
-        caller = repository.caller_by_ref(session, kind, ref)
-        if caller is None:
+    # Reads that stand alone: autocommitted on PostgreSQL, no BEGIN and ROLLBACK round trips around them.
+    with platform.single_statement_factory() as session:
+        found = repository.caller_with_key(session, kind, ref, key_id)
+        if found is None:
             raise UnknownCaller(f"no {kind} {ref} is registered", header=wire.HEADER_CALLER)
-        key = repository.caller_key(session, caller.id, key_id)
+        caller, key = found
         if key is None:
             raise UnknownKeyId(f"{kind}/{ref} has no key {key_id!r}", header=wire.HEADER_KEY_ID)
         _ensure_key_usable(key, f"{kind}/{ref}", platform.clock.now(), wire.HEADER_KEY_ID)
@@ -199,7 +200,7 @@ def _check_session_mac(
 ) -> tuple[str, str, bytes]:
     if not wire.SESSION_PATTERN.match(session_id):
         raise UnknownSession(f"header {wire.HEADER_SESSION} is not a session id", header=wire.HEADER_SESSION)
-    with platform.session_factory() as session:
+    with platform.single_statement_factory() as session:
         found = repository.session_with_caller(session, session_id)
         if found is None:
             raise UnknownSession(f"session {session_id} does not exist", header=wire.HEADER_SESSION)

@@ -230,7 +230,7 @@ class EnvelopeMiddleware:
         found = self._caller_keys.get(cache_key)
         if found is not None:
             return found  # keys are immutable under their id: a revoked one no longer authenticates anything
-        with self.platform.session_factory() as session:
+        with self.platform.single_statement_factory() as session:
             if caller.session_id is not None:
                 opened = access_repository.session_with_caller(session, caller.session_id)
                 key = None if opened is None else opened[2]

@@ -28,7 +28,7 @@ from essc.qr.schemas import (
 )
 from essc.terminals.models import Institution, Terminal
 from essc.terminals.schemas import BusiType, Disclosure
-from essc.terminals.service import acting_terminal_for
+from essc.terminals.service import ensure_acting
 
 MAX_CODE_SECONDS = 60  # SPEC 3.4: a code refreshes at most every 60 s and works once
 
@@ -70,11 +70,11 @@ def resolve(uow: UnitOfWork, terminal_caller_id: str, request: ResolveRequest) -
     parsed = parse_code(request.code)
     if parsed.kind is not CodeKind.ONLINE:
         raise WrongCodeKind(f"a code of kind {parsed.kind.name} cannot be resolved online here", field="code")
-    # The grant is checked first so an unauthorised terminal cannot burn a holder's code.
-    terminal, owner, disclosure = acting_terminal_for(uow, terminal_caller_id, request.busi_type)
     now = uow.clock.now()
     digest = token_digest(uow, parsed.body.hex())
-    spent = repository.spend(uow.session, digest, now, terminal.id)
+    acting, spent = repository.spend(uow.session, digest, now, terminal_caller_id, request.busi_type.value)
+    # The spend was conditioned on the same rule, so a refused terminal has burnt nothing.
+    terminal, owner, disclosure = ensure_acting(acting, request.busi_type)
     if spent is None:
         raise _why_not_live(uow, digest)
     issuance, ecard, card = spent.issuance, spent.ecard, spent.card

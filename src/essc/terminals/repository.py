@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import ColumnElement, bindparam, delete, exists, select
 
 from essc.core.db import Session
 from essc.terminals.models import Institution, Terminal, TerminalGrant
+from essc.terminals.schemas import PartyStatus
 
 
 def institution_by_code(session: Session, province: str, code: str) -> Institution | None:
@@ -47,6 +48,22 @@ def terminal_with_grant(
         _TERMINAL_WITH_GRANT, {"terminal_id": terminal_id, "busi_type": busi_type}
     ).one_or_none()
     return None if row is None else (row[0], row[1], row[2])
+
+
+def may_act_for(terminal_id: ColumnElement[str], busi_type: ColumnElement[str]) -> ColumnElement[bool]:
+    """SQL of essc.terminals.service.ensure_acting: terminal and institution active, busiType granted.
+
+    Other domains put it in the WHERE of a write that only an allowed terminal may make (spending a code), so
+    the write and the check are one statement; the service re-derives which refusal applies from the rows.
+    """
+    return exists().where(
+        Terminal.id == terminal_id,
+        Terminal.status == PartyStatus.ACTIVE.value,
+        Institution.id == Terminal.institution_id,
+        Institution.status == PartyStatus.ACTIVE.value,
+        TerminalGrant.terminal_id == Terminal.id,
+        TerminalGrant.busi_type == busi_type,
+    )
 
 
 def grant(session: Session, terminal_id: str, busi_type: str) -> TerminalGrant | None:

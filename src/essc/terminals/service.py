@@ -234,11 +234,10 @@ def acting_terminal(uow: UnitOfWork, caller_id: str) -> tuple[Terminal, Institut
     return terminal, owner
 
 
-def acting_terminal_for(
-    uow: UnitOfWork, caller_id: str, busi_type: BusiType
+def ensure_acting(
+    found: tuple[Terminal, Institution, str | None] | None, busi_type: BusiType
 ) -> tuple[Terminal, Institution, Disclosure]:
-    """The acting terminal (as `acting_terminal`) and what it may learn for a busiType, in one query."""
-    found = repository.terminal_with_grant(uow.session, caller_id, busi_type.value)
+    """The terminal may act for the busiType (repository.may_act_for is the same rule in SQL), or why not."""
     if found is None:
         raise TerminalNotFound("the authenticated caller is not a registered terminal")
     terminal, owner, disclosure = found
