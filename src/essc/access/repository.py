@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, select
 
 from essc.access.models import Caller, CallerKey, CallerSession, SeenNonce
-from essc.core.db import Session, affected_rows
+from essc.core.db import HotStatement, Session, affected_rows
 
 
 def caller_by_ref(session: Session, kind: str, ref: str) -> Caller | None:
@@ -47,9 +48,38 @@ def caller_with_key(
     return None if row is None else (row[0], row[1])
 
 
-# Built once: on every session request, building the statement would cost more than running it.
-_SESSION_WITH_CALLER = (
-    select(CallerSession, Caller, CallerKey)
+class SessionAuth(NamedTuple):
+    """What authenticating a MAC-session request needs of the session, its caller and its key."""
+
+    caller_id: str
+    kind: str
+    ref: str
+    caller_status: str
+    key_id: str
+    key_status: str
+    not_after: datetime | None
+    environment: str
+    public_key: bytes
+    key_cipher: bytes
+    expires_at: datetime
+
+
+# Built once and run on the driver: every request in a session makes this lookup.
+_SESSION_WITH_CALLER = HotStatement(
+    select(
+        Caller.id,
+        Caller.kind,
+        Caller.ref,
+        Caller.status,
+        CallerKey.key_id,
+        CallerKey.status,
+        CallerKey.not_after,
+        CallerKey.environment,
+        CallerKey.public_key,
+        CallerSession.key_cipher,
+        CallerSession.expires_at,
+    )
+    .select_from(CallerSession)
     .join(Caller, Caller.id == CallerSession.caller_id)
     .join(
         CallerKey,
@@ -59,10 +89,10 @@ _SESSION_WITH_CALLER = (
 )
 
 
-def session_with_caller(session: Session, session_id: str) -> tuple[CallerSession, Caller, CallerKey] | None:
+def session_with_caller(session: Session, session_id: str) -> SessionAuth | None:
     """A session with its caller and the key that opened it, in one indexed lookup."""
-    row = session.execute(_SESSION_WITH_CALLER, {"session_id": session_id}).one_or_none()
-    return None if row is None else (row[0], row[1], row[2])
+    rows = _SESSION_WITH_CALLER.execute(session, {"session_id": session_id}).rows
+    return SessionAuth(*rows[0]) if rows else None
 
 
 def purge_sessions_and_nonces(session: Session, before: datetime) -> int:

@@ -148,16 +148,18 @@ def _relayed_channel(request: SignedRequest, kind: str) -> str | None:
     return value
 
 
-def _ensure_key_usable(key: CallerKey, label: str, now: datetime, header: str) -> None:
+def _ensure_key_usable(
+    key_id: str, status: str, not_after: datetime | None, *, label: str, now: datetime, header: str
+) -> None:
     """A revoked key stops at once; a replaced one at the end of its overlap window."""
-    if key.status != ACTIVE:
-        raise KeyRevoked(f"key {key.key_id!r} of {label} was revoked", header=header)
-    if key.not_after is not None and key.not_after <= now:
+    if status != ACTIVE:
+        raise KeyRevoked(f"key {key_id!r} of {label} was revoked", header=header)
+    if not_after is not None and not_after <= now:
         raise KeyRetired(
-            f"key {key.key_id!r} of {label} was replaced and stopped working at {key.not_after.isoformat()}; "
+            f"key {key_id!r} of {label} was replaced and stopped working at {not_after.isoformat()}; "
             "sign with the new key",
             header=header,
-            stopped_at=key.not_after.isoformat(),
+            stopped_at=not_after.isoformat(),
         )
 
 
@@ -172,7 +174,14 @@ def _check_signature(
         caller, key = found
         if key is None:
             raise UnknownKeyId(f"{kind}/{ref} has no key {key_id!r}", header=wire.HEADER_KEY_ID)
-        _ensure_key_usable(key, f"{kind}/{ref}", platform.clock.now(), wire.HEADER_KEY_ID)
+        _ensure_key_usable(
+            key.key_id,
+            key.status,
+            key.not_after,
+            label=f"{kind}/{ref}",
+            now=platform.clock.now(),
+            header=wire.HEADER_KEY_ID,
+        )
         if caller.status != ACTIVE:
             raise CallerSuspended(f"{kind}/{ref} is {caller.status}")
         caller_id, public_der, environment = caller.id, key.public_key, key.environment
@@ -204,29 +213,34 @@ def _check_session_mac(
         found = repository.session_with_caller(session, session_id)
         if found is None:
             raise UnknownSession(f"session {session_id} does not exist", header=wire.HEADER_SESSION)
-        opened, caller, key = found
-        if (caller.kind, caller.ref) != (kind, ref):
+        if (found.kind, found.ref) != (kind, ref):
             raise UnknownSession(
                 f"session {session_id} belongs to another caller", header=wire.HEADER_SESSION
             )
-        if opened.expires_at <= platform.clock.now():
+        now = platform.clock.now()
+        if found.expires_at <= now:
             raise SessionExpired(
-                f"session {session_id} expired at {opened.expires_at.isoformat()}; open a new one",
+                f"session {session_id} expired at {found.expires_at.isoformat()}; open a new one",
                 header=wire.HEADER_SESSION,
             )
         # A session lives no longer than the key that opened it (revoked now, or retired after its overlap).
         _ensure_key_usable(
-            key, f"{kind}/{ref} (session {session_id})", platform.clock.now(), wire.HEADER_SESSION
+            found.key_id,
+            found.key_status,
+            found.not_after,
+            label=f"{kind}/{ref} (session {session_id})",
+            now=now,
+            header=wire.HEADER_SESSION,
         )
-        if caller.status != ACTIVE:
-            raise CallerSuspended(f"{kind}/{ref} is {caller.status}")
+        if found.caller_status != ACTIVE:
+            raise CallerSuspended(f"{kind}/{ref} is {found.caller_status}")
         secret = _session_keys.get(session_id)
         if secret is None:
-            secret = base64.b64decode(platform.fields.decrypt(opened.key_cipher, _session_aad(session_id)))
+            secret = base64.b64decode(platform.fields.decrypt(found.key_cipher, _session_aad(session_id)))
             if len(_session_keys) >= _SESSION_KEYS_MAX:
                 _session_keys.clear()
             _session_keys[session_id] = secret
-        caller_id, environment = caller.id, key.environment
+        caller_id, environment = found.caller_id, found.environment
     if not hmac.compare_digest(platform.suite.mac(secret, message), mac):
         raise RequestSignatureInvalid(
             f"{wire.HEADER_SIGNATURE} is not the session MAC of the canonical string "

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, insert, select, update
 from essc.audit.chain import GENESIS_MAC, canonical_details, entry_bytes, link
 from essc.audit.models import AuditEntry, AuditHead
 from essc.audit.schemas import PendingAuditEntry
-from essc.core.db import Session, insert_ignoring_conflicts, table_of
+from essc.core.db import HotStatement, Session, insert_ignoring_conflicts, table_of
 from essc.kit.crypto.base import CryptoSuite
 from essc.kit.keystore import DataKey
 
@@ -62,34 +62,34 @@ def append(session: Session, pending: list[PendingAuditEntry], suite: CryptoSuit
                 }
             )
             prev_mac = mac
-        session.execute(_MOVE_HEAD, {"s": stream, "seq": seq, "mac": prev_mac})
+        _MOVE_HEAD.execute(session, {"s": stream, "seq": seq, "mac": prev_mac})
     if rows:
-        session.execute(_INSERT_ENTRIES, rows)
+        _INSERT_ENTRIES.execute(session, rows[0] if len(rows) == 1 else rows)
 
 
 # Built once, as Core statements: on every audited request, building them or going through the ORM's bulk
 # machinery would cost more than running them.
 _heads = table_of(AuditHead)
-_LOCK_HEAD = (
+_LOCK_HEAD = HotStatement(
     select(_heads.c.last_seq, _heads.c.last_mac).where(_heads.c.stream == bindparam("s")).with_for_update()
 )
-_MOVE_HEAD = (
+_MOVE_HEAD = HotStatement(
     update(_heads)
     .where(_heads.c.stream == bindparam("s"))
     .values(last_seq=bindparam("seq"), last_mac=bindparam("mac"))
 )
-_INSERT_ENTRIES = insert(table_of(AuditEntry))
+_INSERT_ENTRIES = HotStatement(insert(table_of(AuditEntry)))
 
 
 def _locked_head(session: Session, stream: str) -> tuple[int, bytes]:
     """The stream's last sequence number and MAC, its head row locked; a new stream's head is made first."""
-    row = session.execute(_LOCK_HEAD, {"s": stream}).one_or_none()
-    if row is None:  # once per stream: the insert races harmlessly with other first writers
+    rows = _LOCK_HEAD.execute(session, {"s": stream}).rows
+    if not rows:  # once per stream: the insert races harmlessly with other first writers
         insert_ignoring_conflicts(
             session, _heads, [{"stream": stream, "last_seq": 0, "last_mac": GENESIS_MAC}]
         )
-        row = session.execute(_LOCK_HEAD, {"s": stream}).one()
-    return int(row[0]), bytes(row[1])
+        rows = _LOCK_HEAD.execute(session, {"s": stream}).rows
+    return int(rows[0][0]), bytes(rows[0][1])
 
 
 def heads(session: Session) -> list[AuditHead]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, FromClause, MetaData, Table, create_engine, event
+from sqlalchemy import DateTime, FromClause, Insert, MetaData, Select, Table, UpdateBase, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine
@@ -63,6 +64,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # No pre-ping: it is a round trip per checkout on the hottest paths. A connection found dead raises a
     # disconnect error, on which SQLAlchemy invalidates the whole pool, so one request fails, not every one.
     kwargs.setdefault("pool_pre_ping", False)
+    # Hot statements read timestamps straight from the driver: have it hand them over in UTC.
+    connect_args = kwargs.setdefault("connect_args", {})
+    connect_args.setdefault("options", "-c TimeZone=UTC")
     return create_engine(url, **kwargs)
 
 
@@ -127,15 +131,79 @@ def insert_ignoring_conflicts(session: OrmSession, table: FromClause, rows: list
     if statement is None:
         insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
         # Count what RETURNING gives back: drivers do not report reliable row counts for these statements.
-        statement = insert.on_conflict_do_nothing().returning(*table.primary_key.columns)
+        statement = HotStatement(insert.on_conflict_do_nothing().returning(*table.primary_key.columns))
         _conflict_free_inserts[(dialect, table.name)] = statement
-    return len(session.execute(statement, rows).all())
+    if len(rows) == 1:
+        return len(statement.execute(session, rows[0]).rows)
+    return len(session.execute(statement.statement, rows).all())
 
 
 # Built once per dialect and table: claims and nonces insert on every request.
-_conflict_free_inserts: dict[tuple[str, str], Any] = {}
+_conflict_free_inserts: dict[tuple[str, str], HotStatement] = {}
 
 
 def affected_rows(result: object) -> int:
     """Rows an UPDATE or DELETE touched (single statements report them reliably on SQLite and psycopg)."""
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+class HotResult(NamedTuple):
+    """What a hot statement gave back: its rows (empty without RETURNING) and the rows it touched."""
+
+    rows: list[tuple[Any, ...]]
+    affected: int
+
+
+class HotStatement:
+    """A statement of the hottest paths, built once in Core and run on PostgreSQL on the driver's own cursor.
+
+    Per execution SQLAlchemy computes a cache key, processes every parameter and builds a result object; on
+    a statement that PostgreSQL answers from a prepared plan that costs more than the statement itself. The
+    SQL is SQLAlchemy's own compilation for the dialect, so it is the same statement either way. Parameters
+    are passed as the driver takes them (aware UTC datetimes, bytes, str) and rows come back as plain tuples
+    (the engine sets the session's TimeZone to UTC). SQLite, the embedded one-node store, keeps the Core path
+    with its type processing (its datetimes are strings).
+    """
+
+    def __init__(self, statement: Select[*tuple[Any, ...]] | UpdateBase) -> None:
+        self.statement = statement
+        # PostgreSQL's SQL and the values of its literals, by INSERT columns
+        self._sql: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
+
+    def execute(
+        self, session: OrmSession, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> HotResult:
+        """Run with one parameter set (rows returned) or several (an executemany: no rows)."""
+        connection = session.connection()
+        dialect = connection.dialect
+        if dialect.name != "postgresql":
+            result = connection.execute(self.statement, params)
+            rows = [tuple(row) for row in result] if result.returns_rows else []
+            return HotResult(rows, affected_rows(result))
+        first = params if isinstance(params, Mapping) else params[0]
+        # An INSERT without explicit values names the columns its parameters give, as Core would.
+        columns = tuple(first) if isinstance(self.statement, Insert) else ()
+        found = self._sql.get(columns)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=list(columns) or None)
+            # Literals in the statement (`.values(applied=True)`, `state == "x"`) are parameters of its SQL.
+            literals = {
+                name: bind.effective_value
+                for name, bind in compiled.binds.items()
+                if not bind.required and bind.callable is None
+            }
+            found = self._sql[columns] = (str(compiled), literals)
+        sql, literals = found
+        if literals:
+            params = (
+                {**literals, **params} if isinstance(params, Mapping) else [{**literals, **p} for p in params]
+            )
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor:
+            if isinstance(params, Mapping):
+                cursor.execute(sql, params)
+                rows = cursor.fetchall() if cursor.description is not None else []
+                return HotResult(rows, cursor.rowcount)
+            cursor.executemany(sql, params)
+            return HotResult([], cursor.rowcount)

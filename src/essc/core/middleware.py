@@ -231,14 +231,16 @@ class EnvelopeMiddleware:
         if found is not None:
             return found  # keys are immutable under their id: a revoked one no longer authenticates anything
         with self.platform.single_statement_factory() as session:
+            key: tuple[str, bytes] | None = None
             if caller.session_id is not None:
                 opened = access_repository.session_with_caller(session, caller.session_id)
-                key = None if opened is None else opened[2]
+                key = None if opened is None else (opened.key_id, opened.public_key)
             else:
-                key = access_repository.caller_key(session, caller.caller_id, caller.key_id)
+                signing = access_repository.caller_key(session, caller.caller_id, caller.key_id)
+                key = None if signing is None else (signing.key_id, signing.public_key)
             if key is None:
                 raise KeyNotFound(f"the key that authenticated {caller.label} is gone")
-            found = (key.key_id, self.platform.suite.load_public_key(key.public_key))
+            found = (key[0], self.platform.suite.load_public_key(key[1]))
         if len(self._caller_keys) >= _CALLER_KEYS_MAX:
             self._caller_keys.clear()
         self._caller_keys[cache_key] = found

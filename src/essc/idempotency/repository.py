@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 
-from essc.core.db import Session, affected_rows, insert_ignoring_conflicts, table_of
+from essc.core.db import HotStatement, Session, affected_rows, insert_ignoring_conflicts, table_of
 from essc.idempotency.models import IdempotencyRecord
 
 IN_PROGRESS = "in_progress"
@@ -70,8 +70,8 @@ def take_over(
 
 _HELD = _one(bindparam("c"), bindparam("k"), bindparam("t"))  # the claim a request holds
 # Built once: these run on every request with a key, where building them would cost more than running them.
-_MARK_APPLIED = update(_table).where(_HELD).values(applied=True)
-_COMPLETE = (
+_MARK_APPLIED = HotStatement(update(_table).where(_HELD).values(applied=True))
+_COMPLETE = HotStatement(
     update(_table)
     .where(_HELD)
     .values(
@@ -85,8 +85,7 @@ _COMPLETE = (
 
 def mark_applied(session: Session, caller_id: str, key: str, token: str) -> bool:
     """Note, in the request's own transaction, that its changes commit; False when its claim was lost."""
-    result = session.execute(_MARK_APPLIED, {"c": caller_id, "k": key, "t": token})
-    return affected_rows(result) == 1
+    return _MARK_APPLIED.execute(session, {"c": caller_id, "k": key, "t": token}).affected == 1
 
 
 def complete(
@@ -99,8 +98,8 @@ def complete(
     content_type: str | None,
     body_cipher: bytes,
 ) -> bool:
-    result = session.execute(
-        _COMPLETE,
+    result = _COMPLETE.execute(
+        session,
         {
             "c": caller_id,
             "k": key,
@@ -110,7 +109,7 @@ def complete(
             "body": body_cipher,
         },
     )
-    return affected_rows(result) == 1
+    return result.affected == 1
 
 
 def release(session: Session, caller_id: str, key: str, token: str) -> bool:

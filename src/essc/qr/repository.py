@@ -8,7 +8,7 @@ from typing import Any, NamedTuple, TypeVarTuple
 from sqlalchemy import Select, bindparam, delete, insert, select, true, update
 
 from essc.cardholders.models import Card, Person
-from essc.core.db import Session, affected_rows, table_of
+from essc.core.db import HotStatement, Session, affected_rows, table_of
 from essc.ecards.models import Ecard, Issuance
 from essc.qr.models import CardUsage, OnlineCode
 from essc.terminals.models import Institution, Terminal, TerminalGrant
@@ -84,7 +84,7 @@ _CONSUME = (
     .values(used_at=bindparam("now"), used_by=bindparam("terminal"))
     .returning(_codes.c.province, _codes.c.issuance_id, _codes.c.channel_id)
 )
-_INSERT_USAGE = insert(table_of(CardUsage))
+_INSERT_USAGE = HotStatement(insert(table_of(CardUsage)))
 _spent = _CONSUME.cte("spent")
 # One row whenever the terminal exists: the holder's columns are NULL when no code was spent.
 _SPEND_AND_READ = _with_holder(
@@ -106,7 +106,7 @@ _SPEND_AND_READ = _with_holder(
 
 def add_usage(session: Session, usage: dict[str, Any]) -> None:
     """Insert one card use (a Core insert: nothing reads it back in the request)."""
-    session.execute(_INSERT_USAGE, [usage])
+    _INSERT_USAGE.execute(session, usage)
 
 
 def code(session: Session, token_digest: bytes) -> OnlineCode | None:
