@@ -151,6 +151,7 @@ class PhaseResult:
     machine_total: float
     stage_seconds: list[float] = field(default_factory=list)
     group_cpu: dict[str, float] = field(default_factory=dict)
+    worker_cpu: list[float] = field(default_factory=list)  # per API worker: how evenly the load spread
 
     @property
     def latencies(self) -> list[float]:
@@ -192,7 +193,9 @@ class PhaseResult:
         groups = {name: seconds / self.duration for name, seconds in self.group_cpu.items()}
         other = max(0.0, busy - clients_cpu - server_cpu - sum(groups.values()))
         named = "".join(f" {name} {value:.2f}" for name, value in groups.items())
-        return f"clients {clients_cpu:.2f} api {server_cpu:.2f}{named} other {other:.2f} of {cores:.1f}"
+        split = "/".join(f"{seconds / self.duration:.2f}" for seconds in self.worker_cpu)
+        api = f"api {server_cpu:.2f} ({split})"
+        return f"clients {clients_cpu:.2f} {api}{named} other {other:.2f} of {cores:.1f}"
 
     def server_ms_per_request(self) -> float:
         """CPU milliseconds of the API workers and the named process groups (database, Redis) per request."""
@@ -237,10 +240,10 @@ def run_phase(
     if on_window is not None:
         on_window()
     groups_before = _group_cpu(pid_groups()) if pid_groups else {}
-    server_before = sum(proc_cpu_seconds(pid) for pid in workers)
+    workers_before = [proc_cpu_seconds(pid) for pid in workers]
     before = CpuSample.now()
     time.sleep(duration)
-    server_after = sum(proc_cpu_seconds(pid) for pid in workers)
+    workers_after = [proc_cpu_seconds(pid) for pid in workers]
     after = CpuSample.now()
     groups_after = _group_cpu(pid_groups()) if pid_groups else {}
     collected = [results.get(timeout=duration + 300) for _ in processes]
@@ -250,11 +253,12 @@ def run_phase(
         mode,
         sorted(collected, key=lambda c: c.index),
         duration,
-        server_after - server_before,
+        sum(workers_after) - sum(workers_before),
         after.machine_busy - before.machine_busy,
         after.machine_total - before.machine_total,
         [b - a for a, b in pairwise(marks)],
         _group_delta(groups_before, groups_after),
+        [b - a for a, b in zip(workers_before, workers_after, strict=True)],
     )
 
 
