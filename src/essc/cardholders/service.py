@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from essc.cardholders import repository
 from essc.cardholders.errors import (
@@ -17,7 +17,7 @@ from essc.cardholders.errors import (
 )
 from essc.cardholders.importfile import HolderRecord
 from essc.cardholders.lifecycle import CardEventType, CardStatus, next_status
-from essc.cardholders.models import Card, CardEvent, Person
+from essc.cardholders.models import Card, CardEvent
 from essc.cardholders.schemas import CardEventIn, CardEventOut, ClearPerson, NewCard
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
@@ -207,7 +207,22 @@ def _load_card(batch: _Batch, record: HolderRecord, person_id: str) -> str | Rej
     return "updated"
 
 
-def read_clear_person(uow: UnitOfWork, person: Person, purpose: str) -> ClearPerson:
+class EncryptedPerson(Protocol):
+    """A person row, or the part of it read with a hot-path statement: whose fields, and their ciphertexts."""
+
+    @property
+    def province(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def aac002_cipher(self) -> bytes: ...
+    @property
+    def aac003_cipher(self) -> bytes: ...
+    @property
+    def aac067_cipher(self) -> bytes | None: ...
+
+
+def read_clear_person(uow: UnitOfWork, person: EncryptedPerson, purpose: str) -> ClearPerson:
     """Decrypt a person's fields for a caller entitled to them; the read itself is audited."""
     cipher = uow.platform.fields
     aac067 = (

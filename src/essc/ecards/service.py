@@ -67,7 +67,12 @@ def _view(issuance: Issuance, person: Person, card: Card) -> EcardView:
 
 def is_usable(issuance: Issuance, card: Card) -> bool:
     """The e-card works in a channel exactly when its physical card is normal and it is not unlinked there."""
-    return issuance.status == ACTIVE and card_is_usable(card.status)
+    return statuses_usable(issuance.status, card.status)
+
+
+def statuses_usable(issuance_status: str, card_status: str) -> bool:
+    """is_usable on the two statuses alone (hot paths read them without loading the rows)."""
+    return issuance_status == ACTIVE and card_is_usable(card_status)
 
 
 def _check_attestation(uow: UnitOfWork, attestation: Attestation) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVarTuple
 
@@ -12,22 +13,72 @@ from essc.core.db import HotStatement, Session, affected_rows, table_of
 from essc.ecards.models import Ecard, Issuance
 from essc.qr.models import CardUsage, OnlineCode
 from essc.terminals.models import Institution, Terminal, TerminalGrant
-from essc.terminals.repository import may_act_for, terminal_with_grant
+from essc.terminals.repository import (
+    ACTING_TERMINAL_COLUMNS,
+    ActingTerminal,
+    acting_terminal_of,
+    may_act_for,
+    terminal_with_grant,
+)
 
 _Row = TypeVarTuple("_Row")
+
+
+class HolderPerson(NamedTuple):
+    """The person behind a spent code: masked fields, and the encrypted ones for a clear grant."""
+
+    province: str
+    id: str
+    aac002_masked: str
+    aac003_masked: str
+    aac002_cipher: bytes
+    aac003_cipher: bytes
+    aac067_cipher: bytes | None
 
 
 class SpentCode(NamedTuple):
     """A code just spent, with the holder behind it as of this moment."""
 
     channel_id: str
-    issuance: Issuance
-    ecard: Ecard
-    person: Person
-    card: Card
+    province: str
+    ecard_id: str
+    issuance_status: str
+    sign_level: int
+    card_status: str
+    aab301: str
+    person: HolderPerson
 
 
-ActingTerminal = tuple[Terminal, Institution, str | None]  # the terminal, its institution, its disclosure
+_HOLDER_COLUMNS = (
+    Ecard.province,
+    Ecard.id,
+    Issuance.status,
+    Issuance.sign_level,
+    Card.status,
+    Card.aab301,
+    Person.province,
+    Person.id,
+    Person.aac002_masked,
+    Person.aac003_masked,
+    Person.aac002_cipher,
+    Person.aac003_cipher,
+    Person.aac067_cipher,
+)
+
+
+def _spent_code(channel_id: str, row: Sequence[Any]) -> SpentCode:
+    """A SpentCode from the channel and the _HOLDER_COLUMNS of a row."""
+    province, ecard_id, issuance_status, sign_level, card_status, aab301 = row[:6]
+    return SpentCode(
+        channel_id,
+        province,
+        ecard_id,
+        issuance_status,
+        sign_level,
+        card_status,
+        aab301,
+        HolderPerson(*row[6:13]),
+    )
 
 
 def spend(
@@ -42,23 +93,19 @@ def spend(
     """
     params = {"digest": token_digest, "now": now, "terminal": terminal_id, "busi_type": busi_type}
     if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(_SPEND_AND_READ, params).one_or_none()
-        if row is None:
+        rows = _SPEND_AND_READ.execute(session, params).rows
+        if not rows:
             return None, None
-        terminal: ActingTerminal = (row[0], row[1], row[2])
-        if row[3] is None:
-            return terminal, None
-        return terminal, SpentCode(row[7], row[3], row[4], row[5], row[6])
-    code_row = session.execute(_CONSUME, params).one_or_none()
+        row = rows[0]
+        holder = row[len(ACTING_TERMINAL_COLUMNS) :]
+        return acting_terminal_of(row), None if holder[0] is None else _spent_code(holder[-1], holder)
+    code_rows = _CONSUME.execute(session, params).rows
     acting = terminal_with_grant(session, terminal_id, busi_type)
-    if code_row is None:
+    if not code_rows:
         return acting, None
-    province, issuance_id, channel_id = code_row
-    query = select(Issuance, Ecard, Person, Card).where(
-        Issuance.province == province, Issuance.id == issuance_id
-    )
-    holder = session.execute(_with_holder(query)).one()
-    return acting, SpentCode(channel_id, holder[0], holder[1], holder[2], holder[3])
+    province, issuance_id, channel_id = code_rows[0]
+    holder_row = _HOLDER.execute(session, {"province": province, "issuance": issuance_id}).rows[0]
+    return acting, _spent_code(channel_id, holder_row)
 
 
 def _with_holder(query: Select[*_Row], *, outer: bool = False) -> Select[*_Row]:
@@ -71,9 +118,9 @@ def _with_holder(query: Select[*_Row], *, outer: bool = False) -> Select[*_Row]:
     return join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
 
 
-# Built once, in Core (not the ORM's bulk UPDATE): on every resolution, building them costs more than running.
+# Built once, in Core and run on the driver: on every resolution, building them costs more than running.
 _codes = table_of(OnlineCode)
-_CONSUME = (
+_CONSUME_CODE = (
     update(_codes)
     .where(
         _codes.c.token_digest == bindparam("digest"),
@@ -84,23 +131,31 @@ _CONSUME = (
     .values(used_at=bindparam("now"), used_by=bindparam("terminal"))
     .returning(_codes.c.province, _codes.c.issuance_id, _codes.c.channel_id)
 )
+_CONSUME = HotStatement(_CONSUME_CODE)
+_HOLDER = HotStatement(
+    _with_holder(
+        select(*_HOLDER_COLUMNS)
+        .select_from(Issuance)
+        .where(Issuance.province == bindparam("province"), Issuance.id == bindparam("issuance"))
+    )
+)
 _INSERT_USAGE = HotStatement(insert(table_of(CardUsage)))
-_spent = _CONSUME.cte("spent")
+_spent = _CONSUME_CODE.cte("spent")
 # One row whenever the terminal exists: the holder's columns are NULL when no code was spent.
-_SPEND_AND_READ = _with_holder(
-    select(
-        Terminal, Institution, TerminalGrant.disclosure, Issuance, Ecard, Person, Card, _spent.c.channel_id
+_SPEND_AND_READ = HotStatement(
+    _with_holder(
+        select(*ACTING_TERMINAL_COLUMNS, *_HOLDER_COLUMNS, _spent.c.channel_id)
+        .select_from(Terminal)
+        .join(Institution, Institution.id == Terminal.institution_id)
+        .outerjoin(
+            TerminalGrant,
+            (TerminalGrant.terminal_id == Terminal.id) & (TerminalGrant.busi_type == bindparam("busi_type")),
+        )
+        .outerjoin(_spent, true())
+        .outerjoin(Issuance, (Issuance.province == _spent.c.province) & (Issuance.id == _spent.c.issuance_id))
+        .where(Terminal.id == bindparam("terminal")),
+        outer=True,
     )
-    .select_from(Terminal)
-    .join(Institution, Institution.id == Terminal.institution_id)
-    .outerjoin(
-        TerminalGrant,
-        (TerminalGrant.terminal_id == Terminal.id) & (TerminalGrant.busi_type == bindparam("busi_type")),
-    )
-    .outerjoin(_spent, true())
-    .outerjoin(Issuance, (Issuance.province == _spent.c.province) & (Issuance.id == _spent.c.issuance_id))
-    .where(Terminal.id == bindparam("terminal")),
-    outer=True,
 )
 
 

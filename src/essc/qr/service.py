@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime, timedelta
+from typing import NamedTuple, Protocol
 
-from essc.cardholders.models import Card, Person
 from essc.cardholders.service import read_clear_person
 from essc.channels.models import Channel
 from essc.core.uow import UnitOfWork
-from essc.ecards.models import Ecard, Issuance
-from essc.ecards.service import ensure_usable, is_usable, locate, token_digest
+from essc.ecards.service import ensure_usable, locate, statuses_usable, token_digest
 from essc.kit import qrimage
 from essc.kit.codes import CodeKind, new_token_code, parse_code
 from essc.kit.ids import new_id
 from essc.qr import repository
 from essc.qr.errors import CardNotUsable, CodeAlreadyUsed, CodeExpired, CodeUnknown, WrongCodeKind
 from essc.qr.models import OnlineCode
+from essc.qr.repository import SpentCode
 from essc.qr.schemas import (
     CodeRequest,
     ImageFormat,
@@ -26,9 +26,8 @@ from essc.qr.schemas import (
     UsageHistory,
     UsageOut,
 )
-from essc.terminals.models import Institution, Terminal
 from essc.terminals.schemas import BusiType, Disclosure
-from essc.terminals.service import ensure_acting
+from essc.terminals.service import InstitutionParty, TerminalParty, ensure_acting
 
 MAX_CODE_SECONDS = 60  # SPEC 3.4: a code refreshes at most every 60 s and works once
 
@@ -74,39 +73,29 @@ def resolve(uow: UnitOfWork, terminal_caller_id: str, request: ResolveRequest) -
     digest = token_digest(uow, parsed.body.hex())
     acting, spent = repository.spend(uow.session, digest, now, terminal_caller_id, request.busi_type.value)
     # The spend was conditioned on the same rule, so a refused terminal has burnt nothing.
-    terminal, owner, disclosure = ensure_acting(acting, request.busi_type)
+    acting, disclosure = ensure_acting(acting, request.busi_type)
+    terminal, owner = acting.terminal, acting.institution
     if spent is None:
         raise _why_not_live(uow, digest)
-    issuance, ecard, card = spent.issuance, spent.ecard, spent.card
-    if not is_usable(issuance, card):
+    if not statuses_usable(spent.issuance_status, spent.card_status):
         uow.audit(
             "qr.refused",
             "ecard",
-            ecard.id,
-            ecard.province,
+            spent.ecard_id,
+            spent.province,
             terminal=terminal.terminal_no,
             busi_type=request.busi_type.value,
-            card_status=card.status,
-            issuance_status=issuance.status,
+            card_status=spent.card_status,
+            issuance_status=spent.issuance_status,
         )
         raise CardNotUsable(
             "the e-card cannot be used now (card or e-card status changed); ask the holder to check the app",
-            card_status=card.status,
+            card_status=spent.card_status,
         )
-    resolution = _disclose(
-        uow,
-        owner,
-        issuance=issuance,
-        ecard=ecard,
-        person=spent.person,
-        card=card,
-        disclosure=disclosure,
-        busi_type=request.busi_type,
-        now=now,
-    )
+    resolution = _disclose(uow, owner.id, spent, disclosure=disclosure, busi_type=request.busi_type, now=now)
     record_use(
         uow,
-        ecard,
+        EcardRef(spent.province, spent.ecard_id),
         channel_id=spent.channel_id,
         terminal=terminal,
         owner=owner,
@@ -135,29 +124,26 @@ def pseudonym(uow: UnitOfWork, institution_id: str, ecard_id: str) -> str:
 
 def _disclose(
     uow: UnitOfWork,
-    owner: Institution,
+    institution_id: str,
+    spent: SpentCode,
     *,
-    issuance: Issuance,
-    ecard: Ecard,
-    person: Person,
-    card: Card,
     disclosure: Disclosure,
     busi_type: BusiType,
     now: datetime,
 ) -> Resolution:
     aac002 = aac003 = aab301 = None
     if disclosure is Disclosure.MASKED:
-        aac002, aac003, aab301 = person.aac002_masked, person.aac003_masked, card.aab301
+        aac002, aac003, aab301 = spent.person.aac002_masked, spent.person.aac003_masked, spent.aab301
     elif disclosure is Disclosure.CLEAR:
-        clear = read_clear_person(uow, person, purpose=f"qr_resolution:{busi_type.value}")
-        aac002, aac003, aab301 = clear.aac002, clear.aac003, card.aab301
+        clear = read_clear_person(uow, spent.person, purpose=f"qr_resolution:{busi_type.value}")
+        aac002, aac003, aab301 = clear.aac002, clear.aac003, spent.aab301
     return Resolution(
         resolution_id=new_id(),
         busi_type=busi_type,
         disclosure=disclosure,
         usable=True,
-        pseudonym=pseudonym(uow, owner.id, ecard.id),
-        sign_level=issuance.sign_level,
+        pseudonym=pseudonym(uow, institution_id, spent.ecard_id),
+        sign_level=spent.sign_level,
         aab301=aab301,
         aac003=aac003,
         aac002=aac002,
@@ -165,12 +151,28 @@ def _disclose(
     )
 
 
+class EcardRef(NamedTuple):
+    """An e-card as its uses are recorded against it."""
+
+    province: str
+    id: str
+
+
+class EcardKey(Protocol):
+    """An e-card row or an EcardRef: its province and id."""
+
+    @property
+    def province(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+
+
 def record_use(
     uow: UnitOfWork,
-    ecard: Ecard,
+    ecard: EcardKey,
     *,
-    terminal: Terminal,
-    owner: Institution,
+    terminal: TerminalParty,
+    owner: InstitutionParty,
     busi_type: BusiType,
     method: str,
     disclosure: Disclosure,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
 from sqlalchemy import ColumnElement, bindparam, delete, exists, select
 
-from essc.core.db import Session
+from essc.core.db import HotStatement, Session
 from essc.terminals.models import Institution, Terminal, TerminalGrant
 from essc.terminals.schemas import PartyStatus
 
@@ -28,9 +31,51 @@ def terminal_with_institution(session: Session, terminal_id: str) -> tuple[Termi
     return None if row is None else (row[0], row[1])
 
 
-# Built once: it runs on every resolution, where building it would cost more than running it.
-_TERMINAL_WITH_GRANT = (
-    select(Terminal, Institution, TerminalGrant.disclosure)
+class TerminalState(NamedTuple):
+    """What the rules need of a terminal acting now."""
+
+    id: str
+    terminal_no: str
+    status: str
+
+
+class InstitutionState(NamedTuple):
+    """What the rules need of the institution behind a terminal acting now."""
+
+    id: str
+    code: str
+    status: str
+
+
+class ActingTerminal(NamedTuple):
+    """A terminal, its institution and what it may learn for one busiType (None: not granted)."""
+
+    terminal: TerminalState
+    institution: InstitutionState
+    disclosure: str | None
+
+
+ACTING_TERMINAL_COLUMNS = (
+    Terminal.id,
+    Terminal.terminal_no,
+    Terminal.status,
+    Institution.id,
+    Institution.code,
+    Institution.status,
+    TerminalGrant.disclosure,
+)
+
+
+def acting_terminal_of(row: Sequence[Any]) -> ActingTerminal:
+    """The ActingTerminal in the first columns of a row that selected ACTING_TERMINAL_COLUMNS first."""
+    return ActingTerminal(
+        TerminalState(row[0], row[1], row[2]), InstitutionState(row[3], row[4], row[5]), row[6]
+    )
+
+
+# Built once and run on the driver: it runs on every resolution.
+_TERMINAL_WITH_GRANT = HotStatement(
+    select(*ACTING_TERMINAL_COLUMNS)
     .join(Institution, Institution.id == Terminal.institution_id)
     .outerjoin(
         TerminalGrant,
@@ -40,14 +85,10 @@ _TERMINAL_WITH_GRANT = (
 )
 
 
-def terminal_with_grant(
-    session: Session, terminal_id: str, busi_type: str
-) -> tuple[Terminal, Institution, str | None] | None:
+def terminal_with_grant(session: Session, terminal_id: str, busi_type: str) -> ActingTerminal | None:
     """The terminal, its institution and its disclosure for one busiType (None: not granted), in one query."""
-    row = session.execute(
-        _TERMINAL_WITH_GRANT, {"terminal_id": terminal_id, "busi_type": busi_type}
-    ).one_or_none()
-    return None if row is None else (row[0], row[1], row[2])
+    rows = _TERMINAL_WITH_GRANT.execute(session, {"terminal_id": terminal_id, "busi_type": busi_type}).rows
+    return acting_terminal_of(rows[0]) if rows else None
 
 
 def may_act_for(terminal_id: ColumnElement[str], busi_type: ColumnElement[str]) -> ColumnElement[bool]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from essc.access import service as access
 from essc.core.uow import UnitOfWork
 from essc.kit.ids import new_id
@@ -17,6 +19,7 @@ from essc.terminals.errors import (
     TerminalSuspended,
 )
 from essc.terminals.models import Institution, Terminal, TerminalGrant
+from essc.terminals.repository import ActingTerminal
 from essc.terminals.schemas import (
     DISCLOSURE_RANK,
     MAX_DISCLOSURE,
@@ -234,20 +237,39 @@ def acting_terminal(uow: UnitOfWork, caller_id: str) -> tuple[Terminal, Institut
     return terminal, owner
 
 
-def ensure_acting(
-    found: tuple[Terminal, Institution, str | None] | None, busi_type: BusiType
-) -> tuple[Terminal, Institution, Disclosure]:
+def ensure_acting(found: ActingTerminal | None, busi_type: BusiType) -> tuple[ActingTerminal, Disclosure]:
     """The terminal may act for the busiType (repository.may_act_for is the same rule in SQL), or why not."""
     if found is None:
         raise TerminalNotFound("the authenticated caller is not a registered terminal")
-    terminal, owner, disclosure = found
-    _ensure_active(terminal, owner)
-    if disclosure is None:
-        raise _not_granted(terminal, busi_type)
-    return terminal, owner, Disclosure(disclosure)
+    _ensure_active(found.terminal, found.institution)
+    if found.disclosure is None:
+        raise _not_granted(found.terminal, busi_type)
+    return found, Disclosure(found.disclosure)
 
 
-def _ensure_active(terminal: Terminal, owner: Institution) -> None:
+class TerminalParty(Protocol):
+    """A terminal as the rules see it: a row of the table or the state read with a resolution."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def terminal_no(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+
+
+class InstitutionParty(Protocol):
+    """An institution as the rules see it."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+
+
+def _ensure_active(terminal: TerminalParty, owner: InstitutionParty) -> None:
     if owner.status != PartyStatus.ACTIVE:
         raise InstitutionSuspended(f"institution {owner.code} is {owner.status}")
     if terminal.status != PartyStatus.ACTIVE:
@@ -262,7 +284,7 @@ def granted_disclosure(uow: UnitOfWork, terminal: Terminal, busi_type: BusiType)
     return Disclosure(found.disclosure)
 
 
-def _not_granted(terminal: Terminal, busi_type: BusiType) -> BusiTypeNotGranted:
+def _not_granted(terminal: TerminalParty, busi_type: BusiType) -> BusiTypeNotGranted:
     return BusiTypeNotGranted(
         f"terminal {terminal.terminal_no} is not authorised for busiType {busi_type.value}",
         field="busiType",
