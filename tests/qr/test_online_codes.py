@@ -6,6 +6,7 @@ import base64
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import product
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,9 +15,15 @@ from sqlalchemy import select
 from essc.audit.models import AuditEntry
 from essc.cardholders.importfile import HolderRecord
 from essc.core.platform import Platform
+from essc.ecards.service import token_digest
 from essc.kit.clock import FrozenClock
-from essc.kit.codes import CodeKind, new_token_code
+from essc.kit.codes import CodeKind, new_token_code, parse_code
+from essc.kit.errors import EsscError
 from essc.kit.qrimage import decode_image
+from essc.qr import repository as qr_repository
+from essc.terminals.models import Institution, Terminal
+from essc.terminals.schemas import BusiType
+from essc.terminals.service import ensure_acting
 from essc_sdk import PlatformError
 from factories import (
     Party,
@@ -28,6 +35,7 @@ from factories import (
     institution,
     issued_sign_no,
     load,
+    operator_uow,
     province,
     terminal,
 )
@@ -276,3 +284,31 @@ def test_every_resolution_feeds_the_holders_usage_history(platform: Platform, sc
 
 def _at(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+@pytest.mark.parametrize(
+    ("institution_status", "terminal_status", "busi_type"),
+    list(product(["active", "suspended"], ["active", "suspended"], ["01", "02"])),
+)
+def test_the_spend_is_refused_in_sql_exactly_when_the_rule_refuses_the_terminal(
+    platform: Platform, scene: Scene, institution_status: str, terminal_status: str, busi_type: str
+) -> None:
+    counter = _terminal(platform, scene, "hrss_centre", {"01": "masked"})
+    code = parse_code(_code(scene, images=[])["code"])
+    with operator_uow(platform) as uow:
+        found = uow.session.execute(select(Terminal).where(Terminal.terminal_no == counter.terminal_no))
+        device = found.scalar_one()
+        owner = uow.session.get(Institution, device.institution_id)
+        assert owner is not None
+        device.status, owner.status = terminal_status, institution_status
+        uow.session.flush()
+        acting, spent = qr_repository.spend(
+            uow.session, token_digest(uow, code.body.hex()), uow.clock.now(), device.id, busi_type
+        )
+        try:
+            ensure_acting(acting, BusiType(busi_type))
+            allowed = True
+        except EsscError:
+            allowed = False
+    assert allowed is (institution_status == terminal_status == "active" and busi_type == "01")
+    assert (spent is not None) is allowed

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import DateTime, FromClause, Insert, MetaData, Select, Table, UpdateBase, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.types import TypeDecorator
@@ -148,10 +148,27 @@ def affected_rows(result: object) -> int:
 
 
 class HotResult(NamedTuple):
-    """What a hot statement gave back: its rows (empty without RETURNING) and the rows it touched."""
+    """What a hot statement gave back: its rows (empty without RETURNING) and how many it touched or read."""
 
     rows: list[tuple[Any, ...]]
     affected: int
+
+
+_TRANSACTION_CONNECTION = "essc.transaction_connection"
+
+
+def _transaction_connection(session: OrmSession) -> Connection:
+    """The connection of the session's current transaction, asked of the session once per transaction."""
+    # Session.connection() walks the session's transaction state on every call: a hot path makes several.
+    held = session.info.get(_TRANSACTION_CONNECTION)
+    transaction = session.get_transaction()
+    if held is not None and transaction is not None and held[0] is transaction:
+        connection: Connection = held[1]
+        return connection
+    connection = session.connection()
+    # The transaction object is held, so a later one cannot be mistaken for it; a commit or rollback ends it.
+    session.info[_TRANSACTION_CONNECTION] = (session.get_transaction(), connection)
+    return connection
 
 
 class HotStatement:
@@ -174,12 +191,14 @@ class HotStatement:
         self, session: OrmSession, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> HotResult:
         """Run with one parameter set (rows returned) or several (an executemany: no rows)."""
-        connection = session.connection()
+        connection = _transaction_connection(session)
         dialect = connection.dialect
         if dialect.name != "postgresql":
             result = connection.execute(self.statement, params)
-            rows = [tuple(row) for row in result] if result.returns_rows else []
-            return HotResult(rows, affected_rows(result))
+            if not result.returns_rows:
+                return HotResult([], affected_rows(result))
+            rows = [tuple(row) for row in result]
+            return HotResult(rows, len(rows))  # pysqlite counts no rows for a statement with RETURNING
         first = params if isinstance(params, Mapping) else params[0]
         # An INSERT without explicit values names the columns its parameters give, as Core would.
         columns = tuple(first) if isinstance(self.statement, Insert) else ()
