@@ -13,7 +13,7 @@ from essc.kit.ids import new_id
 from essc.qr.models import CardUsage
 
 _usages = table_of(CardUsage)
-_INSERT = HotStatement(insert(_usages))
+_INSERT = HotStatement(insert(_usages), columns_from_params=True)
 _BY_ECARD = HotStatement(
     select(_usages.c.id, _usages.c.channel_id, _usages.c.at)
     .where(_usages.c.province == bindparam("p"), _usages.c.ecard_id == bindparam("e"))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, FromClause, Insert, MetaData, Select, Table, UpdateBase, create_engine, event
+from sqlalchemy import DateTime, FromClause, MetaData, Select, Table, UpdateBase, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
@@ -131,7 +132,9 @@ def insert_ignoring_conflicts(session: OrmSession, table: FromClause, rows: list
     if statement is None:
         insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
         # Count what RETURNING gives back: drivers do not report reliable row counts for these statements.
-        statement = HotStatement(insert.on_conflict_do_nothing().returning(*table.primary_key.columns))
+        statement = HotStatement(
+            insert.on_conflict_do_nothing().returning(*table.primary_key.columns), columns_from_params=True
+        )
         _conflict_free_inserts[(dialect, table.name)] = statement
     if len(rows) == 1:
         return len(statement.execute(session, rows[0]).rows)
@@ -182,8 +185,12 @@ class HotStatement:
     with its type processing (its datetimes are strings).
     """
 
-    def __init__(self, statement: Select[*tuple[Any, ...]] | UpdateBase) -> None:
+    def __init__(
+        self, statement: Select[*tuple[Any, ...]] | UpdateBase, *, columns_from_params: bool = False
+    ) -> None:
         self.statement = statement
+        # An INSERT without explicit values names the columns its parameters give, as Core would.
+        self.columns_from_params = columns_from_params
         # PostgreSQL's SQL and the values of its literals, by INSERT columns
         self._sql: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
 
@@ -200,8 +207,7 @@ class HotStatement:
             rows = [tuple(row) for row in result]
             return HotResult(rows, len(rows))  # pysqlite counts no rows for a statement with RETURNING
         first = params if isinstance(params, Mapping) else params[0]
-        # An INSERT without explicit values names the columns its parameters give, as Core would.
-        columns = tuple(first) if isinstance(self.statement, Insert) else ()
+        columns = tuple(first) if self.columns_from_params else ()
         found = self._sql.get(columns)
         if found is None:
             compiled = self.statement.compile(dialect=dialect, column_keys=list(columns) or None)
@@ -226,3 +232,38 @@ class HotStatement:
                 return HotResult(rows, cursor.rowcount)
             cursor.executemany(sql, params)
             return HotResult([], cursor.rowcount)
+
+
+_COMMIT_GUARDS = "essc.commit_guards"
+_GUARDS_RAN = "essc.commit_guards_ran"
+
+
+def guard_commit(session: OrmSession, guard: Callable[[OrmSession], None]) -> None:
+    """Run `guard` in every transaction of the session just before it commits; raising stops the commit.
+
+    A unit of work runs the guards first, before it locks the audit chain's head (commit_guards_first), so the
+    lock is held for as few round trips as possible; any other commit runs them from the session's event.
+    """
+    guards: list[Callable[[OrmSession], None]] | None = session.info.get(_COMMIT_GUARDS)
+    if guards is None:
+        guards = session.info[_COMMIT_GUARDS] = []
+        event.listen(session, "before_commit", _guards_before_commit)
+    guards.append(guard)
+
+
+@contextmanager
+def commit_guards_first(session: OrmSession) -> Iterator[None]:
+    """Run the session's commit guards now, for the commit made inside the block (not again at it)."""
+    for guard in session.info.get(_COMMIT_GUARDS, ()):
+        guard(session)
+    session.info[_GUARDS_RAN] = True
+    try:
+        yield
+    finally:
+        session.info.pop(_GUARDS_RAN, None)  # a block that failed before committing leaves nothing behind
+
+
+def _guards_before_commit(session: OrmSession) -> None:
+    if not session.info.pop(_GUARDS_RAN, False):
+        for guard in session.info.get(_COMMIT_GUARDS, ()):
+            guard(session)

@@ -8,7 +8,7 @@ from typing import Any
 from essc.audit import repository as audit_repository
 from essc.audit.schemas import PendingAuditEntry
 from essc.core.context import RequestContext
-from essc.core.db import Session
+from essc.core.db import Session, commit_guards_first
 from essc.core.platform import Platform
 from essc.kit.ids import new_id
 from essc.kit.keystore import KeyPurpose
@@ -51,11 +51,13 @@ class UnitOfWork:
         )
 
     def commit(self) -> None:
-        if self._audit:
-            key = self.platform.keys.data_key(KeyPurpose.AUDIT_CHAIN)
-            audit_repository.append(self.session, self._audit, self.platform.suite, key)
-            self._audit.clear()
-        self.session.commit()
+        # Guards (the idempotency fence) first: audit heads stay locked only from the append to the commit.
+        with commit_guards_first(self.session):
+            if self._audit:
+                key = self.platform.keys.data_key(KeyPurpose.AUDIT_CHAIN)
+                audit_repository.append(self.session, self._audit, self.platform.suite, key)
+                self._audit.clear()
+            self.session.commit()
 
     def rollback(self) -> None:
         self._audit.clear()

@@ -31,9 +31,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event
-
-from essc.core.db import Session
+from essc.core.db import Session, guard_commit
 from essc.core.platform import Platform
 from essc.idempotency import repository
 from essc.idempotency.errors import (
@@ -177,7 +175,7 @@ def _in_progress(key: str) -> IdempotencyInProgress:
 def fence(session: Session, held: Claim) -> None:
     """Make every commit of the request's session also mark the claim applied, or fail if it was lost."""
 
-    def _before_commit(committing: Session) -> None:
+    def _check(committing: Session) -> None:
         if not repository.mark_applied(committing, held.caller_id, held.key, held.token):
             raise IdempotencyInProgress(
                 f"the claim on {wire.HEADER_IDEMPOTENCY_KEY} {held.key!r} ran out and another request "
@@ -185,7 +183,7 @@ def fence(session: Session, held: Claim) -> None:
                 header=wire.HEADER_IDEMPOTENCY_KEY,
             )
 
-    event.listen(session, "before_commit", _before_commit)
+    guard_commit(session, _check)
 
 
 def finish(platform: Platform, held: Claim, answer: Answer | None) -> None:

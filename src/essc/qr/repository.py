@@ -139,7 +139,7 @@ _HOLDER = HotStatement(
         .where(Issuance.province == bindparam("province"), Issuance.id == bindparam("issuance"))
     )
 )
-_INSERT_USAGE = HotStatement(insert(table_of(CardUsage)))
+_INSERT_USAGE = HotStatement(insert(table_of(CardUsage)), columns_from_params=True)
 _spent = _CONSUME_CODE.cte("spent")
 # One row whenever the terminal exists: the holder's columns are NULL when no code was spent.
 _SPEND_AND_READ = HotStatement(
