@@ -124,6 +124,7 @@ class QrJob:
     codes: int
     busi_type: str
     disclosure: str
+    reconnect_seconds: float  # how long a connection serves in the loop (0: one connection throughout)
 
 
 def _client(http: httpx.Client, suite: CryptoSuite, caller: str, key_pem: bytes) -> EsscClient:
@@ -187,10 +188,22 @@ def _run_client(job: QrJob, barriers: list[Barrier], results: Queue[ClientResult
     barriers[0].wait()
     pool = iter(_issue_pool(job, issuer, result) if job.mode in QR_MODES else [])
     sent = 0
+    connected_at = perf_counter()
 
     def step() -> str | None:
-        nonlocal sent
+        nonlocal sent, connected_at
         sent += 1
+        if job.reconnect_seconds and perf_counter() - connected_at >= job.reconnect_seconds:
+            connected_at = perf_counter()
+            # This request asks the server to close the connection after answering; the next one opens a
+            # new connection, which goes to whichever worker is free first, as a fleet of terminals' would.
+            http.headers["connection"] = "close"
+        try:
+            return request()
+        finally:
+            http.headers.pop("connection", None)
+
+    def request() -> str | None:
         if job.mode == "healthz":
             response = http.get("/healthz")
             return None if response.status_code == 200 else f"HTTP {response.status_code}"
@@ -669,6 +682,7 @@ def drive(
         0,
         args.busi_type,
         args.disclosure,
+        args.reconnect_seconds,
     )
 
     def jobs_of(mode: str, codes: int, warmup: float, duration: float) -> list[QrJob]:
@@ -766,6 +780,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         default="masked",
         choices=["presence", "masked", "clear"],
         help="what the terminals are granted",
+    )
+    parser.add_argument(
+        "--reconnect-seconds",
+        type=float,
+        default=1.0,
+        help="each client opens a new connection this often, the same in every phase (0: never); with one"
+        " long-lived connection per client all of them can land on one worker (seen: api 0.00/0.90)",
     )
     parser.add_argument("--probe-codes", type=int, default=150, help="codes per client in the sizing probe")
     parser.add_argument(
