@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -141,20 +141,32 @@ def post_without_key(client: EsscClient, path: str, body: object) -> Any:
     return response.json()
 
 
-def _issue_pool(job: QrJob, issuer: EsscClient, result: ClientResult) -> list[str]:
-    """This client's one-time codes, issued through the channel in a MAC session, payload only."""
-    codes: list[str] = []
+STALE_CODE_SECONDS = 55.0  # a pooled code this old is skipped: it could expire (60 s) before it is resolved
+
+
+def _issue_pool(job: QrJob, issuer: EsscClient, result: ClientResult) -> list[tuple[float, str]]:
+    """This client's one-time codes with when each was issued, through the channel in a MAC session."""
+    codes: list[tuple[float, str]] = []
     result.notes["first_code_at"] = perf_counter()
     for number in range(job.codes):
         sign_no = job.sign_nos[number % len(job.sign_nos)]
         try:
             # Untimed setup: no Idempotency-Key, so the pool is issued fast enough for the codes' 60 s.
             answer = post_without_key(issuer, f"/v1/ecards/{sign_no}/qr-codes", {"images": []})
-            codes.append(str(answer["code"]))
+            codes.append((perf_counter(), str(answer["code"])))
         except Exception as exc:  # counted and shown; the pool is just smaller
             result.counters[f"code not issued: {type(exc).__name__} {exc}"[:120]] += 1
     result.counters["codes issued"] += len(codes)
     return codes
+
+
+def _fresh_code(pool: Iterator[tuple[float, str]], result: ClientResult) -> str:
+    """The next pooled code young enough to resolve; older ones are skipped and counted, not sent."""
+    for issued_at, code in pool:
+        if perf_counter() - issued_at < STALE_CODE_SECONDS:
+            return code
+        result.counters["stale codes skipped"] += 1
+    raise Exhausted
 
 
 def run_client(job: QrJob, barriers: list[Barrier], results: Queue[ClientResult]) -> None:
@@ -208,9 +220,7 @@ def _run_client(job: QrJob, barriers: list[Barrier], results: Queue[ClientResult
             response = http.get("/healthz")
             return None if response.status_code == 200 else f"HTTP {response.status_code}"
         if job.mode in QR_MODES:
-            code = next(pool, None)
-            if code is None:
-                raise Exhausted
+            code = _fresh_code(pool, result)
             body = {"code": code, "busiType": job.busi_type}
             if job.mode == "qr-resolve-nokey":
                 answer = post_without_key(terminal, "/v1/qr/resolutions", body)
@@ -606,7 +616,7 @@ def show(
             "at window end (codes live 60 s)"
         )
         for label, count in phase.counters.items():
-            if label.startswith("code not issued"):
+            if label.startswith(("code not issued", "stale codes")):
                 print(f"    {count} x {label}")
 
 
