@@ -62,7 +62,7 @@ def append(session: Session, pending: list[PendingAuditEntry], suite: CryptoSuit
                 }
             )
             prev_mac = mac
-        if len(rows) == 1 and len(pending) == 1 and session.get_bind().dialect.name == "postgresql":
+        if len(pending) == 1 and session.get_bind().dialect.name == "postgresql":
             # The common case, one entry: the head moves in the statement that inserts it, one round trip
             # less while the head is locked.
             _INSERT_ONE_MOVING_HEAD.execute(session, rows[0])

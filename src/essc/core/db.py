@@ -254,8 +254,7 @@ def guard_commit(session: OrmSession, guard: Callable[[OrmSession], None]) -> No
 @contextmanager
 def commit_guards_first(session: OrmSession) -> Iterator[None]:
     """Run the session's commit guards now, for the commit made inside the block (not again at it)."""
-    for guard in session.info.get(_COMMIT_GUARDS, ()):
-        guard(session)
+    _run_guards(session)
     session.info[_GUARDS_RAN] = True
     try:
         yield
@@ -265,5 +264,9 @@ def commit_guards_first(session: OrmSession) -> Iterator[None]:
 
 def _guards_before_commit(session: OrmSession) -> None:
     if not session.info.pop(_GUARDS_RAN, False):
-        for guard in session.info.get(_COMMIT_GUARDS, ()):
-            guard(session)
+        _run_guards(session)
+
+
+def _run_guards(session: OrmSession) -> None:
+    for guard in session.info.get(_COMMIT_GUARDS, ()):
+        guard(session)

@@ -231,7 +231,7 @@ class EnvelopeMiddleware:
         if found is not None:
             return found  # keys are immutable under their id: a revoked one no longer authenticates anything
         with self.platform.single_statement_factory() as session:
-            key: tuple[str, bytes] | None = None
+            key: tuple[str, bytes] | None
             if caller.session_id is not None:
                 opened = access_repository.session_with_caller(session, caller.session_id)
                 key = None if opened is None else (opened.key_id, opened.public_key)

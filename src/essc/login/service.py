@@ -221,7 +221,8 @@ def confirm(uow: UnitOfWork, channel: Channel, request: ConfirmRequest) -> Answe
     )
     record_use(
         uow,
-        ecard,
+        ecard.province,
+        ecard.id,
         terminal=terminal,
         owner=owner,
         busi_type=LOGIN_BUSI_TYPE,

@@ -222,7 +222,8 @@ def _settle_one(
     assert ecard is not None  # a certificate is only issued for an existing e-card
     record_use(
         uow,
-        ecard,
+        ecard.province,
+        ecard.id,
         terminal=terminal,
         owner=owner,
         busi_type=busi_type,

@@ -12,11 +12,12 @@ from essc.cardholders.models import Card, Person
 from essc.core.db import HotStatement, Session, affected_rows, table_of
 from essc.ecards.models import Ecard, Issuance
 from essc.qr.models import CardUsage, OnlineCode
-from essc.terminals.models import Institution, Terminal, TerminalGrant
+from essc.terminals.models import Institution, Terminal
 from essc.terminals.repository import (
     ACTING_TERMINAL_COLUMNS,
     ActingTerminal,
     acting_terminal_of,
+    acting_terminal_query,
     may_act_for,
     terminal_with_grant,
 )
@@ -108,14 +109,16 @@ def spend(
     return acting, _spent_code(channel_id, holder_row)
 
 
-def _with_holder(query: Select[*_Row], *, outer: bool = False) -> Select[*_Row]:
-    """Join the e-card, person and current card of the selected issuance, on primary keys."""
-    join = query.outerjoin if outer else query.join
-    query = join(Ecard, (Ecard.province == Issuance.province) & (Ecard.id == Issuance.ecard_id))
-    join = query.outerjoin if outer else query.join
-    query = join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
-    join = query.outerjoin if outer else query.join
-    return join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
+def _with_holder(query: Select[*_Row]) -> Select[*_Row]:
+    """Join the e-card, person and current card of the selected issuance, on primary keys.
+
+    Outer joins: every issuance has all three, and a select without an issuance (no code spent) keeps its row.
+    """
+    return (
+        query.outerjoin(Ecard, (Ecard.province == Issuance.province) & (Ecard.id == Issuance.ecard_id))
+        .outerjoin(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
+        .outerjoin(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
+    )
 
 
 # Built once, in Core and run on the driver: on every resolution, building them costs more than running.
@@ -144,17 +147,9 @@ _spent = _CONSUME_CODE.cte("spent")
 # One row whenever the terminal exists: the holder's columns are NULL when no code was spent.
 _SPEND_AND_READ = HotStatement(
     _with_holder(
-        select(*ACTING_TERMINAL_COLUMNS, *_HOLDER_COLUMNS, _spent.c.channel_id)
-        .select_from(Terminal)
-        .join(Institution, Institution.id == Terminal.institution_id)
-        .outerjoin(
-            TerminalGrant,
-            (TerminalGrant.terminal_id == Terminal.id) & (TerminalGrant.busi_type == bindparam("busi_type")),
-        )
+        acting_terminal_query(*_HOLDER_COLUMNS, _spent.c.channel_id)
         .outerjoin(_spent, true())
         .outerjoin(Issuance, (Issuance.province == _spent.c.province) & (Issuance.id == _spent.c.issuance_id))
-        .where(Terminal.id == bindparam("terminal")),
-        outer=True,
     )
 )
 

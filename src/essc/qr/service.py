@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime, timedelta
-from typing import NamedTuple, Protocol
 
 from essc.cardholders.service import read_clear_person
 from essc.channels.models import Channel
@@ -95,7 +94,8 @@ def resolve(uow: UnitOfWork, terminal_caller_id: str, request: ResolveRequest) -
     resolution = _disclose(uow, owner.id, spent, disclosure=disclosure, busi_type=request.busi_type, now=now)
     record_use(
         uow,
-        EcardRef(spent.province, spent.ecard_id),
+        spent.province,
+        spent.ecard_id,
         channel_id=spent.channel_id,
         terminal=terminal,
         owner=owner,
@@ -151,25 +151,10 @@ def _disclose(
     )
 
 
-class EcardRef(NamedTuple):
-    """An e-card as its uses are recorded against it."""
-
-    province: str
-    id: str
-
-
-class EcardKey(Protocol):
-    """An e-card row or an EcardRef: its province and id."""
-
-    @property
-    def province(self) -> str: ...
-    @property
-    def id(self) -> str: ...
-
-
 def record_use(
     uow: UnitOfWork,
-    ecard: EcardKey,
+    province: str,
+    ecard_id: str,
     *,
     terminal: TerminalParty,
     owner: InstitutionParty,
@@ -183,9 +168,9 @@ def record_use(
     repository.add_usage(
         uow.session,
         {
-            "province": ecard.province,
+            "province": province,
             "id": new_id(),
-            "ecard_id": ecard.id,
+            "ecard_id": ecard_id,
             "channel_id": channel_id,
             "terminal_id": terminal.id,
             "institution_id": owner.id,
@@ -198,8 +183,8 @@ def record_use(
     uow.audit(
         "ecard.used",
         "ecard",
-        ecard.id,
-        ecard.province,
+        ecard_id,
+        province,
         terminal=terminal.terminal_no,
         institution=owner.code,
         busi_type=busi_type.value,

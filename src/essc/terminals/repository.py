@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, bindparam, delete, exists, select
+from sqlalchemy import ColumnElement, Select, bindparam, delete, exists, select
 
 from essc.core.db import HotStatement, Session
 from essc.terminals.models import Institution, Terminal, TerminalGrant
@@ -73,21 +73,27 @@ def acting_terminal_of(row: Sequence[Any]) -> ActingTerminal:
     )
 
 
-# Built once and run on the driver: it runs on every resolution.
-_TERMINAL_WITH_GRANT = HotStatement(
-    select(*ACTING_TERMINAL_COLUMNS)
-    .join(Institution, Institution.id == Terminal.institution_id)
-    .outerjoin(
-        TerminalGrant,
-        (TerminalGrant.terminal_id == Terminal.id) & (TerminalGrant.busi_type == bindparam("busi_type")),
+def acting_terminal_query(*more: Any) -> Select[*tuple[Any, ...]]:
+    """ACTING_TERMINAL_COLUMNS, then `more`, of the terminal :terminal with its grant for :busi_type."""
+    return (
+        select(*ACTING_TERMINAL_COLUMNS, *more)
+        .select_from(Terminal)
+        .join(Institution, Institution.id == Terminal.institution_id)
+        .outerjoin(
+            TerminalGrant,
+            (TerminalGrant.terminal_id == Terminal.id) & (TerminalGrant.busi_type == bindparam("busi_type")),
+        )
+        .where(Terminal.id == bindparam("terminal"))
     )
-    .where(Terminal.id == bindparam("terminal_id"))
-)
+
+
+# Built once and run on the driver: it runs on every resolution.
+_TERMINAL_WITH_GRANT = HotStatement(acting_terminal_query())
 
 
 def terminal_with_grant(session: Session, terminal_id: str, busi_type: str) -> ActingTerminal | None:
     """The terminal, its institution and its disclosure for one busiType (None: not granted), in one query."""
-    rows = _TERMINAL_WITH_GRANT.execute(session, {"terminal_id": terminal_id, "busi_type": busi_type}).rows
+    rows = _TERMINAL_WITH_GRANT.execute(session, {"terminal": terminal_id, "busi_type": busi_type}).rows
     return acting_terminal_of(rows[0]) if rows else None
 
 
