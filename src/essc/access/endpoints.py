@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import Depends, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from essc.access.schemas import AuthenticatedCaller, OpenedSession
 from essc.access.service import open_session
 from essc.authorisations.policy import Party
 from essc.core.deps import get_platform, requires, signed_caller
+from essc.core.routing import api_router
 
-router = APIRouter(prefix="/v1/sessions", tags=["authentication"])
+router = api_router(prefix="/v1/sessions", tags=["authentication"])
 
 
 @router.post(

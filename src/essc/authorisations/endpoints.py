@@ -3,16 +3,15 @@ the ministry authorises nationally."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from essc.authorisations import service
 from essc.authorisations.policy import NATIONAL, Function, Party
 from essc.authorisations.schemas import BusinessItemChange, BusinessItemOut, GrantChange, GrantOut
 from essc.channels.service import by_number
 from essc.core.deps import MinistryUoW, ProvinceUoW, requires
+from essc.core.routing import api_router
 from essc.ecards.service import ensure_same_province
 
-router = APIRouter(prefix="/v1", tags=["authorisations"])
+router = api_router(prefix="/v1", tags=["authorisations"])
 PROVINCE = [requires(None, party=Party.PROVINCE)]
 MINISTRY = [requires(None, party=Party.MINISTRY)]
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from essc.authorisations.policy import Party
 from essc.cardholders import service
 from essc.cardholders.schemas import CardEventIn, CardEventOut
 from essc.core.deps import ProvinceUoW, requires
+from essc.core.routing import api_router
 from essc.ecards.service import ensure_same_province
 
-router = APIRouter(prefix="/v1/provinces", tags=["cardholders"])
+router = api_router(prefix="/v1/provinces", tags=["cardholders"])
 
 
 @router.post(

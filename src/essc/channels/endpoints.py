@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from essc.authorisations.policy import Party
 from essc.channels import service
 from essc.channels.schemas import CertificationIn, ChannelIn, ChannelOut, ChannelStatusChange, KeyRotation
 from essc.core.deps import MinistryUoW, requires
+from essc.core.routing import api_router
 
-router = APIRouter(prefix="/v1/ministry/channels", tags=["channels"])
+router = api_router(prefix="/v1/ministry/channels", tags=["channels"])
 MINISTRY = [requires(None, party=Party.MINISTRY)]
 
 

@@ -20,6 +20,7 @@ from essc.core.deps import get_platform, policy_of, requires
 from essc.core.middleware import EnvelopeMiddleware, RequestIdMiddleware, ResponseSigningMiddleware
 from essc.core.platform import Platform
 from essc.core.problems import install_problem_handlers
+from essc.core.routing import ThreadedEndpointRoute
 from essc.directory.endpoints import router as directory_router
 from essc.ecards.endpoints import router as ecards_router
 from essc.idempotency.http import IdempotencyMiddleware, ReplayAnswer, replay_answer
@@ -67,6 +68,7 @@ def create_app(platform: Platform) -> FastAPI:
         summary="Electronic social security card platform (电子社保卡)",
         lifespan=lifespan,
     )
+    app.router.route_class = ThreadedEndpointRoute
     app.state.platform = platform
     install_problem_handlers(app)
     app.add_exception_handler(ReplayAnswer, replay_answer)

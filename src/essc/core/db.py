@@ -244,11 +244,7 @@ def guard_commit(session: OrmSession, guard: Callable[[OrmSession], None]) -> No
     A unit of work runs the guards first, before it locks the audit chain's head (commit_guards_first), so the
     lock is held for as few round trips as possible; any other commit runs them from the session's event.
     """
-    guards: list[Callable[[OrmSession], None]] | None = session.info.get(_COMMIT_GUARDS)
-    if guards is None:
-        guards = session.info[_COMMIT_GUARDS] = []
-        event.listen(session, "before_commit", _guards_before_commit)
-    guards.append(guard)
+    session.info.setdefault(_COMMIT_GUARDS, []).append(guard)
 
 
 @contextmanager
@@ -262,6 +258,8 @@ def commit_guards_first(session: OrmSession) -> Iterator[None]:
         session.info.pop(_GUARDS_RAN, None)  # a block that failed before committing leaves nothing behind
 
 
+# Listened to once for every session: listening per session costs more than a request's statements.
+@event.listens_for(OrmSession, "before_commit")
 def _guards_before_commit(session: OrmSession) -> None:
     if not session.info.pop(_GUARDS_RAN, False):
         _run_guards(session)

@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 from fastapi.responses import HTMLResponse
 
 from essc.authorisations.policy import Party
 from essc.core.context import Actor, RequestContext
 from essc.core.deps import get_platform, requires
 from essc.core.platform import Platform
+from essc.core.routing import api_router
 from essc.core.uow import UnitOfWork
 from essc.directory import page, service
 from essc.directory.errors import UnknownProvince
 from essc.directory.schemas import ChannelAppsOut, ProvinceChannelAppsOut
 
-router = APIRouter(tags=["public"])
+router = api_router(tags=["public"])
 PUBLIC = [requires(None, party=Party.PUBLIC)]
 # The list must match the authorisations in force on every request: nobody may keep a copy.
 NO_STORE = {"Cache-Control": "no-store"}

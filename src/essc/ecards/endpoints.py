@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import Depends, Request, status
 
 from essc.authorisations.policy import Function, Party
 from essc.channels.models import Channel
 from essc.channels.service import acting_channel
 from essc.core.deps import ChannelUoW, caller_of, requires
+from essc.core.routing import api_router
 from essc.ecards import service
 from essc.ecards.schemas import (
     BusiSeqRequest,
@@ -24,7 +25,7 @@ from essc.ecards.schemas import (
     PasswordSet,
 )
 
-router = APIRouter(prefix="/v1/ecards", tags=["ecards"])
+router = api_router(prefix="/v1/ecards", tags=["ecards"])
 
 
 def current_channel(request: Request, uow: ChannelUoW) -> Channel:

@@ -6,13 +6,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request, status
+from fastapi import Request, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from essc.authorisations.policy import Function, Party
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, get_platform, requires
 from essc.core.platform import Platform
+from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
 from essc.login import service
 from essc.login.schemas import (
@@ -28,7 +29,7 @@ from essc.login.schemas import (
 from essc.qr.schemas import CodeRequest
 from essc.terminals.service import acting_terminal
 
-router = APIRouter(prefix="/v1/login-codes", tags=["login"])
+router = api_router(prefix="/v1/login-codes", tags=["login"])
 
 EVENT_STREAM = "text/event-stream"
 KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing an idle stream

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import Path, Request, Response, status
 
 from essc.authorisations.policy import Function, Party
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
+from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
 from essc.offline import service
 from essc.offline.schemas import Enrolment, EnrolRequest, UploadRequest, UploadResult
 from essc.terminals.service import acting_terminal
 
-router = APIRouter(prefix="/v1", tags=["offline"])
+router = api_router(prefix="/v1", tags=["offline"])
 
 
 @router.post(

@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import Query, Request, status
 
 from essc.authorisations.policy import Function, Party
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
+from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
 from essc.qr import service
 from essc.qr.schemas import CodeRequest, OnlineCodeOut, Resolution, ResolveRequest, UsageHistory
 
-router = APIRouter(prefix="/v1", tags=["qr"])
+router = api_router(prefix="/v1", tags=["qr"])
 
 
 @router.post(

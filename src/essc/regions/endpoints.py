@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from essc.authorisations.policy import Party
 from essc.core.deps import get_platform, requires
 from essc.core.platform import Platform
+from essc.core.routing import api_router
 from essc.regions import repository
 
-router = APIRouter(prefix="/v1/regions", tags=["reference"])
+router = api_router(prefix="/v1/regions", tags=["reference"])
 
 
 class RegionOut(BaseModel):

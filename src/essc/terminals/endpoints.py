@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from essc.authorisations.policy import Party
 from essc.core.deps import ProvinceUoW, requires
+from essc.core.routing import api_router
 from essc.ecards.service import ensure_same_province
 from essc.terminals import service
 from essc.terminals.schemas import Grant, InstitutionIn, InstitutionOut, StatusChange, TerminalIn, TerminalOut
 
-router = APIRouter(prefix="/v1/provinces", tags=["terminals"])
+router = api_router(prefix="/v1/provinces", tags=["terminals"])
 
 
 def _own(uow: ProvinceUoW, province: str) -> None:
