@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import Annotated
 
@@ -59,7 +60,12 @@ def test_a_plain_def_endpoint_runs_in_a_worker_thread_and_its_answer_is_validate
 
 
 def test_coroutine_endpoints_are_left_as_they_are() -> None:
-    with TestClient(_app()) as http:
+    app = _app()
+    endpoints = {route.path: route.endpoint for route in api_routes(app)}
+
+    assert inspect.unwrap(endpoints["/t/async"]) is endpoints["/t/async"]
+    assert inspect.unwrap(endpoints["/t/sync"]) is not endpoints["/t/sync"]
+    with TestClient(app) as http:
         assert http.get("/t/async").json() == {"value": 2}
 
 

@@ -258,7 +258,7 @@ def commit_guards_first(session: OrmSession) -> Iterator[None]:
         session.info.pop(_GUARDS_RAN, None)  # a block that failed before committing leaves nothing behind
 
 
-# Listened to once for every session: listening per session costs more than a request's statements.
+# Listened to once for all sessions: registering a listener per session costs more than the check it runs.
 @event.listens_for(OrmSession, "before_commit")
 def _guards_before_commit(session: OrmSession) -> None:
     if not session.info.pop(_GUARDS_RAN, False):

@@ -26,11 +26,11 @@ class ThreadedEndpointRoute(APIRoute):
             or inspect.isgeneratorfunction(endpoint)
             or inspect.isasyncgenfunction(endpoint)
         ):
-            endpoint = in_thread_pool(endpoint)
+            endpoint = _in_thread_pool(endpoint)
         super().__init__(path, endpoint, **kwargs)
 
 
-def in_thread_pool(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+def _in_thread_pool(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     """The endpoint as a coroutine function that runs it in the thread pool (same signature for FastAPI)."""
 
     @functools.wraps(endpoint)
