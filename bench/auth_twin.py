@@ -2,7 +2,8 @@
 
 The twin is built by the same `create_app` over the same platform (engine, keys, Redis), with two
 differences only: `signed_caller` trusts the caller named in a header instead of checking a signature or
-MAC, timestamp and nonce, and the envelope middleware is left out so personal fields travel in the clear.
+MAC, timestamp and nonce, and the protocol layer is left out (no authentication, envelopes, idempotency or
+signed answers), so personal fields travel in the clear.
 Bench use only: it serves anyone as any caller.
 """
 
@@ -15,12 +16,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from essc.access import repository as access_repository
 from essc.access.schemas import AuthenticatedCaller
-from essc.core.app import create_app
+from essc.core.context import REQUEST_ID
+from essc.core.db import run_on_loop
 from essc.core.deps import signed_caller
-from essc.core.middleware import EnvelopeMiddleware
 from essc.core.platform import Platform, build_platform
 from essc.core.settings import Settings
 from essc.kit import wire
+from essc.kit.ids import new_id
+from essc.web.app import create_app
+from essc.web.protocol import ProtocolLayer
 
 OPEN_PREFIX = "/open"
 BENCH_CALLER_HEADER = "x-essc-bench-caller"  # "channel/<channelNo>"; bench_qr.py sends it
@@ -32,7 +36,7 @@ def build() -> ASGIApp:
     platform_app = create_app(platform)
     open_app = create_app(platform)
     open_app.dependency_overrides[signed_caller] = _trusted_caller_of(platform)
-    open_app.user_middleware = [m for m in open_app.user_middleware if m.cls is not EnvelopeMiddleware]
+    open_app.user_middleware = [m for m in open_app.user_middleware if m.cls is not ProtocolLayer]
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -40,6 +44,7 @@ def build() -> ASGIApp:
             inner = dict(scope)
             inner["path"] = path[len(OPEN_PREFIX) :]
             inner["raw_path"] = inner["path"].encode("ascii")
+            inner["state"] = {REQUEST_ID: new_id()}  # what the protocol layer would have set
             await open_app(inner, receive, send)
             return
         await platform_app(scope, receive, send)
@@ -74,7 +79,13 @@ def _trusted_caller_of(platform: Platform) -> Callable[[Request], Awaitable[Auth
         label = request.headers[BENCH_CALLER_HEADER]
         kind, ref = _parse(label)
         caller = AuthenticatedCaller(
-            caller_id=caller_id(label), kind=kind, ref=ref, key_id="", nonce="", signature="", body_digest=""
+            caller_id=await run_on_loop(caller_id, label),
+            kind=kind,
+            ref=ref,
+            key_id="",
+            nonce="",
+            signature="",
+            body_digest="",
         )
         request.state.caller = caller
         return caller

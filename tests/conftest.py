@@ -12,6 +12,7 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+import factories
 from essc.core import migrate
 from essc.core.db import Base, normalise_url
 from essc.core.platform import Platform, build_platform
@@ -90,6 +91,13 @@ def _empty(platform: Platform) -> None:
                 conn.execute(table.delete())
 
 
+@pytest.fixture(autouse=True)
+def _stop_app_clients() -> Iterator[None]:
+    """Stop every app a test started (factories.running) before its platform is emptied and closed."""
+    yield
+    factories.stop_clients()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -122,5 +130,6 @@ def platform(
     try:
         yield the_platform
     finally:
+        factories.stop_clients()
         _empty(the_platform)
         the_platform.close()

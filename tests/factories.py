@@ -17,11 +17,11 @@ from essc.cardholders.importfile import HolderRecord
 from essc.cardholders.service import load_holders
 from essc.cardholders.synthetic import synthetic_holders
 from essc.channels import service as channels
-from essc.core.app import create_app
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto.base import PrivateKey
+from essc.web.app import create_app
 from essc_sdk import EsscClient
 
 _seeds = itertools.count(1)
@@ -61,8 +61,27 @@ class Party:
     caller_id: str
 
 
+# Clients whose app is running (lifespan started, one event loop for all their requests), closed by conftest
+# after each test, so the loop's engine and Redis connections are released on their own loop.
+open_clients: list[TestClient] = []
+
+
 def app_client(platform: Platform) -> TestClient:
-    return TestClient(create_app(platform), raise_server_exceptions=False)
+    """A test client of the platform's app, started as a server starts it (one event loop, lifespan run)."""
+    return running(TestClient(create_app(platform), raise_server_exceptions=False))
+
+
+def stop_clients() -> None:
+    """Stop every app started with running(), newest first."""
+    while open_clients:
+        open_clients.pop().__exit__(None, None, None)
+
+
+def running(client: TestClient) -> TestClient:
+    """The client with its app started; it is stopped after the test."""
+    client.__enter__()
+    open_clients.append(client)
+    return client
 
 
 def _client(platform: Platform, http: TestClient, label: str, key_id: str, key: PrivateKey) -> EsscClient:

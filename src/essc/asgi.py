@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from essc.core.app import create_app
 from essc.core.platform import build_platform
 from essc.core.settings import Settings
+from essc.web.app import create_app
 
 app = create_app(build_platform(Settings()))

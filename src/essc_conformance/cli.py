@@ -13,13 +13,13 @@ import orjson
 import typer
 import uvicorn
 
-from essc.core.app import create_app
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform, build_platform
 from essc.core.settings import Settings
 from essc.core.uow import UnitOfWork
 from essc.kit.errors import EsscError
 from essc.ops import bootstrap
+from essc.web.app import create_app
 from essc.webhooks.dispatcher import HttpxSender
 from essc_conformance import report
 from essc_conformance.driver import HttpDriver

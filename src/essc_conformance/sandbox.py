@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,11 +18,11 @@ from essc.access.schemas import Environment
 from essc.authorisations import service as authorisations
 from essc.authorisations.policy import Function
 from essc.channels import service as channels
-from essc.core.app import create_app
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto.base import PrivateKey
+from essc.web.app import create_app
 from essc.webhooks.dispatcher import Delivery
 from essc_conformance import report
 from essc_conformance.driver import HttpDriver
@@ -111,9 +112,26 @@ def run_in_process(
     keys = ChannelKeys(platform.suite.generate_private_key(), platform.suite.generate_private_key())
     provision_channel(platform, number, keys, CHANNEL_ORIGIN + WEBHOOK_PATH, provinces=[province])
     proxy = RecordingProxy(create_app(platform))
+    with ExitStack() as running:
+        return _run(
+            platform, number, keys, proxy, running, faults=faults, province=province, validity=validity
+        )
 
+
+def _run(
+    platform: Platform,
+    number: str,
+    keys: ChannelKeys,
+    proxy: RecordingProxy,
+    running: ExitStack,
+    *,
+    faults: Faults | None,
+    province: str,
+    validity: timedelta,
+) -> InProcessRun:
+    # Each client's app runs (lifespan started, one event loop) until the run ends, as a server would.
     def to_platform(url: str) -> httpx.Client:
-        return _client(proxy, url)
+        return running.enter_context(_client(proxy, url))
 
     channel = ReferenceChannel(
         platform.suite,
@@ -124,7 +142,7 @@ def run_in_process(
         http_factory=to_platform,
         clock=lambda: platform.clock.now().timestamp(),
     )
-    channel_http = _client(reference_app(channel), CHANNEL_ORIGIN)
+    channel_http = running.enter_context(_client(reference_app(channel), CHANNEL_ORIGIN))
     kit = Kit(
         platform=platform,
         proxy=proxy,
@@ -138,5 +156,5 @@ def run_in_process(
     return InProcessRun(kit.run_signed(), proxy, channel, keys)
 
 
-def _client(app: ASGIApp, base_url: str) -> httpx.Client:
+def _client(app: ASGIApp, base_url: str) -> TestClient:
     return TestClient(app, base_url=base_url, raise_server_exceptions=False)

@@ -21,7 +21,6 @@ from essc.authorisations.policy import NATIONAL, Function
 from essc.authorisations.policy import Party as PolicyParty
 from essc.channels import service as channels
 from essc.core import migrate
-from essc.core.app import ROUTERS, api_routes, create_app
 from essc.core.deps import policy_of
 from essc.core.platform import Platform, build_platform
 from essc.core.settings import Settings
@@ -30,6 +29,7 @@ from essc.kit.codes import CodeKind, new_token_code
 from essc.kit.crypto.base import PrivateKey
 from essc.kit.keystore import KeyStore
 from essc.regions.repository import sync_regions
+from essc.web.app import ROUTERS, api_routes, create_app
 from essc_sdk import PlatformError
 from factories import Party, app_client, channel, holder, issue_request, load, operator_uow
 

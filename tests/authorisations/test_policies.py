@@ -6,9 +6,9 @@ import pytest
 from starlette.routing import Route
 
 from essc.authorisations.policy import Party as PolicyParty
-from essc.core.app import api_routes, create_app
 from essc.core.deps import policy_of, requires
 from essc.core.platform import Platform
+from essc.web.app import api_routes, create_app
 from essc_sdk import PlatformError
 from factories import app_client, channel, ministry, province
 

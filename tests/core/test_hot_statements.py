@@ -1,13 +1,20 @@
-"""Hot statements give what the same Core statement gives, on SQLite (Core) and on PostgreSQL (the driver)."""
+"""Hot statements give what the same Core statement gives, on SQLite (Core) and on PostgreSQL (the driver).
+
+Each test runs twice: in blocking code (psycopg, pysqlite: jobs and the CLI) and on the event loop (asyncpg,
+aiosqlite: requests), where statements sent past SQLAlchemy must still join the session's transaction.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import bindparam, insert, select, update
 
-from essc.core.db import HotStatement, table_of
+from essc.core.db import HotStatement, run_on_loop, table_of
 from essc.core.platform import Platform
 from essc.kit.ids import new_id
 from essc.qr.models import CardUsage
@@ -45,60 +52,97 @@ def _usage(ecard_id: str, at: datetime, **changes: Any) -> dict[str, Any]:
     return row
 
 
-def test_rows_written_and_read_match_the_orm_and_times_come_back_in_utc(platform: Platform) -> None:
-    at = datetime(2026, 11, 27, 8, 30, 15, 123456, tzinfo=UTC)
-    written = _usage(new_id(), at)
-    with platform.session_factory() as session:
-        assert _INSERT.execute(session, written).affected == 1
-        session.commit()
-    with platform.session_factory() as session:
-        stored = session.get(CardUsage, ("44", written["id"]))
-        rows = _BY_ECARD.execute(session, {"p": "44", "e": written["ecard_id"]}).rows
-    assert stored is not None
-    assert (stored.at, stored.channel_id) == (at, written["channel_id"])
-    assert rows == [(written["id"], written["channel_id"], at)]
-    assert rows[0][2].utcoffset() == timedelta(0)
+Drive = Callable[[Callable[[], None]], None]
 
 
-def test_an_insert_names_only_the_columns_its_parameters_give(platform: Platform) -> None:
-    ecard_id = new_id()
-    without_channel = _usage(ecard_id, datetime.now(UTC))
-    del without_channel["channel_id"]
-    with platform.session_factory() as session:
-        _INSERT.execute(session, without_channel)
-        _INSERT.execute(session, _usage(ecard_id, datetime.now(UTC)))
-        rows = _BY_ECARD.execute(session, {"p": "44", "e": ecard_id}).rows
-    assert sorted(row[1] is None for row in rows) == [False, True]
+@pytest.fixture(params=["blocking", "on the loop"])
+def drive(request: pytest.FixtureRequest, platform: Platform) -> Drive:
+    """Run a check as blocking code or as a request's code on the event loop."""
+
+    def on_loop(check: Callable[[], None]) -> None:
+        async def run() -> None:
+            try:
+                await run_on_loop(check)
+            finally:
+                await platform.close_loop()
+
+        asyncio.run(run())
+
+    return on_loop if request.param == "on the loop" else (lambda check: check())
 
 
-def test_literals_in_the_statement_are_bound_and_rows_touched_are_counted(platform: Platform) -> None:
-    ecard_id = new_id()
-    now = datetime.now(UTC)
-    batch = [_usage(ecard_id, now), _usage(ecard_id, now), _usage(ecard_id, now, method="login")]
-    with platform.session_factory() as session:
-        assert _INSERT.execute(session, batch).rows == []  # an executemany returns no rows
-        masked = _MASK_ONLINE.execute(session, {"e": ecard_id})
-        session.commit()
-    with platform.session_factory() as session:
-        by_method = {
-            (u.method, u.disclosure)
-            for u in session.execute(select(CardUsage).where(CardUsage.ecard_id == ecard_id)).scalars()
-        }
-    assert sorted(row[0] for row in masked.rows) == sorted(r["id"] for r in batch[:2])
-    assert masked.affected == 2
-    assert by_method == {("online_code", "masked"), ("login", "presence")}
+def test_rows_written_and_read_match_the_orm_and_times_come_back_in_utc(
+    platform: Platform, drive: Drive
+) -> None:
+    def check() -> None:
+        at = datetime(2026, 11, 27, 8, 30, 15, 123456, tzinfo=UTC)
+        written = _usage(new_id(), at)
+        with platform.session_factory() as session:
+            assert _INSERT.execute(session, written).affected == 1
+            session.commit()
+        with platform.session_factory() as session:
+            stored = session.get(CardUsage, ("44", written["id"]))
+            rows = _BY_ECARD.execute(session, {"p": "44", "e": written["ecard_id"]}).rows
+        assert stored is not None
+        assert (stored.at, stored.channel_id) == (at, written["channel_id"])
+        assert rows == [(written["id"], written["channel_id"], at)]
+        assert rows[0][2].utcoffset() == timedelta(0)
+
+    drive(check)
+
+
+def test_an_insert_names_only_the_columns_its_parameters_give(platform: Platform, drive: Drive) -> None:
+    def check() -> None:
+        ecard_id = new_id()
+        without_channel = _usage(ecard_id, datetime.now(UTC))
+        del without_channel["channel_id"]
+        with platform.session_factory() as session:
+            _INSERT.execute(session, without_channel)
+            _INSERT.execute(session, _usage(ecard_id, datetime.now(UTC)))
+            rows = _BY_ECARD.execute(session, {"p": "44", "e": ecard_id}).rows
+        assert sorted(row[1] is None for row in rows) == [False, True]
+
+    drive(check)
+
+
+def test_literals_in_the_statement_are_bound_and_rows_touched_are_counted(
+    platform: Platform, drive: Drive
+) -> None:
+    def check() -> None:
+        ecard_id = new_id()
+        now = datetime.now(UTC)
+        batch = [_usage(ecard_id, now), _usage(ecard_id, now), _usage(ecard_id, now, method="login")]
+        with platform.session_factory() as session:
+            assert _INSERT.execute(session, batch).rows == []  # an executemany returns no rows
+            masked = _MASK_ONLINE.execute(session, {"e": ecard_id})
+            session.commit()
+        with platform.session_factory() as session:
+            by_method = {
+                (u.method, u.disclosure)
+                for u in session.execute(select(CardUsage).where(CardUsage.ecard_id == ecard_id)).scalars()
+            }
+        assert sorted(row[0] for row in masked.rows) == sorted(r["id"] for r in batch[:2])
+        assert masked.affected == 2
+        assert by_method == {("online_code", "masked"), ("login", "presence")}
+
+    drive(check)
 
 
 def test_statements_of_one_transaction_share_it_and_a_new_transaction_gets_its_own(
-    platform: Platform,
+    platform: Platform, drive: Drive
 ) -> None:
-    ecard_id = new_id()
-    kept, dropped = _usage(ecard_id, datetime.now(UTC)), _usage(ecard_id, datetime.now(UTC))
-    with platform.session_factory() as session:
-        _INSERT.execute(session, kept)
-        assert len(_BY_ECARD.execute(session, {"p": "44", "e": ecard_id}).rows) == 1  # sees its own write
-        session.commit()
-        _INSERT.execute(session, dropped)  # the next transaction, on whatever connection it was given
-        assert len(_BY_ECARD.execute(session, {"p": "44", "e": ecard_id}).rows) == 2
-        session.rollback()
-        assert [row[0] for row in _BY_ECARD.execute(session, {"p": "44", "e": ecard_id}).rows] == [kept["id"]]
+    def check() -> None:
+        ecard_id = new_id()
+        kept, dropped = _usage(ecard_id, datetime.now(UTC)), _usage(ecard_id, datetime.now(UTC))
+        with platform.session_factory() as session:
+            _INSERT.execute(session, kept)
+            assert len(_BY_ECARD.execute(session, {"p": "44", "e": ecard_id}).rows) == 1  # sees its own write
+            session.commit()
+            _INSERT.execute(session, dropped)  # the next transaction, on whatever connection it was given
+            assert len(_BY_ECARD.execute(session, {"p": "44", "e": ecard_id}).rows) == 2
+            session.rollback()
+            assert [row[0] for row in _BY_ECARD.execute(session, {"p": "44", "e": ecard_id}).rows] == [
+                kept["id"]
+            ]
+
+    drive(check)

@@ -1,76 +1,98 @@
-"""Plain-def endpoints run in the thread pool once; their answers are validated on the event loop."""
+"""No request runs on a thread pool: routes refuse plain-def handlers, and a request never calls one."""
 
 from __future__ import annotations
 
-import inspect
 import threading
-from typing import Annotated
+from typing import Any
 
+import anyio.to_thread
+import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, ConfigDict, model_validator
 
-from essc.core.app import api_routes, create_app
 from essc.core.platform import Platform
-from essc.core.routing import ThreadedEndpointRoute, api_router
-
-_threads: dict[str, str] = {}
-
-
-class Answer(BaseModel):
-    # Validated again when FastAPI checks the endpoint's return value, so the check's thread is visible.
-    model_config = ConfigDict(revalidate_instances="always")
-
-    value: int
-
-    @model_validator(mode="after")
-    def _note_thread(self) -> Answer:
-        _threads.setdefault("validation", threading.current_thread().name)
-        return self
+from essc.core.routing import LoopRoute, api_router
+from essc.web.app import api_routes, create_app
+from factories import app_client, channel, holder, issued_sign_no, load
 
 
-async def _on_the_loop() -> None:
-    _threads["loop"] = threading.current_thread().name
+def test_a_plain_def_endpoint_is_refused_when_its_route_is_built() -> None:
+    router = api_router()
+
+    def blocking_endpoint() -> dict[str, int]:
+        return {}
+
+    with pytest.raises(TypeError, match="blocking_endpoint would run in the thread pool"):
+        router.add_api_route("/t", blocking_endpoint)
 
 
-def _app() -> FastAPI:
-    router = api_router(prefix="/t")
+def test_a_plain_def_dependency_is_refused_at_any_depth() -> None:
+    router = api_router()
 
-    @router.get("/sync", response_model=Answer, dependencies=[Depends(_on_the_loop)])
-    def sync_endpoint(value: int) -> Answer:
-        _threads["endpoint"] = threading.current_thread().name
-        return Answer.model_construct(value=value)
+    def blocking_dependency() -> int:
+        return 1
 
-    @router.get("/async")
-    async def async_endpoint(times: Annotated[int, Depends(lambda: 2)]) -> Answer:
-        return Answer(value=times)
+    async def middle(value: int = Depends(blocking_dependency)) -> int:
+        return value
 
-    app = FastAPI()
-    app.include_router(router)
-    return app
+    async def endpoint(value: int = Depends(middle)) -> dict[str, int]:
+        return {"value": value}
 
-
-def test_a_plain_def_endpoint_runs_in_a_worker_thread_and_its_answer_is_validated_on_the_loop() -> None:
-    _threads.clear()
-    with TestClient(_app()) as http:
-        assert http.get("/t/sync", params={"value": 7}).json() == {"value": 7}
-
-    assert _threads["endpoint"] != _threads["loop"]
-    assert _threads["validation"] == _threads["loop"]
+    with pytest.raises(TypeError, match="blocking_dependency would run in the thread pool"):
+        router.add_api_route("/t", endpoint)
 
 
-def test_coroutine_endpoints_are_left_as_they_are() -> None:
-    app = _app()
-    endpoints = {route.path: route.endpoint for route in api_routes(app)}
-
-    assert inspect.unwrap(endpoints["/t/async"]) is endpoints["/t/async"]
-    assert inspect.unwrap(endpoints["/t/sync"]) is not endpoints["/t/sync"]
-    with TestClient(app) as http:
-        assert http.get("/t/async").json() == {"value": 2}
-
-
-def test_every_route_of_the_platform_is_a_threaded_endpoint_route(platform: Platform) -> None:
+def test_every_route_of_the_platform_is_a_loop_route(platform: Platform) -> None:
     routes = api_routes(create_app(platform))
 
     assert routes
-    assert [r.path for r in routes if not isinstance(r, ThreadedEndpointRoute)] == []
+    assert [r.path for r in routes if not isinstance(r, LoopRoute)] == []
+
+
+@pytest.fixture
+def thread_pool_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every hand-off to anyio's worker threads (how FastAPI and Starlette run blocking code), refused."""
+    calls: list[str] = []
+
+    async def refuse(function: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(repr(function))
+        raise AssertionError(f"{calls[-1]} was sent to a worker thread")
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", refuse)
+    return calls
+
+
+def test_requests_of_every_kind_run_on_the_event_loop_thread(
+    platform: Platform, thread_pool_calls: list[str]
+) -> None:
+    http = app_client(platform)
+    bank = channel(platform, http)
+    person = holder()
+    load(platform, person)
+    sign_no = issued_sign_no(platform, bank, person)
+
+    answers = [
+        http.get("/healthz"),
+        http.get("/v1/platform/keys"),
+        bank.client.raw("GET", f"/v1/ecards/{sign_no}"),
+        bank.client.raw("PUT", f"/v1/ecards/{sign_no}/password", {"password": "302915"}),
+        bank.client.raw("POST", f"/v1/ecards/{sign_no}/qr-codes", {}),
+        bank.client.raw("GET", f"/v1/ecards/{sign_no}/usages"),
+        http.get("/v1/public/channel-apps"),
+    ]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 201, 201, 200, 200], [a.text for a in answers]
+    assert thread_pool_calls == []
+
+
+def test_the_refusal_of_worker_threads_catches_a_plain_def_endpoint(thread_pool_calls: list[str]) -> None:
+    app = FastAPI()  # FastAPI's own routes, which run a plain def in the thread pool
+
+    @app.get("/blocking")
+    def blocking() -> dict[str, str]:
+        return {"thread": threading.current_thread().name}
+
+    with TestClient(app, raise_server_exceptions=False) as http:
+        assert http.get("/blocking").status_code == 500
+    assert len(thread_pool_calls) == 1
+    assert "blocking" in thread_pool_calls[0]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -10,10 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from essc.audit.models import AuditEntry
-from essc.core.app import create_app
+from essc.core.db import run_on_loop
 from essc.core.deps import ChannelUoW
 from essc.core.platform import Platform
 from essc.kit.errors import EsscError
+from essc.web.app import create_app
+from factories import running
 
 EFFECT = "test.effect"
 
@@ -39,49 +43,49 @@ def fake_app(platform: Platform, fakes: Fakes) -> TestClient:
     app = create_app(platform)
 
     @app.post("/test/slow")
-    def slow(uow: ChannelUoW) -> dict[str, int]:
+    async def slow(uow: ChannelUoW) -> dict[str, int]:
         fakes.runs["slow"] += 1
         fakes.entered.set()
-        fakes.gate.wait(30)  # nothing touched the database yet, so SQLite's write lock is free meanwhile
+        # Nothing touched the database yet, so SQLite's write lock is free meanwhile.
+        deadline = time.monotonic() + 30
+        while not fakes.gate.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         uow.audit(EFFECT, "test", "slow", None)
-        uow.commit()
         return {"run": fakes.runs["slow"]}
 
     @app.post("/test/crash-before-commit")
-    def crash_before_commit(uow: ChannelUoW) -> dict[str, int]:
+    async def crash_before_commit(uow: ChannelUoW) -> dict[str, int]:
         fakes.runs["crash"] += 1
         uow.audit(EFFECT, "test", "crash", None)
         if fakes.failures_left:
             fakes.failures_left -= 1
             raise RuntimeError("the platform crashed")
-        uow.commit()
         return {"run": fakes.runs["crash"]}
 
     @app.post("/test/outage-before-commit")
-    def outage_before_commit(uow: ChannelUoW) -> dict[str, int]:
+    async def outage_before_commit(uow: ChannelUoW) -> dict[str, int]:
         fakes.runs["outage"] += 1
         uow.audit(EFFECT, "test", "outage", None)
         if fakes.failures_left:
             fakes.failures_left -= 1
             raise FakeOutage("try again later")
-        uow.commit()
         return {"run": fakes.runs["outage"]}
 
     @app.post("/test/crash-after-commit")
-    def crash_after_commit(uow: ChannelUoW) -> dict[str, int]:
+    async def crash_after_commit(uow: ChannelUoW) -> dict[str, int]:
         fakes.runs["late-crash"] += 1
         uow.audit(EFFECT, "test", "late-crash", None)
-        uow.commit()
+        await run_on_loop(uow.commit)
         raise RuntimeError("the platform crashed after committing")
 
     @app.post("/test/outage-after-commit")
-    def outage_after_commit(uow: ChannelUoW) -> dict[str, int]:
+    async def outage_after_commit(uow: ChannelUoW) -> dict[str, int]:
         fakes.runs["late-outage"] += 1
         uow.audit(EFFECT, "test", "late-outage", None)
-        uow.commit()
+        await run_on_loop(uow.commit)
         raise FakeOutage("failed after committing")
 
-    return TestClient(app, raise_server_exceptions=False)
+    return running(TestClient(app, raise_server_exceptions=False))
 
 
 def effects(platform: Platform) -> int:

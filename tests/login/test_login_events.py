@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from essc.cardholders.importfile import HolderRecord
-from essc.core.app import create_app
 from essc.core.platform import Platform
 from essc.kit.clock import FrozenClock
 from essc.kit.wire import HEADER_SIGNATURE
+from essc.web.app import create_app
 from factories import (
     Party,
     TerminalParty,

@@ -18,6 +18,7 @@ import pytest
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
+from essc.kit.clock import FrozenClock, SystemClock
 from essc.kit.errors import EsscError
 from essc.qr import service
 from essc.qr.schemas import ResolveRequest
@@ -115,6 +116,10 @@ def two_workers(platform: Platform, keystore_path: Path, tmp_path: Path) -> Iter
 def test_two_workers_resolving_one_code_give_exactly_one_success(
     platform: Platform, two_workers: str
 ) -> None:
+    # The servers read the system clock; the test's frozen one stood still while they started (up to 90 s on a
+    # loaded machine), which would issue the code already expired in their eyes.
+    assert isinstance(platform.clock, FrozenClock)
+    platform.clock.set(SystemClock().now())
     device, code = _setup(platform)
     with httpx.Client(base_url=two_workers, timeout=30) as http:
         client = EsscClient(

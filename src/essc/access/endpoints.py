@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request, status
-from starlette.concurrency import run_in_threadpool
 
 from essc.access.schemas import AuthenticatedCaller, OpenedSession
 from essc.access.service import open_session
 from essc.authorisations.policy import Party
-from essc.core.deps import get_platform, requires, signed_caller
+from essc.core.db import run_on_loop
+from essc.core.deps import platform_of, requires, signed_caller
 from essc.core.routing import api_router
 
 router = api_router(prefix="/v1/sessions", tags=["authentication"])
@@ -26,4 +26,4 @@ async def create_session(
     request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
 ) -> OpenedSession:
     """Open a MAC session with a signed request; later requests carry X-Essc-Session and a MAC."""
-    return await run_in_threadpool(open_session, get_platform(request), caller)
+    return await run_on_loop(open_session, platform_of(request), caller)

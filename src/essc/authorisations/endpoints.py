@@ -23,10 +23,10 @@ def _own(uow: ProvinceUoW, province: str) -> None:
 @router.get(
     "/provinces/{province}/channel-authorisations", response_model=list[GrantOut], dependencies=PROVINCE
 )
-def province_grants(province: str, uow: ProvinceUoW) -> list[GrantOut]:
+async def province_grants(province: str, uow: ProvinceUoW) -> list[GrantOut]:
     """The channels authorised for this province's cardholders, by function (national grants included)."""
     _own(uow, province)
-    return service.province_grants(uow, province)
+    return await uow.run(service.province_grants, province)
 
 
 @router.put(
@@ -34,17 +34,16 @@ def province_grants(province: str, uow: ProvinceUoW) -> list[GrantOut]:
     response_model=GrantOut,
     dependencies=PROVINCE,
 )
-def set_province_grant(
+async def set_province_grant(
     province: str, channel_no: str, function: Function, body: GrantChange, uow: ProvinceUoW
 ) -> GrantOut:
     """Authorise or suspend a function of a channel for this province's cardholders (next request)."""
     _own(uow, province)
-    grant = service.set_grant(
-        uow, by_number(uow, channel_no), province, function, body.status, by=service.actor_label(uow)
+    channel = await uow.run(by_number, channel_no)
+    grant = await uow.run(
+        service.set_grant, channel, province, function, body.status, by=service.actor_label(uow)
     )
-    result = service.grant_view(grant, channel_no)
-    uow.commit()
-    return result
+    return service.grant_view(grant, channel_no)
 
 
 @router.delete(
@@ -52,43 +51,43 @@ def set_province_grant(
     response_model=GrantOut,
     dependencies=PROVINCE,
 )
-def revoke_province_grant(province: str, channel_no: str, function: Function, uow: ProvinceUoW) -> GrantOut:
+async def revoke_province_grant(
+    province: str, channel_no: str, function: Function, uow: ProvinceUoW
+) -> GrantOut:
     """Withdraw this province's authorisation (or suspension) of a function of a channel."""
     _own(uow, province)
-    channel = by_number(uow, channel_no)
-    service.revoke_grant(uow, channel, province, function)
-    uow.commit()
+    channel = await uow.run(by_number, channel_no)
+    await uow.run(service.revoke_grant, channel, province, function)
     return service.revoked_view(channel, province, function)
 
 
 @router.get(
     "/provinces/{province}/business-items", response_model=list[BusinessItemOut], dependencies=PROVINCE
 )
-def business_items(province: str, uow: ProvinceUoW) -> list[BusinessItemOut]:
+async def business_items(province: str, uow: ProvinceUoW) -> list[BusinessItemOut]:
     """Which functions the province has enabled for its cardholders (deny by default)."""
     _own(uow, province)
-    return service.business_item_views(uow, province)
+    return await uow.run(service.business_item_views, province)
 
 
 @router.put(
     "/provinces/{province}/business-items/{function}", response_model=BusinessItemOut, dependencies=PROVINCE
 )
-def set_business_item(
+async def set_business_item(
     province: str, function: Function, body: BusinessItemChange, uow: ProvinceUoW
 ) -> BusinessItemOut:
     """Enable or disable a function for the province's cardholders, for every channel (next request)."""
     _own(uow, province)
-    service.set_business_item(uow, province, function, body.enabled, by=service.actor_label(uow))
-    uow.commit()
+    await uow.run(service.set_business_item, province, function, body.enabled, by=service.actor_label(uow))
     return BusinessItemOut(province=province, function=function, enabled=body.enabled)
 
 
 @router.get(
     "/ministry/channels/{channel_no}/authorisations", response_model=list[GrantOut], dependencies=MINISTRY
 )
-def channel_grants(channel_no: str, uow: MinistryUoW) -> list[GrantOut]:
+async def channel_grants(channel_no: str, uow: MinistryUoW) -> list[GrantOut]:
     """Every authorisation of a channel, national and per province."""
-    return service.channel_grants(uow, by_number(uow, channel_no))
+    return await uow.run(service.channel_grants, await uow.run(by_number, channel_no))
 
 
 @router.put(
@@ -96,14 +95,15 @@ def channel_grants(channel_no: str, uow: MinistryUoW) -> list[GrantOut]:
     response_model=GrantOut,
     dependencies=MINISTRY,
 )
-def set_national_grant(channel_no: str, function: Function, body: GrantChange, uow: MinistryUoW) -> GrantOut:
+async def set_national_grant(
+    channel_no: str, function: Function, body: GrantChange, uow: MinistryUoW
+) -> GrantOut:
     """Authorise or suspend a function of a channel nationally (cardholders of every province)."""
-    grant = service.set_grant(
-        uow, by_number(uow, channel_no), NATIONAL, function, body.status, by=service.actor_label(uow)
+    channel = await uow.run(by_number, channel_no)
+    grant = await uow.run(
+        service.set_grant, channel, NATIONAL, function, body.status, by=service.actor_label(uow)
     )
-    result = service.grant_view(grant, channel_no)
-    uow.commit()
-    return result
+    return service.grant_view(grant, channel_no)
 
 
 @router.delete(
@@ -111,8 +111,7 @@ def set_national_grant(channel_no: str, function: Function, body: GrantChange, u
     response_model=GrantOut,
     dependencies=MINISTRY,
 )
-def revoke_national_grant(channel_no: str, function: Function, uow: MinistryUoW) -> GrantOut:
-    channel = by_number(uow, channel_no)
-    service.revoke_grant(uow, channel, NATIONAL, function)
-    uow.commit()
+async def revoke_national_grant(channel_no: str, function: Function, uow: MinistryUoW) -> GrantOut:
+    channel = await uow.run(by_number, channel_no)
+    await uow.run(service.revoke_grant, channel, NATIONAL, function)
     return service.revoked_view(channel, NATIONAL, function)

@@ -17,9 +17,7 @@ router = api_router(prefix="/v1/provinces", tags=["cardholders"])
     response_model=CardEventOut,
     dependencies=[requires(None, party=Party.PROVINCE)],
 )
-def card_event(province: str, body: CardEventIn, uow: ProvinceUoW) -> CardEventOut:
+async def card_event(province: str, body: CardEventIn, uow: ProvinceUoW) -> CardEventOut:
     """Apply a card status event; only the province's own card system may send it."""
     ensure_same_province(uow.context.actor.province or "", province)
-    result = service.apply_card_event(uow, province, body)
-    uow.commit()
-    return result
+    return await uow.run(service.apply_card_event, province, body)

@@ -15,33 +15,28 @@ MINISTRY = [requires(None, party=Party.MINISTRY)]
 
 
 @router.post("", response_model=ChannelOut, status_code=status.HTTP_201_CREATED, dependencies=MINISTRY)
-def register(body: ChannelIn, uow: MinistryUoW) -> ChannelOut:
+async def register(body: ChannelIn, uow: MinistryUoW) -> ChannelOut:
     """Register a channel (status registered) with its sandbox and production keys."""
-    channel = service.register_from_wire(uow, body)
-    result = service.describe(uow, channel)
-    uow.commit()
-    return result
+    channel = await uow.run(service.register_from_wire, body)
+    return await uow.run(service.describe, channel)
 
 
 @router.get("", response_model=list[ChannelOut], dependencies=MINISTRY)
-def list_channels(uow: MinistryUoW) -> list[ChannelOut]:
-    return [service.describe(uow, c) for c in service.all_channels(uow)]
+async def list_channels(uow: MinistryUoW) -> list[ChannelOut]:
+    return await uow.run(service.describe_all)
 
 
 @router.get("/{channel_no}", response_model=ChannelOut, dependencies=MINISTRY)
-def describe(channel_no: str, uow: MinistryUoW) -> ChannelOut:
-    return service.describe(uow, service.by_number(uow, channel_no))
+async def describe(channel_no: str, uow: MinistryUoW) -> ChannelOut:
+    return await uow.run(service.describe, await uow.run(service.by_number, channel_no))
 
 
 @router.put("/{channel_no}/status", response_model=ChannelOut, dependencies=MINISTRY)
-def set_status(channel_no: str, body: ChannelStatusChange, uow: MinistryUoW) -> ChannelOut:
+async def set_status(channel_no: str, body: ChannelStatusChange, uow: MinistryUoW) -> ChannelOut:
     """Move the channel along registered → testing → certified → active ⇄ suspended, or terminate it."""
-    channel = service.set_status(
-        uow, service.by_number(uow, channel_no), service.ChannelStatus(body.status), body.reason
-    )
-    result = service.describe(uow, channel)
-    uow.commit()
-    return result
+    channel = await uow.run(service.by_number, channel_no)
+    channel = await uow.run(service.set_status, channel, service.ChannelStatus(body.status), body.reason)
+    return await uow.run(service.describe, channel)
 
 
 @router.post(
@@ -50,29 +45,25 @@ def set_status(channel_no: str, body: ChannelStatusChange, uow: MinistryUoW) -> 
     status_code=status.HTTP_201_CREATED,
     dependencies=MINISTRY,
 )
-def add_key(channel_no: str, body: KeyRotation, uow: MinistryUoW) -> ChannelOut:
+async def add_key(channel_no: str, body: KeyRotation, uow: MinistryUoW) -> ChannelOut:
     """Add a key; with `replaces`, the old key keeps working until `oldKeyStopsAt` and is refused after."""
-    channel = service.by_number(uow, channel_no)
-    service.add_key(
-        uow,
+    channel = await uow.run(service.by_number, channel_no)
+    await uow.run(
+        service.add_key,
         channel,
         service.NewKey(body.key_id, body.public_key.encode("ascii"), body.environment),
         replaces=body.replaces,
         old_key_stops_at=body.old_key_stops_at,
     )
-    result = service.describe(uow, channel)
-    uow.commit()
-    return result
+    return await uow.run(service.describe, channel)
 
 
 @router.post("/{channel_no}/keys/{key_id}/revocation", response_model=ChannelOut, dependencies=MINISTRY)
-def revoke_key(channel_no: str, key_id: str, uow: MinistryUoW) -> ChannelOut:
+async def revoke_key(channel_no: str, key_id: str, uow: MinistryUoW) -> ChannelOut:
     """Revoke a key at once: requests signed with it and sessions it opened are refused from now on."""
-    channel = service.by_number(uow, channel_no)
-    service.revoke_key(uow, channel, key_id)
-    result = service.describe(uow, channel)
-    uow.commit()
-    return result
+    channel = await uow.run(service.by_number, channel_no)
+    await uow.run(service.revoke_key, channel, key_id)
+    return await uow.run(service.describe, channel)
 
 
 @router.post(
@@ -81,11 +72,11 @@ def revoke_key(channel_no: str, key_id: str, uow: MinistryUoW) -> ChannelOut:
     status_code=status.HTTP_201_CREATED,
     dependencies=MINISTRY,
 )
-def certify(channel_no: str, body: CertificationIn, uow: MinistryUoW) -> ChannelOut:
+async def certify(channel_no: str, body: CertificationIn, uow: MinistryUoW) -> ChannelOut:
     """Record a passed access test of a function (the conformance kit's report)."""
-    channel = service.by_number(uow, channel_no)
-    service.record_certification(
-        uow,
+    channel = await uow.run(service.by_number, channel_no)
+    await uow.run(
+        service.record_certification,
         channel,
         body.function,
         body.environment,
@@ -94,6 +85,4 @@ def certify(channel_no: str, body: CertificationIn, uow: MinistryUoW) -> Channel
         key_fingerprint=body.key_fingerprint,
         report_ref=body.report_ref,
     )
-    result = service.describe(uow, channel)
-    uow.commit()
-    return result
+    return await uow.run(service.describe, channel)

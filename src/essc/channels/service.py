@@ -466,6 +466,11 @@ def key_status(key: CallerKey, now: datetime) -> str:
     return "retired" if key.not_after is not None and key.not_after <= now else access.ACTIVE
 
 
+def describe_all(uow: UnitOfWork) -> list[ChannelOut]:
+    """The registry entry of every channel."""
+    return [describe(uow, channel) for channel in all_channels(uow)]
+
+
 def describe(uow: UnitOfWork, channel: Channel) -> ChannelOut:
     """The registry entry of a channel: status, keys per environment, certifications."""
     now = uow.clock.now()

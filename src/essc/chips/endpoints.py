@@ -21,12 +21,10 @@ router = api_router(prefix="/v1", tags=["chips"])
     response_model=ChipKeyOut,
     dependencies=[requires(None, party=Party.PROVINCE)],
 )
-def load_chip_key(province: str, aaz500: str, body: ChipKeyIn, uow: ProvinceUoW) -> ChipKeyOut:
+async def load_chip_key(province: str, aaz500: str, body: ChipKeyIn, uow: ProvinceUoW) -> ChipKeyOut:
     """Load the SM2 public key of a third-generation card's chip (the province's own cards only)."""
     ensure_same_province(uow.context.actor.province or "", province)
-    result = service.load_chip_key(uow, province, aaz500, body)
-    uow.commit()
-    return result
+    return await uow.run(service.load_chip_key, province, aaz500, body)
 
 
 @router.post(
@@ -35,13 +33,11 @@ def load_chip_key(province: str, aaz500: str, body: ChipKeyIn, uow: ProvinceUoW)
     status_code=status.HTTP_201_CREATED,
     dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
 )
-def create_challenge(
+async def create_challenge(
     sign_no: str, uow: ChannelUoW, channel: CurrentChannel, body: ChallengeRequest | None = None
 ) -> ChallengeOut:
     """A one-time challenge for the app to pass to the card's chip over NFC, valid 60 s."""
-    result = service.create_challenge(uow, channel, sign_no, body or ChallengeRequest())
-    uow.commit()
-    return result
+    return await uow.run(service.create_challenge, channel, sign_no, body or ChallengeRequest())
 
 
 @router.post(
@@ -49,10 +45,8 @@ def create_challenge(
     response_model=BusiSeqResponse,
     dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
 )
-def answer(
+async def answer(
     sign_no: str, challenge_id: str, body: ChallengeAnswer, uow: ChannelUoW, channel: CurrentChannel
 ) -> BusiSeqResponse:
     """The chip's signature over the challenge; a valid one earns a busiSeq (method card_chip)."""
-    result = service.answer(uow, channel, sign_no, challenge_id, body)
-    uow.commit()
-    return result
+    return await uow.run(service.answer, channel, sign_no, challenge_id, body)

@@ -32,3 +32,11 @@ class RequestContext:
     # The function the route declares (authorisations.policy.Function), checked where the holder is known.
     function: str | None = None
     environment: str | None = None  # of the caller's key; None (not a request) is treated as production
+
+
+# What the protocol layer (essc.web.protocol) leaves in the request's state for the routes below it.
+REQUEST_ID = "request_id"
+CALLER = "caller"  # the AuthenticatedCaller, once the request's signature or MAC verified
+SIGNED_BODY = "signed_body"  # the body as signed, before its envelopes were opened
+# Callables given the request's session when its unit of work opens (the idempotency fence)
+SESSION_FENCES = "session_fences"

@@ -1,19 +1,31 @@
-"""Engine and session factory; SQLite is tuned so several processes can write safely."""
+"""Engines and sessions: a blocking engine for jobs and the CLI, an async one for requests on the event loop.
+
+Requests run on the event loop with no thread hand-off: the async engine (asyncpg on PostgreSQL, aiosqlite on
+SQLite) drives the same ORM code through SQLAlchemy's greenlet bridge, the mechanism its AsyncSession is built
+on (`run_on_loop`). SQLite is tuned so several processes can write safely.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import functools
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from sqlalchemy import DateTime, FromClause, MetaData, Select, Table, UpdateBase, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.concurrency import await_, greenlet_spawn, in_greenlet
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -38,37 +50,71 @@ def is_sqlite(url: str) -> bool:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; for SQLite enable WAL, a busy timeout, foreign keys and write-intent transactions."""
+    """A blocking engine (psycopg, pysqlite) for jobs, the CLI and migrations."""
     url = normalise_url(url)
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            # pysqlite's own BEGIN handling would start deferred transactions that fail on lock upgrade.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(connection: Any) -> None:
-            # Take the write lock up front so concurrent writers queue on busy_timeout instead of failing.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
+        _tune_sqlite(engine)
         return engine
+    _postgres_pool_defaults(kwargs)
+    # Hot statements read timestamps straight from the driver: have it hand them over in UTC.
+    kwargs.setdefault("connect_args", {}).setdefault("options", "-c TimeZone=UTC")
+    return create_engine(url, **kwargs)
+
+
+def make_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """The engine of requests on the event loop: asyncpg on PostgreSQL, aiosqlite on SQLite."""
+    url = async_url(url)
+    if is_sqlite(url):
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        _tune_sqlite(engine.sync_engine)
+        return engine
+    _postgres_pool_defaults(kwargs)
+    kwargs.setdefault("connect_args", {}).setdefault("server_settings", {"TimeZone": "UTC"})
+    return create_async_engine(url, **kwargs)
+
+
+def _postgres_pool_defaults(kwargs: dict[str, Any]) -> None:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     # No pre-ping: it is a round trip per checkout on the hottest paths. A connection found dead raises a
     # disconnect error, on which SQLAlchemy invalidates the whole pool, so one request fails, not every one.
     kwargs.setdefault("pool_pre_ping", False)
-    # Hot statements read timestamps straight from the driver: have it hand them over in UTC.
-    connect_args = kwargs.setdefault("connect_args", {})
-    connect_args.setdefault("options", "-c TimeZone=UTC")
-    return create_engine(url, **kwargs)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL, a busy timeout, foreign keys and write-intent transactions, for pysqlite and aiosqlite alike."""
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # The driver's own BEGIN handling would start deferred transactions that fail on lock upgrade.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(connection: Any) -> None:
+        # Take the write lock up front so concurrent writers queue on busy_timeout instead of failing.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def run_on_loop(function: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """Run blocking-style ORM code on the event loop: each statement it sends is awaited, not waited for."""
+    return await greenlet_spawn(functools.partial(function, *args, **kwargs))
+
+
+def on_loop() -> bool:
+    """True inside run_on_loop: sessions made now must use the event loop's engine."""
+    return in_greenlet()
+
+
+def wait_on_loop(awaitable: Awaitable[_T]) -> _T:
+    """Await from code running under run_on_loop (a Redis call, an executor job)."""
+    return await_(awaitable)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[OrmSession]:
@@ -111,6 +157,14 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def async_url(url: str) -> str:
+    """The same database through the event loop's drivers: asyncpg, aiosqlite."""
+    url = normalise_url(url)
+    if url.startswith("sqlite:") or url.startswith("sqlite+pysqlite:"):
+        return "sqlite+aiosqlite:" + url.split(":", 1)[1]
+    return re.sub(r"^postgresql\+\w+://", "postgresql+asyncpg://", url)
 
 
 def table_of(model: type[Base]) -> Table:
@@ -191,8 +245,8 @@ class HotStatement:
         self.statement = statement
         # An INSERT without explicit values names the columns its parameters give, as Core would.
         self.columns_from_params = columns_from_params
-        # PostgreSQL's SQL and the values of its literals, by INSERT columns
-        self._sql: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
+        # The driver's SQL, by driver and INSERT columns
+        self._compiled: dict[tuple[str, tuple[str, ...]], _DriverSql] = {}
 
     def execute(
         self, session: OrmSession, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -208,30 +262,82 @@ class HotStatement:
             return HotResult(rows, len(rows))  # pysqlite counts no rows for a statement with RETURNING
         first = params if isinstance(params, Mapping) else params[0]
         columns = tuple(first) if self.columns_from_params else ()
-        found = self._sql.get(columns)
-        if found is None:
-            compiled = self.statement.compile(dialect=dialect, column_keys=list(columns) or None)
-            # Literals in the statement (`.values(applied=True)`, `state == "x"`) are parameters of its SQL.
-            literals = {
-                name: bind.effective_value
-                for name, bind in compiled.binds.items()
-                if not bind.required and bind.callable is None
-            }
-            found = self._sql[columns] = (str(compiled), literals)
-        sql, literals = found
-        if literals:
-            params = (
-                {**literals, **params} if isinstance(params, Mapping) else [{**literals, **p} for p in params]
+        compiled = self._compiled.get((dialect.driver, columns))
+        if compiled is None:
+            compiled = self._compiled[(dialect.driver, columns)] = _DriverSql.compile(
+                self.statement, dialect, columns
             )
+        if dialect.driver == "asyncpg":
+            return compiled.run_asyncpg(connection, params)
+        return compiled.run_psycopg(connection, params)
+
+
+class _DriverSql:
+    """A statement as the PostgreSQL driver takes it: SQLAlchemy's SQL, its literals, the order of binds."""
+
+    def __init__(self, sql: str, literals: dict[str, Any], positions: tuple[str, ...], returns: bool) -> None:
+        self.sql = sql
+        self.literals = literals
+        self.positions = positions
+        self.returns_rows = returns
+
+    @classmethod
+    def compile(
+        cls, statement: Select[*tuple[Any, ...]] | UpdateBase, dialect: Dialect, columns: tuple[str, ...]
+    ) -> _DriverSql:
+        compiled = statement.compile(dialect=dialect, column_keys=list(columns) or None)
+        # Literals in the statement (`.values(applied=True)`, `state == "x"`) are parameters of its SQL.
+        literals = {
+            name: bind.effective_value
+            for name, bind in compiled.binds.items()
+            if not bind.required and bind.callable is None
+        }
+        positions = tuple(compiled.positiontup or ())
+        returns = isinstance(statement, Select) or bool(getattr(compiled, "effective_returning", None))
+        return cls(str(compiled), literals, positions, returns)
+
+    def _with_literals(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {**self.literals, **params} if self.literals else params
+
+    def run_psycopg(
+        self, connection: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> HotResult:
         driver = connection.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cursor:
             if isinstance(params, Mapping):
-                cursor.execute(sql, params)
+                cursor.execute(self.sql, self._with_literals(params))
                 rows = cursor.fetchall() if cursor.description is not None else []
                 return HotResult(rows, cursor.rowcount)
-            cursor.executemany(sql, params)
+            cursor.executemany(self.sql, [self._with_literals(p) for p in params])
             return HotResult([], cursor.rowcount)
+
+    def run_asyncpg(
+        self, connection: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> HotResult:
+        adapted: Any = connection.connection.dbapi_connection
+        # The adapter opens its transaction with the first statement it sends itself: a statement sent past
+        # it must open it too, or it would run (and commit) on its own.
+        if adapted._transaction is None and not adapted.autocommit:
+            await_(adapted._start_transaction())
+        driver = adapted.driver_connection
+        if isinstance(params, Mapping):
+            merged = self._with_literals(params)
+            args = [merged[name] for name in self.positions]
+            if self.returns_rows:
+                records = await_(driver.fetch(self.sql, *args))
+                return HotResult([tuple(record) for record in records], len(records))
+            status: str = await_(driver.execute(self.sql, *args))
+            return HotResult([], _status_count(status))
+        batches = [[merged[name] for name in self.positions] for merged in map(self._with_literals, params)]
+        await_(driver.executemany(self.sql, batches))
+        return HotResult([], len(batches))  # asyncpg reports no count for a batch; each row is one statement
+
+
+def _status_count(status: str) -> int:
+    """The row count of a command tag such as `UPDATE 3` or `INSERT 0 1`."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isascii() and last.isdigit() else 0
 
 
 _COMMIT_GUARDS = "essc.commit_guards"

@@ -9,54 +9,36 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 
-from essc.access.errors import WrongCallerKind
-from essc.access.schemas import AuthenticatedCaller, SignedRequest
-from essc.access.service import authenticate
+from essc.access.errors import MissingAuthHeader, WrongCallerKind
+from essc.access.schemas import AuthenticatedCaller
 from essc.authorisations.policy import Function, Party, Policy
-from essc.core.context import Actor, RequestContext
-from essc.core.middleware import SIGNED_BODY
+from essc.core.context import CALLER, SESSION_FENCES, Actor, RequestContext
+from essc.core.db import run_on_loop
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
-from essc.idempotency.http import claim_key, fence_unit_of_work, hold_claim
-from essc.idempotency.service import Claim
 from essc.kit import wire
 from essc.kit.errors import EsscError
 
 
-def get_platform(request: Request) -> Platform:
+def platform_of(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
 
+async def get_platform(request: Request) -> Platform:
+    """The platform serving the request, as a dependency."""
+    return platform_of(request)
+
+
 async def signed_caller(request: Request) -> AuthenticatedCaller:
-    """Authenticate the request's signature, timestamp and nonce (SPEC section 4)."""
-    # The body as signed: the envelope middleware hands the endpoint its opened form and keeps this one.
-    body = getattr(request.state, SIGNED_BODY, None) or await request.body()
-    signed = SignedRequest(
-        method=request.method,
-        path=wire.path_with_query(request.url.path, request.url.query),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        body=body,
-    )
-    # One trip to the thread pool for both: under load a hand-off between the event loop and a worker thread
-    # costs more CPU than either lookup.
-    caller, claim = await run_in_threadpool(_authenticate_and_claim, get_platform(request), request, signed)
-    request.state.caller = caller
-    if caller.session_key is not None:
-        # The response of session traffic carries a MAC under the session key instead of an SM2 signature.
-        request.state.response_mac = (caller.session_id, caller.session_key)
-    hold_claim(request, claim)
+    """The caller the protocol layer authenticated; a request that named none is refused."""
+    caller: AuthenticatedCaller | None = getattr(request.state, CALLER, None)
+    if caller is None:
+        raise MissingAuthHeader(
+            f"header {wire.HEADER_CALLER} is required on every signed request", header=wire.HEADER_CALLER
+        )
     return caller
-
-
-def _authenticate_and_claim(
-    platform: Platform, request: Request, signed: SignedRequest
-) -> tuple[AuthenticatedCaller, Claim | None]:
-    caller = authenticate(platform, signed)
-    # After authentication (keys are per caller) and before anything else runs: a replay skips the endpoint.
-    return caller, claim_key(request, platform, caller)
 
 
 class SignedPolicy:
@@ -65,7 +47,6 @@ class SignedPolicy:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
 
-    # async though it awaits nothing: FastAPI runs a plain def in the thread pool, a hand-off per request.
     async def __call__(self, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]) -> None:
         party = self.policy.party
         if party is not Party.SIGNED and caller.kind != party.value:
@@ -116,8 +97,9 @@ def _declared_function(request: Request) -> str | None:
 
 @asynccontextmanager
 async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
-    """The request's unit of work, made on the event loop: opening one does no I/O, so no thread hand-off."""
-    caller: AuthenticatedCaller | None = getattr(request.state, "caller", None)
+    """The request's unit of work on the event loop's engine; the request owns its commit."""
+    platform = platform_of(request)
+    caller: AuthenticatedCaller | None = getattr(request.state, CALLER, None)
     context = RequestContext(
         actor=actor,
         request_id=request.state.request_id,
@@ -125,18 +107,20 @@ async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
         function=_declared_function(request),
         environment=caller.environment if caller is not None else None,
     )
-    uow = UnitOfWork(get_platform(request), context)
-    fence_unit_of_work(request, uow.session)
+    uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
+    for fence in getattr(request.state, SESSION_FENCES, ()):
+        fence(uow.session)
     try:
         yield uow
+        await run_on_loop(uow.commit)
     except EsscError as exc:
         if exc.persist_changes:
-            await run_in_threadpool(uow.commit)
+            await run_on_loop(uow.commit)
         raise
     finally:
-        # Closing after a commit does no I/O; a transaction left open is rolled back in a worker thread.
+        # Closing after a commit does no I/O; a transaction left open is rolled back.
         if uow.session.in_transaction():
-            await run_in_threadpool(uow.close)
+            await run_on_loop(uow.close)
         else:
             uow.close()
 
@@ -172,7 +156,8 @@ def caller_of(request: Request) -> AuthenticatedCaller:
     return caller
 
 
-ChannelUoW = Annotated[UnitOfWork, Depends(channel_uow)]
-ProvinceUoW = Annotated[UnitOfWork, Depends(province_uow)]
-TerminalUoW = Annotated[UnitOfWork, Depends(terminal_uow)]
-MinistryUoW = Annotated[UnitOfWork, Depends(ministry_uow)]
+# Function scope: the unit of work commits when the endpoint returns, before its answer leaves.
+ChannelUoW = Annotated[UnitOfWork, Depends(channel_uow, scope="function")]
+ProvinceUoW = Annotated[UnitOfWork, Depends(province_uow, scope="function")]
+TerminalUoW = Annotated[UnitOfWork, Depends(terminal_uow, scope="function")]
+MinistryUoW = Annotated[UnitOfWork, Depends(ministry_uow, scope="function")]

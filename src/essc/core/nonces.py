@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol
 
 import redis
+import redis.asyncio
 from sqlalchemy import delete
-from sqlalchemy.orm import sessionmaker
 
 from essc.access.models import SeenNonce
-from essc.core.db import Session, insert_ignoring_conflicts
+from essc.core.db import Session, insert_ignoring_conflicts, on_loop, wait_on_loop
 from essc.core.settings import Settings
 from essc.kit.clock import Clock
 
@@ -22,35 +24,62 @@ class NonceStore(Protocol):
         """True the first time; False when the nonce was already seen within its lifetime."""
         ...
 
+    async def close_loop(self) -> None:
+        """Release what the running event loop holds."""
+        ...
+
     def close(self) -> None: ...
 
 
 class RedisNonceStore:
-    """SET NX with an expiry: atomic across workers, and gone by itself once no timestamp could reuse it."""
+    """SET NX with an expiry: atomic across workers, and gone by itself once no timestamp could reuse it.
 
-    def __init__(self, client: redis.Redis) -> None:
-        self._client = client
+    On the event loop (a request) the claim is awaited on redis.asyncio; elsewhere it blocks on redis-py.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._client = redis.Redis.from_url(url, socket_timeout=5)
+        self._loop_clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
 
     def claim(self, caller_id: str, nonce: str, ttl_seconds: int) -> bool:
-        return bool(self._client.set(f"essc:nonce:{caller_id}:{nonce}", b"1", nx=True, ex=ttl_seconds))
+        name = f"essc:nonce:{caller_id}:{nonce}"
+        if on_loop():
+            return bool(wait_on_loop(self._loop_client().set(name, b"1", nx=True, ex=ttl_seconds)))
+        return bool(self._client.set(name, b"1", nx=True, ex=ttl_seconds))
+
+    def _loop_client(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._loop_clients.get(loop)
+        if client is None:
+            client = self._loop_clients[loop] = redis.asyncio.Redis.from_url(self._url, socket_timeout=5)
+        return client
+
+    def ping(self) -> None:
+        self._client.ping()
+
+    async def close_loop(self) -> None:
+        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
 
     def close(self) -> None:
         self._client.close()
 
 
 class DatabaseNonceStore:
-    """A primary key per (caller, nonce), claimed in its own short transaction."""
+    """A primary key per (caller, nonce), claimed in a statement of its own."""
 
     _PURGE_EVERY = 1000
 
-    def __init__(self, session_factory: sessionmaker[Session], clock: Clock) -> None:
-        self._session_factory = session_factory
+    def __init__(self, sessions: Callable[[], Session], clock: Clock) -> None:
+        self._sessions = sessions
         self._clock = clock
         self._claims = 0
 
     def claim(self, caller_id: str, nonce: str, ttl_seconds: int) -> bool:
         now = self._clock.now()
-        with self._session_factory() as session:
+        with self._sessions() as session:
             inserted = insert_ignoring_conflicts(
                 session,
                 SeenNonce.__table__,
@@ -69,14 +98,17 @@ class DatabaseNonceStore:
             session.commit()
         return inserted == 1
 
+    async def close_loop(self) -> None:
+        return None
+
     def close(self) -> None:
         return None
 
 
-def make_nonce_store(settings: Settings, session_factory: sessionmaker[Session], clock: Clock) -> NonceStore:
+def make_nonce_store(settings: Settings, sessions: Callable[[], Session], clock: Clock) -> NonceStore:
     """Redis when ESSC_REDIS_URL is set (checked at start-up), the database otherwise."""
     if settings.redis_url:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-        client.ping()
-        return RedisNonceStore(client)
-    return DatabaseNonceStore(session_factory, clock)
+        store = RedisNonceStore(settings.redis_url)
+        store.ping()
+        return store
+    return DatabaseNonceStore(sessions, clock)

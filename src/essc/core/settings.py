@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     request_clock_skew_seconds: int = Field(
         default=300, description="allowed timestamp skew of signed requests"
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, description="largest request body read; a larger one is refused with 413"
+    )
     busi_seq_ttl_seconds: int = Field(default=300, description="lifetime of a busiSeq")
     session_ttl_seconds: int = Field(default=8 * 3600, description="lifetime of a MAC session")
     qr_code_ttl_seconds: int = Field(default=60, description="lifetime of an online QR code (at most 60)")

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from essc.audit import repository as audit_repository
 from essc.audit.schemas import PendingAuditEntry
 from essc.core.context import RequestContext
-from essc.core.db import Session, commit_guards_first
+from essc.core.db import Session, commit_guards_first, run_on_loop
 from essc.core.platform import Platform
 from essc.kit.ids import new_id
 from essc.kit.keystore import KeyPurpose
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class UnitOfWork:
     """Services flush through `session`; only the owner of the unit of work commits."""
 
-    def __init__(self, platform: Platform, context: RequestContext) -> None:
+    def __init__(self, platform: Platform, context: RequestContext, session: Session | None = None) -> None:
         self.platform = platform
         self.context = context
-        self.session: Session = platform.session_factory()
+        # A request passes a session of its event loop's engine; jobs and the CLI get the blocking one.
+        self.session: Session = session if session is not None else platform.session_factory()
         self.clock = platform.clock
         self._audit: list[PendingAuditEntry] = []
 
@@ -58,6 +63,12 @@ class UnitOfWork:
                 audit_repository.append(self.session, self._audit, self.platform.suite, key)
                 self._audit.clear()
             self.session.commit()
+
+    async def run(
+        self, work: Callable[Concatenate[UnitOfWork, _P], _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """Run a service on this unit of work from a request, on the event loop (essc.core.db.run_on_loop)."""
+        return await run_on_loop(work, self, *args, **kwargs)
 
     def rollback(self) -> None:
         self._audit.clear()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Response
@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from essc.authorisations.policy import Party
 from essc.core.context import Actor, RequestContext
+from essc.core.db import run_on_loop
 from essc.core.deps import get_platform, requires
 from essc.core.platform import Platform
 from essc.core.routing import api_router
@@ -24,13 +25,17 @@ PUBLIC = [requires(None, party=Party.PUBLIC)]
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def public_uow(platform: Annotated[Platform, Depends(get_platform)]) -> Iterator[UnitOfWork]:
-    """A read-only unit of work for an anonymous reader."""
-    with UnitOfWork(platform, RequestContext(actor=Actor(kind="public", id="anonymous"))) as uow:
+async def public_uow(platform: Annotated[Platform, Depends(get_platform)]) -> AsyncIterator[UnitOfWork]:
+    """A read-only unit of work for an anonymous reader, on the event loop's engine."""
+    context = RequestContext(actor=Actor(kind="public", id="anonymous"))
+    uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
+    try:
         yield uow
+    finally:
+        await run_on_loop(uow.close)
 
 
-PublicUoW = Annotated[UnitOfWork, Depends(public_uow)]
+PublicUoW = Annotated[UnitOfWork, Depends(public_uow, scope="function")]
 
 
 @router.get(
@@ -38,27 +43,27 @@ PublicUoW = Annotated[UnitOfWork, Depends(public_uow)]
     response_model=ProvinceChannelAppsOut,
     dependencies=PUBLIC,
 )
-def province_channel_apps(province: str, uow: PublicUoW, response: Response) -> ProvinceChannelAppsOut:
+async def province_channel_apps(province: str, uow: PublicUoW, response: Response) -> ProvinceChannelAppsOut:
     """The channel apps authorised for the cardholders of a province now, with their functions."""
     response.headers.update(NO_STORE)
-    return service.channel_apps(uow, province)
+    return await uow.run(service.channel_apps, province)
 
 
 @router.get("/v1/public/channel-apps", response_model=ChannelAppsOut, dependencies=PUBLIC)
-def all_channel_apps(uow: PublicUoW, response: Response) -> ChannelAppsOut:
+async def all_channel_apps(uow: PublicUoW, response: Response) -> ChannelAppsOut:
     """The channel apps authorised now in every province."""
     response.headers.update(NO_STORE)
-    return service.all_channel_apps(uow)
+    return await uow.run(service.all_channel_apps)
 
 
 @router.get("/channel-apps", response_class=HTMLResponse, dependencies=PUBLIC)
-def channel_apps_page(uow: PublicUoW, province: Annotated[str | None, Query()] = None) -> HTMLResponse:
+async def channel_apps_page(uow: PublicUoW, province: Annotated[str | None, Query()] = None) -> HTMLResponse:
     """The public list as a page with a province selector (?province=44)."""
     provinces = service.provinces()
     if not province:
         return HTMLResponse(page.render(provinces, None), headers=NO_STORE)
     try:
-        listing = service.channel_apps(uow, province)
+        listing = await uow.run(service.channel_apps, province)
     except UnknownProvince as exc:
         return HTMLResponse(
             page.render(provinces, None, selected=province, error=exc.detail),

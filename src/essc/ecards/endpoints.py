@@ -28,10 +28,10 @@ from essc.ecards.schemas import (
 router = api_router(prefix="/v1/ecards", tags=["ecards"])
 
 
-def current_channel(request: Request, uow: ChannelUoW) -> Channel:
+async def current_channel(request: Request, uow: ChannelUoW) -> Channel:
     """The channel behind the authenticated caller of this request."""
     caller = caller_of(request)
-    return acting_channel(uow, caller.caller_id, caller.on_behalf_of)
+    return await uow.run(acting_channel, caller.caller_id, caller.on_behalf_of)
 
 
 CurrentChannel = Annotated[Channel, Depends(current_channel)]
@@ -40,20 +40,20 @@ CurrentChannel = Annotated[Channel, Depends(current_channel)]
 @router.post(
     "/issuance", response_model=IssueResponse, dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)]
 )
-def issue(body: IssueRequest, request: Request, uow: ChannelUoW, channel: CurrentChannel) -> IssueResponse:
+async def issue(
+    body: IssueRequest, request: Request, uow: ChannelUoW, channel: CurrentChannel
+) -> IssueResponse:
     """一级签发 in the calling channel; issuing again returns the same signNo."""
     caller = caller_of(request)
-    result = service.issue(uow, channel, body, caller.signature, caller.body_digest)
-    uow.commit()
-    return result
+    return await uow.run(service.issue, channel, body, caller.signature, caller.body_digest)
 
 
 @router.get(
     "/{sign_no}", response_model=EcardView, dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)]
 )
-def view(sign_no: str, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
+async def view(sign_no: str, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
     """The e-card as this channel sees it: status, level, masked holder fields."""
-    return service.view(uow, channel, sign_no)
+    return await uow.run(service.view, channel, sign_no)
 
 
 @router.put(
@@ -62,10 +62,9 @@ def view(sign_no: str, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
     status_code=status.HTTP_201_CREATED,
     dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
 )
-def set_password(sign_no: str, body: PasswordSet, uow: ChannelUoW, channel: CurrentChannel) -> Done:
+async def set_password(sign_no: str, body: PasswordSet, uow: ChannelUoW, channel: CurrentChannel) -> Done:
     """Set the person's e-card password (once; valid in every channel)."""
-    service.set_password(uow, channel, sign_no, body.password)
-    uow.commit()
+    await uow.run(service.set_password, channel, sign_no, body.password)
     return Done(sign_no=sign_no, result="password_set")
 
 
@@ -74,9 +73,10 @@ def set_password(sign_no: str, body: PasswordSet, uow: ChannelUoW, channel: Curr
     response_model=Done,
     dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
 )
-def change_password(sign_no: str, body: PasswordChange, uow: ChannelUoW, channel: CurrentChannel) -> Done:
-    service.change_password(uow, channel, sign_no, body.old_password, body.new_password)
-    uow.commit()
+async def change_password(
+    sign_no: str, body: PasswordChange, uow: ChannelUoW, channel: CurrentChannel
+) -> Done:
+    await uow.run(service.change_password, channel, sign_no, body.old_password, body.new_password)
     return Done(sign_no=sign_no, result="password_changed")
 
 
@@ -85,10 +85,9 @@ def change_password(sign_no: str, body: PasswordChange, uow: ChannelUoW, channel
     response_model=Done,
     dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
 )
-def reset_password(sign_no: str, body: PasswordReset, uow: ChannelUoW, channel: CurrentChannel) -> Done:
+async def reset_password(sign_no: str, body: PasswordReset, uow: ChannelUoW, channel: CurrentChannel) -> Done:
     """Reset and unlock the password with a busiSeq from a face check."""
-    service.reset_password(uow, channel, sign_no, body.busi_seq, body.new_password)
-    uow.commit()
+    await uow.run(service.reset_password, channel, sign_no, body.busi_seq, body.new_password)
     return Done(sign_no=sign_no, result="password_reset")
 
 
@@ -98,13 +97,11 @@ def reset_password(sign_no: str, body: PasswordReset, uow: ChannelUoW, channel: 
     status_code=status.HTTP_201_CREATED,
     dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
 )
-def create_busi_seq(
+async def create_busi_seq(
     sign_no: str, body: BusiSeqRequest, uow: ChannelUoW, channel: CurrentChannel
 ) -> BusiSeqResponse:
     """A one-time busiSeq after a password or face check, bound to a purpose."""
-    result = service.create_busi_seq(uow, channel, sign_no, body)
-    uow.commit()
-    return result
+    return await uow.run(service.create_busi_seq, channel, sign_no, body)
 
 
 @router.post(
@@ -112,11 +109,9 @@ def create_busi_seq(
     response_model=EcardView,
     dependencies=[requires(Function.PAYMENT, party=Party.CHANNEL)],
 )
-def upgrade(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
+async def upgrade(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
     """二级签发: enable payment with a busiSeq of purpose sign_level2."""
-    result = service.upgrade_to_level2(uow, channel, sign_no, body.busi_seq)
-    uow.commit()
-    return result
+    return await uow.run(service.upgrade_to_level2, channel, sign_no, body.busi_seq)
 
 
 @router.post(
@@ -124,8 +119,6 @@ def upgrade(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: CurrentCha
     response_model=EcardView,
     dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
 )
-def unlink(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
+async def unlink(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
     """解除关联 from this channel with a busiSeq of purpose unlink."""
-    result = service.unlink(uow, channel, sign_no, body.busi_seq)
-    uow.commit()
-    return result
+    return await uow.run(service.unlink, channel, sign_no, body.busi_seq)

@@ -8,6 +8,7 @@ from datetime import date
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from essc.core.executors import PASSWORD_KDF, off_loop
 from essc.ecards.errors import WeakPassword
 from essc.kit.crypto.base import CryptoSuite
 from essc.kit.errors import InvalidInput
@@ -57,11 +58,15 @@ def _prehash(suite: CryptoSuite, pepper: bytes, ecard_id: str, pin: str) -> byte
 
 
 def hash_password(suite: CryptoSuite, pepper: bytes, ecard_id: str, pin: str) -> str:
-    return _HASHER.hash(_prehash(suite, pepper, ecard_id, pin))
+    return off_loop(PASSWORD_KDF, _HASHER.hash, _prehash(suite, pepper, ecard_id, pin))
 
 
 def password_matches(suite: CryptoSuite, pepper: bytes, ecard_id: str, pin: str, stored: str) -> bool:
+    return off_loop(PASSWORD_KDF, _verify, stored, _prehash(suite, pepper, ecard_id, pin))
+
+
+def _verify(stored: str, prehash: bytes) -> bool:
     try:
-        return bool(_HASHER.verify(stored, _prehash(suite, pepper, ecard_id, pin)))
+        return bool(_HASHER.verify(stored, prehash))
     except (VerificationError, InvalidHashError):
         return False

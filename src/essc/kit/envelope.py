@@ -34,6 +34,8 @@ VERSION: Final = 1
 SCHEME: Final = "ESSC-ENV-1"
 ENDORSEMENT_SCHEME: Final = "ESSC-ENCKEY-1"
 MEMBER: Final = "envelope"
+# Envelopes opened for one request at most: every one costs an SM2 decryption
+MAX_ENVELOPES: Final = 16
 PARTS: Final = ("v", "kid", "key", "iv", "data")
 
 # Wire names of personal data (SPEC section 2). Bank data uses the HRSS data elements: aae010 银行账号
@@ -52,6 +54,11 @@ class PersonalFieldInClear(EsscError):
 class EnvelopeInvalid(CryptoError):
     code = "envelope_invalid"
     title = "Envelope of personal fields is invalid"
+
+
+class TooManyEnvelopes(CryptoError):
+    code = "too_many_envelopes"
+    title = "Too many envelopes"
 
 
 class EnvelopeKeyUnknown(CryptoError):
@@ -188,6 +195,25 @@ def may_hold_personal_fields(body: bytes) -> bool:
     return any(needle in body for needle in _NEEDLES)
 
 
+def parse_if_personal(body: bytes) -> Any | None:
+    """The parsed JSON of a body that may hold personal fields or envelopes; None for any other body."""
+    if not body or not may_hold_personal_fields(body):
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None  # not JSON: the endpoint refuses it as it would without envelopes
+
+
+def count_envelopes(body: Any) -> int:
+    """How many envelope members body holds, at any depth."""
+    if isinstance(body, list):
+        return sum(count_envelopes(item) for item in body)
+    if isinstance(body, dict):
+        return int(MEMBER in body) + sum(count_envelopes(value) for value in body.values())
+    return 0
+
+
 def clear_field(body: Any, path: str = "") -> str | None:
     """The JSON path of the first personal field with a clear (non-null) value in body, or None."""
     if isinstance(body, dict):
@@ -234,8 +260,13 @@ def seal_fields(body: Any, sealer: Callable[[Mapping[str, Any]], dict[str, Any]]
     return rest
 
 
-def open_fields(body: Any, opener: Callable[[Any], dict[str, Any]]) -> Any:
-    """body with every envelope member opened and its fields merged into the object that held it."""
+def open_fields(body: Any, opener: Callable[[Any], dict[str, Any]], *, limit: int | None = None) -> Any:
+    """body with every envelope member opened and its fields merged into the object that held it.
+
+    With a limit, a body holding more envelopes is refused before any is opened: each costs an SM2 decryption.
+    """
+    if limit is not None and (count := count_envelopes(body)) > limit:
+        raise TooManyEnvelopes(f"the body holds {count} envelopes; at most {limit} are opened", limit=limit)
     if isinstance(body, list):
         return [open_fields(item, opener) for item in body]
     if not isinstance(body, dict):

@@ -44,6 +44,12 @@ class Gone(EsscError):
     title = "No longer available"
 
 
+class PayloadTooLarge(EsscError):
+    status = 413
+    code = "body_too_large"
+    title = "Request body too large"
+
+
 class Forbidden(EsscError):
     status = 403
     code = "forbidden"

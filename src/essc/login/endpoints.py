@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 from fastapi import Request, status
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from essc.authorisations.policy import Function, Party
-from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, get_platform, requires
+from essc.core.db import run_on_loop
+from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, platform_of, requires
 from essc.core.platform import Platform
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
@@ -41,49 +41,39 @@ KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing
     status_code=status.HTTP_201_CREATED,
     dependencies=[requires(Function.LOGIN, party=Party.TERMINAL)],
 )
-def create(request: Request, uow: TerminalUoW, body: CodeRequest | None = None) -> LoginCodeOut:
+async def create(request: Request, uow: TerminalUoW, body: CodeRequest | None = None) -> LoginCodeOut:
     """A login code for a website or kiosk to show (payload, PNG, SVG), valid at most 120 s."""
-    terminal, owner = acting_terminal(uow, caller_of(request).caller_id)
-    result = service.create(uow, terminal, owner, body or CodeRequest())
-    uow.commit()
-    return result
+    terminal, owner = await uow.run(acting_terminal, caller_of(request).caller_id)
+    return await uow.run(service.create, terminal, owner, body or CodeRequest())
 
 
 @router.post("/scan", response_model=ScanOut, dependencies=[requires(Function.LOGIN, party=Party.CHANNEL)])
-def scan(body: ScanRequest, uow: ChannelUoW, channel: CurrentChannel) -> ScanOut:
+async def scan(body: ScanRequest, uow: ChannelUoW, channel: CurrentChannel) -> ScanOut:
     """The holder scanned a login code in the app: bind it to the holder, say whom it logs in to."""
-    result = service.scan(uow, channel, body)
-    uow.commit()
-    return result
+    return await uow.run(service.scan, channel, body)
 
 
 @router.post(
     "/confirm", response_model=AnswerOut, dependencies=[requires(Function.LOGIN, party=Party.CHANNEL)]
 )
-def confirm(body: ConfirmRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerOut:
+async def confirm(body: ConfirmRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerOut:
     """The holder confirms the login with a busiSeq of purpose login."""
-    result = service.confirm(uow, channel, body)
-    uow.commit()
-    return result
+    return await uow.run(service.confirm, channel, body)
 
 
 @router.post("/deny", response_model=AnswerOut, dependencies=[requires(Function.LOGIN, party=Party.CHANNEL)])
-def deny(body: DenyRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerOut:
+async def deny(body: DenyRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerOut:
     """The holder refuses the login."""
-    result = service.deny(uow, channel, body)
-    uow.commit()
-    return result
+    return await uow.run(service.deny, channel, body)
 
 
 @router.get(
     "/{login_id}", response_model=LoginState, dependencies=[requires(Function.LOGIN, party=Party.TERMINAL)]
 )
-def state(login_id: str, request: Request, uow: TerminalUoW) -> LoginState:
+async def state(login_id: str, request: Request, uow: TerminalUoW) -> LoginState:
     """Where the login stands; the one answer that reads confirmed carries the holder, later ones consumed."""
-    terminal, _owner = acting_terminal(uow, caller_of(request).caller_id)
-    result = service.collect(uow, terminal, login_id)
-    uow.commit()
-    return result
+    terminal, _owner = await uow.run(acting_terminal, caller_of(request).caller_id)
+    return await uow.run(service.collect, terminal, login_id)
 
 
 @router.get(
@@ -98,13 +88,13 @@ def state(login_id: str, request: Request, uow: TerminalUoW) -> LoginState:
     },
     dependencies=[requires(Function.LOGIN, party=Party.TERMINAL)],
 )
-def events(login_id: str, request: Request, uow: TerminalUoW) -> StreamingResponse:
+async def events(login_id: str, request: Request, uow: TerminalUoW) -> StreamingResponse:
     """Server-Sent Events of each status change until a final one; GET /v1/login-codes/{loginId} collects."""
-    terminal, _owner = acting_terminal(uow, caller_of(request).caller_id)
-    service.own_login(uow, terminal, login_id)
-    # The stream may last two minutes: give the connection back to the pool now, not when it ends.
-    uow.close()
-    platform = get_platform(request)
+    terminal, _owner = await uow.run(acting_terminal, caller_of(request).caller_id)
+    await uow.run(service.own_login, terminal, login_id)
+    # The unit of work ends when this function returns (function scope), before the stream starts: the
+    # stream may last two minutes and reads in statements of its own.
+    platform = platform_of(request)
     return StreamingResponse(
         _stream(platform, login_id, platform.settings.login_events_interval_seconds),
         media_type=EVENT_STREAM,
@@ -121,7 +111,7 @@ async def _stream(platform: Platform, login_id: str, interval: float) -> AsyncIt
     number = 0
     quiet_since = time.monotonic()
     while True:
-        event = await run_in_threadpool(service.peek, platform, login_id)
+        event = await run_on_loop(service.peek, platform, login_id)
         if event.status != last:
             number += 1
             last = event.status

@@ -21,11 +21,11 @@ router = api_router(prefix="/v1", tags=["offline"])
     status_code=status.HTTP_201_CREATED,
     dependencies=[requires(Function.QR, party=Party.CHANNEL)],
 )
-def enrol_device(sign_no: str, body: EnrolRequest, uow: ChannelUoW, channel: CurrentChannel) -> Enrolment:
+async def enrol_device(
+    sign_no: str, body: EnrolRequest, uow: ChannelUoW, channel: CurrentChannel
+) -> Enrolment:
     """Certify the holder's device key so the device can make offline codes for a while."""
-    result = service.enrol_device(uow, channel, sign_no, body.device_public_key, body.busi_seq)
-    uow.commit()
-    return result
+    return await uow.run(service.enrol_device, channel, sign_no, body.device_public_key, body.busi_seq)
 
 
 @router.get(
@@ -34,10 +34,13 @@ def enrol_device(sign_no: str, body: EnrolRequest, uow: ChannelUoW, channel: Cur
     responses={200: {"content": {"application/octet-stream": {}}}},
     dependencies=[requires(Function.QR, party=Party.TERMINAL)],
 )
-def status_list(request: Request, uow: TerminalUoW, province: str = Path(pattern=r"^[0-9]{2}$")) -> Response:
+async def status_list(
+    request: Request, uow: TerminalUoW, province: str = Path(pattern=r"^[0-9]{2}$")
+) -> Response:
     """The signed binary list of revoked device certificates of a province ("00" for all provinces)."""
-    acting_terminal(uow, caller_of(request).caller_id)
-    return Response(content=service.status_list(uow, province), media_type="application/octet-stream")
+    await uow.run(acting_terminal, caller_of(request).caller_id)
+    content = await uow.run(service.status_list, province)
+    return Response(content=content, media_type="application/octet-stream")
 
 
 @router.post(
@@ -45,9 +48,7 @@ def status_list(request: Request, uow: TerminalUoW, province: str = Path(pattern
     response_model=UploadResult,
     dependencies=[requires(Function.QR, party=Party.TERMINAL)],
 )
-def upload(body: UploadRequest, request: Request, uow: TerminalUoW) -> UploadResult:
+async def upload(body: UploadRequest, request: Request, uow: TerminalUoW) -> UploadResult:
     """Settle what the terminal accepted offline; a code accepted at two terminals is reported as replayed."""
-    terminal, owner = acting_terminal(uow, caller_of(request).caller_id)
-    result = service.settle(uow, terminal, owner, body)
-    uow.commit()
-    return result
+    terminal, owner = await uow.run(acting_terminal, caller_of(request).caller_id)
+    return await uow.run(service.settle, terminal, owner, body)

@@ -23,13 +23,11 @@ router = api_router(prefix="/v1", tags=["qr"])
     status_code=status.HTTP_201_CREATED,
     dependencies=[requires(Function.QR, party=Party.CHANNEL)],
 )
-def issue_code(
+async def issue_code(
     sign_no: str, uow: ChannelUoW, channel: CurrentChannel, body: CodeRequest | None = None
 ) -> OnlineCodeOut:
     """A one-time code valid at most 60 s, as a payload and as PNG and SVG images."""
-    result = service.issue_code(uow, channel, sign_no, body or CodeRequest())
-    uow.commit()
-    return result
+    return await uow.run(service.issue_code, channel, sign_no, body or CodeRequest())
 
 
 @router.get(
@@ -37,7 +35,7 @@ def issue_code(
     response_model=UsageHistory,
     dependencies=[requires(Function.QUERIES, party=Party.CHANNEL)],
 )
-def usage_history(
+async def usage_history(
     sign_no: str,
     uow: ChannelUoW,
     channel: CurrentChannel,
@@ -45,14 +43,12 @@ def usage_history(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> UsageHistory:
     """Who used the holder's e-card ("who used my card"), newest first."""
-    return service.usage_history(uow, channel, sign_no, before, limit)
+    return await uow.run(service.usage_history, channel, sign_no, before, limit)
 
 
 @router.post(
     "/qr/resolutions", response_model=Resolution, dependencies=[requires(Function.QR, party=Party.TERMINAL)]
 )
-def resolve(body: ResolveRequest, request: Request, uow: TerminalUoW) -> Resolution:
+async def resolve(body: ResolveRequest, request: Request, uow: TerminalUoW) -> Resolution:
     """Spend a code for a busiType; the answer holds exactly what the terminal's grant allows."""
-    result = service.resolve(uow, caller_of(request).caller_id, body)
-    uow.commit()
-    return result
+    return await uow.run(service.resolve, caller_of(request).caller_id, body)

@@ -8,6 +8,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from essc.authorisations.policy import Party
+from essc.core.db import run_on_loop
 from essc.core.deps import get_platform, requires
 from essc.core.platform import Platform
 from essc.core.routing import api_router
@@ -25,10 +26,14 @@ class RegionOut(BaseModel):
 
 
 @router.get("", response_model=list[RegionOut], dependencies=[requires(None, party=Party.PUBLIC)])
-def list_regions(
+async def list_regions(
     platform: Annotated[Platform, Depends(get_platform)],
     province: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
 ) -> list[RegionOut]:
+    return await run_on_loop(_regions, platform, province)
+
+
+def _regions(platform: Platform, province: str | None) -> list[RegionOut]:
     with platform.session_factory() as session:
         return [
             RegionOut(code=r.code, name=r.name, level=r.level, province=r.province, parent_code=r.parent_code)

@@ -24,12 +24,10 @@ def _own(uow: ProvinceUoW, province: str) -> None:
     status_code=status.HTTP_201_CREATED,
     dependencies=[requires(None, party=Party.PROVINCE)],
 )
-def register_institution(province: str, body: InstitutionIn, uow: ProvinceUoW) -> InstitutionOut:
+async def register_institution(province: str, body: InstitutionIn, uow: ProvinceUoW) -> InstitutionOut:
     """Register an accepting institution (受理机构) of this province."""
     _own(uow, province)
-    result = service.register_institution(uow, province, body)
-    uow.commit()
-    return result
+    return await uow.run(service.register_institution, province, body)
 
 
 @router.put(
@@ -37,13 +35,13 @@ def register_institution(province: str, body: InstitutionIn, uow: ProvinceUoW) -
     response_model=InstitutionOut,
     dependencies=[requires(None, party=Party.PROVINCE)],
 )
-def set_institution_status(province: str, code: str, body: StatusChange, uow: ProvinceUoW) -> InstitutionOut:
+async def set_institution_status(
+    province: str, code: str, body: StatusChange, uow: ProvinceUoW
+) -> InstitutionOut:
     """Suspend or reactivate an institution; all its terminals follow on their next request."""
     _own(uow, province)
-    service.set_institution_status(uow, province, code, body.status, body.reason)
-    result = service.institution_view(service.institution(uow, province, code))
-    uow.commit()
-    return result
+    await uow.run(service.set_institution_status, province, code, body.status, body.reason)
+    return service.institution_view(await uow.run(service.institution, province, code))
 
 
 @router.post(
@@ -52,12 +50,10 @@ def set_institution_status(province: str, code: str, body: StatusChange, uow: Pr
     status_code=status.HTTP_201_CREATED,
     dependencies=[requires(None, party=Party.PROVINCE)],
 )
-def register_terminal(province: str, code: str, body: TerminalIn, uow: ProvinceUoW) -> TerminalOut:
+async def register_terminal(province: str, code: str, body: TerminalIn, uow: ProvinceUoW) -> TerminalOut:
     """Register a terminal of an institution with its public key and busiType grants."""
     _own(uow, province)
-    result = service.register_terminal(uow, province, code, body)
-    uow.commit()
-    return result
+    return await uow.run(service.register_terminal, province, code, body)
 
 
 @router.get(
@@ -65,9 +61,9 @@ def register_terminal(province: str, code: str, body: TerminalIn, uow: ProvinceU
     response_model=TerminalOut,
     dependencies=[requires(None, party=Party.PROVINCE)],
 )
-def describe_terminal(province: str, terminal_no: str, uow: ProvinceUoW) -> TerminalOut:
+async def describe_terminal(province: str, terminal_no: str, uow: ProvinceUoW) -> TerminalOut:
     _own(uow, province)
-    return service.describe_terminal(uow, province, terminal_no)
+    return await uow.run(service.describe_terminal, province, terminal_no)
 
 
 @router.put(
@@ -75,12 +71,10 @@ def describe_terminal(province: str, terminal_no: str, uow: ProvinceUoW) -> Term
     response_model=TerminalOut,
     dependencies=[requires(None, party=Party.PROVINCE)],
 )
-def set_grants(province: str, terminal_no: str, body: list[Grant], uow: ProvinceUoW) -> TerminalOut:
+async def set_grants(province: str, terminal_no: str, body: list[Grant], uow: ProvinceUoW) -> TerminalOut:
     """Replace the busiTypes a terminal may resolve and what it may learn for each."""
     _own(uow, province)
-    result = service.set_grants(uow, province, terminal_no, body)
-    uow.commit()
-    return result
+    return await uow.run(service.set_grants, province, terminal_no, body)
 
 
 @router.put(
@@ -88,10 +82,10 @@ def set_grants(province: str, terminal_no: str, body: list[Grant], uow: Province
     response_model=TerminalOut,
     dependencies=[requires(None, party=Party.PROVINCE)],
 )
-def set_terminal_status(province: str, terminal_no: str, body: StatusChange, uow: ProvinceUoW) -> TerminalOut:
+async def set_terminal_status(
+    province: str, terminal_no: str, body: StatusChange, uow: ProvinceUoW
+) -> TerminalOut:
     """Suspend or reactivate one terminal."""
     _own(uow, province)
-    service.set_terminal_status(uow, province, terminal_no, body.status, body.reason)
-    result = service.describe_terminal(uow, province, terminal_no)
-    uow.commit()
-    return result
+    await uow.run(service.set_terminal_status, province, terminal_no, body.status, body.reason)
+    return await uow.run(service.describe_terminal, province, terminal_no)

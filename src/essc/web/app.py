@@ -1,4 +1,4 @@
-"""The ASGI application: routers of every domain, one problem handler, signed responses."""
+"""The ASGI application: routers of every domain, one problem handler, the protocol layer over them."""
 
 from __future__ import annotations
 
@@ -17,19 +17,18 @@ from essc.cardholders.endpoints import router as cardholders_router
 from essc.channels.endpoints import router as channels_router
 from essc.chips.endpoints import router as chips_router
 from essc.core.deps import get_platform, policy_of, requires
-from essc.core.middleware import EnvelopeMiddleware, RequestIdMiddleware, ResponseSigningMiddleware
 from essc.core.platform import Platform
 from essc.core.problems import install_problem_handlers
-from essc.core.routing import ThreadedEndpointRoute
+from essc.core.routing import LoopRoute
 from essc.directory.endpoints import router as directory_router
 from essc.ecards.endpoints import router as ecards_router
-from essc.idempotency.http import IdempotencyMiddleware, ReplayAnswer, replay_answer
 from essc.kit import envelope, wire
 from essc.login.endpoints import router as login_router
 from essc.offline.endpoints import router as offline_router
 from essc.qr.endpoints import router as qr_router
 from essc.regions.endpoints import router as regions_router
 from essc.terminals.endpoints import router as terminals_router
+from essc.web.protocol import ProtocolLayer
 from essc.webhooks.dispatcher import DispatcherThread
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -61,6 +60,7 @@ def create_app(platform: Platform) -> FastAPI:
         finally:
             if dispatcher:
                 dispatcher.stop()
+            await platform.close_loop()
 
     app = FastAPI(
         title="essc",
@@ -68,19 +68,18 @@ def create_app(platform: Platform) -> FastAPI:
         summary="Electronic social security card platform (电子社保卡)",
         lifespan=lifespan,
     )
-    app.router.route_class = ThreadedEndpointRoute
+    app.router.route_class = LoopRoute
     app.state.platform = platform
     install_problem_handlers(app)
-    app.add_exception_handler(ReplayAnswer, replay_answer)
     for router in ROUTERS:
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"], dependencies=[requires(None, party=Party.PUBLIC)])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/v1/platform/keys", tags=["reference"], dependencies=[requires(None, party=Party.PUBLIC)])
-    def platform_keys(p: Annotated[Platform, Depends(get_platform)]) -> dict[str, Any]:
+    async def platform_keys(p: Annotated[Platform, Depends(get_platform)]) -> dict[str, Any]:
         """The platform's signing keys (responses, webhooks) and encryption keys (envelopes) by key id."""
         signer = p.keys.signer()
         current = p.keys.decrypter().key_id
@@ -105,12 +104,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     _document_policies(app)
 
-    # Inside the idempotency store and the signing: a replay returns the same sealed answer, signed afresh.
-    app.add_middleware(EnvelopeMiddleware, platform=platform)
-    # Inside the signing, so answers are stored unsigned and a replay is signed for the retry's own nonce.
-    app.add_middleware(IdempotencyMiddleware, platform=platform)
-    app.add_middleware(ResponseSigningMiddleware, platform=platform)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ProtocolLayer, platform=platform)
     return app
 
 

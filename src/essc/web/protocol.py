@@ -1,0 +1,367 @@
+"""The protocol in one pass: request id, body, authentication, envelopes, idempotency and the signed answer.
+
+One ASGI layer over the application does, in this order, what the wire protocol asks of every request:
+
+1. take X-Request-Id from the caller or make one;
+2. read the body once, refusing more than `max_body_bytes` (413; at once when Content-Length says so);
+3. refuse clear personal fields anywhere in a JSON body (a byte search first, so most bodies are not parsed);
+4. authenticate a request that names its caller (signature or session MAC, timestamp, nonce);
+5. only then open the body's envelopes (at most `envelope.MAX_ENVELOPES`), so an unauthenticated caller costs
+   no decryption;
+6. claim the Idempotency-Key of a state-changing request, or answer at once with its stored first answer;
+7. run the application on the opened body;
+8. seal the clear fields of an answer whose response model declares them, store the answer for the key (or
+   release the key when the request failed), and sign the answer for the request's nonce (or MAC it under the
+   request's session key).
+
+Database work (authentication, the claim, storing the answer) runs on the event loop through the async engine.
+An answer that needs none of 8 (an unsigned request) streams straight through.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import orjson
+from starlette.datastructures import URL
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from essc.access import repository as access_repository
+from essc.access.schemas import AuthenticatedCaller, SignedRequest
+from essc.access.service import authenticate
+from essc.core.context import CALLER, REQUEST_ID, SESSION_FENCES, SIGNED_BODY
+from essc.core.db import Session, run_on_loop
+from essc.core.platform import Platform
+from essc.core.problems import problem
+from essc.idempotency import service as idempotency
+from essc.kit import envelope, wire
+from essc.kit.crypto.base import PublicKey
+from essc.kit.errors import EsscError, KeyNotFound, PayloadTooLarge
+from essc.kit.ids import new_id
+
+_REQUEST_ID_HEADER = wire.HEADER_REQUEST_ID.lower().encode("latin-1")
+_CALLER_KEYS_MAX = 4096
+
+
+@dataclass(slots=True)
+class _Answer:
+    """An answer held back until it is sealed, stored and signed."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    extra: list[Message] = field(default_factory=list)  # what the app sent after its body (nothing, usually)
+
+    @classmethod
+    def of(cls, response: Response) -> _Answer:
+        return cls(response.status_code, list(response.raw_headers), bytes(response.body))
+
+    def content_type(self) -> str | None:
+        return next((v.decode("latin-1") for k, v in self.headers if k.lower() == b"content-type"), None)
+
+
+class ProtocolLayer:
+    """The one layer between the HTTP server and the routes (see the module docstring for the steps)."""
+
+    def __init__(self, app: ASGIApp, platform: Platform) -> None:
+        self.app = app
+        self.platform = platform
+        self.max_body_bytes = platform.settings.max_body_bytes
+        self._caller_keys: dict[tuple[str, str], tuple[str, PublicKey]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await _Exchange(self, scope, receive, send).run()
+
+    def caller_key(self, caller: AuthenticatedCaller) -> tuple[str, PublicKey]:
+        """The key id and public key that authenticated the request: its signing key or its session's."""
+        cache_key = (caller.caller_id, caller.session_id or caller.key_id)
+        found = self._caller_keys.get(cache_key)
+        if found is not None:
+            return found  # keys are immutable under their id: a revoked one no longer authenticates anything
+        with self.platform.single_statement_factory() as session:
+            key: tuple[str, bytes] | None
+            if caller.session_id is not None:
+                opened = access_repository.session_with_caller(session, caller.session_id)
+                key = None if opened is None else (opened.key_id, opened.public_key)
+            else:
+                signing = access_repository.caller_key(session, caller.caller_id, caller.key_id)
+                key = None if signing is None else (signing.key_id, signing.public_key)
+        if key is None:
+            raise KeyNotFound(f"the key that authenticated {caller.label} is gone")
+        found = (key[0], self.platform.suite.load_public_key(key[1]))
+        if len(self._caller_keys) >= _CALLER_KEYS_MAX:
+            self._caller_keys.clear()
+        self._caller_keys[cache_key] = found
+        return found
+
+    def unwrap(self, kid: str, wrapped: bytes) -> bytes:
+        try:
+            decrypter = self.platform.keys.decrypter(kid)
+        except KeyNotFound:
+            raise envelope.EnvelopeKeyUnknown(
+                f"{kid!r} is not an encryption key of the platform; seal to a key of GET /v1/platform/keys "
+                "(encryptionKeys)",
+                part="kid",
+            ) from None
+        return decrypter.decrypt(wrapped)
+
+
+class _Exchange:
+    """One request and its answer as the protocol layer sees them."""
+
+    def __init__(self, layer: ProtocolLayer, scope: Scope, receive: Receive, send: Send) -> None:
+        self.layer = layer
+        self.platform = layer.platform
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        self.request_id = (self.headers.get("x-request-id") or new_id())[:64]
+        scope.setdefault("state", {})[REQUEST_ID] = self.request_id
+        nonce = self.headers.get(wire.HEADER_NONCE.lower())
+        # A malformed nonce leaves nothing to sign the answer for; authentication names the bad header.
+        self.nonce = nonce if nonce is not None and wire.NONCE_PATTERN.match(nonce) else None
+        self.caller: AuthenticatedCaller | None = None
+        self.claim: idempotency.Claim | None = None
+
+    async def run(self) -> None:
+        answer: _Answer | None = None
+        try:
+            body, after = await self._read_body()
+            # One parse, of a body that may hold personal fields or envelopes; the others are not parsed.
+            parsed = envelope.parse_if_personal(body)
+            if parsed is not None:
+                envelope.refuse_clear_fields(parsed)
+            if wire.HEADER_CALLER.lower() in self.headers:
+                stored = await run_on_loop(self._authenticate_and_claim, body)
+                if stored is not None:
+                    answer = _Answer(stored.status, _replay_headers(stored), stored.body)
+            if answer is None:
+                if self.caller is not None and parsed is not None:
+                    body = self._open_envelopes(body, parsed)
+                if self.nonce is None and self.claim is None and self.caller is None:
+                    await self._stream_app(body, after)  # nothing to seal, store or sign: no buffering
+                    return
+                answer = await self._call_app(body, after)
+                if answer is None:
+                    return  # an event stream, sent as it came
+                if self.caller is not None:
+                    answer = await self._seal(answer)
+        except EsscError as exc:
+            answer = _Answer.of(self._problem(exc))
+        except BaseException:
+            if self.claim is not None:
+                with anyio.CancelScope(shield=True):
+                    await run_on_loop(idempotency.finish, self.platform, self.claim, None)
+            raise
+        if self.claim is not None:
+            stored_answer = idempotency.Answer(answer.status, answer.content_type(), answer.body)
+            await run_on_loop(idempotency.finish, self.platform, self.claim, stored_answer)
+        await self._send(answer)
+
+    # -- the request --------------------------------------------------------------------------------------
+
+    async def _read_body(self) -> tuple[bytes, list[Message]]:
+        """The whole body (at most max_body_bytes) and any message that came after it (a disconnect)."""
+        limit = self.layer.max_body_bytes
+        declared = self.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks), [message]
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks), []
+
+    def _authenticate_and_claim(self, body: bytes) -> idempotency.Answer | None:
+        """Authenticate, then claim the Idempotency-Key (run on the loop: both are database work)."""
+        path = _signed_path(self.scope)
+        signed = SignedRequest(method=self.scope["method"], path=path, headers=self.headers, body=body)
+        caller = authenticate(self.platform, signed)
+        self.caller = caller
+        state = self.scope["state"]
+        state[CALLER] = caller
+        state[SIGNED_BODY] = body
+        key = self.headers.get(wire.HEADER_IDEMPOTENCY_KEY.lower())
+        if key is None or self.scope["method"] not in idempotency.STATE_CHANGING:
+            return None
+        fingerprint = idempotency.Fingerprint(self.scope["method"], path, caller.body_digest)
+        outcome = idempotency.claim(self.platform, caller.caller_id, key, fingerprint)
+        if isinstance(outcome, idempotency.Answer):
+            return outcome
+        self.claim = outcome
+        # The request's unit of work commits only while the claim is still its own (idempotency.fence).
+        state[SESSION_FENCES] = [functools.partial(_fence, outcome)]
+        return None
+
+    def _open_envelopes(self, body: bytes, parsed: Any) -> bytes:
+        context = envelope.Context(
+            envelope.Direction.REQUEST,
+            self.scope["method"],
+            _signed_path(self.scope),
+            self.headers.get(wire.HEADER_CALLER.lower(), ""),
+        )
+        opened = envelope.open_fields(
+            parsed,
+            lambda e: envelope.open_envelope(self.platform.suite, self.layer.unwrap, e, context),
+            limit=envelope.MAX_ENVELOPES,
+        )
+        return body if opened == parsed else orjson.dumps(opened)
+
+    # -- the application ----------------------------------------------------------------------------------
+
+    async def _stream_app(self, body: bytes, after: list[Message]) -> None:
+        """Run the application and send its answer as it comes, with the request id."""
+
+        async def with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append(
+                    (_REQUEST_ID_HEADER, self.request_id.encode("latin-1"))
+                )
+            await self.send(message)
+
+        await self.layer.app(self.scope, _replay(body, after, self.receive), with_request_id)
+
+    async def _call_app(self, body: bytes, after: list[Message]) -> _Answer | None:
+        """Run the application and hold its answer back; an event stream passes through unsigned (None)."""
+        answer: _Answer | None = None
+        streaming = False
+
+        async def hold(message: Message) -> None:
+            nonlocal answer, streaming
+            if streaming:
+                await self.send(message)
+            elif message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                # An event stream cannot wait for its end to be signed: it carries notifications only; what
+                # they announce is fetched with a signed request.
+                if any(
+                    k.lower() == b"content-type" and v.startswith(b"text/event-stream") for k, v in headers
+                ):
+                    streaming = True
+                    headers.append((_REQUEST_ID_HEADER, self.request_id.encode("latin-1")))
+                    await self.send({**message, "headers": headers})
+                    return
+                answer = _Answer(int(message["status"]), headers, b"")
+            elif message["type"] == "http.response.body" and answer is not None:
+                answer.body += message.get("body", b"")
+            elif answer is not None:
+                answer.extra.append(message)
+
+        await self.layer.app(self.scope, _replay(body, after, self.receive), hold)
+        if streaming:
+            return None
+        if answer is None:
+            raise RuntimeError("the application ended without answering")
+        return answer
+
+    async def _seal(self, answer: _Answer) -> _Answer:
+        """Seal the clear personal fields of a successful answer whose route declares them."""
+        policy = _clear_fields_policy(self.scope, answer.status)
+        caller = self.caller
+        if policy is None or caller is None:
+            return answer
+        data = orjson.loads(answer.body)
+        if not isinstance(data, dict):
+            return answer
+        personal = {name: data.pop(name) for name in sorted(policy(data)) if data.get(name) is not None}
+        if not personal:
+            return answer  # e.g. an answer with no clear field to give
+        kid, receiver = await run_on_loop(self.layer.caller_key, caller)
+        context = envelope.Context(
+            envelope.Direction.RESPONSE, self.scope["method"], _signed_path(self.scope), caller.label
+        )
+        data[envelope.MEMBER] = envelope.seal(self.platform.suite, receiver, kid, personal, context)
+        return _Answer(answer.status, answer.headers, orjson.dumps(data), answer.extra)
+
+    # -- the answer ---------------------------------------------------------------------------------------
+
+    def _problem(self, exc: EsscError) -> Response:
+        return problem(exc.status, exc.code, exc.title, exc.detail, Request(self.scope), **exc.extensions)
+
+    async def _send(self, answer: _Answer) -> None:
+        headers = [(k, v) for k, v in answer.headers if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(answer.body)).encode()))
+        headers.append((_REQUEST_ID_HEADER, self.request_id.encode("latin-1")))
+        if self.nonce is not None:
+            headers.extend(self._signature_headers(answer))
+        await self.send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await self.send({"type": "http.response.body", "body": answer.body})
+
+    def _signature_headers(self, answer: _Answer) -> list[tuple[bytes, bytes]]:
+        """Sign the answer for the request's nonce, or MAC it under the request's session key."""
+        assert self.nonce is not None
+        timestamp = int(self.platform.clock.now().timestamp())
+        canonical = wire.response_string(
+            answer.status, self.nonce, timestamp, answer.body, self.platform.suite.hash
+        )
+        caller = self.caller
+        if caller is not None and caller.session_key is not None and caller.session_id is not None:
+            key_header = (wire.HEADER_SESSION.lower().encode(), caller.session_id.encode())
+            signature = self.platform.suite.mac(caller.session_key, canonical)
+        else:
+            signer = self.platform.keys.signer()
+            key_header = (wire.HEADER_KEY_ID.lower().encode(), signer.key_id.encode())
+            signature = signer.sign(canonical)
+        return [
+            key_header,
+            (wire.HEADER_TIMESTAMP.lower().encode(), str(timestamp).encode()),
+            (wire.HEADER_SIGNATURE.lower().encode(), wire.encode_signature(signature).encode()),
+        ]
+
+
+def _fence(claim: idempotency.Claim, session: Session) -> None:
+    idempotency.fence(session, claim)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the request body is larger than {limit} bytes", limit=limit)
+
+
+def _replay_headers(stored: idempotency.Answer) -> list[tuple[bytes, bytes]]:
+    headers = [(wire.HEADER_IDEMPOTENT_REPLAYED.lower().encode(), b"true")]
+    if stored.content_type is not None:
+        headers.append((b"content-type", stored.content_type.encode("latin-1")))
+    return headers
+
+
+def _clear_fields_policy(scope: Scope, status: int) -> envelope.ClearFieldsPolicy | None:
+    """The route's clear-fields policy for a successful JSON answer; None (no cost) for every other answer."""
+    if not 200 <= status < 300:
+        return None
+    model = getattr(scope.get("route"), "response_model", None)
+    policy: envelope.ClearFieldsPolicy | None = getattr(model, "clear_personal_fields", None)
+    return policy
+
+
+def _signed_path(scope: Scope) -> str:
+    url = URL(scope=scope)
+    return wire.path_with_query(url.path, url.query)
+
+
+def _replay(body: bytes, after: list[Message], receive: Receive) -> Receive:
+    """A receive channel that gives the (possibly opened) body once, then what the client sends next."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}, *after]
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
