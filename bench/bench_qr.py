@@ -474,6 +474,17 @@ class Requests:
             )
         return signed
 
+    def rows_written(self) -> tuple[int, int, int]:
+        """Codes spent, card usages and audit entries so far: what a resolution must add one of each to."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM qr_codes WHERE used_at IS NOT NULL), "
+                    "(SELECT count(*) FROM card_usages), (SELECT count(*) FROM audit_entries)"
+                )
+            ).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
     def resolutions(self, count: int, path: Path) -> None:
         lines = [request_line("POST", RESOLVE_PATH, b, h) for _, b, h in self.signed_resolutions(count)]
         path.write_text("\n".join(lines) + "\n")
@@ -522,7 +533,15 @@ def check_floor(servers: dict[str, Server], requests: Requests) -> str:
         for name, (terminal, body, headers) in zip(
             (PLATFORM, FLOOR), requests.signed_resolutions(2, one_ecard=True), strict=True
         ):
+            written_before = requests.rows_written()
             answer = http.post(f"{servers[name].base_url}{RESOLVE_PATH}", content=body, headers=headers)
+            written = [
+                after - before for before, after in zip(written_before, requests.rows_written(), strict=True)
+            ]
+            if written != [1, 1, 1]:
+                raise SystemExit(
+                    f"the {name}'s resolution wrote {written} (codes spent, usages, audit entries)"
+                )
             mac = wire.decode_signature(answer.headers.get(wire.HEADER_SIGNATURE, ""))
             expected = requests.suite.mac(
                 terminal.session_key,
@@ -548,7 +567,8 @@ def check_floor(servers: dict[str, Server], requests: Requests) -> str:
         raise SystemExit(f"the floor's resolution differs from the platform's: {answers[0]} / {answers[1]}")
     return (
         "checked before the rounds: the floor answers as the platform does (e-card view and health answer "
-        "equal, resolution equal but for its id and time, response MACs valid)"
+        "equal, resolution equal but for its id and time, response MACs valid, each resolution spent one "
+        "code and wrote one card usage and one audit entry)"
     )
 
 
