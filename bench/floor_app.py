@@ -99,7 +99,8 @@ WITH acting AS (
     FROM used
     RETURNING 1
 ), old_head AS (
-    SELECT h.stream, h.last_seq, h.last_mac FROM audit_heads h JOIN used ON h.stream = used.province
+    -- The stream is the province as varchar, so the head is found by its primary key, not by a scan.
+    SELECT h.stream, h.last_seq, h.last_mac FROM audit_heads h JOIN used ON h.stream = used.province::varchar
     FOR UPDATE OF h
 ), head AS (
     UPDATE audit_heads h SET last_seq = old_head.last_seq + 1, last_mac = $7
