@@ -2,10 +2,11 @@
 
 The scene is built through the API before any clock starts: holders loaded through the importer, their e-cards
 issued in a channel, an institution of the province with terminals, each terminal in its own MAC session.
-Two servers then run side by side on the same scratch database, Redis and keystore, started by the same
-HTTP server command: the platform (bench/auth_twin.py: the production app, and under /open its
-unauthenticated twin) and the floor (bench/floor_app.py: bare Starlette routes on raw asyncpg doing the
-platform's durable work). wrk drives one of them at a time with complete requests prepared in Python:
+Three servers then run side by side on the same scratch database, Redis and keystore, each started by the
+same HTTP server command (serve_command): the platform (essc.asgi:app, the production entry point), its twin
+(bench/auth_twin.py: the same app, and under /open its unauthenticated twin) and the floor
+(bench/floor_app.py: bare Starlette routes on raw asyncpg doing the platform's durable work). wrk drives one
+of them at a time with complete requests prepared in Python (bench/wrk/requests.lua sends them):
 
   resolve     POST /v1/qr/resolutions: a terminal in a MAC session (no Idempotency-Key; the header is
               optional), each request with its own nonce and its own one-time code, sent once
