@@ -26,10 +26,12 @@ and they live 60 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -183,12 +185,29 @@ class Server:
         return descendants(self.process.pid)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        """Stop the server's whole process group: `uv run` does not wait for granian, nor granian for a
+        worker that hangs in its shutdown (seen with essc.asgi:app), and none may outlive the run."""
+        group = self.process.pid  # started as a session leader, so its group id is its process id
+        os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _group_alive(group):
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.process.wait()
+
+
+def _group_alive(group: int) -> bool:
+    """Whether a live process (not a zombie) of the group remains; orphans count, unlike descendants."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == group and fields[0] != "Z":
+                return True
+    return False
 
 
 def descendants(root: int) -> list[int]:
@@ -219,6 +238,7 @@ def start_server(name: str, server: str, workers: int, env: dict[str, str], fold
         cwd=REPO_DIR,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so stop() reaches every process it started
     )
     started = Server(name, process, f"http://127.0.0.1:{port}", log)
     deadline = time.monotonic() + 120
