@@ -131,20 +131,18 @@ FROM acting LEFT JOIN holder ON true
 ECARD = """
 SELECT ch.status AS channel_status, iss.sign_no, iss.sign_level, iss.status, iss.issued_at,
        cd.status AS card_status, cd.aab301, cd.aaz500, p.aac002_masked, p.aac003_masked,
-       EXISTS(SELECT FROM channel_grants g
-              WHERE g.channel_id = ch.id AND g.function = 'issuance' AND g.province IN (iss.province, '00'))
-           AS granted,
-       EXISTS(SELECT FROM channel_grants g
-              WHERE g.channel_id = ch.id AND g.function = 'issuance' AND g.province IN (iss.province, '00')
-                AND g.status = 'suspended')
-           AS suspended,
-       coalesce(bi.enabled, false) AS enabled
+       grants.granted, grants.suspended, coalesce(bi.enabled, false) AS enabled
 FROM channels ch
 JOIN issuances iss ON iss.sign_no = $2 AND iss.channel_id = ch.id
 JOIN ecards e ON e.province = iss.province AND e.id = iss.ecard_id
 JOIN persons p ON p.province = e.province AND p.id = e.person_id
 JOIN cards cd ON cd.province = e.province AND cd.id = e.card_id
 LEFT JOIN province_business_items bi ON bi.province = iss.province AND bi.function = 'issuance'
+CROSS JOIN LATERAL (
+    SELECT count(*) > 0 AS granted, count(*) FILTER (WHERE g.status = 'suspended') > 0 AS suspended
+    FROM channel_grants g
+    WHERE g.channel_id = ch.id AND g.function = 'issuance' AND g.province IN (iss.province, '00')
+) grants
 WHERE ch.caller_id = $1
 """
 CALLER_BY_REF = "SELECT id FROM callers WHERE kind = $1 AND ref = $2"
