@@ -1,52 +1,55 @@
-"""Online QR resolution requests/s through uvicorn API workers, against /healthz on the same stack.
+"""Server CPU per request of the platform against a floor doing the same durable work, load from wrk.
 
 The scene is built through the API before any clock starts: holders loaded through the importer, their e-cards
-issued in a channel, an institution of the province with one terminal per client process, each terminal in its
-own MAC session. A resolution phase first has every client issue its own pool of one-time codes through the
-channel (in a MAC session, payload only), then releases all clients together: warm-up, then the timed window.
-Codes live at most 60 s, so each pool is sized from a short probe of the same load and spent within ~40 s.
+issued in a channel, an institution of the province with terminals, each terminal in its own MAC session.
+Three servers then run side by side on the same scratch database, Redis and keystore, each started by the
+same HTTP server command (serve_command): the platform (essc.asgi:app, the production entry point), its twin
+(bench/auth_twin.py: the same app, and under /open its unauthenticated twin) and the floor
+(bench/floor_app.py: bare Starlette routes on raw asyncpg doing the platform's durable work). wrk drives one
+of them at a time with complete requests prepared in Python (bench/wrk/requests.lua sends them):
 
-The same run also prices request authentication (issue "Channel access"): the same endpoints with an SM2
-signature per request (and a signed response) against MAC-session requests (and a MACed response).
+  resolve     POST /v1/qr/resolutions: a terminal in a MAC session (no Idempotency-Key; the header is
+              optional), each request with its own nonce and its own one-time code, sent once
+  ecard-open  GET /open/v1/ecards/{signNo}: the twin's unauthenticated e-card read, over every e-card
+  healthz     GET /healthz
+  issue       POST /v1/ecards/issuance (re-issue): SM2-signed, personal fields in an envelope, with an
+              Idempotency-Key as the SDK sends it; each request sent once; platform only (no floor)
+
+The first figure of each phase is the server CPU per request, from the kernel's per-process counters
+(/proc/<pid>/stat utime+stime): every process of the server under load, every PostgreSQL backend of the
+scratch database and Redis, summed over the wrk run and divided by its 2xx answers. It is steadier than
+requests/s on a machine whose cores the load generator shares. Codes are written straight into qr_codes
+(the rows issue_code writes) just before each run, since a run spends them faster than the API issues them
+and they live 60 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import contextlib
 import os
+import re
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Barrier
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from time import perf_counter
-from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from _harness import (
-    ClientResult,
-    Exhausted,
-    PhaseResult,
-    api_workers,
-    closed_loop,
-    ms,
-    run_phase,
-    start_server,
-    stop_server,
-)
+from _harness import free_port, tail
 from essc.access import service as access
 from essc.authorisations import service as authorisations
 from essc.authorisations.policy import Function
@@ -57,17 +60,22 @@ from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
 from essc.core.db import make_engine
 from essc.core.migrate import upgrade
-from essc.core.platform import build_platform
+from essc.core.platform import build_platform, open_keystore
 from essc.core.settings import Settings
 from essc.core.uow import UnitOfWork
+from essc.kit import wire
+from essc.kit.codes import CodeKind, new_token_code
 from essc.kit.crypto import get_suite
 from essc.kit.crypto.base import CryptoSuite
-from essc_sdk import EsscClient, PlatformError
+from essc.kit.keystore import KeyPurpose
+from essc_sdk import EsscClient
 from scratch import (
     DEFAULT_POSTGRES_URL,
     AutoAnalyze,
+    CpuSample,
     exit_cleanly_on_sigterm,
     machine,
+    process_cpu_seconds,
     scratch_database,
     scratch_name,
     server_version,
@@ -77,192 +85,194 @@ PROVINCE = "44"
 CHANNEL_NO = "4400000902"
 INSTITUTION = "BENCHHOSPITAL01"
 KEY_ID = "bench-1"
-MODES: dict[str, str] = {
-    "healthz": "GET /healthz, plain httpx (no signature, no MAC): the bare endpoint = baseline",
-    "qr-resolve": "POST /v1/qr/resolutions by a terminal in a MAC session, SDK as is (Idempotency-Key sent)",
-    "qr-resolve-nokey": "the same without an Idempotency-Key (the header is optional): prices the key's cost",
-    "qr-resolve-signed": "POST /v1/qr/resolutions by a terminal, SM2-signed request and response (+ key)",
-    "ecard-signed": "GET /v1/ecards/{signNo} by the channel, SM2-signed request and SM2-signed response",
-    "ecard-session": "GET /v1/ecards/{signNo} by the channel in a MAC session (HMAC-SM3 both ways)",
-    "ecard-open": "GET /v1/ecards/{signNo} on the unauthenticated twin (bench/auth_twin.py): no auth at all",
-    "issue-signed": "POST /v1/ecards/issuance (re-issue) SM2-signed, personal fields in an envelope (+ key)",
-    "issue-session": "POST /v1/ecards/issuance (re-issue) in a MAC session, fields in an envelope (+ key)",
-    "issue-open": "POST /v1/ecards/issuance (re-issue) on the twin: no auth, no envelope, clear fields",
-}
-OPEN_MODES = ("ecard-open", "issue-open")
-BENCH_CALLER_HEADER = "x-essc-bench-caller"  # as bench/auth_twin.py reads it
-TWIN_APP = ("auth_twin:build", "--factory")
-ISSUE_MODES = ("issue-signed", "issue-session", "issue-open")
 BENCH_DIR = Path(__file__).resolve().parent
-VARIANTS = {
-    "as-is": "(as documented)",
-    "nodelay": "--http nodelay:NoDelayH11Protocol (TCP_NODELAY workaround for uvicorn#3149)",
+REPO_DIR = BENCH_DIR.parent
+LUA_SCRIPT = BENCH_DIR / "wrk" / "requests.lua"
+BENCH_CALLER_HEADER = "x-essc-bench-caller"  # as bench/auth_twin.py and bench/floor_app.py read it
+# What each server serves: "module:attribute", and whether the attribute is a factory to call.
+APPS: dict[str, tuple[str, bool]] = {
+    "platform": ("essc.asgi:app", False),  # the production entry point
+    "twin": ("auth_twin:build", True),  # the production app, and under /open its unauthenticated twin
+    "floor": ("floor_app:build", True),
 }
-VARIANT_ARGS: dict[str, tuple[str, ...]] = {
-    "as-is": (),
-    "nodelay": ("--http", "nodelay:NoDelayH11Protocol"),
+PLATFORM, TWIN, FLOOR = "platform", "twin", "floor"
+PHASES: dict[str, str] = {
+    "resolve": "POST /v1/qr/resolutions, terminal in a MAC session, a fresh nonce and code per request",
+    "ecard-open": "GET /open/v1/ecards/{signNo}, unauthenticated (the twin; the floor reads the same rows)",
+    "healthz": "GET /healthz (the platform's route; the floor's is a bare Starlette route)",
+    "issue": "POST /v1/ecards/issuance (re-issue), SM2-signed, fields in an envelope, Idempotency-Key",
 }
-QR_MODES = ("qr-resolve", "qr-resolve-nokey", "qr-resolve-signed")
-SESSION_MODES = ("qr-resolve", "qr-resolve-nokey", "ecard-session", "issue-session")
+FLOORED = ("resolve", "ecard-open", "healthz")  # the phases that have a floor
+GOALS: dict[str, tuple[str, float]] = {
+    "resolve": ("online QR resolution", 2.0),
+    "ecard-open": ("GET /v1/ecards/{signNo} (unauthenticated)", 2.0),
+    "healthz": ("/healthz", 1.5),
+}
+# Requests/s prepared for at least, in phases whose requests are single-use.
+FIRST_GUESS = {"resolve": 2000.0, "issue": 200.0}
+ISSUE_PATH = "/v1/ecards/issuance"
+RESOLVE_PATH = "/v1/qr/resolutions"
+CODE_SECONDS = 60  # as issue_code: min(qr_code_ttl_seconds, MAX_CODE_SECONDS)
+
+
+# --- the servers -----------------------------------------------------------------------------------------
+
+
+def serve_command(server: str, target: str, port: int | str, workers: int, *, factory: bool) -> list[str]:
+    """How a bench server is started; `target` is "module:attribute" found on PYTHONPATH.
+
+    Platform and floor are started by the same command, so the server's own cost is the same on both sides.
+    Once `essc serve` (src/essc/ops/serve.py) lands, the granian line becomes that command.
+    """
+    factory_flag = ["--factory"] if factory else []
+    if server == "granian":
+        return [
+            "uv",
+            "run",
+            "--frozen",
+            "--project",
+            str(REPO_DIR),
+            "granian",
+            "--interface",
+            "asgi",
+            "--loop",
+            "uvloop",
+            "--workers",
+            str(workers),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            *factory_flag,
+            target,
+        ]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        *factory_flag,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--no-access-log",  # a log line per request would be measured too; production ships logs elsewhere
+        "--log-level",
+        "warning",
+        # uvicorn's multi-worker Nagle stall (Kludex/uvicorn#3149, ~40 ms a keep-alive request) worked around.
+        "--http",
+        "nodelay:NoDelayH11Protocol",
+    ]
+
+
+@dataclass
+class Server:
+    """One bench server: its process, its address and where it logs."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+
+    def processes(self) -> list[int]:
+        """The server's process and all its descendants (uv, the server's supervisor, its workers)."""
+        return descendants(self.process.pid)
+
+    def stop(self) -> None:
+        """Stop the server's whole process group: `uv run` does not wait for granian, nor granian for a
+        worker that hangs in its shutdown (seen with essc.asgi:app), and none may outlive the run."""
+        group = self.process.pid  # started as a session leader, so its group id is its process id
+        os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _group_alive(group):
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.process.wait()
+
+
+def _group_alive(group: int) -> bool:
+    """Whether a live process (not a zombie) of the group remains; orphans count, unlike descendants."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == group and fields[0] != "Z":
+                return True
+    return False
+
+
+def descendants(root: int) -> list[int]:
+    """root and every process below it, from the parent ids in /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(parent, []).append(int(entry.name))
+    found, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(parents.get(pid, []))
+    return sorted(found)
+
+
+def start_server(name: str, server: str, workers: int, env: dict[str, str], folder: Path) -> Server:
+    """Start a server and return once ready_path answers 200 and its workers are up."""
+    port = free_port()
+    log = folder / f"{name}.log"
+    process = subprocess.Popen(
+        serve_command(server, APPS[name][0], port, workers, factory=APPS[name][1]),
+        env=env,
+        cwd=REPO_DIR,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so stop() reaches every process it started
+    )
+    started = Server(name, process, f"http://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{started.base_url}/healthz", timeout=2).status_code == 200:
+                # One worker answers first; the others may still be importing the app.
+                time.sleep(3)
+                return started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    started.stop()
+    raise SystemExit(f"the {name} server did not start; see {log}:\n{tail(log)}")
+
+
+# --- the scene -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class QrJob:
-    """What one client process does in one phase."""
+class Terminal:
+    """A registered terminal and its open MAC session."""
 
-    index: int
-    mode: str
-    base_url: str
-    suite: str
-    warmup: float
-    duration: float
-    channel_key_pem: bytes
     terminal_no: str
-    terminal_key_pem: bytes
-    sign_nos: tuple[str, ...]
-    holders: tuple[dict[str, str], ...]  # issuance bodies (without attestation) of this client's e-cards
-    codes: int
-    busi_type: str
-    disclosure: str
-    reconnect_seconds: float  # how long a connection serves in the loop (0: one connection throughout)
-
-
-def _client(http: httpx.Client, suite: CryptoSuite, caller: str, key_pem: bytes) -> EsscClient:
-    return EsscClient(http, suite, caller=caller, key_id=KEY_ID, private_key=suite.load_private_key(key_pem))
-
-
-def post_without_key(client: EsscClient, path: str, body: object) -> Any:
-    """A signed (or MACed) POST without an Idempotency-Key, its answer verified like EsscClient.call does."""
-    nonce = secrets.token_urlsafe(18)
-    response = client.raw("POST", path, body, nonce=nonce)
-    client.verify_response(response, nonce)
-    if response.status_code >= 400:
-        raise PlatformError(response.status_code, response.json())
-    return response.json()
-
-
-STALE_CODE_SECONDS = 55.0  # a pooled code this old is skipped: it could expire (60 s) before it is resolved
-
-
-def _issue_pool(job: QrJob, issuer: EsscClient, result: ClientResult) -> list[tuple[float, str]]:
-    """This client's one-time codes with when each was issued, through the channel in a MAC session."""
-    codes: list[tuple[float, str]] = []
-    result.notes["first_code_at"] = perf_counter()
-    for number in range(job.codes):
-        sign_no = job.sign_nos[number % len(job.sign_nos)]
-        try:
-            # Untimed setup: no Idempotency-Key, so the pool is issued fast enough for the codes' 60 s.
-            answer = post_without_key(issuer, f"/v1/ecards/{sign_no}/qr-codes", {"images": []})
-            codes.append((perf_counter(), str(answer["code"])))
-        except Exception as exc:  # counted and shown; the pool is just smaller
-            result.counters[f"code not issued: {type(exc).__name__} {exc}"[:120]] += 1
-    result.counters["codes issued"] += len(codes)
-    return codes
-
-
-def _fresh_code(pool: Iterator[tuple[float, str]], result: ClientResult) -> str:
-    """The next pooled code young enough to resolve; older ones are skipped and counted, not sent."""
-    for issued_at, code in pool:
-        if perf_counter() - issued_at < STALE_CODE_SECONDS:
-            return code
-        result.counters["stale codes skipped"] += 1
-    raise Exhausted
-
-
-def run_client(job: QrJob, barriers: list[Barrier], results: Queue[ClientResult]) -> None:
-    """One closed-loop client of one phase; a failure in its setup breaks the barriers so the run stops."""
-    try:
-        _run_client(job, barriers, results)
-    except BaseException:
-        for barrier in barriers:
-            barrier.abort()
-        raise
-
-
-def _run_client(job: QrJob, barriers: list[Barrier], results: Queue[ClientResult]) -> None:
-    """One closed-loop client of one phase, with its own terminal and its own sessions."""
-    suite = get_suite(job.suite)
-    http = httpx.Client(base_url=job.base_url, timeout=60.0)
-    channel = _client(http, suite, f"channel/{CHANNEL_NO}", job.channel_key_pem)
-    channel.fetch_platform_keys()
-    terminal = _client(http, suite, f"terminal/{job.terminal_no}", job.terminal_key_pem)
-    terminal.platform_keys = channel.platform_keys
-    issuer = _client(http, suite, f"channel/{CHANNEL_NO}", job.channel_key_pem)
-    issuer.platform_keys = channel.platform_keys
-    if job.mode in SESSION_MODES and job.mode.startswith("qr-"):
-        terminal.open_session()
-    if job.mode in ("ecard-session", "issue-session"):
-        channel.open_session()
-    if job.mode in QR_MODES:
-        issuer.open_session()
-    channel_label = f"channel/{CHANNEL_NO}"
-    result = ClientResult(job.index)
-    barriers[0].wait()
-    pool = iter(_issue_pool(job, issuer, result) if job.mode in QR_MODES else [])
-    sent = 0
-    connected_at = perf_counter()
-
-    def step() -> str | None:
-        nonlocal sent, connected_at
-        sent += 1
-        if job.reconnect_seconds and perf_counter() - connected_at >= job.reconnect_seconds:
-            connected_at = perf_counter()
-            # This request asks the server to close the connection after answering; the next one opens a
-            # new connection, which goes to whichever worker is free first, as a fleet of terminals' would.
-            http.headers["connection"] = "close"
-        try:
-            return request()
-        finally:
-            http.headers.pop("connection", None)
-
-    def request() -> str | None:
-        if job.mode == "healthz":
-            response = http.get("/healthz")
-            return None if response.status_code == 200 else f"HTTP {response.status_code}"
-        if job.mode in QR_MODES:
-            code = _fresh_code(pool, result)
-            body = {"code": code, "busiType": job.busi_type}
-            if job.mode == "qr-resolve-nokey":
-                answer = post_without_key(terminal, "/v1/qr/resolutions", body)
-            else:
-                answer = terminal.post("/v1/qr/resolutions", body)
-            if answer.get("usable") is not True or answer.get("disclosure") != job.disclosure:
-                return "unexpected resolution"
-            return None
-        if job.mode in ISSUE_MODES:
-            number = sent % len(job.holders)
-            body = {**job.holders[number], "attestation": _attestation(f"bench-{job.index}-{sent}")}
-            if job.mode == "issue-open":
-                response = http.post(
-                    "/open/v1/ecards/issuance", json=body, headers={BENCH_CALLER_HEADER: channel_label}
-                )
-                answer = response.json() if response.status_code == 200 else {}
-            else:
-                answer = channel.post("/v1/ecards/issuance", body)
-            return None if answer.get("signNo") == job.sign_nos[number] else "unexpected issuance answer"
-        sign_no = job.sign_nos[sent % len(job.sign_nos)]
-        if job.mode == "ecard-open":
-            response = http.get(f"/open/v1/ecards/{sign_no}", headers={BENCH_CALLER_HEADER: channel_label})
-            view = response.json() if response.status_code == 200 else {}
-        else:
-            view = channel.get(f"/v1/ecards/{sign_no}")
-        return None if view.get("signNo") == sign_no else "unexpected e-card view"
-
-    for barrier in barriers[1:]:
-        barrier.wait()
-    closed_loop(result, job.warmup, job.duration, step)
-    if "first_code_at" in result.notes:
-        result.notes["oldest_code_age"] = perf_counter() - result.notes.pop("first_code_at")
-    http.close()
-    results.put(result)
+    session_id: str
+    session_key: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Scene:
-    """What the setup made: keys, terminals, issued e-cards, and how long it took."""
+    """What the setup made: keys, terminals in sessions, issued e-cards and what issuing them took."""
 
     channel_key_pem: bytes
-    terminals: list[tuple[str, bytes]]
+    terminals: list[Terminal]
     sign_nos: list[str]
     holders: list[dict[str, str]]  # the issuance body (without attestation) of each e-card, as sign_nos
     issue_seconds: float
@@ -303,6 +313,10 @@ def load_parties(url: str, settings: Settings, holders: int) -> tuple[bytes, byt
         platform.close()
 
 
+def _client(http: httpx.Client, suite: CryptoSuite, caller: str, key_pem: bytes) -> EsscClient:
+    return EsscClient(http, suite, caller=caller, key_id=KEY_ID, private_key=suite.load_private_key(key_pem))
+
+
 def _holder_fields(record: HolderRecord) -> dict[str, str]:
     return {
         "aab301": record.aab301,
@@ -322,15 +336,12 @@ def _attestation(reference: str) -> dict[str, object]:
     }
 
 
-def _issue_body(record: HolderRecord, reference: str) -> dict[str, object]:
-    return {**_holder_fields(record), "attestation": _attestation(reference)}
-
-
 def build_scene(
     base_url: str, suite: CryptoSuite, keys: tuple[bytes, bytes], args: argparse.Namespace
 ) -> Scene:
-    """Through the API: an institution and one terminal per client, then e-cards for every normal card."""
+    """Through the API: an institution, its terminals each in a MAC session, e-cards for every normal card."""
     channel_pem, province_pem = keys
+    terminals = []
     with httpx.Client(base_url=base_url, timeout=60.0) as http:
         province = _client(http, suite, f"province/{PROVINCE}", province_pem)
         province.fetch_platform_keys()
@@ -338,8 +349,7 @@ def build_scene(
             f"/v1/provinces/{PROVINCE}/institutions",
             {"code": INSTITUTION, "name": "Bench People's Hospital", "kind": "hospital"},
         )
-        terminals = []
-        for number in range(args.clients):
+        for number in range(args.terminals):
             terminal_no = f"T44BENCH{number + 1:04d}"
             key = suite.generate_private_key()
             province.post(
@@ -353,53 +363,35 @@ def build_scene(
                     "grants": [{"busiType": args.busi_type, "disclosure": args.disclosure}],
                 },
             )
-            terminals.append((terminal_no, key.to_pem()))
+            terminal = _client(http, suite, f"terminal/{terminal_no}", key.to_pem())
+            terminal.platform_keys = province.platform_keys
+            terminal.open_session()
+            assert terminal.session is not None
+            terminals.append(Terminal(terminal_no, *terminal.session))
 
     records = [r for r in synthetic_holders(PROVINCE, args.holders) if r.card_status == "normal"]
     failures: Counter[str] = Counter()
+    issuers = 4
 
     def issue_share(share: int) -> list[tuple[str, dict[str, str]]]:
         with httpx.Client(base_url=base_url, timeout=60.0) as http:
             channel = _client(http, suite, f"channel/{CHANNEL_NO}", channel_pem)
             channel.fetch_platform_keys()
             issued = []
-            for number, record in enumerate(records[share :: args.clients]):
+            for number, record in enumerate(records[share::issuers]):
+                body = {**_holder_fields(record), "attestation": _attestation(f"bench-{share}-{number}")}
                 try:
-                    answer = channel.post(
-                        "/v1/ecards/issuance", _issue_body(record, f"bench-{share}-{number}")
-                    )
+                    answer = channel.post(ISSUE_PATH, body)
                     issued.append((str(answer["signNo"]), _holder_fields(record)))
                 except Exception as exc:
                     failures[f"{type(exc).__name__} {exc}"[:120]] += 1
             return issued
 
-    began = perf_counter()
-    with ThreadPoolExecutor(args.clients) as pool:
-        issued = [pair for share in pool.map(issue_share, range(args.clients)) for pair in share]
-    seconds = perf_counter() - began
+    began = time.perf_counter()
+    with ThreadPoolExecutor(issuers) as pool:
+        issued = [pair for share in pool.map(issue_share, range(issuers)) for pair in share]
+    seconds = time.perf_counter() - began
     return Scene(channel_pem, terminals, [s for s, _ in issued], [h for _, h in issued], seconds, failures)
-
-
-def database_processes(database: str) -> Callable[[], dict[str, list[int]]]:
-    """The PostgreSQL backends serving our scratch database, and Redis, found by their command lines."""
-    backend = f" {database} ".encode()
-
-    def groups() -> dict[str, list[int]]:
-        found: dict[str, list[int]] = {"db": [], "redis": []}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                command = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if command.startswith(b"postgres: ") and backend in command:
-                found["db"].append(int(entry.name))
-            elif command.startswith(b"redis-server"):
-                found["redis"].append(int(entry.name))
-        return found
-
-    return groups
 
 
 def analyze(url: str) -> None:
@@ -412,216 +404,473 @@ def analyze(url: str) -> None:
         engine.dispose()
 
 
-class Profiler:
-    """py-spy on one API worker for the timed window of one phase; collapsed stacks to a file."""
+# --- the requests wrk sends ------------------------------------------------------------------------------
 
-    def __init__(self, output: Path, seconds: float, rate: int) -> None:
-        found = shutil.which("py-spy")
-        if found is None:
-            raise SystemExit(
-                "--profile needs py-spy: uv run --with py-spy python bench/bench_qr.py --profile ..."
+
+def request_line(method: str, path: str, body: bytes, headers: dict[str, str]) -> str:
+    """One request in the format of bench/wrk/requests.lua: tab-separated method, path, body, headers."""
+    fields = [method, path, body.decode("utf-8"), *(f"{name}: {value}" for name, value in headers.items())]
+    if any("\t" in f or "\n" in f for f in fields):
+        raise ValueError("a request line cannot hold tabs or newlines")
+    return "\t".join(fields)
+
+
+class Requests:
+    """Makes the request files of each phase: codes written to the database, requests signed in Python."""
+
+    def __init__(self, url: str, settings: Settings, scene: Scene, base_url: str, args: argparse.Namespace):
+        self.suite = get_suite(settings.crypto_suite)
+        self.token_key = open_keystore(settings, self.suite).data_key(KeyPurpose.TOKEN).secret
+        self.engine = make_engine(url)
+        self.scene = scene
+        self.args = args
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT sign_no, province, id, ecard_id, channel_id FROM issuances WHERE channel_id = "
+                    "(SELECT id FROM channels WHERE channel_no = :channel)"
+                ),
+                {"channel": CHANNEL_NO},
+            ).all()
+        issuances = {str(r[0]): (str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows}
+        self.issuances = [issuances[sign_no] for sign_no in scene.sign_nos]
+        self.http = httpx.Client(base_url=base_url, timeout=60.0)
+        self.channel = _client(self.http, self.suite, f"channel/{CHANNEL_NO}", scene.channel_key_pem)
+        self.channel.fetch_platform_keys()  # the platform's encryption key, for the envelopes
+        self.issued = 0
+
+    def close(self) -> None:
+        self.http.close()
+        self.engine.dispose()
+
+    def signed_resolutions(
+        self, count: int, *, one_ecard: bool = False
+    ) -> list[tuple[Terminal, bytes, dict[str, str]]]:
+        """count one-time codes written as issue_code writes them, and a signed resolution of each.
+
+        The codes are of the scene's e-cards in turn (one_ecard: all of the first), the requests of its
+        terminals in turn, each in the terminal's MAC session: (terminal, body, headers).
+        """
+        now = datetime.now(UTC)
+        expires_at = now + timedelta(seconds=CODE_SECONDS)
+        rows, signed = [], []
+        timestamp = int(time.time())
+        for number in range(count):
+            holder = 0 if one_ecard else number % len(self.issuances)
+            province, issuance_id, ecard_id, channel_id = self.issuances[holder]
+            payload, token = new_token_code(CodeKind.ONLINE)
+            rows.append(
+                {
+                    "digest": self.suite.mac(self.token_key, token.hex().encode()),
+                    "province": province,
+                    "ecard": ecard_id,
+                    "issuance": issuance_id,
+                    "channel": channel_id,
+                    "created": now,
+                    "expires": expires_at,
+                }
             )
-        self.py_spy = found
-        self.output = output
-        self.seconds = seconds
-        self.rate = rate
-        self.process: subprocess.Popen[bytes] | None = None
+            terminal = self.scene.terminals[number % len(self.scene.terminals)]
+            body = orjson.dumps({"code": payload, "busiType": self.args.busi_type})
+            nonce = secrets.token_urlsafe(18)
+            message = wire.request_string(
+                "POST", RESOLVE_PATH, timestamp, nonce, body, digest=self.suite.hash
+            )
+            headers = wire.SessionHeaders(
+                f"terminal/{terminal.terminal_no}",
+                terminal.session_id,
+                timestamp,
+                nonce,
+                self.suite.mac(terminal.session_key, message),
+            ).as_dict()
+            signed.append((terminal, body, {"Content-Type": "application/json", **headers}))
+        with self.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO qr_codes (token_digest, province, ecard_id, issuance_id, channel_id, "
+                    "created_at, expires_at) VALUES (:digest, :province, :ecard, :issuance, :channel, "
+                    ":created, :expires)"
+                ),
+                rows,
+            )
+        return signed
 
-    def start(self, pid: int) -> None:
-        command = [
-            self.py_spy,
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            str(max(1, round(self.seconds))),
-            "--rate",
-            str(self.rate),
-            "--format",
-            "raw",
-            "--nolineno",
-            "--gil",  # only the thread holding the GIL: where the worker's Python CPU goes
-            "--nonblocking",  # do not pause the worker to sample it
-            "--output",
-            str(self.output),
+    def rows_written(self) -> tuple[int, int, int]:
+        """Codes spent, card usages and audit entries so far: what a resolution must add one of each to."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM qr_codes WHERE used_at IS NOT NULL), "
+                    "(SELECT count(*) FROM card_usages), (SELECT count(*) FROM audit_entries)"
+                )
+            ).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def resolutions(self, count: int, path: Path) -> None:
+        lines = [request_line("POST", RESOLVE_PATH, b, h) for _, b, h in self.signed_resolutions(count)]
+        path.write_text("\n".join(lines) + "\n")
+
+    def issuances_file(self, count: int, path: Path) -> None:
+        """count re-issuances of the scene's e-cards, SM2-signed, fields sealed, each with its own key."""
+        lines = []
+        for _ in range(count):
+            number = self.issued % len(self.scene.holders)
+            self.issued += 1
+            clear = {**self.scene.holders[number], "attestation": _attestation(f"bench-re-{self.issued}")}
+            body = orjson.dumps(self.channel.seal_body(clear, "POST", ISSUE_PATH))
+            headers = {
+                "Content-Type": "application/json",
+                wire.HEADER_IDEMPOTENCY_KEY: secrets.token_urlsafe(24),
+                **self.channel.signed_headers("POST", ISSUE_PATH, body),
+            }
+            lines.append(request_line("POST", ISSUE_PATH, body, headers))
+        path.write_text("\n".join(lines) + "\n")
+
+    def ecard_reads(self, path: Path) -> None:
+        lines = [
+            request_line(
+                "GET", f"/open/v1/ecards/{sign_no}", b"", {BENCH_CALLER_HEADER: f"channel/{CHANNEL_NO}"}
+            )
+            for sign_no in self.scene.sign_nos
         ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def finish(self) -> None:
-        if self.process is not None:
-            _, errors = self.process.communicate(timeout=self.seconds + 60)
-            if self.process.returncode != 0:
-                print(f"py-spy failed: {errors.decode(errors='replace')[-500:]}", file=sys.stderr)
+        path.write_text("\n".join(lines) + "\n")
 
 
-def _path(frame: str) -> str:
-    """The file of a py-spy frame 'function (path)', relative to its package root."""
-    path = frame.rsplit("(", 1)[-1].rstrip(")")
-    for marker in ("site-packages/", "/src/"):
-        if marker in path:
-            return path.split(marker, 1)[1]
-    return path
+def check_floor(servers: dict[str, Server], requests: Requests) -> str:
+    """Before anything is measured: the floor answers as the platform does, or the run stops.
+
+    The same e-card view and health answer byte for byte, and for two codes of the same e-card the same
+    resolution but for its id and time, each with a valid session MAC of the response.
+    """
+    caller = {BENCH_CALLER_HEADER: f"channel/{CHANNEL_NO}"}
+    sign_no = requests.scene.sign_nos[0]
+    with httpx.Client(timeout=30.0) as http:
+        views = [
+            http.get(f"{servers[name].base_url}/open/v1/ecards/{sign_no}", headers=caller)
+            for name in (TWIN, FLOOR)
+        ]
+        health = [http.get(f"{servers[name].base_url}/healthz") for name in (PLATFORM, FLOOR)]
+        answers = []
+        for name, (terminal, body, headers) in zip(
+            (PLATFORM, FLOOR), requests.signed_resolutions(2, one_ecard=True), strict=True
+        ):
+            written_before = requests.rows_written()
+            answer = http.post(f"{servers[name].base_url}{RESOLVE_PATH}", content=body, headers=headers)
+            written = [
+                after - before for before, after in zip(written_before, requests.rows_written(), strict=True)
+            ]
+            if written != [1, 1, 1]:
+                raise SystemExit(
+                    f"the {name}'s resolution wrote {written} (codes spent, usages, audit entries)"
+                )
+            mac = wire.decode_signature(answer.headers.get(wire.HEADER_SIGNATURE, ""))
+            expected = requests.suite.mac(
+                terminal.session_key,
+                wire.response_string(
+                    answer.status_code,
+                    headers[wire.HEADER_NONCE],
+                    int(answer.headers.get(wire.HEADER_TIMESTAMP, "0")),
+                    answer.content,
+                    requests.suite.hash,
+                ),
+            )
+            if answer.status_code != 200 or mac != expected:
+                raise SystemExit(f"the {name}'s resolution failed or its MAC does not verify: {answer.text}")
+            answers.append(
+                {k: v for k, v in answer.json().items() if k not in ("resolutionId", "resolvedAt")}
+            )
+    for what, pair in (("e-card view", views), ("health answer", health)):
+        if any(r.status_code != 200 for r in pair) or pair[0].json() != pair[1].json():
+            raise SystemExit(
+                f"the floor's {what} differs from the platform's: {pair[0].text} / {pair[1].text}"
+            )
+    if answers[0] != answers[1]:
+        raise SystemExit(f"the floor's resolution differs from the platform's: {answers[0]} / {answers[1]}")
+    return (
+        "checked before the rounds: the floor answers as the platform does (e-card view and health answer "
+        "equal, resolution equal but for its id and time, response MACs valid, each resolution spent one "
+        "code and wrote one card usage and one audit entry)"
+    )
 
 
-def _area(frame: str) -> str:
-    """The package (for essc: the package and module) a py-spy frame belongs to."""
-    parts = _path(frame).split("/")
-    if parts[0] in ("essc", "essc_sdk") and len(parts) > 1:
-        return "/".join(parts[:2]).removesuffix(".py")
-    return parts[0].removesuffix(".py")
+# --- a run of wrk and the CPU it cost the server -----------------------------------------------------------
 
 
-def summarise_profile(path: Path, top: int = 18) -> None:
-    """Self time by package and by function, and inclusive time of the platform's own functions."""
-    stacks: list[tuple[list[str], int]] = []
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, samples = line.rpartition(" ")
-        if stack and samples.isdigit():
-            stacks.append((stack.split(";"), int(samples)))
-    total = sum(count for _, count in stacks)
-    if not total:
-        print("  (no samples)")
-        return
-    by_area: Counter[str] = Counter()
-    by_leaf: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    for frames, count in stacks:
-        if frames:
-            by_area[_area(frames[-1])] += count
-            by_leaf[frames[-1]] += count
-        for frame in set(frames):
-            if _path(frame).startswith(("essc/", "essc_sdk/")):
-                inclusive[frame] += count
-
-    def show(title: str, counts: Counter[str]) -> None:
-        print(f"  {title}")
-        for name, count in counts.most_common(top):
-            print(f"    {100 * count / total:5.1f}%  {name}")
-
-    print(f"  {total:,} samples of the thread holding one worker's GIL (py-spy --gil)")
-    show("self time by package:", by_area)
-    show("self time by function:", by_leaf)
-    show("inclusive time of essc functions:", inclusive)
+def server_side(server: Server, database: str) -> dict[str, list[int]]:
+    """The processes whose CPU a request costs: the server's, the scratch database's backends, Redis."""
+    backend = f" {database} ".encode()
+    found: dict[str, list[int]] = {"app": server.processes(), "db": [], "redis": []}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        # A backend's title is "postgres: user database host(port) state" (see pg_stat_activity).
+        if command.startswith(b"postgres: ") and backend in command:
+            found["db"].append(int(entry.name))
+        elif command.startswith(b"redis-server"):
+            found["redis"].append(int(entry.name))
+    return found
 
 
-def _pool_size(rate: float, args: argparse.Namespace) -> int:
-    """Codes per client for one phase: the probed rate over warm-up and window, with a margin."""
-    seconds = float(args.warmup + args.duration)
-    return math.ceil(rate * seconds * float(args.pool_margin) / int(args.clients)) + 20
+def cpu_by_group(groups: dict[str, list[int]]) -> dict[str, dict[int, float]]:
+    return {name: {pid: process_cpu_seconds(pid) for pid in pids} for name, pids in groups.items()}
+
+
+@dataclass
+class Run:
+    """One wrk run against one server: what wrk counted and the CPU the server side used meanwhile."""
+
+    phase: str
+    target: str
+    round: int
+    seconds: float
+    statuses: Counter[int]
+    socket_errors: int
+    exhausted: int
+    p50_us: float
+    p99_us: float
+    cpu: dict[str, float] = field(default_factory=dict)
+    machine_busy: float = 0.0  # cores busy on the whole machine over the run (wrk included)
+
+    @property
+    def ok(self) -> int:
+        return sum(count for status, count in self.statuses.items() if 200 <= status < 300)
+
+    @property
+    def errors(self) -> int:
+        return sum(self.statuses.values()) - self.ok + self.socket_errors
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def ms_per_request(self, group: str | None = None) -> float:
+        """Server CPU milliseconds per 2xx answer: of one group, or of all of them."""
+        used = self.cpu.get(group, 0.0) if group else sum(self.cpu.values())
+        return 1000 * used / self.ok if self.ok else 0.0
+
+
+_ESSC_LINE = re.compile(r"^ESSC (.*)$", re.MULTILINE)
+
+
+def run_wrk(
+    server: Server, database: str, requests: Path, mode: str, seconds: float, args: argparse.Namespace
+) -> Run:
+    """wrk with the Lua script over a request file; CPU of the server side sampled around it."""
+    command = [
+        args.wrk,
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA_SCRIPT),
+        server.base_url,
+        "--",
+        str(requests),
+        mode,
+        str(args.threads),
+    ]
+    before = cpu_by_group(server_side(server, database))
+    machine_before = CpuSample.now()
+    finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    machine_after = CpuSample.now()
+    after = cpu_by_group(server_side(server, database))
+    if finished.returncode != 0 or "ESSC requests" not in finished.stdout:
+        raise SystemExit(f"wrk failed ({finished.returncode}): {finished.stdout}\n{finished.stderr}")
+    statuses: Counter[int] = Counter()
+    totals: dict[str, int] = {}
+    for line in _ESSC_LINE.findall(finished.stdout):
+        words = line.split()
+        if words[0] == "status":
+            statuses[int(words[1])] += int(words[2])
+        else:
+            totals = {words[i]: int(words[i + 1]) for i in range(0, len(words), 2)}
+    cpu = {
+        # A process born during the run counts from its start; one gone by its end is not counted.
+        group: sum(used - before.get(group, {}).get(pid, 0.0) for pid, used in pids.items())
+        for group, pids in after.items()
+    }
+    return Run(
+        "",
+        server.name,
+        0,
+        totals["duration_us"] / 1e6,
+        statuses,
+        totals["connect"] + totals["read"] + totals["write"] + totals["timeout"],
+        totals["exhausted"],
+        totals["p50_us"],
+        totals["p99_us"],
+        cpu,
+        (machine_after.machine_busy - machine_before.machine_busy) / (totals["duration_us"] / 1e6),
+    )
+
+
+# --- the phases ------------------------------------------------------------------------------------------
+
+
+class Bench:
+    """Runs the phases round after round, platform and floor alternating, and keeps every run."""
+
+    def __init__(
+        self,
+        servers: dict[str, Server],
+        requests: Requests,
+        database: str,
+        folder: Path,
+        args: argparse.Namespace,
+    ) -> None:
+        self.servers = servers
+        self.requests = requests
+        self.database = database
+        self.folder = folder
+        self.args = args
+        self.runs: list[Run] = []
+        self.expected: dict[tuple[str, str], float] = {}  # requests/s seen, to size single-use request files
+        self.requests.ecard_reads(folder / "ecard-open.txt")
+        (folder / "healthz.txt").write_text(request_line("GET", "/healthz", b"", {}) + "\n")
+
+    def _single_use(self, phase: str, count: int, path: Path) -> None:
+        if phase == "resolve":
+            self.requests.resolutions(count, path)
+        else:
+            self.requests.issuances_file(count, path)
+
+    def _count(self, phase: str, target: str, seconds: float) -> int:
+        # Never fewer than the first guess: a cold warm-up underestimates what the measured run will take.
+        rate = max(self.expected.get((phase, target), 0.0) * self.args.margin, FIRST_GUESS[phase])
+        return int(rate * seconds) + 100
+
+    def run(self, phase: str, target: str, number: int) -> Run:
+        """Warm-up then the measured run; single-use requests are made just before each, never reused."""
+        # The twin serves the platform's side of the unauthenticated read; it is the platform app otherwise.
+        server = self.servers[TWIN if (phase, target) == ("ecard-open", PLATFORM) else target]
+        single_use = phase in FIRST_GUESS
+        mode = "once" if single_use else "cycle"
+        runs = []
+        for seconds in (self.args.warmup, self.args.duration):
+            if seconds <= 0:
+                continue
+            path = self.folder / f"{phase}-{target}.txt"
+            if single_use:
+                self._single_use(phase, self._count(phase, target, seconds), path)
+            else:
+                path = self.folder / f"{phase}.txt"
+            done = run_wrk(server, self.database, path, mode, seconds, self.args)
+            runs.append(done)
+            if single_use:
+                # Ran out: the rate is at least what was sent, so the next file is sized for twice that.
+                seen = done.rate * (2 if done.exhausted else 1)
+                self.expected[(phase, target)] = max(self.expected.get((phase, target), 0.0), seen)
+        measured = runs[-1]
+        measured.phase, measured.target, measured.round = phase, target, number
+        self.runs.append(measured)
+        return measured
+
+    def all_rounds(self) -> None:
+        for number in range(1, self.args.rounds + 1):
+            for phase in self.args.phases:
+                targets = [PLATFORM, FLOOR] if phase in FLOORED else [PLATFORM]
+                if number % 2 == 0:
+                    targets.reverse()  # alternate which side runs first
+                for target in targets:
+                    print(f"round {number}: {phase} on the {target} ...", file=sys.stderr)
+                    done = self.run(phase, target, number)
+                    print(f"  {row(done)}", file=sys.stderr)
+
+
+def row(run: Run) -> str:
+    split = "/".join(f"{run.ms_per_request(g):.3f}" for g in ("app", "db", "redis"))
+    return (
+        f"{run.phase:11} {run.target:8} {run.round:>5} {run.ms_per_request():10.3f} {run.rate:9,.0f} "
+        f"{run.p50_us / 1000:7.2f} {run.p99_us / 1000:7.2f} {run.errors:>6}  {split:20} "
+        f"{run.machine_busy:.2f}"
+    )
 
 
 def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def show(
-    backend: str, variant: str, phases: list[PhaseResult], scene: Scene, args: argparse.Namespace
-) -> None:
-    """The table, then the ratios (per round, median when several), then the setup figures."""
-    served = " ".join(TWIN_APP) if any(m in OPEN_MODES for m in args.modes) else "essc.asgi:app"
-    server = f"uvicorn {served} --workers {args.workers} {VARIANTS[variant]}"
-    print(f"\n== {backend} + Redis nonces; {server} ==")
-    header = f"{'load':18} {'round':>5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'srv ms':>6}"
-    print(f"{header}  CPU core-s/s over the window")
-    for mode in args.modes:
-        for number, phase in enumerate((p for p in phases if p.mode == mode), start=1):
-            lat = phase.latencies
-            errors = sum(phase.errors.values())
-            row = (
-                f"{mode:18} {number:>5} {phase.rate:8,.1f} {ms(lat, 0.5):>7} {ms(lat, 0.99):>7} {errors:>6} "
-                f"{phase.server_ms_per_request():6.2f}"
-            )
-            print(f"{row}  {phase.cpu()}")
+def show(bench: Bench, scene: Scene, version: str, args: argparse.Namespace) -> None:
+    """Every run, then the ratios with their goals (median of rounds, and each round), then the setup."""
     print(
-        "  srv ms = CPU ms per request of the API workers + this database's PostgreSQL backends + Redis;"
-        " 'other'\n  is everything else on the machine (PostgreSQL's WAL writer, other tenants)"
+        f"\n== {version} + Redis; each server: "
+        f"{' '.join(serve_command(args.server, 'APP', 'PORT', args.workers, factory=False))}"
     )
-    for mode in args.modes:
-        print(f"  {mode}: {MODES[mode]}")
+    print("== APP: platform essc.asgi:app, twin (platform side of ecard-open) auth_twin:build --factory,")
+    print("== floor floor_app:build --factory")
+    print(
+        f"== wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, "
+        f"after {args.warmup:g} s of warm-up =="
+    )
+    print(
+        f"{'phase':11} {'target':8} {'round':>5} {'srv ms/req':>10} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'errors':>6}  app/db/redis ms/req  busy cores"
+    )
+    for phase in args.phases:
+        for run in (r for r in bench.runs if r.phase == phase):
+            print(row(run))
+    print(
+        "  srv ms/req: CPU (utime+stime, /proc) of the server's processes + the scratch database's PostgreSQL"
+        "\n  backends + Redis over the wrk run, per 2xx answer; errors: non-2xx answers and socket errors"
+    )
+    for phase in args.phases:
+        print(f"  {phase}: {PHASES[phase]}")
     problems = False
-    for phase in phases:
-        if phase.errors:
+    for run in bench.runs:
+        if run.errors:
             problems = True
-            print(f"  ERRORS in {phase.mode}: {dict(phase.errors.most_common(5))}")
-        if phase.exhausted:
-            problems = True
+            others = {s: c for s, c in run.statuses.items() if not 200 <= s < 300}
             print(
-                f"  WARNING: a {phase.mode} client ran out of codes before its window ended: "
-                "raise --pool-margin"
+                f"  ERRORS in {run.phase} on the {run.target}, round {run.round}: statuses {others}, "
+                f"socket errors {run.socket_errors}, requests run out {run.exhausted} (raise --margin)"
             )
     if not problems:
-        print("  no errors in any phase; no client ran out of codes")
+        print("  no errors in any run")
 
-    rounds: list[dict[str, float]] = [{} for _ in range(args.rounds)]
-    costs: list[dict[str, float]] = [{} for _ in range(args.rounds)]
-    seen: Counter[str] = Counter()
-    for phase in phases:
-        rounds[seen[phase.mode]][phase.mode] = phase.rate
-        # Requests per server CPU-second: what the rate would be if the server alone had one core.
-        cost = phase.server_ms_per_request()
-        costs[seen[phase.mode]][phase.mode] = 1000 / cost if cost else 0.0
-        seen[phase.mode] += 1
-
-    def ratio(top: str, bottom: str, table: list[dict[str, float]]) -> tuple[float, str] | None:
-        values = [r[top] / r[bottom] for r in table if r.get(top) and r.get(bottom)]
-        if not values:
-            return None
-        each = f" (rounds: {', '.join(f'{v:.3f}' for v in values)})" if len(values) > 1 else ""
-        return _median(values), each
-
-    print("\n  ratios (same server, same clients, same run); requests/s, then server CPU per request:")
-    lines = [
-        ("qr-resolve", "healthz", "online QR resolution (MAC session) / bare endpoint"),
-        ("qr-resolve-signed", "healthz", "online QR resolution (SM2-signed) / bare endpoint"),
-        ("ecard-session", "healthz", "GET e-card (MAC session) / bare endpoint"),
-        ("ecard-signed", "healthz", "GET e-card (SM2-signed) / bare endpoint"),
-        ("qr-resolve-nokey", "healthz", "online QR resolution (session, no Idempotency-Key) / bare"),
-        ("qr-resolve", "qr-resolve-signed", "QR resolution: MAC session / SM2-signed per request"),
-        ("qr-resolve", "qr-resolve-nokey", "QR resolution: with Idempotency-Key / without"),
-        ("ecard-session", "ecard-signed", "channel GET e-card: MAC session / SM2-signed per request"),
-        ("ecard-signed", "ecard-open", "request auth, GET e-card: SM2-signed / no auth (twin)"),
-        ("ecard-session", "ecard-open", "request auth, GET e-card: MAC session / no auth (twin)"),
-        ("issue-signed", "issue-open", "auth + envelope, issuance: SM2-signed / no auth, clear (twin)"),
-        ("issue-session", "issue-open", "auth + envelope, issuance: MAC session / no auth, clear (twin)"),
-    ]
-    for top, bottom, label in lines:
-        found = ratio(top, bottom, rounds)
-        by_cpu = ratio(top, bottom, costs)
-        if found is None or by_cpu is None:
+    print("\n  server CPU per request, platform / floor (median of rounds):")
+    for phase in (p for p in args.phases if p in GOALS):
+        label, goal = GOALS[phase]
+        ratios = []
+        for number in range(1, args.rounds + 1):
+            pair = {r.target: r for r in bench.runs if r.phase == phase and r.round == number}
+            if PLATFORM in pair and FLOOR in pair and pair[FLOOR].ms_per_request():
+                ratios.append(pair[PLATFORM].ms_per_request() / pair[FLOOR].ms_per_request())
+        if not ratios:
             continue
-        value, each = found
-        goal = ""
-        if (top, bottom) == ("qr-resolve", "healthz"):
-            goal = f"  goal >= 0.25: {'met' if value >= 0.25 else 'NOT met'}"
-        print(f"    {label:58} {value:6.3f}  by CPU {by_cpu[0]:6.3f}{goal}{each}")
+        value = _median(ratios)
+        verdict = "met" if value <= goal else "NOT met"
+        each = f"  (rounds: {', '.join(f'{v:.2f}' for v in ratios)})" if len(ratios) > 1 else ""
+        print(f"    {label:44} {value:6.2f}  goal <= {goal:.1f}: {verdict}{each}")
+    print("\n  medians of rounds:   srv ms/req     req/s  p50 ms  p99 ms  errors")
+    for phase in args.phases:
+        for target in (PLATFORM, FLOOR):
+            runs = [r for r in bench.runs if r.phase == phase and r.target == target]
+            if runs:
+                print(
+                    f"    {phase:11} {target:8} {_median([r.ms_per_request() for r in runs]):10.3f} "
+                    f"{_median([r.rate for r in runs]):9,.0f} "
+                    f"{_median([r.p50_us for r in runs]) / 1000:7.2f} "
+                    f"{_median([r.p99_us for r in runs]) / 1000:7.2f} {sum(r.errors for r in runs):>7}"
+                )
 
     failed = sum(scene.issue_failures.values())
     issued = len(scene.sign_nos)
     print(
         f"\n  setup: {args.holders:,} holders loaded; {issued:,} e-cards issued in channel {CHANNEL_NO} "
-        f"({issued / scene.issue_seconds:,.0f}/s signed, {args.clients} threads, {failed} failed); "
-        f"institution {INSTITUTION} with {len(scene.terminals)} terminals (busiType {args.busi_type}: "
-        f"{args.disclosure}), one per client process, each in its own MAC session"
+        f"({issued / scene.issue_seconds:,.0f}/s signed, {failed} failed); institution {INSTITUTION} with "
+        f"{len(scene.terminals)} terminals in MAC sessions (busiType {args.busi_type}: {args.disclosure}); "
+        "resolutions use the terminals in turn"
     )
-    for phase in phases:
-        if phase.mode not in QR_MODES:
-            continue
-        codes = phase.counters["codes issued"]
-        seconds = phase.stage_seconds[0] if phase.stage_seconds else 0.0
-        age = max(c.notes.get("oldest_code_age", 0.0) for c in phase.clients)
-        rate = f"{codes / seconds:,.0f}" if seconds else "-"
-        print(
-            f"  {phase.mode}: {codes:,} codes pre-issued in {seconds:.1f} s ({rate} codes/s, "
-            f"{args.clients} clients, channel MAC session, payload only); oldest code {age:.0f} s old "
-            "at window end (codes live 60 s)"
-        )
-        for label, count in phase.counters.items():
-            if label.startswith(("code not issued", "stale codes")):
-                print(f"    {count} x {label}")
 
 
 def run_backend(args: argparse.Namespace, folder: Path) -> None:
-    """Prepare a database, start the server on it, drive each phase, stop the server, drop the database."""
+    """Prepare a database, start both servers on it, run the phases, stop the servers, drop the database."""
     with scratch_database("postgresql", scratch_name("qr"), folder, args.postgres_url) as url:
         keystore = folder / "keys"
         settings = Settings(database_url=url, redis_url=args.redis_url, keystore_path=keystore)
@@ -629,6 +878,7 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
         print(f"loading {args.holders:,} holders through the importer ...", file=sys.stderr)
         keys = load_parties(url, settings, args.holders)
         version = server_version(url)
+        database = str(make_url(url).database)
         env = {
             **os.environ,
             "ESSC_DATABASE_URL": url,
@@ -636,188 +886,68 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
             "ESSC_KEYSTORE_PATH": str(keystore),
             "ESSC_CRYPTO_SUITE": settings.crypto_suite,
             "ESSC_RUN_DISPATCHER": "false",
-            # Lets the workers import the nodelay variant's protocol class from bench/.
+            # The apps (auth_twin, floor_app) and uvicorn's nodelay protocol are imported from bench/.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH_DIR), os.environ.get("PYTHONPATH")])),
         }
-        scene: Scene | None = None
-        groups = database_processes(str(make_url(url).database))
-        for variant in args.variants:
-            served = TWIN_APP if any(m in OPEN_MODES for m in args.modes) else ("essc.asgi:app",)
-            server, base_url = start_server(
-                env, args.workers, folder, extra_args=VARIANT_ARGS[variant], app=served
-            )
-            try:
-                if scene is None:
-                    print("registering terminals and issuing e-cards through the API ...", file=sys.stderr)
-                    scene = build_scene(base_url, suite, keys, args)
-                    if not scene.sign_nos:
-                        raise SystemExit(f"no e-card could be issued: {dict(scene.issue_failures)}")
-                    analyze(url)
-                print(f"[{variant}] uvicorn --workers {args.workers} {VARIANTS[variant]}", file=sys.stderr)
-                with AutoAnalyze(url) as auto_analyze:
-                    phases = drive(args, base_url, server.pid, scene, settings.crypto_suite, variant, groups)
-            finally:
-                stop_server(server)
-            show(f"PostgreSQL ({version})", variant, phases, scene, args)
-            print(f"  statistics: {auto_analyze.summary()}")
-            sys.stdout.flush()
-
-
-def _profiled_variant(args: argparse.Namespace) -> str:
-    return "nodelay" if "nodelay" in args.variants else str(args.variants[-1])
-
-
-def drive(
-    args: argparse.Namespace,
-    base_url: str,
-    server_pid: int,
-    scene: Scene,
-    suite: str,
-    variant: str,
-    groups: Callable[[], dict[str, list[int]]],
-) -> list[PhaseResult]:
-    """Probe each QR mode to size its code pools, then run the phases round after round."""
-    template = QrJob(
-        0,
-        "healthz",
-        base_url,
-        suite,
-        args.warmup,
-        args.duration,
-        scene.channel_key_pem,
-        "",
-        b"",
-        (),
-        (),
-        0,
-        args.busi_type,
-        args.disclosure,
-        args.reconnect_seconds,
-    )
-
-    def jobs_of(mode: str, codes: int, warmup: float, duration: float) -> list[QrJob]:
-        return [
-            replace(
-                template,
-                index=i,
-                mode=mode,
-                terminal_no=scene.terminals[i][0],
-                terminal_key_pem=scene.terminals[i][1],
-                sign_nos=tuple(scene.sign_nos[i :: args.clients]),
-                holders=tuple(scene.holders[i :: args.clients]),
-                codes=codes,
-                warmup=warmup,
-                duration=duration,
-            )
-            for i in range(args.clients)
-        ]
-
-    expected: dict[str, float] = {}
-    for mode in (m for m in QR_MODES if m in args.modes):
-        print(f"probing {mode} to size the code pools ...", file=sys.stderr)
-        probe = run_phase(
-            mode,
-            run_client,
-            jobs_of(mode, args.probe_codes, 0.5, 2.5),
-            server_pid,
-            warmup=0.5,
-            duration=2.5,
-            stages=2,
-        )
-        expected[mode] = probe.sustainable_rate
-        print(f"  {mode}: about {expected[mode]:,.0f}/s", file=sys.stderr)
-
-    phases: list[PhaseResult] = []
-    profile_round = args.rounds if args.profile and variant == _profiled_variant(args) else 0
-    for number in range(1, args.rounds + 1):
-        for mode in args.modes:
-            codes = _pool_size(expected[mode], args) if mode in QR_MODES else 0
-            note = f", {codes * args.clients:,} codes" if codes else ""
-            print(
-                f"round {number}: {mode}, {args.clients} clients, {args.duration:g} s{note} ...",
-                file=sys.stderr,
-            )
-            profiler: Profiler | None = None
-            on_window: Callable[[], None] | None = None
-            if number == profile_round and mode == "qr-resolve":
-                profiler = Profiler(Path(args.profile), args.duration, args.profile_rate)
-                worker = api_workers(server_pid)[0]
-                on_window = lambda p=profiler, w=worker: p.start(w)  # noqa: E731
-            phase = run_phase(
-                mode,
-                run_client,
-                jobs_of(mode, codes, args.warmup, args.duration),
-                server_pid,
-                warmup=args.warmup,
-                duration=args.duration,
-                stages=2,
-                on_window=on_window,
-                pid_groups=groups,
-            )
-            if profiler is not None:
-                profiler.finish()
-            if mode in QR_MODES:
-                expected[mode] = max(expected[mode], phase.sustainable_rate)
-            phases.append(phase)
-    return phases
+        servers: dict[str, Server] = {}
+        requests: Requests | None = None
+        try:
+            for name in APPS:
+                servers[name] = start_server(name, args.server, args.workers, env, folder)
+            print("registering terminals and issuing e-cards through the API ...", file=sys.stderr)
+            scene = build_scene(servers[PLATFORM].base_url, suite, keys, args)
+            if not scene.sign_nos:
+                raise SystemExit(f"no e-card could be issued: {dict(scene.issue_failures)}")
+            analyze(url)
+            requests = Requests(url, settings, scene, servers[PLATFORM].base_url, args)
+            checked = check_floor(servers, requests)
+            print(checked, file=sys.stderr)
+            bench = Bench(servers, requests, database, folder, args)
+            with AutoAnalyze(url) as auto_analyze:
+                bench.all_rounds()
+        finally:
+            if requests is not None:
+                requests.close()
+            for server in servers.values():
+                server.stop()
+        show(bench, scene, version, args)
+        print(f"  {checked}")
+        print(f"  statistics: {auto_analyze.summary()}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn API worker processes")
+    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian", help="HTTP server")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes (each server)")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured wrk seconds before each run")
     parser.add_argument(
-        "--clients",
-        type=int,
-        default=4,
-        help="client processes (one terminal each), one request in flight each",
+        "--rounds", type=int, default=3, help="rounds of every phase, platform and floor alternating"
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="timed seconds per phase")
-    parser.add_argument("--warmup", type=float, default=2.0, help="untimed seconds before each window")
-    parser.add_argument("--rounds", type=int, default=1, help="run every phase this many times, interleaved")
     parser.add_argument(
-        "--holders",
-        type=int,
-        default=2_000,
-        help="synthetic holders loaded; e-cards issued to those whose card is normal",
+        "--phases", nargs="+", choices=list(PHASES), default=list(PHASES), help="phases, in order"
     )
+    parser.add_argument(
+        "--holders", type=int, default=2_000, help="synthetic holders loaded; e-cards issued to normal cards"
+    )
+    parser.add_argument("--terminals", type=int, default=8, help="terminals, each in its own MAC session")
     parser.add_argument(
         "--busi-type", default="01", choices=["01", "02", "03", "04"], help="busiType resolved"
     )
     parser.add_argument(
         "--disclosure",
         default="masked",
-        choices=["presence", "masked", "clear"],
+        choices=["presence", "masked"],
         help="what the terminals are granted",
     )
     parser.add_argument(
-        "--reconnect-seconds",
-        type=float,
-        default=1.0,
-        help="each client opens a new connection this often, the same in every phase (0: never); with one"
-        " long-lived connection per client all of them can land on one worker (seen: api 0.00/0.90)",
+        "--margin", type=float, default=2.0, help="single-use requests prepared per expected request"
     )
-    parser.add_argument("--probe-codes", type=int, default=150, help="codes per client in the sizing probe")
-    parser.add_argument(
-        "--pool-margin", type=float, default=2.0, help="codes pre-issued per expected resolution"
-    )
-    parser.add_argument(
-        "--modes", nargs="+", choices=list(MODES), default=list(MODES), help="phases, in order"
-    )
-    parser.add_argument(
-        "--profile",
-        metavar="FILE",
-        help="py-spy one worker in the last qr-resolve window (of nodelay if run); perturbs that phase",
-    )
-    parser.add_argument(
-        "--variants",
-        nargs="+",
-        choices=list(VARIANTS),
-        default=["nodelay", "as-is"],
-        help="server variants, each measured in full; 'as-is' keeps uvicorn's Nagle stalls (uvicorn#3149)",
-    )
-    parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk", help="the wrk binary")
     parser.add_argument(
         "--postgres-url", default=DEFAULT_POSTGRES_URL, help="server URL to create a scratch DB"
     )
@@ -825,27 +955,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--redis-url", default=os.environ.get("ESSC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     args = parser.parse_args(argv)
-    if args.profile and "qr-resolve" not in args.modes:
-        parser.error("--profile profiles the qr-resolve phase; keep it in --modes")
+    if args.duration + args.warmup > 40:
+        parser.error("codes live 60 s: keep --warmup + --duration within 40 s")
     exit_cleanly_on_sigterm()
     folder = Path(tempfile.mkdtemp(prefix="essc-bench-qr-"))
-    print(f"# bench_qr: {args.clients} closed-loop client processes (keep-alive httpx, one request in flight")
     print(
-        f"# each), {args.warmup:g} s warm-up, then {args.duration:g} s timed a phase, {args.rounds} round(s)"
+        f"# bench_qr: wrk -t{args.threads} -c{args.connections}, {args.warmup:g} s warm-up then "
+        f"{args.duration:g} s"
     )
-    print(f"# {machine()}")
-    print(
-        f"# the {args.clients} client processes, {args.workers} API workers, PostgreSQL and Redis all share"
-    )
-    print("# this machine's CPUs: each core-second a client spends signing or verifying is taken from the")
-    print("# server. CPU column: core-seconds per second of the clients, the uvicorn workers and everything")
-    print("# else (PostgreSQL, Redis, other tenants of this shared machine)")
+    print(f"# measured per run, {args.rounds} round(s), platform and floor alternating; {args.server} with")
+    print(f"# {args.workers} workers for each; {machine()}; wrk, the servers, PostgreSQL and Redis share")
+    print("# this machine's CPUs, so the first figure is server CPU per request, not requests/s")
     try:
         run_backend(args, folder)
-        if args.profile:
-            variant = _profiled_variant(args)
-            print(f"\n  profile of one API worker, last qr-resolve window of {variant} ({args.profile}):")
-            summarise_profile(Path(args.profile))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
