@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-import uvicorn
 
 from essc.access import service as access
 from essc.audit import service as audit_service
@@ -24,6 +23,7 @@ from essc.core.uow import UnitOfWork
 from essc.kit.errors import EsscError
 from essc.kit.keystore import KeyPurpose
 from essc.ops import bootstrap, demo, maintenance
+from essc.ops.serve import serve_api
 from essc.webhooks.dispatcher import HttpxSender, deliver_due
 from essc_conformance.cli import app as conformance_app
 from essc_terminal.cli import app as terminal_app
@@ -65,14 +65,14 @@ def _fail(exc: EsscError) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(help="API worker processes")] = 1,
+    workers: Annotated[int, typer.Option(help="API worker processes", min=1)] = 1,
 ) -> None:
-    """Serve the API (migrates the database first)."""
+    """Serve the API (migrates the database first) with uvicorn on uvloop and httptools, TCP_NODELAY on."""
     platform = _platform()
     bootstrap.prepare(platform)
     platform.close()
     typer.echo(f"essc serving on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)")
-    uvicorn.run("essc.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+    serve_api(host, port, workers)
 
 
 @app.command("demo")

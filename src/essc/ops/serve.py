@@ -1,0 +1,57 @@
+"""The API's HTTP server: uvicorn on uvloop and httptools, on a listener bound here with TCP_NODELAY."""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+API_APP = "essc.asgi:app"
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket whose accepted connections have Nagle off, ready to hand to worker processes."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # uvicorn's --workers supervisor binds with proto 0, so asyncio never sets TCP_NODELAY on what it accepts
+    # (Kludex/uvicorn#3149): every small keep-alive response then waits ~40 ms for the client's delayed ACK.
+    # Saying IPPROTO_TCP lets asyncio set it, and Linux copies the listener's TCP_NODELAY to each accepted
+    # socket, so it holds whichever loop runs the workers (uvloop sets it on its own too).
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        listener.bind((host, port))
+    except OSError:
+        listener.close()
+        raise
+    listener.set_inheritable(True)
+    return listener
+
+
+def server_config(workers: int, app: str = API_APP, *, factory: bool = False) -> uvicorn.Config:
+    """uvicorn settings for the API: uvloop, httptools (HTTP/1.1 with keep-alive), lifespan required."""
+    return uvicorn.Config(
+        app,
+        factory=factory,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        ws="none",  # the API has no WebSocket routes
+        lifespan="on",  # a platform that fails to start must stop the worker, not serve without it
+        access_log=False,  # never shown at level warning; not formatting a line per request saves its CPU
+        log_level="warning",
+    )
+
+
+def serve_api(host: str, port: int, workers: int, app: str = API_APP, *, factory: bool = False) -> None:
+    """Serve app (an import string, of a factory if factory) on host:port with N workers until stopped."""
+    listener = listening_socket(host, port)
+    config = server_config(workers, app, factory=factory)
+    try:
+        if workers > 1:
+            Multiprocess(config, sockets=[listener]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        listener.close()
