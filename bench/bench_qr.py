@@ -122,7 +122,7 @@ def serve_command(server: str, target: str, port: int | str, workers: int, *, fa
     """How a bench server is started; `target` is "module:attribute" found on PYTHONPATH.
 
     Platform and floor are started by the same command, so the server's own cost is the same on both sides.
-    Once `essc serve` (src/essc/ops/serve.py) lands, the granian line becomes that command.
+    The default is `essc serve`'s launcher (src/essc/ops/serve.py); granian is kept for comparison.
     """
     factory_flag = ["--factory"] if factory else []
     if server == "granian":
@@ -148,27 +148,12 @@ def serve_command(server: str, target: str, port: int | str, workers: int, *, fa
             *factory_flag,
             target,
         ]
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        target,
-        *factory_flag,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--loop",
-        "uvloop",
-        "--no-access-log",  # a log line per request would be measured too; production ships logs elsewhere
-        "--log-level",
-        "warning",
-        # uvicorn's multi-worker Nagle stall (Kludex/uvicorn#3149, ~40 ms a keep-alive request) worked around.
-        "--http",
-        "nodelay:NoDelayH11Protocol",
-    ]
+    # essc serve's own launcher (uvicorn on uvloop and httptools, our TCP_NODELAY listener), for any app.
+    launch = (
+        "from essc.ops.serve import serve_api; "
+        f"serve_api('127.0.0.1', {port}, {workers}, {target!r}, factory={factory})"
+    )
+    return [sys.executable, "-c", launch]
 
 
 @dataclass
@@ -919,7 +904,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian", help="HTTP server")
+    parser.add_argument(
+        "--server", choices=["essc", "granian"], default="essc", help="HTTP server: essc serve's, or granian"
+    )
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (each server)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
