@@ -32,12 +32,12 @@ from essc.web.protocol import ProtocolLayer
 from essc.webhooks.dispatcher import DispatcherThread
 
 ROUTERS: tuple[APIRouter, ...] = (
+    qr_router,
     ecards_router,
+    sessions_router,
     cardholders_router,
     regions_router,
-    sessions_router,
     terminals_router,
-    qr_router,
     offline_router,
     login_router,
     chips_router,
@@ -71,9 +71,6 @@ def create_app(platform: Platform) -> FastAPI:
     app.router.route_class = LoopRoute
     app.state.platform = platform
     install_problem_handlers(app)
-    for router in ROUTERS:
-        app.include_router(router)
-
     @app.get("/healthz", tags=["operations"], dependencies=[requires(None, party=Party.PUBLIC)])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -101,6 +98,11 @@ def create_app(platform: Platform) -> FastAPI:
                 for kid, key in p.keys.encryption_keys().items()
             },
         }
+
+    # Routes are matched in the order they were added, each router after the one before: the platform's own
+    # routes (polled by load balancers) come first, then the domains, the busiest first (ROUTERS).
+    for router in ROUTERS:
+        app.include_router(router)
 
     _document_policies(app)
 
