@@ -14,13 +14,13 @@ from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from essc.access import repository as access_repository
-from essc.access.schemas import AuthenticatedCaller
 from essc.core.app import create_app
 from essc.core.deps import signed_caller
 from essc.core.middleware import EnvelopeMiddleware
 from essc.core.platform import Platform, build_platform
 from essc.core.settings import Settings
 from essc.kit import wire
+from essc.shared.callers import AuthenticatedCaller
 
 OPEN_PREFIX = "/open"
 BENCH_CALLER_HEADER = "x-essc-bench-caller"  # "channel/<channelNo>"; bench_qr.py sends it

@@ -49,7 +49,6 @@ from _harness import (
 )
 from essc.access import service as access
 from essc.authorisations import service as authorisations
-from essc.authorisations.policy import Function
 from essc.cardholders.importer import import_rows
 from essc.cardholders.importfile import GoodRow, HolderRecord
 from essc.cardholders.synthetic import synthetic_holders
@@ -62,6 +61,7 @@ from essc.core.settings import Settings
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto import get_suite
 from essc.kit.crypto.base import CryptoSuite
+from essc.shared.policy import Function
 from essc_sdk import EsscClient, PlatformError
 from scratch import (
     DEFAULT_POSTGRES_URL,

@@ -13,7 +13,6 @@ import uvicorn
 from essc.access import service as access
 from essc.audit import service as audit_service
 from essc.authorisations import service as authorisations
-from essc.authorisations.policy import Function
 from essc.cardholders.importer import ImportReport, import_file
 from essc.cardholders.synthetic import synthetic_holders, write_csv, write_ndjson
 from essc.channels import service as channels
@@ -24,6 +23,7 @@ from essc.core.uow import UnitOfWork
 from essc.kit.errors import EsscError
 from essc.kit.keystore import KeyPurpose
 from essc.ops import bootstrap, demo, maintenance
+from essc.shared.policy import Function
 from essc.webhooks.dispatcher import HttpxSender, deliver_due
 from essc_conformance.cli import app as conformance_app
 from essc_terminal.cli import app as terminal_app

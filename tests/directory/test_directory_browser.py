@@ -13,9 +13,9 @@ import pytest
 import uvicorn
 from playwright.sync_api import sync_playwright
 
-from essc.authorisations.policy import Function
 from essc.core.app import create_app
 from essc.core.platform import Platform
+from essc.shared.policy import Function
 from factories import app_client, channel, ministry
 
 CHROMIUM = "/usr/bin/chromium"

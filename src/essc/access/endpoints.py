@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import Depends, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from essc.access.schemas import AuthenticatedCaller, OpenedSession
+from essc.access.schemas import OpenedSession
 from essc.access.service import open_session
-from essc.authorisations.policy import Party
 from essc.core.deps import get_platform, requires, signed_caller
 from essc.core.routing import api_router
+from essc.shared.callers import AuthenticatedCaller
+from essc.shared.policy import Party
 
 router = api_router(prefix="/v1/sessions", tags=["authentication"])
 

@@ -25,13 +25,14 @@ from essc.access.errors import (
     UnknownSession,
 )
 from essc.access.models import Caller, CallerKey, CallerSession
-from essc.access.schemas import AuthenticatedCaller, Environment, OpenedSession, SignedRequest
+from essc.access.schemas import OpenedSession, SignedRequest
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit import wire
 from essc.kit.crypto.base import CryptoSuite, PublicKey
 from essc.kit.errors import CryptoError, NotFound
 from essc.kit.ids import new_id
+from essc.shared.callers import AuthenticatedCaller, Environment
 
 ACTIVE = "active"
 REVOKED = "revoked"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from essc.access.schemas import Environment
 from essc.authorisations import repository
 from essc.authorisations.errors import (
     FunctionDisabledInProvince,
@@ -16,7 +15,6 @@ from essc.authorisations.errors import (
     GrantNotFound,
 )
 from essc.authorisations.models import ChannelGrant, ProvinceBusinessItem
-from essc.authorisations.policy import NATIONAL, Function
 from essc.authorisations.schemas import BusinessItemOut, GrantOut
 from essc.channels import service as channels
 from essc.channels.errors import ChannelTerminated
@@ -25,6 +23,8 @@ from essc.core.uow import UnitOfWork
 from essc.kit.errors import Forbidden, InvalidInput
 from essc.kit.ids import new_id
 from essc.regions.data import province_codes
+from essc.shared.callers import Environment
+from essc.shared.policy import NATIONAL, Function
 
 ACTIVE = "active"
 SUSPENDED = "suspended"

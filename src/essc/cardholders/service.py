@@ -8,13 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from essc.cardholders import repository
-from essc.cardholders.errors import (
-    CardNotFound,
-    CardTransitionRefused,
-    EventConflict,
-    ReplacementMissing,
-    WrongProvince,
-)
+from essc.cardholders.errors import CardNotFound, CardTransitionRefused, EventConflict, ReplacementMissing
 from essc.cardholders.importfile import HolderRecord
 from essc.cardholders.lifecycle import CardEventType, CardStatus, next_status
 from essc.cardholders.models import Card, CardEvent
@@ -24,6 +18,7 @@ from essc.core.uow import UnitOfWork
 from essc.kit.idnumber import birth_date_of
 from essc.kit.ids import new_id
 from essc.kit.masking import mask_id_number, mask_name
+from essc.shared.provinces import WrongProvince
 
 
 def field_aad(province: str, person_id: str, column: str) -> str:

@@ -10,8 +10,6 @@ from enum import StrEnum
 from essc.access import repository as access_repository
 from essc.access import service as access
 from essc.access.models import Caller, CallerKey
-from essc.access.schemas import Environment
-from essc.authorisations.policy import Function
 from essc.channels import repository
 from essc.channels.errors import (
     ChannelNotActive,
@@ -31,6 +29,8 @@ from essc.channels.schemas import CertificationOut, ChannelIn, ChannelOut, Conta
 from essc.core.uow import UnitOfWork
 from essc.kit.errors import Forbidden, InvalidInput
 from essc.kit.ids import new_id
+from essc.shared.callers import Environment
+from essc.shared.policy import Function
 
 __all__ = ["ChannelNotFound", "ChannelStatus", "ChannelType"]
 

@@ -12,9 +12,8 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from essc.access.errors import WrongCallerKind
-from essc.access.schemas import AuthenticatedCaller, SignedRequest
+from essc.access.schemas import SignedRequest
 from essc.access.service import authenticate
-from essc.authorisations.policy import Function, Party, Policy
 from essc.core.context import Actor, RequestContext
 from essc.core.middleware import SIGNED_BODY
 from essc.core.platform import Platform
@@ -23,6 +22,8 @@ from essc.idempotency.http import claim_key, fence_unit_of_work, hold_claim
 from essc.idempotency.service import Claim
 from essc.kit import wire
 from essc.kit.errors import EsscError
+from essc.shared.callers import AuthenticatedCaller
+from essc.shared.policy import Function, Party, Policy
 
 
 def get_platform(request: Request) -> Platform:

@@ -9,13 +9,13 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from essc.access import repository as access_repository
-from essc.access.schemas import AuthenticatedCaller
 from essc.core.platform import Platform
 from essc.core.problems import problem
 from essc.kit import envelope, wire
 from essc.kit.crypto.base import PublicKey
 from essc.kit.errors import EsscError, KeyNotFound
 from essc.kit.ids import new_id
+from essc.shared.callers import AuthenticatedCaller
 
 # Where the body as signed is kept once its envelopes were opened: authentication checks these bytes.
 SIGNED_BODY = "signed_body"

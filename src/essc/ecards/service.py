@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from essc.authorisations.service import authorise
 from essc.cardholders import repository as cards_repo
-from essc.cardholders.errors import UnknownRegion, WrongProvince
+from essc.cardholders.errors import UnknownRegion
 from essc.cardholders.lifecycle import CardEventType, card_is_usable
 from essc.cardholders.models import Card, Person
 from essc.cardholders.service import aac002_index, read_clear_person
@@ -436,8 +436,3 @@ def follow_card(uow: UnitOfWork, card: Card, replacement: Card | None, event: Ca
             kind = "ecard.card_replaced" if replacement is not None else "ecard.status_changed"
             announce(uow, issuance.channel_id, kind, data)
         uow.session.flush()
-
-
-def ensure_same_province(caller_province: str, province: str) -> None:
-    if caller_province != province:
-        raise WrongProvince(f"province {caller_province} cannot act on province {province}'s cards")

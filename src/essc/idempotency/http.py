@@ -16,11 +16,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from essc.access.schemas import AuthenticatedCaller
 from essc.core.db import Session
 from essc.core.platform import Platform
 from essc.idempotency import service
 from essc.kit import wire
+from essc.shared.callers import AuthenticatedCaller
 
 _STATE_KEY = "idempotency_claim"
 

@@ -10,7 +10,6 @@ from fastapi import Request, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from essc.authorisations.policy import Function, Party
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, get_platform, requires
 from essc.core.platform import Platform
 from essc.core.routing import api_router
@@ -27,6 +26,7 @@ from essc.login.schemas import (
     ScanRequest,
 )
 from essc.qr.schemas import CodeRequest
+from essc.shared.policy import Function, Party
 from essc.terminals.service import acting_terminal
 
 router = api_router(prefix="/v1/login-codes", tags=["login"])
