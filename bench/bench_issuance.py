@@ -43,6 +43,7 @@ from essc.core.settings import Settings
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto import get_suite
 from essc.shared.policy import Function
+from essc.wiring import register_handlers
 from essc_sdk import EsscClient
 from scratch import (
     DEFAULT_POSTGRES_URL,
@@ -294,6 +295,7 @@ def run_backend(backend: str, args: argparse.Namespace, folder: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    register_handlers()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=["postgresql", "sqlite", "both"], default="postgresql")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn API worker processes")

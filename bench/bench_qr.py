@@ -62,6 +62,7 @@ from essc.core.uow import UnitOfWork
 from essc.kit.crypto import get_suite
 from essc.kit.crypto.base import CryptoSuite
 from essc.shared.policy import Function
+from essc.wiring import register_handlers
 from essc_sdk import EsscClient, PlatformError
 from scratch import (
     DEFAULT_POSTGRES_URL,
@@ -763,6 +764,7 @@ def drive(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    register_handlers()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

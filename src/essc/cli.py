@@ -25,6 +25,7 @@ from essc.kit.keystore import KeyPurpose
 from essc.ops import bootstrap, demo, maintenance
 from essc.shared.policy import Function
 from essc.webhooks.dispatcher import HttpxSender, deliver_due
+from essc.wiring import register_handlers
 from essc_conformance.cli import app as conformance_app
 from essc_terminal.cli import app as terminal_app
 
@@ -384,6 +385,7 @@ def webhooks_deliver() -> None:
 
 
 def main() -> None:
+    register_handlers()
     try:
         app()
     except EsscError as exc:

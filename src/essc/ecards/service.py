@@ -26,6 +26,7 @@ from essc.ecards.errors import (
     SignNoNotFound,
     WrongPassword,
 )
+from essc.ecards.events import EcardStopped
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence
 from essc.ecards.schemas import (
     Attestation,
@@ -394,20 +395,16 @@ def unlink(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str) -> Ec
     if issuance.status != ACTIVE:
         raise EcardUnlinked(f"signNo {sign_no} is already unlinked")
     consume_busi_seq(uow, busi_seq, ecard, channel, Purpose.UNLINK)
-    from essc.offline.service import revoke_for_ecard  # offline builds on this module
-
     issuance.status, issuance.unlinked_at = UNLINKED, uow.clock.now()
     uow.session.flush()
     uow.audit("ecard.unlinked", "issuance", issuance.id, ecard.province, channel=channel.channel_no)
-    revoke_for_ecard(uow, ecard.province, ecard.id, "unlinked", issuance.id)
+    uow.record(EcardStopped(ecard.province, ecard.id, "unlinked", issuance.id))
     announce(uow, channel.id, "ecard.unlinked", {"signNo": issuance.sign_no, "usable": False})
     return _view(issuance, person, card)
 
 
 def follow_card(uow: UnitOfWork, card: Card, replacement: Card | None, event: CardEventType) -> None:
     """Mirror a physical card change on its e-card and tell every channel that holds it."""
-    from essc.offline.service import revoke_for_ecard  # offline builds on this module
-
     for ecard in repository.ecards_of_card(uow.session, card.province, card.id):
         current = card
         if replacement is not None:
@@ -418,7 +415,7 @@ def follow_card(uow: UnitOfWork, card: Card, replacement: Card | None, event: Ca
             )
         if not card_is_usable(current.status):
             # Devices must stop making offline codes for this card; the next status list names them.
-            revoke_for_ecard(uow, ecard.province, ecard.id, f"card_{event.value}")
+            uow.record(EcardStopped(ecard.province, ecard.id, f"card_{event.value}"))
         for issuance in repository.issuances_of_ecard(uow.session, ecard.province, ecard.id):
             if issuance.status != ACTIVE:
                 continue
