@@ -13,6 +13,7 @@ import uvicorn
 from essc.access import service as access
 from essc.audit import service as audit_service
 from essc.authorisations import service as authorisations
+from essc.authorisations.models import GrantStatus
 from essc.cardholders.importer import ImportReport, import_file
 from essc.cardholders.synthetic import synthetic_holders, write_csv, write_ndjson
 from essc.channels import service as channels
@@ -319,7 +320,7 @@ def ministry_grant(
     suspend: Annotated[bool, typer.Option(help="suspend the function instead of authorising it")] = False,
 ) -> None:
     """Authorise (or suspend) a function of a channel in a province or nationally."""
-    status = "suspended" if suspend else "active"
+    status = GrantStatus.SUSPENDED if suspend else GrantStatus.ACTIVE
     with _ministry_uow(_platform()) as uow:
         try:
             channel = channels.by_number(uow, channel_no)

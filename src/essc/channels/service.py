@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from essc.access import repository as access_repository
 from essc.access import service as access
-from essc.access.models import Caller, CallerKey
+from essc.access.models import Caller, CallerKey, KeyStatus
 from essc.channels import repository
 from essc.channels.errors import (
     ChannelNotActive,
@@ -286,7 +286,7 @@ def has_valid_certification(
 
 
 def _key_usable(key: CallerKey, now: datetime) -> bool:
-    return key.status == access.ACTIVE and (key.not_after is None or key.not_after > now)
+    return key.status == KeyStatus.ACTIVE and (key.not_after is None or key.not_after > now)
 
 
 def _last_change(key: CallerKey, now: datetime) -> datetime:
@@ -461,9 +461,9 @@ def commission(
 
 
 def key_status(key: CallerKey, now: datetime) -> str:
-    if key.status != access.ACTIVE:
+    if key.status != KeyStatus.ACTIVE:
         return key.status
-    return "retired" if key.not_after is not None and key.not_after <= now else access.ACTIVE
+    return "retired" if key.not_after is not None and key.not_after <= now else KeyStatus.ACTIVE
 
 
 def describe(uow: UnitOfWork, channel: Channel) -> ChannelOut:

@@ -27,7 +27,7 @@ from essc.ecards.errors import (
     WrongPassword,
 )
 from essc.ecards.events import EcardStopped
-from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence
+from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence, IssuanceStatus
 from essc.ecards.schemas import (
     Attestation,
     BusiSeqRequest,
@@ -45,8 +45,6 @@ from essc.kit.masking import mask_card_number
 from essc.regions.data import is_known_region
 from essc.webhooks.service import announce
 
-ACTIVE = "active"
-UNLINKED = "unlinked"
 MIN_ATTESTATION_SCORE = 80
 ATTESTATION_MAX_AGE = timedelta(minutes=10)
 
@@ -55,7 +53,7 @@ def _view(issuance: Issuance, person: Person, card: Card) -> EcardView:
     return EcardView(
         sign_no=issuance.sign_no,
         sign_level=issuance.sign_level,
-        status=ACTIVE if issuance.status == ACTIVE else UNLINKED,
+        status=IssuanceStatus.ACTIVE if issuance.status == IssuanceStatus.ACTIVE else IssuanceStatus.UNLINKED,
         usable=is_usable(issuance, card),
         card_status=card.status,
         aab301=card.aab301,
@@ -73,7 +71,7 @@ def is_usable(issuance: Issuance, card: Card) -> bool:
 
 def statuses_usable(issuance_status: str, card_status: str) -> bool:
     """is_usable on the two statuses alone (hot paths read them without loading the rows)."""
-    return issuance_status == ACTIVE and card_is_usable(card_status)
+    return issuance_status == IssuanceStatus.ACTIVE and card_is_usable(card_status)
 
 
 def _check_attestation(uow: UnitOfWork, attestation: Attestation) -> None:
@@ -135,7 +133,7 @@ def issue(
         raise CardNotActive("this card is not the holder's current card", field="aaz500")
 
     issuance = repository.issuance_in_channel(session, province, ecard.id, channel.id)
-    created = issuance is None or issuance.status != ACTIVE
+    created = issuance is None or issuance.status != IssuanceStatus.ACTIVE
     if issuance is None:
         issuance = Issuance(
             province=province,
@@ -144,14 +142,14 @@ def issue(
             channel_id=channel.id,
             sign_no=random_code(24),
             sign_level=1,
-            status=ACTIVE,
+            status=IssuanceStatus.ACTIVE,
             issued_at=now,
             level2_at=None,
             unlinked_at=None,
         )
         session.add(issuance)
-    elif issuance.status != ACTIVE:
-        issuance.status, issuance.sign_level, issuance.issued_at = ACTIVE, 1, now
+    elif issuance.status != IssuanceStatus.ACTIVE:
+        issuance.status, issuance.sign_level, issuance.issued_at = IssuanceStatus.ACTIVE, 1, now
         issuance.unlinked_at, issuance.level2_at = None, None
     session.flush()
     if created:
@@ -196,7 +194,7 @@ def locate(uow: UnitOfWork, channel: Channel, sign_no: str) -> tuple[Issuance, E
 
 def ensure_usable(issuance: Issuance, card: Card) -> None:
     """Raise the named reason unless the e-card is usable in this channel right now."""
-    if issuance.status != ACTIVE:
+    if issuance.status != IssuanceStatus.ACTIVE:
         raise EcardUnlinked(f"signNo {issuance.sign_no} was unlinked from this channel")
     if not card_is_usable(card.status):
         raise CardNotActive(f"the physical card is {card.status}", card_status=card.status)
@@ -392,10 +390,10 @@ def upgrade_to_level2(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq:
 def unlink(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str) -> EcardView:
     """解除关联: the holder removes the e-card from one channel; other channels are untouched."""
     issuance, ecard, person, card = locate(uow, channel, sign_no)
-    if issuance.status != ACTIVE:
+    if issuance.status != IssuanceStatus.ACTIVE:
         raise EcardUnlinked(f"signNo {sign_no} is already unlinked")
     consume_busi_seq(uow, busi_seq, ecard, channel, Purpose.UNLINK)
-    issuance.status, issuance.unlinked_at = UNLINKED, uow.clock.now()
+    issuance.status, issuance.unlinked_at = IssuanceStatus.UNLINKED, uow.clock.now()
     uow.session.flush()
     uow.audit("ecard.unlinked", "issuance", issuance.id, ecard.province, channel=channel.channel_no)
     uow.record(EcardStopped(ecard.province, ecard.id, "unlinked", issuance.id))
@@ -417,7 +415,7 @@ def follow_card(uow: UnitOfWork, card: Card, replacement: Card | None, event: Ca
             # Devices must stop making offline codes for this card; the next status list names them.
             uow.record(EcardStopped(ecard.province, ecard.id, f"card_{event.value}"))
         for issuance in repository.issuances_of_ecard(uow.session, ecard.province, ecard.id):
-            if issuance.status != ACTIVE:
+            if issuance.status != IssuanceStatus.ACTIVE:
                 continue
             if replacement is not None and issuance.sign_level == 2 and not replacement.bank_account_active:
                 issuance.sign_level, issuance.level2_at = 1, None
