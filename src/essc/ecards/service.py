@@ -43,6 +43,7 @@ from essc.kit.ids import new_id, random_code, random_token
 from essc.kit.keystore import KeyPurpose
 from essc.kit.masking import mask_card_number
 from essc.regions.data import is_known_region
+from essc.shared.tokens import OneTimeTokens
 from essc.webhooks.service import announce
 
 MIN_ATTESTATION_SCORE = 80
@@ -305,11 +306,6 @@ def _store_password(uow: UnitOfWork, ecard: Ecard, pin: str) -> None:
     uow.session.flush()
 
 
-def token_digest(uow: UnitOfWork, token: str) -> bytes:
-    """Keyed digest of a one-time token: the database never holds a usable token."""
-    return uow.platform.suite.mac(uow.platform.keys.data_key(KeyPurpose.TOKEN).secret, token.encode())
-
-
 def create_busi_seq(
     uow: UnitOfWork, channel: Channel, sign_no: str, request: BusiSeqRequest
 ) -> BusiSeqResponse:
@@ -333,31 +329,32 @@ def issue_busi_seq(
     uow: UnitOfWork, ecard: Ecard, channel: Channel, purpose: Purpose, method: str
 ) -> BusiSeqResponse:
     """A busiSeq for a holder the caller has just checked by `method` (password, face, card_chip)."""
-    token = random_token(24)
+    lifetime = timedelta(seconds=uow.platform.settings.busi_seq_ttl_seconds)
     now = uow.clock.now()
-    expires = now + timedelta(seconds=uow.platform.settings.busi_seq_ttl_seconds)
+    issued = OneTimeTokens.of(uow.platform).issue(random_token(24), now, lifetime)
     uow.session.add(
         BusiSeq(
-            token_digest=token_digest(uow, token),
+            token_digest=issued.digest,
             province=ecard.province,
             ecard_id=ecard.id,
             channel_id=channel.id,
             purpose=purpose.value,
             method=method,
             created_at=now,
-            expires_at=expires,
+            expires_at=issued.expires_at,
             used_at=None,
         )
     )
     uow.session.flush()
     uow.audit("busi_seq.issued", "ecard", ecard.id, ecard.province, purpose=purpose.value, method=method)
-    return BusiSeqResponse(busi_seq=token, purpose=purpose, expires_at=expires)
+    return BusiSeqResponse(busi_seq=issued.token, purpose=purpose, expires_at=issued.expires_at)
 
 
 def consume_busi_seq(
     uow: UnitOfWork, token: str, ecard: Ecard, channel: Channel, purpose: Purpose
 ) -> BusiSeq:
-    row = repository.consume_busi_seq(uow.session, token_digest(uow, token), uow.clock.now())
+    digest = OneTimeTokens.of(uow.platform).digest(token)
+    row = repository.consume_busi_seq(uow.session, digest, uow.clock.now())
     if row is None or (row.province, row.ecard_id, row.channel_id, row.purpose) != (
         ecard.province,
         ecard.id,
