@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
-from essc.core.events import Event, EventHandlers, HandlersNotRegistered
+from essc.cardholders.events import CardChanged
+from essc.core.events import Event, EventHandlers, HandlersNotRegistered, handlers
+from essc.ecards.events import EcardStopped
+from essc.wiring import register_handlers
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +45,8 @@ def test_recording_before_wiring_fails_loudly() -> None:
     uow: Any = object()
     with pytest.raises(HandlersNotRegistered):
         EventHandlers().dispatch(uow, Happened("x"))
+
+
+def test_every_domain_event_has_a_handler_once_the_platform_is_wired() -> None:
+    register_handlers()
+    assert all(handlers.of(event_type) for event_type in (CardChanged, EcardStopped))

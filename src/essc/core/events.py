@@ -30,11 +30,14 @@ class EventHandlers:
     def register(self, table: Mapping[type[Event], Sequence[Handler]]) -> None:
         self._by_type = {event_type: tuple(handlers) for event_type, handlers in table.items()}
 
-    def dispatch(self, uow: UnitOfWork, event: Event) -> None:
+    def of(self, event_type: type[Event]) -> tuple[Handler, ...]:
         # Loud beats an unwired process silently skipping a reaction (an e-card not following its card).
         if self._by_type is None:
-            raise HandlersNotRegistered(f"{type(event).__name__} recorded before register_handlers()")
-        for handler in self._by_type.get(type(event), ()):
+            raise HandlersNotRegistered(f"{event_type.__name__} recorded before register_handlers()")
+        return self._by_type.get(event_type, ())
+
+    def dispatch(self, uow: UnitOfWork, event: Event) -> None:
+        for handler in self.of(type(event)):
             handler(uow, event)
 
 
