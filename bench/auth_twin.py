@@ -15,7 +15,6 @@ from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from essc.access import repository as access_repository
-from essc.access.schemas import AuthenticatedCaller
 from essc.core.context import REQUEST_ID
 from essc.core.db import run_on_loop
 from essc.core.deps import signed_caller
@@ -23,6 +22,7 @@ from essc.core.platform import Platform, build_platform
 from essc.core.settings import Settings
 from essc.kit import wire
 from essc.kit.ids import new_id
+from essc.shared.callers import AuthenticatedCaller
 from essc.web.app import create_app
 from essc.web.protocol import ProtocolLayer
 

@@ -34,6 +34,7 @@ from essc.core.settings import Settings
 from essc.kit.crypto.base import CryptoSuite
 from essc.kit.fieldcrypt import BlindIndex, FieldCipher
 from essc.kit.keystore import KeyStore
+from essc.wiring import register_handlers
 from scratch import (
     DEFAULT_POSTGRES_URL,
     AutoAnalyze,
@@ -419,6 +420,7 @@ def show(result: BackendResult, rows: int, parse_seconds: float) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    register_handlers()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="holders to import (default 1,000,000)")
     parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="both")

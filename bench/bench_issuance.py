@@ -31,7 +31,6 @@ from _harness import (
     stop_server,
 )
 from essc.authorisations import service as authorisations
-from essc.authorisations.policy import Function
 from essc.cardholders.importer import import_rows
 from essc.cardholders.importfile import GoodRow, HolderRecord
 from essc.cardholders.synthetic import synthetic_holders
@@ -43,6 +42,8 @@ from essc.core.platform import build_platform
 from essc.core.settings import Settings
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto import get_suite
+from essc.shared.policy import Function
+from essc.wiring import register_handlers
 from essc_sdk import EsscClient
 from scratch import (
     DEFAULT_POSTGRES_URL,
@@ -294,6 +295,7 @@ def run_backend(backend: str, args: argparse.Namespace, folder: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    register_handlers()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=["postgresql", "sqlite", "both"], default="postgresql")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn API worker processes")

@@ -52,7 +52,6 @@ from sqlalchemy.engine import make_url
 from _harness import free_port, tail
 from essc.access import service as access
 from essc.authorisations import service as authorisations
-from essc.authorisations.policy import Function
 from essc.cardholders.importer import import_rows
 from essc.cardholders.importfile import GoodRow, HolderRecord
 from essc.cardholders.synthetic import synthetic_holders
@@ -68,6 +67,8 @@ from essc.kit.codes import CodeKind, new_token_code
 from essc.kit.crypto import get_suite
 from essc.kit.crypto.base import CryptoSuite
 from essc.kit.keystore import KeyPurpose
+from essc.shared.policy import Function
+from essc.wiring import register_handlers
 from essc_sdk import EsscClient
 from scratch import (
     DEFAULT_POSTGRES_URL,
@@ -901,6 +902,7 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    register_handlers()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -18,4 +18,5 @@ uv sync --frozen --quiet
 uv run ruff check --quiet src tests bench
 uv run ruff format --check --quiet src tests bench
 uv run mypy
+uv run lint-imports
 uv run pytest -q -p no:cacheprovider -n 2 "$@"

@@ -23,11 +23,14 @@ from essc.kit.keystore import KeyStore
 from essc.kit.keystores import FileKeyStore
 from essc.regions.models import Region
 from essc.regions.repository import sync_regions
+from essc.wiring import register_handlers
 
 POSTGRES_URL = os.environ.get("ESSC_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("ESSC_TEST_REDIS_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 KEEP_TABLES = {Region.__tablename__}
+
+register_handlers()  # the composition root of domain events, as every entry point of the platform calls it
 
 
 def pytest_report_header() -> str:

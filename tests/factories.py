@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from essc.access import repository as access_repository
 from essc.access import service as access
 from essc.authorisations import service as authorisations
-from essc.authorisations.policy import Function
 from essc.cardholders.importfile import HolderRecord
 from essc.cardholders.service import load_holders
 from essc.cardholders.synthetic import synthetic_holders
@@ -21,6 +20,7 @@ from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto.base import PrivateKey
+from essc.shared.policy import Function
 from essc.web.app import create_app
 from essc_sdk import EsscClient
 

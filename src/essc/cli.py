@@ -12,7 +12,7 @@ import typer
 from essc.access import service as access
 from essc.audit import service as audit_service
 from essc.authorisations import service as authorisations
-from essc.authorisations.policy import Function
+from essc.authorisations.models import GrantStatus
 from essc.cardholders.importer import ImportReport, import_file
 from essc.cardholders.synthetic import synthetic_holders, write_csv, write_ndjson
 from essc.channels import service as channels
@@ -24,7 +24,9 @@ from essc.kit.errors import EsscError
 from essc.kit.keystore import KeyPurpose
 from essc.ops import bootstrap, demo, maintenance
 from essc.ops.serve import serve_api
+from essc.shared.policy import Function
 from essc.webhooks.dispatcher import HttpxSender, deliver_due
+from essc.wiring import register_handlers
 from essc_conformance.cli import app as conformance_app
 from essc_terminal.cli import app as terminal_app
 
@@ -318,7 +320,7 @@ def ministry_grant(
     suspend: Annotated[bool, typer.Option(help="suspend the function instead of authorising it")] = False,
 ) -> None:
     """Authorise (or suspend) a function of a channel in a province or nationally."""
-    status = "suspended" if suspend else "active"
+    status = GrantStatus.SUSPENDED if suspend else GrantStatus.ACTIVE
     with _ministry_uow(_platform()) as uow:
         try:
             channel = channels.by_number(uow, channel_no)
@@ -384,6 +386,7 @@ def webhooks_deliver() -> None:
 
 
 def main() -> None:
+    register_handlers()
     try:
         app()
     except EsscError as exc:

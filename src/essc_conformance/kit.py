@@ -12,8 +12,6 @@ from typing import Any
 
 import orjson
 
-from essc.access.schemas import Environment
-from essc.authorisations.policy import Function
 from essc.cardholders.importfile import HolderRecord
 from essc.cardholders.lifecycle import CardEventType
 from essc.cardholders.schemas import CardEventIn
@@ -28,6 +26,8 @@ from essc.ecards.passwords import weakness
 from essc.kit import wire
 from essc.kit.codes import CodeKind, MalformedCode, parse_code
 from essc.kit.ids import new_id, random_token
+from essc.shared.callers import Environment
+from essc.shared.policy import Function
 from essc.webhooks.dispatcher import HEADER_EVENT_ID, Delivery, WebhookSender, deliver_due
 from essc_conformance import checks, report
 from essc_conformance.driver import ChannelDriver, Step, StepAnswer

@@ -15,11 +15,11 @@ from typing import Any
 
 import orjson
 
-from essc.authorisations.policy import Function
 from essc.kit import wire
 from essc.kit.crypto.base import CryptoSuite, PublicKey
 from essc.kit.errors import CryptoError, EsscError
 from essc.kit.keystore import Signer
+from essc.shared.policy import Function
 
 SCHEME = "ESSC-CONFORMANCE-1"
 DEFAULT_VALIDITY = timedelta(days=180)

@@ -14,14 +14,14 @@ import httpx
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp
 
-from essc.access.schemas import Environment
 from essc.authorisations import service as authorisations
-from essc.authorisations.policy import Function
 from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto.base import PrivateKey
+from essc.shared.callers import Environment
+from essc.shared.policy import Function
 from essc.web.app import create_app
 from essc.webhooks.dispatcher import Delivery
 from essc_conformance import report

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from essc.access.models import CallerKey
-from essc.access.schemas import Environment
 from essc.channels import service as channels
 from essc.channels.models import ChannelCertification
 from essc.core.uow import UnitOfWork
+from essc.shared.callers import Environment
 from essc_conformance import report
 from essc_conformance.report import ReportBeforeKeyChange, ReportKeyMismatch
 

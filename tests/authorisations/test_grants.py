@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from essc.authorisations.policy import Function
 from essc.core.platform import Platform
+from essc.shared.policy import Function
 from essc_sdk import PlatformError
 from factories import app_client, channel, holder, issue_request, load, ministry, province
 

@@ -17,8 +17,6 @@ from sqlalchemy import delete
 
 from essc.authorisations import service as authorisations
 from essc.authorisations.models import ChannelGrant, ProvinceBusinessItem
-from essc.authorisations.policy import NATIONAL, Function
-from essc.authorisations.policy import Party as PolicyParty
 from essc.channels import service as channels
 from essc.core import migrate
 from essc.core.deps import policy_of
@@ -29,6 +27,8 @@ from essc.kit.codes import CodeKind, new_token_code
 from essc.kit.crypto.base import PrivateKey
 from essc.kit.keystore import KeyStore
 from essc.regions.repository import sync_regions
+from essc.shared.policy import NATIONAL, Function
+from essc.shared.policy import Party as PolicyParty
 from essc.web.app import ROUTERS, api_routes, create_app
 from essc_sdk import PlatformError
 from factories import Party, app_client, channel, holder, issue_request, load, operator_uow

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from starlette.routing import Route
 
-from essc.authorisations.policy import Party as PolicyParty
 from essc.core.deps import policy_of, requires
 from essc.core.platform import Platform
+from essc.shared.policy import Party as PolicyParty
 from essc.web.app import api_routes, create_app
 from essc_sdk import PlatformError
 from factories import app_client, channel, ministry, province

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from essc.access.schemas import Environment
-from essc.authorisations.policy import Function
 from essc.channels import service as channels
 from essc.channels.errors import ChannelNotCertified, InvalidStatusTransition, SecondLevelHasNoKeys
 from essc.channels.service import TRANSITIONS, ChannelStatus, next_status
 from essc.core.platform import Platform
 from essc.kit.clock import FrozenClock
+from essc.shared.callers import Environment
+from essc.shared.policy import Function
 from essc_sdk import PlatformError
 from factories import app_client, channel, ministry, operator_uow
 

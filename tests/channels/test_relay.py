@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from essc.authorisations import service as authorisations
-from essc.authorisations.policy import Function
 from essc.channels import service as channels
 from essc.channels.service import ChannelStatus
 from essc.core.platform import Platform
 from essc.kit import wire
+from essc.shared.policy import Function
 from essc_sdk import EsscClient, PlatformError
 from factories import Party, app_client, channel, holder, issue_request, load, operator_uow
 

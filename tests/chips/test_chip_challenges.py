@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from essc.audit.models import AuditEntry
-from essc.authorisations.policy import Function
 from essc.cardholders.importfile import HolderRecord
 from essc.cardholders.models import Card
 from essc.channels.service import of_caller
@@ -27,6 +26,7 @@ from essc.core.uow import UnitOfWork
 from essc.ecards.models import BusiSeq
 from essc.kit.clock import FrozenClock
 from essc.kit.errors import EsscError
+from essc.shared.policy import Function
 from essc_sdk import PlatformError
 from factories import (
     Party,

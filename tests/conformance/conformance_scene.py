@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from essc.access.schemas import Environment
-from essc.authorisations.policy import Function
 from essc.channels import service as channels
 from essc.channels.models import Channel
 from essc.core.platform import Platform
 from essc.kit.crypto.base import PrivateKey
 from essc.kit.ids import new_id
+from essc.shared.callers import Environment
+from essc.shared.policy import Function
 from essc_conformance import report
 from essc_conformance.report import Case, ChannelKey, Plan
 from factories import operator_uow

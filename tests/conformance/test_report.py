@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from conformance_scene import registered_channel, signed_report
 
-from essc.access.schemas import Environment
-from essc.authorisations.policy import Function
 from essc.channels import service as channels
 from essc.core.platform import Platform
 from essc.kit.clock import FrozenClock
+from essc.shared.callers import Environment
+from essc.shared.policy import Function
 from essc_conformance import report
 from essc_conformance.report import (
     ReportBeforeKeyChange,

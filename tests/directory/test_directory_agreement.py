@@ -8,9 +8,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from essc.access.schemas import Environment
 from essc.authorisations.models import ChannelGrant, ProvinceBusinessItem
-from essc.authorisations.policy import NATIONAL, Function
 from essc.authorisations.service import authorise
 from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
@@ -19,6 +17,8 @@ from essc.core.uow import UnitOfWork
 from essc.directory import service as directory
 from essc.kit.errors import EsscError
 from essc.kit.ids import new_id
+from essc.shared.callers import Environment
+from essc.shared.policy import NATIONAL, Function
 from factories import operator_uow
 
 PROVINCES = ("44", "11")

@@ -13,8 +13,8 @@ import pytest
 import uvicorn
 from playwright.sync_api import sync_playwright
 
-from essc.authorisations.policy import Function
 from essc.core.platform import Platform
+from essc.shared.policy import Function
 from essc.web.app import create_app
 from factories import app_client, channel, ministry
 

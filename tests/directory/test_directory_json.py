@@ -7,11 +7,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from essc.access.schemas import Environment
 from essc.authorisations import service as authorisations
-from essc.authorisations.policy import NATIONAL, Function
 from essc.channels import service as channels
 from essc.core.platform import Platform
+from essc.shared.callers import Environment
+from essc.shared.policy import NATIONAL, Function
 from factories import app_client, channel, ministry, operator_uow, province
 
 _numbers = itertools.count(4400800001)

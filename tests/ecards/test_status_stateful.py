@@ -29,7 +29,6 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
-from essc.authorisations.policy import Function
 from essc.cardholders import service as cardholders
 from essc.cardholders.errors import CardTransitionRefused, EventConflict
 from essc.cardholders.importfile import HolderRecord
@@ -62,6 +61,7 @@ from essc.ecards.schemas import (
 from essc.kit.clock import FrozenClock
 from essc.kit.errors import EsscError
 from essc.kit.masking import mask_card_number
+from essc.shared.policy import Function
 from essc.webhooks.models import OutboxMessage
 from essc_sdk import PlatformError
 from factories import Party, app_client, attestation, channel, holder, issue_request, load

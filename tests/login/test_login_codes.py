@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from essc.audit.models import AuditEntry
-from essc.authorisations.policy import Function
 from essc.cardholders.importfile import HolderRecord
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
@@ -29,6 +28,7 @@ from essc.kit.qrimage import decode_image
 from essc.login import service
 from essc.login.models import LoginCode
 from essc.login.schemas import ScanRequest
+from essc.shared.policy import Function
 from essc.terminals.service import acting_terminal
 from essc_sdk import PlatformError
 from factories import (

@@ -15,12 +15,12 @@ from sqlalchemy import select
 from essc.audit.models import AuditEntry
 from essc.cardholders.importfile import HolderRecord
 from essc.core.platform import Platform
-from essc.ecards.service import token_digest
 from essc.kit.clock import FrozenClock
 from essc.kit.codes import CodeKind, new_token_code, parse_code
 from essc.kit.errors import EsscError
 from essc.kit.qrimage import decode_image
 from essc.qr import repository as qr_repository
+from essc.shared.tokens import OneTimeTokens
 from essc.terminals.models import Institution, Terminal
 from essc.terminals.schemas import BusiType
 from essc.terminals.service import ensure_acting
@@ -303,7 +303,11 @@ def test_the_spend_is_refused_in_sql_exactly_when_the_rule_refuses_the_terminal(
         device.status, owner.status = terminal_status, institution_status
         uow.session.flush()
         acting, spent = qr_repository.spend(
-            uow.session, token_digest(uow, code.body.hex()), uow.clock.now(), device.id, busi_type
+            uow.session,
+            OneTimeTokens.of(uow.platform).digest(code.body.hex()),
+            uow.clock.now(),
+            device.id,
+            busi_type,
         )
         try:
             ensure_acting(acting, BusiType(busi_type))

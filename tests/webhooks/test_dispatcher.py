@@ -28,8 +28,8 @@ from essc.kit.keystore import KeyStore
 from essc.kit.keystores import FileKeyStore
 from essc.webhooks import repository
 from essc.webhooks.dispatcher import HEADER_EVENT_ID, LEASE, Delivery, deliver_due
-from essc.webhooks.models import DeliveryAttempt, OutboxMessage
-from essc.webhooks.service import DEAD, DELIVERED, PENDING, announce
+from essc.webhooks.models import DeliveryAttempt, OutboxMessage, OutboxStatus
+from essc.webhooks.service import announce
 from essc_sdk import WebhookSignatureInvalid, verify_webhook
 from factories import Party, app_client, channel, holder, issue_request, load, operator_uow, province
 
@@ -184,7 +184,7 @@ def test_a_card_event_queues_one_webhook_per_channel_with_the_change(platform: P
     messages = _outbox(platform)
     assert {m.channel_id for m in messages} == {one.caller_id, two.caller_id}
     for message in messages:
-        assert message.status == PENDING
+        assert message.status == OutboxStatus.PENDING
         assert message.attempts == 0
         assert message.next_attempt_at == platform.clock.now()  # due at once
         body = orjson.loads(message.payload)
@@ -339,7 +339,7 @@ def test_failures_are_retried_with_growing_backoff_and_every_attempt_is_logged(
         attempted_at.append(clock.now())
         assert deliver_due(platform, sender) == 1
         message = _message(platform, message_id)
-        assert message.status == PENDING
+        assert message.status == OutboxStatus.PENDING
         assert message.attempts == attempt
         gap = message.next_attempt_at - clock.now()
         base = timedelta(seconds=5 * 2 ** (attempt - 1))  # 5 s, 10 s, 20 s, 40 s, plus up to 20 % jitter
@@ -355,7 +355,7 @@ def test_failures_are_retried_with_growing_backoff_and_every_attempt_is_logged(
     assert deliver_due(platform, sender) == 1  # due: the fifth attempt succeeds
 
     message = _message(platform, message_id)
-    assert message.status == DELIVERED
+    assert message.status == OutboxStatus.DELIVERED
     assert message.delivered_at == clock.now()
     assert message.last_error is None
     log = _attempts(platform, message_id)
@@ -409,7 +409,7 @@ def test_only_2xx_counts_as_delivered(platform: Platform, status: int, delivered
     [message_id] = _queue(platform, _channel(platform))
     deliver_due(platform, FakeSender(status))
     message = _message(platform, message_id)
-    assert message.status == (DELIVERED if delivered else PENDING)
+    assert message.status == (OutboxStatus.DELIVERED if delivered else OutboxStatus.PENDING)
     assert _attempts(platform, message_id)[0].status_code == status
 
 
@@ -425,10 +425,10 @@ def test_an_unexpected_sender_error_is_logged_and_retried_without_stopping_the_r
     results = {m: _message(platform, m) for m in (bad, good)}
     errors = sorted(_attempts(platform, m)[0].error or "" for m in (bad, good))
     assert errors == ["InvalidURL: bad url", "RuntimeError: boom"]
-    assert all(r.status == PENDING and r.attempts == 1 for r in results.values())
+    assert all(r.status == OutboxStatus.PENDING and r.attempts == 1 for r in results.values())
     clock.set(max(r.next_attempt_at for r in results.values()))
     assert deliver_due(platform, sender) == 2
-    assert all(_message(platform, m).status == DELIVERED for m in (bad, good))
+    assert all(_message(platform, m).status == OutboxStatus.DELIVERED for m in (bad, good))
 
 
 def test_a_channel_without_webhook_url_is_logged_as_a_failed_attempt(platform: Platform) -> None:
@@ -441,7 +441,7 @@ def test_a_channel_without_webhook_url_is_logged_as_a_failed_attempt(platform: P
     [attempt] = _attempts(platform, message_id)
     assert attempt.status_code is None
     assert attempt.error == "the channel has no webhook URL"
-    assert _message(platform, message_id).status == PENDING
+    assert _message(platform, message_id).status == OutboxStatus.PENDING
 
 
 # (5) dead after the maximum attempts
@@ -462,12 +462,12 @@ def test_after_max_attempts_the_message_is_dead_and_never_retried(
         message = _message(the_platform, message_id)
         assert message.attempts == attempt
         if attempt < limit:
-            assert message.status == PENDING
+            assert message.status == OutboxStatus.PENDING
             assert message.next_attempt_at - clock.now() <= timedelta(hours=1.2)  # capped at an hour
             clock.set(message.next_attempt_at)
 
     message = _message(the_platform, message_id)
-    assert message.status == DEAD
+    assert message.status == OutboxStatus.DEAD
     assert message.last_error == "HTTP 500"
     assert len(_attempts(the_platform, message_id)) == limit
     clock.advance(timedelta(days=365))
@@ -502,7 +502,7 @@ def test_the_lease_of_a_dispatcher_that_died_runs_out(platform: Platform, clock:
     assert deliver_due(platform, sender) == 0
     clock.advance(timedelta(seconds=1))
     assert deliver_due(platform, sender) == 1
-    assert _message(platform, message_id).status == DELIVERED
+    assert _message(platform, message_id).status == OutboxStatus.DELIVERED
     assert [a.attempt_no for a in _attempts(platform, message_id)] == [1]
 
 
@@ -549,7 +549,7 @@ def test_a_dispatcher_that_outlived_its_lease_does_not_overturn_the_outcome(
     deliver_due(the_platform, FakeSender(500, during=hang))
 
     message = _message(the_platform, message_id)
-    assert message.status == DELIVERED
+    assert message.status == OutboxStatus.DELIVERED
     assert [(a.attempt_no, a.status_code) for a in _attempts(the_platform, message_id)] == [
         (1, 204),
         (2, 500),
@@ -577,7 +577,7 @@ def test_concurrent_dispatchers_never_deliver_a_message_twice(platform: Platform
     assert sorted(sender.event_ids()) == sorted(ids)  # each exactly once
     assert sum(totals) == len(ids)
     with platform.session_factory() as session:
-        assert repository.count_by_status(session) == {DELIVERED: len(ids)}
+        assert repository.count_by_status(session) == {OutboxStatus.DELIVERED: len(ids)}
         assert session.execute(select(func.count()).select_from(DeliveryAttempt)).scalar_one() == len(ids)
 
 
@@ -635,7 +635,7 @@ def test_cli_delivers_what_is_due_once(
         platform.suite, _platform_keys(platform), headers, body
     )  # real time: the CLI's clock
     assert event["eventId"] == message_id
-    assert _message(platform, message_id).status == DELIVERED
+    assert _message(platform, message_id).status == OutboxStatus.DELIVERED
     assert [a.status_code for a in _attempts(platform, message_id)] == [204]
 
     again = CliRunner().invoke(cli, ["webhooks", "deliver"], env=env)

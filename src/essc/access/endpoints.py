@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request, status
 
-from essc.access.schemas import AuthenticatedCaller, OpenedSession
+from essc.access.schemas import OpenedSession
 from essc.access.service import open_session
-from essc.authorisations.policy import Party
 from essc.core.db import run_on_loop
 from essc.core.deps import platform_of, requires, signed_caller
 from essc.core.routing import api_router
+from essc.shared.callers import AuthenticatedCaller
+from essc.shared.policy import Party
 
 router = api_router(prefix="/v1/sessions", tags=["authentication"])
 

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CHAR, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from essc.core.db import Base, UtcDateTime
+
+
+class CallerStatus(StrEnum):
+    """callers.status: a suspended caller's requests and sessions are refused at once."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class KeyStatus(StrEnum):
+    """caller_keys.status: a revoked key stops at once."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
 
 
 class Caller(Base):
@@ -20,7 +35,7 @@ class Caller(Base):
     kind: Mapped[str] = mapped_column(String(16))
     ref: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # CallerStatus
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -35,7 +50,7 @@ class CallerKey(Base):
     key_id: Mapped[str] = mapped_column(String(64))
     algorithm: Mapped[str] = mapped_column(String(32))
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(16))  # active | revoked
+    status: Mapped[str] = mapped_column(String(16))  # KeyStatus
     environment: Mapped[str] = mapped_column(String(16), server_default="production")  # sandbox | production
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

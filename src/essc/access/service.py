@@ -24,17 +24,16 @@ from essc.access.errors import (
     UnknownKeyId,
     UnknownSession,
 )
-from essc.access.models import Caller, CallerKey, CallerSession
-from essc.access.schemas import AuthenticatedCaller, Environment, OpenedSession, SignedRequest
+from essc.access.models import Caller, CallerKey, CallerSession, CallerStatus, KeyStatus
+from essc.access.schemas import OpenedSession, SignedRequest
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit import wire
 from essc.kit.crypto.base import CryptoSuite, PublicKey
 from essc.kit.errors import CryptoError, NotFound
 from essc.kit.ids import new_id
+from essc.shared.callers import AuthenticatedCaller, Environment
 
-ACTIVE = "active"
-REVOKED = "revoked"
 _PARSED_KEYS_MAX = 4096
 
 
@@ -152,7 +151,7 @@ def _ensure_key_usable(
     key_id: str, status: str, not_after: datetime | None, *, label: str, now: datetime, header: str
 ) -> None:
     """A revoked key stops at once; a replaced one at the end of its overlap window."""
-    if status != ACTIVE:
+    if status != KeyStatus.ACTIVE:
         raise KeyRevoked(f"key {key_id!r} of {label} was revoked", header=header)
     if not_after is not None and not_after <= now:
         raise KeyRetired(
@@ -182,7 +181,7 @@ def _check_signature(
             now=platform.clock.now(),
             header=wire.HEADER_KEY_ID,
         )
-        if caller.status != ACTIVE:
+        if caller.status != CallerStatus.ACTIVE:
             raise CallerSuspended(f"{kind}/{ref} is {caller.status}")
         caller_id, public_der, environment = caller.id, key.public_key, key.environment
     try:
@@ -232,7 +231,7 @@ def _check_session_mac(
             now=now,
             header=wire.HEADER_SESSION,
         )
-        if found.caller_status != ACTIVE:
+        if found.caller_status != CallerStatus.ACTIVE:
             raise CallerSuspended(f"{kind}/{ref} is {found.caller_status}")
         secret = _session_keys.get(session_id)
         if secret is None:
@@ -287,7 +286,9 @@ def register_caller(uow: UnitOfWork, kind: str, ref: str, name: str) -> Caller:
     """Register a signing party (a channel or a province's card system)."""
     if repository.caller_by_ref(uow.session, kind, ref) is not None:
         raise DuplicateCaller(f"{kind}/{ref} is already registered")
-    caller = Caller(id=new_id(), kind=kind, ref=ref, name=name, status=ACTIVE, created_at=uow.clock.now())
+    caller = Caller(
+        id=new_id(), kind=kind, ref=ref, name=name, status=CallerStatus.ACTIVE, created_at=uow.clock.now()
+    )
     uow.session.add(caller)
     uow.session.flush()
     uow.audit("caller.registered", "caller", caller.id, None, kind=kind, ref=ref, name=name)
@@ -313,7 +314,7 @@ def add_key(
         key_id=key_id,
         algorithm=suite.signature_algorithm,
         public_key=parsed.to_der(),
-        status=ACTIVE,
+        status=KeyStatus.ACTIVE,
         environment=environment.value,
         created_at=uow.clock.now(),
         revoked_at=None,
@@ -352,12 +353,12 @@ def revoke_key(uow: UnitOfWork, kind: str, ref: str, key_id: str) -> None:
     key = repository.caller_key(uow.session, caller.id, key_id) if caller else None
     if caller is None or key is None:
         raise NotFound(f"{kind}/{ref} has no key {key_id!r}")
-    key.status, key.revoked_at = REVOKED, uow.clock.now()
+    key.status, key.revoked_at = KeyStatus.REVOKED, uow.clock.now()
     uow.session.flush()
     uow.audit("caller.key_revoked", "caller", caller.id, None, key_id=key_id)
 
 
-def set_caller_status(uow: UnitOfWork, kind: str, ref: str, status: str) -> None:
+def set_caller_status(uow: UnitOfWork, kind: str, ref: str, status: CallerStatus) -> None:
     caller = repository.caller_by_ref(uow.session, kind, ref)
     if caller is None:
         raise NotFound(f"no {kind} {ref} is registered")

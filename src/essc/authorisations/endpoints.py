@@ -4,12 +4,12 @@ the ministry authorises nationally."""
 from __future__ import annotations
 
 from essc.authorisations import service
-from essc.authorisations.policy import NATIONAL, Function, Party
 from essc.authorisations.schemas import BusinessItemChange, BusinessItemOut, GrantChange, GrantOut
 from essc.channels.service import by_number
 from essc.core.deps import MinistryUoW, ProvinceUoW, requires
 from essc.core.routing import api_router
-from essc.ecards.service import ensure_same_province
+from essc.shared.policy import NATIONAL, Function, Party
+from essc.shared.provinces import ensure_same_province
 
 router = api_router(prefix="/v1", tags=["authorisations"])
 PROVINCE = [requires(None, party=Party.PROVINCE)]

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CHAR, Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from essc.core.db import Base, UtcDateTime
+
+
+class GrantStatus(StrEnum):
+    """channel_grants.status: a grant in force, or held back without being withdrawn."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
 
 
 class ChannelGrant(Base):
@@ -24,7 +32,7 @@ class ChannelGrant(Base):
     channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
     function: Mapped[str] = mapped_column(String(32))
     province: Mapped[str] = mapped_column(CHAR(2))
-    status: Mapped[str] = mapped_column(String(16))  # active | suspended
+    status: Mapped[str] = mapped_column(String(16))  # GrantStatus
     granted_by: Mapped[str] = mapped_column(String(64))  # province/44 or ministry/<ref> or operator/<name>
     granted_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

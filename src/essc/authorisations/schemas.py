@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from essc.authorisations.policy import Function
 from essc.kit.schemas import WireModel
+from essc.shared.policy import Function
 
 
 class GrantChange(WireModel):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from essc.access.schemas import Environment
 from essc.authorisations import repository
 from essc.authorisations.errors import (
     FunctionDisabledInProvince,
@@ -15,8 +14,7 @@ from essc.authorisations.errors import (
     FunctionSuspendedForChannel,
     GrantNotFound,
 )
-from essc.authorisations.models import ChannelGrant, ProvinceBusinessItem
-from essc.authorisations.policy import NATIONAL, Function
+from essc.authorisations.models import ChannelGrant, GrantStatus, ProvinceBusinessItem
 from essc.authorisations.schemas import BusinessItemOut, GrantOut
 from essc.channels import service as channels
 from essc.channels.errors import ChannelTerminated
@@ -25,10 +23,10 @@ from essc.core.uow import UnitOfWork
 from essc.kit.errors import Forbidden, InvalidInput
 from essc.kit.ids import new_id
 from essc.regions.data import province_codes
+from essc.shared.callers import Environment
+from essc.shared.policy import NATIONAL, Function
 
-ACTIVE = "active"
-SUSPENDED = "suspended"
-GRANT_STATUSES = (ACTIVE, SUSPENDED)
+GRANT_STATUSES = tuple(status.value for status in GrantStatus)
 
 
 def _scope(province: str) -> str:
@@ -88,7 +86,7 @@ def refusal(
     facts = {"function": function.value, "province": province, "channel": channel.channel_no}
     relevant = [g for g in grants if g.province in (province, NATIONAL)]
     for grant in relevant:
-        if grant.status == SUSPENDED:
+        if grant.status == GrantStatus.SUSPENDED:
             return FunctionSuspendedForChannel(
                 f"function {function.value} of channel {channel.channel_no} is suspended "
                 f"{_scope(grant.province)}",
@@ -124,7 +122,7 @@ def set_grant(
         raise InvalidInput(f"status must be one of {', '.join(GRANT_STATUSES)}", field="status")
     if channel.status == channels.ChannelStatus.TERMINATED:
         raise ChannelTerminated(f"channel {channel.channel_no} was terminated", channel=channel.channel_no)
-    if status == ACTIVE and not _certified(uow, channel, function):
+    if status == GrantStatus.ACTIVE and not _certified(uow, channel, function):
         raise FunctionNotCertified(
             f"channel {channel.channel_no} has no valid production certification for function "
             f"{function.value} (expired ones and ones made before its last key change do not count)",
@@ -239,7 +237,7 @@ def open_everywhere(
     """Operator shortcut for demos, tests and benchmarks: national grants, and the provinces enable them."""
     wanted = list(functions)
     for function in wanted:
-        set_grant(uow, channel, NATIONAL, function, ACTIVE, by=by)
+        set_grant(uow, channel, NATIONAL, function, GrantStatus.ACTIVE, by=by)
     for province in provinces:
         for function in wanted:
             item = repository.business_item(uow.session, province, function.value)

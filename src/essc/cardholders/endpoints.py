@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from essc.authorisations.policy import Party
 from essc.cardholders import service
 from essc.cardholders.schemas import CardEventIn, CardEventOut
 from essc.core.deps import ProvinceUoW, requires
 from essc.core.routing import api_router
-from essc.ecards.service import ensure_same_province
+from essc.shared.policy import Party
+from essc.shared.provinces import ensure_same_province
 
 router = api_router(prefix="/v1/provinces", tags=["cardholders"])
 

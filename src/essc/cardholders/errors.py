@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from essc.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from essc.kit.errors import Conflict, InvalidInput, NotFound
 
 
 class PersonNotFound(NotFound):
@@ -18,11 +18,6 @@ class CardNotFound(NotFound):
 class CardTransitionRefused(Conflict):
     code = "card_transition_refused"
     title = "The card event is not allowed in the card's current status"
-
-
-class WrongProvince(Forbidden):
-    code = "wrong_province"
-    title = "The card or region belongs to another province"
 
 
 class UnknownRegion(InvalidInput):

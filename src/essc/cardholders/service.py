@@ -8,13 +8,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from essc.cardholders import repository
-from essc.cardholders.errors import (
-    CardNotFound,
-    CardTransitionRefused,
-    EventConflict,
-    ReplacementMissing,
-    WrongProvince,
-)
+from essc.cardholders.errors import CardNotFound, CardTransitionRefused, EventConflict, ReplacementMissing
+from essc.cardholders.events import CardChanged
 from essc.cardholders.importfile import HolderRecord
 from essc.cardholders.lifecycle import CardEventType, CardStatus, next_status
 from essc.cardholders.models import Card, CardEvent
@@ -24,6 +19,7 @@ from essc.core.uow import UnitOfWork
 from essc.kit.idnumber import birth_date_of
 from essc.kit.ids import new_id
 from essc.kit.masking import mask_id_number, mask_name
+from essc.shared.provinces import WrongProvince
 
 
 def field_aad(province: str, person_id: str, column: str) -> str:
@@ -283,8 +279,6 @@ def _issue_replacement(uow: UnitOfWork, old: Card, new: NewCard, now: datetime) 
 
 def apply_card_event(uow: UnitOfWork, province: str, event: CardEventIn) -> CardEventOut:
     """Apply one event of a province's card system; the same eventId again returns the first outcome."""
-    from essc.ecards import service as ecards  # the e-card follows the card; ecards imports this module
-
     session = uow.session
     earlier = repository.event_by_source(session, province, event.event_id)
     if earlier is not None:
@@ -327,5 +321,5 @@ def apply_card_event(uow: UnitOfWork, province: str, event: CardEventIn) -> Card
         status=target.value,
         replacement_card_id=replacement.id if replacement else None,
     )
-    ecards.follow_card(uow, card, replacement, event.type)
+    uow.record(CardChanged(card, replacement, event.type))
     return CardEventOut.of(row, card.aaz500, replacement.aaz500 if replacement else None, replayed=False)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import status
 
-from essc.authorisations.policy import Party
 from essc.channels import service
 from essc.channels.schemas import CertificationIn, ChannelIn, ChannelOut, ChannelStatusChange, KeyRotation
 from essc.core.deps import MinistryUoW, requires
 from essc.core.routing import api_router
+from essc.shared.policy import Party
 
 router = api_router(prefix="/v1/ministry/channels", tags=["channels"])
 MINISTRY = [requires(None, party=Party.MINISTRY)]

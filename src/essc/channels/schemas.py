@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from essc.access.schemas import Environment
-from essc.authorisations.policy import Function
 from essc.kit.schemas import WireModel
+from essc.shared.callers import Environment
+from essc.shared.policy import Function
 
 CHANNEL_NO = r"^[0-9]{10}$"
 KEY_ID = r"^[A-Za-z0-9_.\-]{1,64}$"

@@ -9,9 +9,7 @@ from enum import StrEnum
 
 from essc.access import repository as access_repository
 from essc.access import service as access
-from essc.access.models import Caller, CallerKey
-from essc.access.schemas import Environment
-from essc.authorisations.policy import Function
+from essc.access.models import Caller, CallerKey, KeyStatus
 from essc.channels import repository
 from essc.channels.errors import (
     ChannelNotActive,
@@ -31,6 +29,8 @@ from essc.channels.schemas import CertificationOut, ChannelIn, ChannelOut, Conta
 from essc.core.uow import UnitOfWork
 from essc.kit.errors import Forbidden, InvalidInput
 from essc.kit.ids import new_id
+from essc.shared.callers import Environment
+from essc.shared.policy import Function
 
 __all__ = ["ChannelNotFound", "ChannelStatus", "ChannelType"]
 
@@ -286,7 +286,7 @@ def has_valid_certification(
 
 
 def _key_usable(key: CallerKey, now: datetime) -> bool:
-    return key.status == access.ACTIVE and (key.not_after is None or key.not_after > now)
+    return key.status == KeyStatus.ACTIVE and (key.not_after is None or key.not_after > now)
 
 
 def _last_change(key: CallerKey, now: datetime) -> datetime:
@@ -461,9 +461,9 @@ def commission(
 
 
 def key_status(key: CallerKey, now: datetime) -> str:
-    if key.status != access.ACTIVE:
+    if key.status != KeyStatus.ACTIVE:
         return key.status
-    return "retired" if key.not_after is not None and key.not_after <= now else access.ACTIVE
+    return "retired" if key.not_after is not None and key.not_after <= now else KeyStatus.ACTIVE
 
 
 def describe_all(uow: UnitOfWork) -> list[ChannelOut]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import status
 
-from essc.authorisations.policy import Function, Party
 from essc.chips import service
 from essc.chips.schemas import ChallengeAnswer, ChallengeOut, ChallengeRequest, ChipKeyIn, ChipKeyOut
 from essc.core.deps import ChannelUoW, ProvinceUoW, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
 from essc.ecards.schemas import BusiSeqResponse
-from essc.ecards.service import ensure_same_province
+from essc.shared.policy import Function, Party
+from essc.shared.provinces import ensure_same_province
 
 router = api_router(prefix="/v1", tags=["chips"])
 

@@ -8,6 +8,7 @@ from sqlalchemy import update
 
 from essc.chips.models import ChipChallenge
 from essc.core.db import Session
+from essc.shared.tokens import unspent
 
 
 def challenge(session: Session, province: str, challenge_id: str) -> ChipChallenge | None:
@@ -24,8 +25,7 @@ def consume(
             ChipChallenge.province == province,
             ChipChallenge.id == challenge_id,
             ChipChallenge.issuance_id == issuance_id,
-            ChipChallenge.used_at.is_(None),
-            ChipChallenge.expires_at > now,
+            unspent(ChipChallenge.used_at, ChipChallenge.expires_at, now),
         )
         .values(used_at=now)
         .returning(ChipChallenge)

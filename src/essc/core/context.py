@@ -29,7 +29,7 @@ class RequestContext:
     actor: Actor
     request_id: str = field(default_factory=new_id)
     source_ip: str | None = None
-    # The function the route declares (authorisations.policy.Function), checked where the holder is known.
+    # The function the route declares (shared.policy.Function), checked where the holder is known.
     function: str | None = None
     environment: str | None = None  # of the caller's key; None (not a request) is treated as production
 

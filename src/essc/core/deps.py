@@ -11,14 +11,14 @@ from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
 
 from essc.access.errors import MissingAuthHeader, WrongCallerKind
-from essc.access.schemas import AuthenticatedCaller
-from essc.authorisations.policy import Function, Party, Policy
 from essc.core.context import CALLER, SESSION_FENCES, Actor, RequestContext
 from essc.core.db import run_on_loop
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit import wire
 from essc.kit.errors import EsscError
+from essc.shared.callers import AuthenticatedCaller
+from essc.shared.policy import Function, Party, Policy
 
 
 def platform_of(request: Request) -> Platform:

@@ -10,6 +10,7 @@ from essc.audit import repository as audit_repository
 from essc.audit.schemas import PendingAuditEntry
 from essc.core.context import RequestContext
 from essc.core.db import Session, commit_guards_first, run_on_loop
+from essc.core.events import Event, handlers
 from essc.core.platform import Platform
 from essc.kit.ids import new_id
 from essc.kit.keystore import KeyPurpose
@@ -54,6 +55,11 @@ class UnitOfWork:
                 details=details,
             )
         )
+
+    # Domain events (essc.core.events): the handlers wired at composition run now, in this transaction.
+    def record(self, event: Event) -> None:
+        """Hand what just happened to its handlers, which change state through this unit of work."""
+        handlers.dispatch(self, event)
 
     def commit(self) -> None:
         # Guards (the idempotency fence) first: audit heads stay locked only from the append to the commit.

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Query, Response
 from fastapi.responses import HTMLResponse
 
-from essc.authorisations.policy import Party
 from essc.core.context import Actor, RequestContext
 from essc.core.db import run_on_loop
 from essc.core.deps import get_platform, requires
@@ -18,6 +17,7 @@ from essc.core.uow import UnitOfWork
 from essc.directory import page, service
 from essc.directory.errors import UnknownProvince
 from essc.directory.schemas import ChannelAppsOut, ProvinceChannelAppsOut
+from essc.shared.policy import Party
 
 router = api_router(tags=["public"])
 PUBLIC = [requires(None, party=Party.PUBLIC)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote
 
-from essc.authorisations.policy import Function
 from essc.channels.service import ChannelType
 from essc.directory.schemas import ProvinceChannelAppsOut
+from essc.shared.policy import Function
 
 CHANNEL_TYPES: dict[str, tuple[str, str]] = {
     ChannelType.HRSS_APP: ("人社部门App", "HRSS department app"),

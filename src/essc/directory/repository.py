@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select
 
 from essc.authorisations.models import ChannelGrant, ProvinceBusinessItem
-from essc.authorisations.policy import NATIONAL
 from essc.channels.models import Channel
 from essc.core.db import Session
 from essc.regions.models import Region
+from essc.shared.policy import NATIONAL
 
 
 @dataclass(frozen=True, slots=True)

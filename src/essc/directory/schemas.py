@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from essc.authorisations.policy import Function
 from essc.kit.schemas import WireModel
+from essc.shared.policy import Function
 
 
 class ChannelAppOut(WireModel):

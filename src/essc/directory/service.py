@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from essc.access.schemas import Environment
-from essc.authorisations.policy import Function
 from essc.authorisations.service import refusal
 from essc.channels.models import Channel
 from essc.core.uow import UnitOfWork
@@ -13,6 +11,8 @@ from essc.directory import repository
 from essc.directory.errors import UnknownProvince
 from essc.directory.schemas import ChannelAppOut, ChannelAppsOut, ProvinceChannelAppsOut
 from essc.regions.data import load_regions
+from essc.shared.callers import Environment
+from essc.shared.policy import Function
 
 
 def provinces() -> dict[str, str]:

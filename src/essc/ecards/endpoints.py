@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request, status
 
-from essc.authorisations.policy import Function, Party
 from essc.channels.models import Channel
 from essc.channels.service import acting_channel
 from essc.core.deps import ChannelUoW, caller_of, requires
@@ -24,6 +23,7 @@ from essc.ecards.schemas import (
     PasswordReset,
     PasswordSet,
 )
+from essc.shared.policy import Function, Party
 
 router = api_router(prefix="/v1/ecards", tags=["ecards"])
 

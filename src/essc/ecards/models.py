@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     CHAR,
@@ -39,6 +40,13 @@ class Ecard(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class IssuanceStatus(StrEnum):
+    """issuances.status: the e-card in one channel, active or unlinked (解除关联) by the holder."""
+
+    ACTIVE = "active"
+    UNLINKED = "unlinked"
+
+
 class Issuance(Base):
     """The e-card issued in one channel: its signNo (channel-scoped pseudonym) and sign level."""
 
@@ -55,7 +63,7 @@ class Issuance(Base):
     channel_id: Mapped[str] = mapped_column(CHAR(26))
     sign_no: Mapped[str] = mapped_column(String(32), unique=True)
     sign_level: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))  # active | unlinked
+    status: Mapped[str] = mapped_column(String(16))  # IssuanceStatus
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     level2_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     unlinked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

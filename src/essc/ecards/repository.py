@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 
 from essc.core.db import Session, affected_rows
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance
+from essc.shared.tokens import unspent
 
 
 def ecard_of_person(session: Session, province: str, person_id: str) -> Ecard | None:
@@ -57,7 +58,7 @@ def consume_busi_seq(session: Session, token_digest: bytes, now: datetime) -> Bu
     """Mark an unexpired, unused busiSeq used in one statement, so two requests cannot both consume it."""
     result = session.execute(
         update(BusiSeq)
-        .where(BusiSeq.token_digest == token_digest, BusiSeq.used_at.is_(None), BusiSeq.expires_at > now)
+        .where(BusiSeq.token_digest == token_digest, unspent(BusiSeq.used_at, BusiSeq.expires_at, now))
         .values(used_at=now)
     )
     if getattr(result, "rowcount", 0) != 1:

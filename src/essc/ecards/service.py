@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from essc.authorisations.service import authorise
 from essc.cardholders import repository as cards_repo
-from essc.cardholders.errors import UnknownRegion, WrongProvince
+from essc.cardholders.errors import UnknownRegion
 from essc.cardholders.lifecycle import CardEventType, card_is_usable
 from essc.cardholders.models import Card, Person
 from essc.cardholders.service import aac002_index, read_clear_person
@@ -26,7 +26,8 @@ from essc.ecards.errors import (
     SignNoNotFound,
     WrongPassword,
 )
-from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence
+from essc.ecards.events import EcardStopped
+from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence, IssuanceStatus
 from essc.ecards.schemas import (
     Attestation,
     BusiSeqRequest,
@@ -42,10 +43,9 @@ from essc.kit.ids import new_id, random_code, random_token
 from essc.kit.keystore import KeyPurpose
 from essc.kit.masking import mask_card_number
 from essc.regions.data import is_known_region
+from essc.shared.tokens import OneTimeTokens
 from essc.webhooks.service import announce
 
-ACTIVE = "active"
-UNLINKED = "unlinked"
 MIN_ATTESTATION_SCORE = 80
 ATTESTATION_MAX_AGE = timedelta(minutes=10)
 
@@ -54,7 +54,7 @@ def _view(issuance: Issuance, person: Person, card: Card) -> EcardView:
     return EcardView(
         sign_no=issuance.sign_no,
         sign_level=issuance.sign_level,
-        status=ACTIVE if issuance.status == ACTIVE else UNLINKED,
+        status=IssuanceStatus.ACTIVE if issuance.status == IssuanceStatus.ACTIVE else IssuanceStatus.UNLINKED,
         usable=is_usable(issuance, card),
         card_status=card.status,
         aab301=card.aab301,
@@ -72,7 +72,7 @@ def is_usable(issuance: Issuance, card: Card) -> bool:
 
 def statuses_usable(issuance_status: str, card_status: str) -> bool:
     """is_usable on the two statuses alone (hot paths read them without loading the rows)."""
-    return issuance_status == ACTIVE and card_is_usable(card_status)
+    return issuance_status == IssuanceStatus.ACTIVE and card_is_usable(card_status)
 
 
 def _check_attestation(uow: UnitOfWork, attestation: Attestation) -> None:
@@ -134,7 +134,7 @@ def issue(
         raise CardNotActive("this card is not the holder's current card", field="aaz500")
 
     issuance = repository.issuance_in_channel(session, province, ecard.id, channel.id)
-    created = issuance is None or issuance.status != ACTIVE
+    created = issuance is None or issuance.status != IssuanceStatus.ACTIVE
     if issuance is None:
         issuance = Issuance(
             province=province,
@@ -143,14 +143,14 @@ def issue(
             channel_id=channel.id,
             sign_no=random_code(24),
             sign_level=1,
-            status=ACTIVE,
+            status=IssuanceStatus.ACTIVE,
             issued_at=now,
             level2_at=None,
             unlinked_at=None,
         )
         session.add(issuance)
-    elif issuance.status != ACTIVE:
-        issuance.status, issuance.sign_level, issuance.issued_at = ACTIVE, 1, now
+    elif issuance.status != IssuanceStatus.ACTIVE:
+        issuance.status, issuance.sign_level, issuance.issued_at = IssuanceStatus.ACTIVE, 1, now
         issuance.unlinked_at, issuance.level2_at = None, None
     session.flush()
     if created:
@@ -195,7 +195,7 @@ def locate(uow: UnitOfWork, channel: Channel, sign_no: str) -> tuple[Issuance, E
 
 def ensure_usable(issuance: Issuance, card: Card) -> None:
     """Raise the named reason unless the e-card is usable in this channel right now."""
-    if issuance.status != ACTIVE:
+    if issuance.status != IssuanceStatus.ACTIVE:
         raise EcardUnlinked(f"signNo {issuance.sign_no} was unlinked from this channel")
     if not card_is_usable(card.status):
         raise CardNotActive(f"the physical card is {card.status}", card_status=card.status)
@@ -306,11 +306,6 @@ def _store_password(uow: UnitOfWork, ecard: Ecard, pin: str) -> None:
     uow.session.flush()
 
 
-def token_digest(uow: UnitOfWork, token: str) -> bytes:
-    """Keyed digest of a one-time token: the database never holds a usable token."""
-    return uow.platform.suite.mac(uow.platform.keys.data_key(KeyPurpose.TOKEN).secret, token.encode())
-
-
 def create_busi_seq(
     uow: UnitOfWork, channel: Channel, sign_no: str, request: BusiSeqRequest
 ) -> BusiSeqResponse:
@@ -334,31 +329,32 @@ def issue_busi_seq(
     uow: UnitOfWork, ecard: Ecard, channel: Channel, purpose: Purpose, method: str
 ) -> BusiSeqResponse:
     """A busiSeq for a holder the caller has just checked by `method` (password, face, card_chip)."""
-    token = random_token(24)
+    lifetime = timedelta(seconds=uow.platform.settings.busi_seq_ttl_seconds)
     now = uow.clock.now()
-    expires = now + timedelta(seconds=uow.platform.settings.busi_seq_ttl_seconds)
+    issued = OneTimeTokens.of(uow.platform).issue(random_token(24), now, lifetime)
     uow.session.add(
         BusiSeq(
-            token_digest=token_digest(uow, token),
+            token_digest=issued.digest,
             province=ecard.province,
             ecard_id=ecard.id,
             channel_id=channel.id,
             purpose=purpose.value,
             method=method,
             created_at=now,
-            expires_at=expires,
+            expires_at=issued.expires_at,
             used_at=None,
         )
     )
     uow.session.flush()
     uow.audit("busi_seq.issued", "ecard", ecard.id, ecard.province, purpose=purpose.value, method=method)
-    return BusiSeqResponse(busi_seq=token, purpose=purpose, expires_at=expires)
+    return BusiSeqResponse(busi_seq=issued.token, purpose=purpose, expires_at=issued.expires_at)
 
 
 def consume_busi_seq(
     uow: UnitOfWork, token: str, ecard: Ecard, channel: Channel, purpose: Purpose
 ) -> BusiSeq:
-    row = repository.consume_busi_seq(uow.session, token_digest(uow, token), uow.clock.now())
+    digest = OneTimeTokens.of(uow.platform).digest(token)
+    row = repository.consume_busi_seq(uow.session, digest, uow.clock.now())
     if row is None or (row.province, row.ecard_id, row.channel_id, row.purpose) != (
         ecard.province,
         ecard.id,
@@ -391,23 +387,19 @@ def upgrade_to_level2(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq:
 def unlink(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str) -> EcardView:
     """解除关联: the holder removes the e-card from one channel; other channels are untouched."""
     issuance, ecard, person, card = locate(uow, channel, sign_no)
-    if issuance.status != ACTIVE:
+    if issuance.status != IssuanceStatus.ACTIVE:
         raise EcardUnlinked(f"signNo {sign_no} is already unlinked")
     consume_busi_seq(uow, busi_seq, ecard, channel, Purpose.UNLINK)
-    from essc.offline.service import revoke_for_ecard  # offline builds on this module
-
-    issuance.status, issuance.unlinked_at = UNLINKED, uow.clock.now()
+    issuance.status, issuance.unlinked_at = IssuanceStatus.UNLINKED, uow.clock.now()
     uow.session.flush()
     uow.audit("ecard.unlinked", "issuance", issuance.id, ecard.province, channel=channel.channel_no)
-    revoke_for_ecard(uow, ecard.province, ecard.id, "unlinked", issuance.id)
+    uow.record(EcardStopped(ecard.province, ecard.id, "unlinked", issuance.id))
     announce(uow, channel.id, "ecard.unlinked", {"signNo": issuance.sign_no, "usable": False})
     return _view(issuance, person, card)
 
 
 def follow_card(uow: UnitOfWork, card: Card, replacement: Card | None, event: CardEventType) -> None:
     """Mirror a physical card change on its e-card and tell every channel that holds it."""
-    from essc.offline.service import revoke_for_ecard  # offline builds on this module
-
     for ecard in repository.ecards_of_card(uow.session, card.province, card.id):
         current = card
         if replacement is not None:
@@ -418,9 +410,9 @@ def follow_card(uow: UnitOfWork, card: Card, replacement: Card | None, event: Ca
             )
         if not card_is_usable(current.status):
             # Devices must stop making offline codes for this card; the next status list names them.
-            revoke_for_ecard(uow, ecard.province, ecard.id, f"card_{event.value}")
+            uow.record(EcardStopped(ecard.province, ecard.id, f"card_{event.value}"))
         for issuance in repository.issuances_of_ecard(uow.session, ecard.province, ecard.id):
-            if issuance.status != ACTIVE:
+            if issuance.status != IssuanceStatus.ACTIVE:
                 continue
             if replacement is not None and issuance.sign_level == 2 and not replacement.bank_account_active:
                 issuance.sign_level, issuance.level2_at = 1, None
@@ -436,8 +428,3 @@ def follow_card(uow: UnitOfWork, card: Card, replacement: Card | None, event: Ca
             kind = "ecard.card_replaced" if replacement is not None else "ecard.status_changed"
             announce(uow, issuance.channel_id, kind, data)
         uow.session.flush()
-
-
-def ensure_same_province(caller_province: str, province: str) -> None:
-    if caller_province != province:
-        raise WrongProvince(f"province {caller_province} cannot act on province {province}'s cards")

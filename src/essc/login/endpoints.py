@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from fastapi import Request, status
 from fastapi.responses import StreamingResponse
 
-from essc.authorisations.policy import Function, Party
 from essc.core.db import run_on_loop
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, platform_of, requires
 from essc.core.platform import Platform
@@ -27,6 +26,7 @@ from essc.login.schemas import (
     ScanRequest,
 )
 from essc.qr.schemas import CodeRequest
+from essc.shared.policy import Function, Party
 from essc.terminals.service import acting_terminal
 
 router = api_router(prefix="/v1/login-codes", tags=["login"])

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, select, update
 
 from essc.core.db import Session
 from essc.login.models import LoginCode
+from essc.login.schemas import LoginStatus
 
 
 def login(session: Session, login_id: str) -> LoginCode | None:
@@ -45,7 +46,7 @@ def scan(
     return _change(
         session,
         LoginCode.token_digest == token_digest,
-        LoginCode.status == "pending",
+        LoginCode.status == LoginStatus.PENDING,
         LoginCode.expires_at > now,
         status="scanned",
         scanned_at=now,

@@ -11,7 +11,7 @@ from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.ecards.models import Ecard, Issuance
 from essc.ecards.schemas import Purpose
-from essc.ecards.service import consume_busi_seq, ensure_usable, locate, token_digest
+from essc.ecards.service import consume_busi_seq, ensure_usable, locate
 from essc.kit import qrimage
 from essc.kit.codes import CodeKind, new_token_code, parse_code
 from essc.kit.ids import new_id
@@ -40,6 +40,7 @@ from essc.login.schemas import (
 from essc.qr.errors import WrongCodeKind
 from essc.qr.schemas import CodeRequest, ImageFormat
 from essc.qr.service import pseudonym, record_use
+from essc.shared.tokens import OneTimeTokens
 from essc.terminals.models import Institution, Terminal
 from essc.terminals.schemas import (
     DISCLOSURE_RANK,
@@ -64,16 +65,17 @@ def create(uow: UnitOfWork, terminal: Terminal, owner: Institution, request: Cod
         raise TerminalCannotLogin(f"terminal {terminal.terminal_no} is a {terminal.kind}, not web or kiosk")
     payload, token = new_token_code(CodeKind.LOGIN)
     now = uow.clock.now()
-    ttl = min(uow.platform.settings.login_code_ttl_seconds, MAX_LOGIN_SECONDS)
+    lifetime = timedelta(seconds=min(uow.platform.settings.login_code_ttl_seconds, MAX_LOGIN_SECONDS))
+    issued = OneTimeTokens.of(uow.platform).issue(token.hex(), now, lifetime)
     row = LoginCode(
         id=new_id(),
-        token_digest=token_digest(uow, token.hex()),
+        token_digest=issued.digest,
         province=terminal.province,
         terminal_id=terminal.id,
         institution_id=owner.id,
         status=LoginStatus.PENDING.value,
         created_at=now,
-        expires_at=now + timedelta(seconds=ttl),
+        expires_at=issued.expires_at,
     )
     uow.session.add(row)
     uow.session.flush()
@@ -93,7 +95,7 @@ def _digest(uow: UnitOfWork, code: str) -> bytes:
     parsed = parse_code(code)
     if parsed.kind is not CodeKind.LOGIN:
         raise WrongCodeKind(f"a code of kind {parsed.kind.name} is not a login code", field="code")
-    return token_digest(uow, parsed.body.hex())
+    return OneTimeTokens.of(uow.platform).digest(parsed.body.hex())
 
 
 def status_at(row: LoginCode, now: datetime) -> LoginStatus:

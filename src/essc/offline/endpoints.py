@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import Path, Request, Response, status
 
-from essc.authorisations.policy import Function, Party
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
 from essc.offline import service
 from essc.offline.schemas import Enrolment, EnrolRequest, UploadRequest, UploadResult
+from essc.shared.policy import Function, Party
 from essc.terminals.service import acting_terminal
 
 router = api_router(prefix="/v1", tags=["offline"])

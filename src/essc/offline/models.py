@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CHAR, BigInteger, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from essc.core.db import Base, UtcDateTime
+
+
+class CertificateStatus(StrEnum):
+    """device_certificates.status: a revoked certificate is named in every status list until it expires."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
 
 
 class DeviceCertificateRecord(Base):
@@ -28,7 +36,7 @@ class DeviceCertificateRecord(Base):
     device_public_key: Mapped[bytes] = mapped_column(LargeBinary(64))
     not_before: Mapped[datetime] = mapped_column(UtcDateTime)
     not_after: Mapped[datetime] = mapped_column(UtcDateTime)
-    status: Mapped[str] = mapped_column(String(16))  # active | revoked
+    status: Mapped[str] = mapped_column(String(16))  # CertificateStatus
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoke_reason: Mapped[str | None] = mapped_column(String(64))
 

@@ -7,10 +7,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from essc.core.db import Session, insert_ignoring_conflicts
-from essc.offline.models import DeviceCertificateRecord, OfflineAcceptanceRecord
-
-ACTIVE = "active"
-REVOKED = "revoked"
+from essc.offline.models import CertificateStatus, DeviceCertificateRecord, OfflineAcceptanceRecord
 
 
 def certificate(session: Session, province: str, serial: bytes) -> DeviceCertificateRecord | None:
@@ -30,7 +27,7 @@ def revoke_of_ecard(
     condition = (
         (DeviceCertificateRecord.province == province)
         & (DeviceCertificateRecord.ecard_id == ecard_id)
-        & (DeviceCertificateRecord.status == ACTIVE)
+        & (DeviceCertificateRecord.status == CertificateStatus.ACTIVE)
         & (DeviceCertificateRecord.not_after > now)
     )
     if issuance_id is not None:
@@ -40,7 +37,7 @@ def revoke_of_ecard(
         session.execute(
             update(DeviceCertificateRecord)
             .where(condition)
-            .values(status=REVOKED, revoked_at=now, revoke_reason=reason)
+            .values(status=CertificateStatus.REVOKED, revoked_at=now, revoke_reason=reason)
             .execution_options(synchronize_session=False)
         )
     return serials
@@ -49,7 +46,7 @@ def revoke_of_ecard(
 def revoked_serials(session: Session, province: str | None, as_of: datetime) -> list[bytes]:
     """Serials revoked before as_of whose certificates are still unexpired then (expired need no listing)."""
     query = select(DeviceCertificateRecord.serial).where(
-        DeviceCertificateRecord.status == REVOKED,
+        DeviceCertificateRecord.status == CertificateStatus.REVOKED,
         DeviceCertificateRecord.revoked_at < as_of,
         DeviceCertificateRecord.not_after > as_of,
     )

@@ -15,7 +15,7 @@ from essc.kit.codes import CodeKind, parse_code
 from essc.kit.errors import CryptoError, EsscError
 from essc.offline import repository
 from essc.offline.errors import DeviceKeyInvalid, TooManyAcceptances
-from essc.offline.models import DeviceCertificateRecord
+from essc.offline.models import CertificateStatus, DeviceCertificateRecord
 from essc.offline.schemas import (
     AcceptanceResult,
     Enrolment,
@@ -67,7 +67,7 @@ def enrol_device(
             device_public_key=certificate.device_public_key,
             not_before=_at(certificate.not_before),
             not_after=_at(certificate.not_after),
-            status=repository.ACTIVE,
+            status=CertificateStatus.ACTIVE,
             revoked_at=None,
             revoke_reason=None,
         )

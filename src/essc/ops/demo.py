@@ -9,7 +9,6 @@ from pathlib import Path
 from essc.access import repository as access_repository
 from essc.access import service as access
 from essc.authorisations import service as authorisations
-from essc.authorisations.policy import Function
 from essc.cardholders.importer import ImportReport, import_rows
 from essc.cardholders.importfile import GoodRow
 from essc.cardholders.repository import count_persons
@@ -19,6 +18,7 @@ from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
+from essc.shared.policy import Function
 from essc.terminals import repository as terminals_repository
 from essc.terminals import service as terminals
 from essc.terminals.schemas import (

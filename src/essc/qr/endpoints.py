@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import Query, Request, status
 
-from essc.authorisations.policy import Function, Party
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
 from essc.qr import service
 from essc.qr.schemas import CodeRequest, OnlineCodeOut, Resolution, ResolveRequest, UsageHistory
+from essc.shared.policy import Function, Party
 
 router = api_router(prefix="/v1", tags=["qr"])
 

@@ -12,6 +12,7 @@ from essc.cardholders.models import Card, Person
 from essc.core.db import HotStatement, Session, affected_rows, table_of
 from essc.ecards.models import Ecard, Issuance
 from essc.qr.models import CardUsage, OnlineCode
+from essc.shared.tokens import unspent
 from essc.terminals.models import Institution, Terminal
 from essc.terminals.repository import (
     ACTING_TERMINAL_COLUMNS,
@@ -127,8 +128,7 @@ _CONSUME_CODE = (
     update(_codes)
     .where(
         _codes.c.token_digest == bindparam("digest"),
-        _codes.c.used_at.is_(None),
-        _codes.c.expires_at > bindparam("now"),
+        unspent(_codes.c.used_at, _codes.c.expires_at, bindparam("now")),
         may_act_for(bindparam("terminal"), bindparam("busi_type")),
     )
     .values(used_at=bindparam("now"), used_by=bindparam("terminal"))

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from essc.cardholders.service import read_clear_person
 from essc.channels.models import Channel
 from essc.core.uow import UnitOfWork
-from essc.ecards.service import ensure_usable, locate, statuses_usable, token_digest
+from essc.ecards.service import ensure_usable, locate, statuses_usable
 from essc.kit import qrimage
 from essc.kit.codes import CodeKind, new_token_code, parse_code
 from essc.kit.ids import new_id
@@ -25,6 +25,7 @@ from essc.qr.schemas import (
     UsageHistory,
     UsageOut,
 )
+from essc.shared.tokens import OneTimeTokens
 from essc.terminals.schemas import BusiType, Disclosure
 from essc.terminals.service import InstitutionParty, TerminalParty, ensure_acting
 
@@ -37,16 +38,17 @@ def issue_code(uow: UnitOfWork, channel: Channel, sign_no: str, request: CodeReq
     ensure_usable(issuance, card)
     payload, token = new_token_code(CodeKind.ONLINE)
     now = uow.clock.now()
-    expires_at = now + timedelta(seconds=min(uow.platform.settings.qr_code_ttl_seconds, MAX_CODE_SECONDS))
+    lifetime = timedelta(seconds=min(uow.platform.settings.qr_code_ttl_seconds, MAX_CODE_SECONDS))
+    issued = OneTimeTokens.of(uow.platform).issue(token.hex(), now, lifetime)
     uow.session.add(
         OnlineCode(
-            token_digest=token_digest(uow, token.hex()),
+            token_digest=issued.digest,
             province=ecard.province,
             ecard_id=ecard.id,
             issuance_id=issuance.id,
             channel_id=channel.id,
             created_at=now,
-            expires_at=expires_at,
+            expires_at=issued.expires_at,
             used_at=None,
             used_by=None,
         )
@@ -55,7 +57,7 @@ def issue_code(uow: UnitOfWork, channel: Channel, sign_no: str, request: CodeReq
     uow.audit("qr.code_issued", "issuance", issuance.id, ecard.province, channel=channel.channel_no)
     return OnlineCodeOut(
         code=payload,
-        expires_at=expires_at,
+        expires_at=issued.expires_at,
         png=base64.b64encode(qrimage.qr_png(payload)).decode("ascii")
         if ImageFormat.PNG in request.images
         else None,
@@ -69,7 +71,7 @@ def resolve(uow: UnitOfWork, terminal_caller_id: str, request: ResolveRequest) -
     if parsed.kind is not CodeKind.ONLINE:
         raise WrongCodeKind(f"a code of kind {parsed.kind.name} cannot be resolved online here", field="code")
     now = uow.clock.now()
-    digest = token_digest(uow, parsed.body.hex())
+    digest = OneTimeTokens.of(uow.platform).digest(parsed.body.hex())
     acting, spent = repository.spend(uow.session, digest, now, terminal_caller_id, request.busi_type.value)
     # The spend was conditioned on the same rule, so a refused terminal has burnt nothing.
     acting, disclosure = ensure_acting(acting, request.busi_type)

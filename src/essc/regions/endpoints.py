@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
-from essc.authorisations.policy import Party
 from essc.core.db import run_on_loop
 from essc.core.deps import get_platform, requires
 from essc.core.platform import Platform
 from essc.core.routing import api_router
 from essc.regions import repository
+from essc.shared.policy import Party
 
 router = api_router(prefix="/v1/regions", tags=["reference"])
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import status
 
-from essc.authorisations.policy import Party
 from essc.core.deps import ProvinceUoW, requires
 from essc.core.routing import api_router
-from essc.ecards.service import ensure_same_province
+from essc.shared.policy import Party
+from essc.shared.provinces import ensure_same_province
 from essc.terminals import service
 from essc.terminals.schemas import Grant, InstitutionIn, InstitutionOut, StatusChange, TerminalIn, TerminalOut
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from essc.access import service as access
+from essc.access.models import CallerStatus
 from essc.core.uow import UnitOfWork
 from essc.kit.ids import new_id
 from essc.terminals import repository
@@ -215,7 +216,7 @@ def set_terminal_status(
     """Suspend or reactivate one terminal; its signatures and sessions stop on the next request."""
     terminal, _owner = _terminal_in(uow, province, terminal_no)
     previous, terminal.status = terminal.status, status.value
-    access.set_caller_status(uow, "terminal", terminal_no, status.value)
+    access.set_caller_status(uow, "terminal", terminal_no, CallerStatus(status.value))
     uow.audit(
         "terminal.status_changed",
         "terminal",

@@ -12,7 +12,6 @@ from starlette.routing import BaseRoute
 
 from essc.access.endpoints import router as sessions_router
 from essc.authorisations.endpoints import router as authorisations_router
-from essc.authorisations.policy import Party
 from essc.cardholders.endpoints import router as cardholders_router
 from essc.channels.endpoints import router as channels_router
 from essc.chips.endpoints import router as chips_router
@@ -27,6 +26,7 @@ from essc.login.endpoints import router as login_router
 from essc.offline.endpoints import router as offline_router
 from essc.qr.endpoints import router as qr_router
 from essc.regions.endpoints import router as regions_router
+from essc.shared.policy import Party
 from essc.terminals.endpoints import router as terminals_router
 from essc.web.protocol import ProtocolLayer
 from essc.webhooks.dispatcher import DispatcherThread
@@ -71,6 +71,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.router.route_class = LoopRoute
     app.state.platform = platform
     install_problem_handlers(app)
+
     @app.get("/healthz", tags=["operations"], dependencies=[requires(None, party=Party.PUBLIC)])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}

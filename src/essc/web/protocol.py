@@ -32,7 +32,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from essc.access import repository as access_repository
-from essc.access.schemas import AuthenticatedCaller, SignedRequest
+from essc.access.schemas import SignedRequest
 from essc.access.service import authenticate
 from essc.core.context import CALLER, REQUEST_ID, SESSION_FENCES, SIGNED_BODY
 from essc.core.db import Session, run_on_loop
@@ -43,6 +43,7 @@ from essc.kit import envelope, wire
 from essc.kit.crypto.base import PublicKey
 from essc.kit.errors import EsscError, KeyNotFound, PayloadTooLarge
 from essc.kit.ids import new_id
+from essc.shared.callers import AuthenticatedCaller
 
 _REQUEST_ID_HEADER = wire.HEADER_REQUEST_ID.lower().encode("latin-1")
 _CALLER_KEYS_MAX = 4096

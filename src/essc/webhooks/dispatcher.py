@@ -17,8 +17,7 @@ from essc.core.platform import Platform
 from essc.kit import wire
 from essc.kit.ids import new_id, random_token
 from essc.webhooks import repository
-from essc.webhooks.models import DeliveryAttempt
-from essc.webhooks.service import DEAD, DELIVERED, PENDING
+from essc.webhooks.models import DeliveryAttempt, OutboxStatus
 
 log = logging.getLogger("essc.webhooks")
 
@@ -145,12 +144,12 @@ def _record(
                 duration_ms=duration_ms,
             )
         )
-        if message.status != PENDING:
+        if message.status != OutboxStatus.PENDING:
             pass  # settled by another dispatcher after this one's lease ran out: that outcome stands
         elif error is None:
-            message.status, message.delivered_at, message.last_error = DELIVERED, now, None
+            message.status, message.delivered_at, message.last_error = OutboxStatus.DELIVERED, now, None
         elif message.attempts >= platform.settings.webhook_max_attempts:
-            message.status, message.last_error = DEAD, error
+            message.status, message.last_error = OutboxStatus.DEAD, error
         else:
             message.next_attempt_at, message.last_error = now + backoff(message.attempts), error
         session.commit()

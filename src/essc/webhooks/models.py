@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CHAR, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from essc.core.db import Base, UtcDateTime
+
+
+class OutboxStatus(StrEnum):
+    """outbox_messages.status: waiting for (another) attempt, delivered, or given up after the last retry."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
 
 
 class OutboxMessage(Base):
@@ -18,7 +27,7 @@ class OutboxMessage(Base):
     channel_id: Mapped[str] = mapped_column(CHAR(26), index=True)
     event_type: Mapped[str] = mapped_column(String(48))
     payload: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | dead
+    status: Mapped[str] = mapped_column(String(16))  # OutboxStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -7,14 +7,14 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from essc.core.db import Session
-from essc.webhooks.models import DeliveryAttempt, OutboxMessage
+from essc.webhooks.models import DeliveryAttempt, OutboxMessage, OutboxStatus
 
 
 def claim_due(session: Session, now: datetime, lease_until: datetime, limit: int) -> list[OutboxMessage]:
     """Lease due messages to this dispatcher; other dispatchers skip them until the lease ends."""
     stmt = (
         select(OutboxMessage)
-        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.next_attempt_at)
         .limit(limit)
     )

@@ -8,11 +8,7 @@ import orjson
 
 from essc.core.uow import UnitOfWork
 from essc.kit.ids import new_id
-from essc.webhooks.models import OutboxMessage
-
-PENDING = "pending"
-DELIVERED = "delivered"
-DEAD = "dead"
+from essc.webhooks.models import OutboxMessage, OutboxStatus
 
 
 def announce(uow: UnitOfWork, channel_id: str, event_type: str, data: dict[str, Any]) -> str:
@@ -26,7 +22,7 @@ def announce(uow: UnitOfWork, channel_id: str, event_type: str, data: dict[str, 
             channel_id=channel_id,
             event_type=event_type,
             payload=orjson.dumps(body).decode("utf-8"),
-            status=PENDING,
+            status=OutboxStatus.PENDING,
             attempts=0,
             next_attempt_at=now,
             created_at=now,

@@ -1,0 +1,1 @@
+"""Vocabulary every domain shares: functions, parties, callers, provinces, events, one-time tokens."""
