@@ -28,12 +28,12 @@ from essc.cardholders.synthetic import synthetic_holders, write_csv
 from essc.core.context import Actor
 from essc.core.db import make_engine
 from essc.core.migrate import upgrade
-from essc.core.models import Base
 from essc.core.platform import build_platform
 from essc.core.settings import Settings
 from essc.kit.crypto.base import CryptoSuite
 from essc.kit.fieldcrypt import BlindIndex, FieldCipher
 from essc.kit.keystore import KeyStore
+from essc.schema import Base
 from essc.wiring import register_handlers
 from scratch import (
     DEFAULT_POSTGRES_URL,

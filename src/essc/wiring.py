@@ -1,8 +1,10 @@
-"""The composition root of domain events: which domain reacts to what; every entry point calls it once."""
+"""The composition root: which domain reacts to what, and the audit log; every entry point calls it once."""
 
 from __future__ import annotations
 
+from essc.audit import repository as audit_repository
 from essc.cardholders.events import CardChanged
+from essc.core.auditing import audit_log
 from essc.core.events import handlers
 from essc.ecards import handlers as ecards_handlers
 from essc.ecards.events import EcardStopped
@@ -10,7 +12,11 @@ from essc.offline import handlers as offline_handlers
 
 
 def register_handlers() -> None:
-    """Wire every event to its handlers, in the order they run; calling it again changes nothing."""
+    """Wire every event to its handlers, in the order they run, and units of work to the audit log.
+
+    Calling it again changes nothing.
+    """
+    audit_log.register(audit_repository.append)
     handlers.register(
         {
             CardChanged: [ecards_handlers.follow_card],

@@ -5,11 +5,6 @@ from __future__ import annotations
 from essc.kit.errors import EsscError, Forbidden, Unauthenticated
 
 
-class MissingAuthHeader(Unauthenticated):
-    code = "missing_auth_header"
-    title = "A request authentication header is missing or malformed"
-
-
 class TimestampOutOfWindow(Unauthenticated):
     code = "timestamp_out_of_window"
     title = "Request timestamp is outside the allowed window"
@@ -48,11 +43,6 @@ class RequestSignatureInvalid(Unauthenticated):
 class CallerSuspended(Forbidden):
     code = "caller_suspended"
     title = "Caller is not active"
-
-
-class WrongCallerKind(Forbidden):
-    code = "wrong_caller_kind"
-    title = "This endpoint serves another kind of caller"
 
 
 class DuplicateCaller(EsscError):

@@ -58,16 +58,6 @@ class CallerKey(Base):
     not_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class SeenNonce(Base):
-    """A request nonce already used by a caller (the single-node nonce store)."""
-
-    __tablename__ = "seen_nonces"
-
-    caller_id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)
-    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
-
-
 class CallerSession(Base):
     """A MAC session opened by one signed request; its key is stored encrypted under a platform key."""
 

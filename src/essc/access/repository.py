@@ -7,8 +7,9 @@ from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, select
 
-from essc.access.models import Caller, CallerKey, CallerSession, SeenNonce
+from essc.access.models import Caller, CallerKey, CallerSession
 from essc.core.db import HotStatement, Session, affected_rows
+from essc.core.nonces import SeenNonce
 
 
 def caller_by_ref(session: Session, kind: str, ref: str) -> Caller | None:

@@ -13,7 +13,6 @@ from essc.access.errors import (
     DuplicateCaller,
     KeyRetired,
     KeyRevoked,
-    MissingAuthHeader,
     NonceReused,
     RelayNotAllowed,
     RequestSignatureInvalid,
@@ -32,7 +31,7 @@ from essc.kit import wire
 from essc.kit.crypto.base import CryptoSuite, PublicKey
 from essc.kit.errors import CryptoError, NotFound
 from essc.kit.ids import new_id
-from essc.shared.callers import AuthenticatedCaller, Environment
+from essc.shared.callers import AuthenticatedCaller, Environment, MissingAuthHeader
 
 _PARSED_KEYS_MAX = 4096
 

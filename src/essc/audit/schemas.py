@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
-NATIONAL_STREAM = "00"
+from essc.core.auditing import NATIONAL_STREAM, PendingAuditEntry
 
-
-@dataclass(frozen=True, slots=True)
-class PendingAuditEntry:
-    """An audit entry recorded during a unit of work, chained and written when it commits."""
-
-    id: str
-    at: datetime
-    actor_kind: str
-    actor_id: str
-    action: str
-    subject_kind: str
-    subject_id: str
-    province: str | None
-    source_ip: str | None
-    request_id: str | None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def stream(self) -> str:
-        """Entries of a province chain together; platform-level ones chain in the national stream."""
-        return self.province or NATIONAL_STREAM
+# Recorded by every unit of work, so defined below the domains (essc.core.auditing).
+__all__ = ["NATIONAL_STREAM", "ChainBreak", "PendingAuditEntry", "VerificationReport"]
 
 
 @dataclass(frozen=True, slots=True)

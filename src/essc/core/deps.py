@@ -10,14 +10,13 @@ from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
 
-from essc.access.errors import MissingAuthHeader, WrongCallerKind
 from essc.core.context import CALLER, SESSION_FENCES, Actor, RequestContext
 from essc.core.db import run_on_loop
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit import wire
 from essc.kit.errors import EsscError
-from essc.shared.callers import AuthenticatedCaller
+from essc.shared.callers import AuthenticatedCaller, MissingAuthHeader, WrongCallerKind
 from essc.shared.policy import Function, Party, Policy
 
 

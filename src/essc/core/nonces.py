@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import redis
 import redis.asyncio
-from sqlalchemy import delete
+from sqlalchemy import CHAR, String, delete
+from sqlalchemy.orm import Mapped, mapped_column
 
-from essc.access.models import SeenNonce
-from essc.core.db import Session, insert_ignoring_conflicts, on_loop, wait_on_loop
+from essc.core.db import Base, Session, UtcDateTime, insert_ignoring_conflicts, on_loop, wait_on_loop
 from essc.core.settings import Settings
 from essc.kit.clock import Clock
+
+
+class SeenNonce(Base):
+    """A request nonce already used by a caller (the single-node nonce store)."""
+
+    __tablename__ = "seen_nonces"
+
+    caller_id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 class NonceStore(Protocol):

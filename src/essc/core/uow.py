@@ -6,8 +6,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from essc.audit import repository as audit_repository
-from essc.audit.schemas import PendingAuditEntry
+from essc.core.auditing import PendingAuditEntry, audit_log
 from essc.core.context import RequestContext
 from essc.core.db import Session, commit_guards_first, run_on_loop
 from essc.core.events import Event, handlers
@@ -66,7 +65,7 @@ class UnitOfWork:
         with commit_guards_first(self.session):
             if self._audit:
                 key = self.platform.keys.data_key(KeyPurpose.AUDIT_CHAIN)
-                audit_repository.append(self.session, self._audit, self.platform.suite, key)
+                audit_log.append(self.session, self._audit, self.platform.suite, key)
                 self._audit.clear()
             self.session.commit()
 

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from essc.core.db import make_engine
-from essc.core.models import Base
+from essc.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

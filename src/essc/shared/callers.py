@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from essc.kit.errors import Forbidden, Unauthenticated
+
 
 class Environment(StrEnum):
     """Where a key works: the sandbox (access tests) or production; each has its own keys."""
@@ -37,3 +39,13 @@ class AuthenticatedCaller:
     @property
     def label(self) -> str:
         return f"{self.kind}/{self.ref}"
+
+
+class MissingAuthHeader(Unauthenticated):
+    code = "missing_auth_header"
+    title = "A request authentication header is missing or malformed"
+
+
+class WrongCallerKind(Forbidden):
+    code = "wrong_caller_kind"
+    title = "This endpoint serves another kind of caller"
