@@ -10,12 +10,11 @@ alone). Each answer must equal, refusal for refusal, what the previous reads (th
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from essc.access.schemas import Environment
 from essc.authorisations.models import ChannelGrant, ProvinceBusinessItem
@@ -31,7 +30,7 @@ from essc.ecards.models import Ecard, Issuance
 from essc.ecards.service import authorise_sign_no
 from essc.kit.errors import EsscError
 from essc.kit.ids import new_id, random_code
-from factories import holder, load, operator_uow
+from factories import holder, load, operator_uow, sent_statements
 
 PROVINCE, ELSEWHERE = "44", "11"
 GRANT_STATES = (None, "active", "suspended")
@@ -106,22 +105,6 @@ def raised(call: Callable[..., object], *args: object) -> EsscError | None:
 def shape(error: EsscError | None) -> tuple[Any, ...] | None:
     """All a caller sees of a refusal: its kind, code, detail and named facts."""
     return None if error is None else (type(error), error.code, error.detail, error.extensions)
-
-
-@contextmanager
-def statements(platform: Platform) -> Iterator[list[str]]:
-    """The statements sent on the platform's engine inside the block (not SQLite's BEGIN)."""
-    sent: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if not statement.startswith("BEGIN"):
-            sent.append(statement)
-
-    event.listen(platform.engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(platform.engine, "before_cursor_execute", record)
 
 
 def _grant(channel_id: str, function: Function, province: str, status: str, at: Any) -> ChannelGrant:
@@ -221,10 +204,10 @@ def test_one_statement_judges_every_combination_as_the_previous_reads(platform: 
         with _uow(platform, number, function, environment) as uow:
             channel = channels.by_number(uow, number)
             before = shape(previous_refusal(uow, channel, PROVINCE))
-            with statements(platform) as sent:
+            with sent_statements(platform) as sent:
                 on_sign_no = shape(raised(authorise_sign_no, uow, channel, sign_no))
             found_in = len(sent)
-            with statements(platform) as sent:
+            with sent_statements(platform) as sent:
                 on_issuance = shape(raised(authorise, uow, channel, PROVINCE))
             standing_in = len(sent)
         expected = expected_code(case, function, environment)
@@ -249,7 +232,7 @@ def test_an_unknown_sign_no_is_refused_as_such_before_any_standing(platform: Pla
         for function in (Function.QR, None):
             with _uow(platform, number, function, None) as uow:
                 channel = channels.by_number(uow, number)
-                with statements(platform) as sent:
+                with sent_statements(platform) as sent:
                     error = raised(authorise_sign_no, uow, channel, sign_no)
             assert error is not None
             assert error.code == "sign_no_not_found"

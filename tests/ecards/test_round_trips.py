@@ -14,38 +14,19 @@ the engine's events.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
 
 from essc.authorisations import service as authorisations
 from essc.authorisations.policy import Function
 from essc.channels import service as channels
 from essc.core.platform import Platform
 from essc_sdk import PlatformError
-from factories import Party, app_client, channel, holder, issued_sign_no, load, operator_uow
+from factories import Party, app_client, channel, holder, issued_sign_no, load, operator_uow, sent_statements
 
 # What finding a signNo and authorising the request read: the rows it names and the channel's standing.
 LOCATING = {"issuances", "ecards", "persons", "cards", "channel_grants", "province_business_items"}
 _READS = re.compile(r"\b(?:FROM|JOIN)\s+(\w+)", re.IGNORECASE)
-
-
-@contextmanager
-def statements(platform: Platform) -> Iterator[list[str]]:
-    """The statements sent on the platform's engine inside the block (not SQLite's BEGIN)."""
-    sent: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if not statement.startswith("BEGIN"):
-            sent.append(statement)
-
-    event.listen(platform.engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(platform.engine, "before_cursor_execute", record)
 
 
 def locating(sent: list[str]) -> list[str]:
@@ -66,7 +47,7 @@ def _issued(platform: Platform) -> tuple[Party, str]:
 def test_a_get_on_a_sign_no_finds_and_authorises_in_one_statement(platform: Platform) -> None:
     app, sign_no = _issued(platform)
 
-    with statements(platform) as sent:
+    with sent_statements(platform) as sent:
         seen = app.client.get(f"/v1/ecards/{sign_no}")
 
     assert seen["signNo"] == sign_no
@@ -76,7 +57,7 @@ def test_a_get_on_a_sign_no_finds_and_authorises_in_one_statement(platform: Plat
 def test_a_post_on_a_sign_no_finds_and_authorises_in_one_statement(platform: Platform) -> None:
     app, sign_no = _issued(platform)
 
-    with statements(platform) as sent:
+    with sent_statements(platform) as sent:
         code = app.client.post(f"/v1/ecards/{sign_no}/qr-codes", {})
 
     assert code["code"].startswith("ESSC:")
@@ -90,7 +71,7 @@ def test_a_refused_request_reads_nothing_after_the_one_statement(platform: Platf
         authorisations.set_grant(uow, row, "44", Function.ISSUANCE, "suspended", by="operator/tests")
         uow.commit()
 
-    with statements(platform) as sent, pytest.raises(PlatformError) as refused:
+    with sent_statements(platform) as sent, pytest.raises(PlatformError) as refused:
         app.client.get(f"/v1/ecards/{sign_no}")
 
     assert refused.value.code == "function_suspended"
@@ -100,7 +81,7 @@ def test_a_refused_request_reads_nothing_after_the_one_statement(platform: Platf
 def test_an_unknown_sign_no_costs_the_same_one_statement(platform: Platform) -> None:
     app, _ = _issued(platform)
 
-    with statements(platform) as sent, pytest.raises(PlatformError) as refused:
+    with sent_statements(platform) as sent, pytest.raises(PlatformError) as refused:
         app.client.get("/v1/ecards/NOT-A-SIGN-NO")
 
     assert refused.value.code == "sign_no_not_found"

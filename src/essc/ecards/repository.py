@@ -38,8 +38,7 @@ def issuance_in_channel(session: Session, province: str, ecard_id: str, channel_
 
 
 class SignedEcard(NamedTuple):
-    """What a channel's signNo names: its issuance there, the e-card, its person and current card, and the
-    channel's standing for a function in the holder's province."""
+    """What a channel's signNo names (issuance, e-card, person, card) and the channel's standing there."""
 
     issuance: Issuance
     ecard: Ecard
