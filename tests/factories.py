@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from essc.access import repository as access_repository
 from essc.access import service as access
@@ -254,3 +256,19 @@ def busi_seq(platform: Platform, app: Party, sign_no: str, purpose: str) -> str:
     """A busiSeq for purpose after a (sandbox) face check in the channel."""
     body = {"purpose": purpose, "method": "face", "attestation": attestation(platform)}
     return str(app.client.post(f"/v1/ecards/{sign_no}/busi-seqs", body)["busiSeq"])
+
+
+@contextmanager
+def sent_statements(platform: Platform) -> Iterator[list[str]]:
+    """The statements the platform's engine sends inside the block (not SQLite's BEGIN)."""
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if not statement.startswith("BEGIN"):
+            sent.append(statement)
+
+    event.listen(platform.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", record)

@@ -15,6 +15,7 @@ from essc.authorisations.errors import (
     GrantNotFound,
 )
 from essc.authorisations.models import ChannelGrant, GrantStatus, ProvinceBusinessItem
+from essc.authorisations.repository import Standing
 from essc.authorisations.schemas import BusinessItemOut, GrantOut
 from essc.channels import service as channels
 from essc.channels.errors import ChannelTerminated
@@ -46,23 +47,39 @@ class GrantFact(Protocol):
 def authorise(uow: UnitOfWork, channel: Channel, province: str) -> Function:
     """Authorise a channel request for a holder of `province`; returns the function it was allowed for.
 
-    The route declared the function (uow.context.function); `refusal` judges it against the rows in force.
+    For requests that name no e-card (issuance): the standing is read here, in one statement. A request on
+    a signNo reads it with the e-card instead (`ecards.service.authorise_sign_no`), then `authorise_standing`.
     """
+    function = declared_function(uow)
+    return authorise_standing(
+        uow, channel, province, repository.standing(uow.session, channel.id, function.value, province)
+    )
+
+
+def authorise_standing(uow: UnitOfWork, channel: Channel, province: str, standing: Standing) -> Function:
+    """Authorise on a standing already read: the route declared the function; `refusal` judges the rows."""
+    function = declared_function(uow)
+    found = refusal(
+        channel,
+        function,
+        province,
+        environment=uow.context.environment,
+        grants=standing.grants,
+        enabled=standing.enabled,
+    )
+    if found is not None:
+        raise found
+    return function
+
+
+def declared_function(uow: UnitOfWork) -> Function:
+    """The function the route declared (uow.context.function); a route that declared none is refused."""
     declared = uow.context.function
     if declared is None:
         raise FunctionNotDeclared(
             "this endpoint declares no function, so no channel may use it for a holder (deny by default)"
         )
-    function = Function(declared)
-    grants = repository.grants_for(uow.session, channel.id, function.value, (province, NATIONAL))
-    item = repository.business_item(uow.session, province, function.value)
-    enabled = item is not None and item.enabled
-    found = refusal(
-        channel, function, province, environment=uow.context.environment, grants=grants, enabled=enabled
-    )
-    if found is not None:
-        raise found
-    return function
+    return Function(declared)
 
 
 def refusal(

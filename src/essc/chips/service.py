@@ -25,7 +25,7 @@ from essc.chips.schemas import ChallengeAnswer, ChallengeOut, ChallengeRequest, 
 from essc.chips.wire import CHALLENGE_BYTES, chip_string
 from essc.core.uow import UnitOfWork
 from essc.ecards.schemas import BusiSeqResponse, Purpose
-from essc.ecards.service import ensure_usable, issue_busi_seq, locate
+from essc.ecards.service import authorise_sign_no, ensure_usable, issue_busi_seq
 from essc.kit.crypto import get_suite
 from essc.kit.errors import CryptoError, InvalidInput
 from essc.kit.ids import new_id
@@ -75,7 +75,7 @@ def create_challenge(
     """A fresh 32-byte challenge for the app to hand to the card's chip, valid 60 s."""
     if request.purpose is Purpose.PASSWORD_RESET:
         raise InvalidInput("a password reset needs a face check, not a card", field="purpose")
-    issuance, ecard, _person, card = locate(uow, channel, sign_no)
+    issuance, ecard, _person, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     _ensure_chip(card)
     now = uow.clock.now()
@@ -116,7 +116,7 @@ def answer(
 ) -> BusiSeqResponse:
     """Check the chip's signature over the challenge, once; a valid one earns a busiSeq (method card_chip)."""
     signature = _signature(request.signature)
-    issuance, ecard, _person, card = locate(uow, channel, sign_no)
+    issuance, ecard, _person, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     public_der = _ensure_chip(card)
     now = uow.clock.now()

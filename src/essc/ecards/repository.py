@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, and_, bindparam, delete, select, update
 
+from essc.authorisations.repository import Standing, standing_columns, standing_of
+from essc.cardholders.models import Card, Person
 from essc.core.db import Session, affected_rows
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance
 from essc.shared.tokens import unspent
@@ -35,8 +38,45 @@ def issuance_in_channel(session: Session, province: str, ecard_id: str, channel_
     ).scalar_one_or_none()
 
 
-def issuance_by_sign_no(session: Session, sign_no: str) -> Issuance | None:
-    return session.execute(select(Issuance).where(Issuance.sign_no == sign_no)).scalar_one_or_none()
+class SignedEcard(NamedTuple):
+    """What a channel's signNo names (issuance, e-card, person, card) and the channel's standing there."""
+
+    issuance: Issuance
+    ecard: Ecard
+    person: Person
+    card: Card
+    standing: Standing
+
+
+_SIGN_NO = bindparam("sign_no", type_=String)
+_CHANNEL = bindparam("channel_id", type_=String)
+_FUNCTION = bindparam("function", type_=String)
+# Built once: every channel request on a signNo asks it. Issuance by the unique signNo, the e-card, person and
+# card by their primary keys, and the standing as scalar subqueries correlated to the issuance's province.
+_SIGNED_ECARD = (
+    select(Issuance, Ecard, Person, Card, *standing_columns(_CHANNEL, _FUNCTION, Issuance.province))
+    .join(Ecard, and_(Ecard.province == Issuance.province, Ecard.id == Issuance.ecard_id))
+    .join(Person, and_(Person.province == Ecard.province, Person.id == Ecard.person_id))
+    .join(Card, and_(Card.province == Ecard.province, Card.id == Ecard.card_id))
+    .where(Issuance.sign_no == _SIGN_NO, Issuance.channel_id == _CHANNEL)
+)
+
+
+def signed_ecard(session: Session, sign_no: str, channel_id: str, function: str | None) -> SignedEcard | None:
+    """The rows behind a signNo issued in the channel with its standing for `function`, in one statement.
+
+    None when the signNo is unknown or issued in another channel. The joins are inner: the foreign keys
+    guarantee the e-card, person and card of an issuance.
+    """
+    row = session.execute(
+        _SIGNED_ECARD, {"sign_no": sign_no, "channel_id": channel_id, "function": function}
+    ).one_or_none()
+    if row is None:
+        return None
+    issuance, ecard, person, card, in_province, nationally, enabled = row
+    return SignedEcard(
+        issuance, ecard, person, card, standing_of(issuance.province, in_province, nationally, enabled)
+    )
 
 
 def issuances_of_ecard(session: Session, province: str, ecard_id: str) -> list[Issuance]:

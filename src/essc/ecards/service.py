@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from essc.authorisations.service import authorise
+from essc.authorisations.service import authorise, authorise_standing
 from essc.cardholders import repository as cards_repo
 from essc.cardholders.errors import UnknownRegion
 from essc.cardholders.lifecycle import CardEventType, card_is_usable
@@ -175,22 +175,22 @@ def issue(
     return IssueResponse(**view.model_dump(), created=created)
 
 
-def locate(uow: UnitOfWork, channel: Channel, sign_no: str) -> tuple[Issuance, Ecard, Person, Card]:
-    """The issuance, e-card, person and current card behind a signNo of this channel."""
-    issuance = repository.issuance_by_sign_no(uow.session, sign_no)
-    if issuance is None or issuance.channel_id != channel.id:
+def authorise_sign_no(
+    uow: UnitOfWork, channel: Channel, sign_no: str
+) -> tuple[Issuance, Ecard, Person, Card]:
+    """Authorise a channel request on a signNo; returns the issuance, e-card, person and card it names.
+
+    One statement reads the rows and the channel's standing for the route's function in the holder's province
+    (only the e-card tells the province); `authorise_standing` judges it by the one rule, after the signNo
+    is found, so an unknown signNo is refused as such whatever the standing.
+    """
+    found = repository.signed_ecard(uow.session, sign_no, channel.id, uow.context.function)
+    if found is None:
         raise SignNoNotFound(
             f"signNo {sign_no} is not issued in channel {channel.channel_no}", field="signNo"
         )
-    # The holder's province is known here: every channel request that addresses an e-card is authorised here.
-    authorise(uow, channel, issuance.province)
-    ecard = repository.ecard(uow.session, issuance.province, issuance.ecard_id)
-    assert ecard is not None  # guaranteed by the foreign key
-    person = cards_repo.person(uow.session, ecard.province, ecard.person_id)
-    card = cards_repo.card(uow.session, ecard.province, ecard.card_id)
-    assert person is not None
-    assert card is not None
-    return issuance, ecard, person, card
+    authorise_standing(uow, channel, found.issuance.province, found.standing)
+    return found.issuance, found.ecard, found.person, found.card
 
 
 def ensure_usable(issuance: Issuance, card: Card) -> None:
@@ -202,13 +202,13 @@ def ensure_usable(issuance: Issuance, card: Card) -> None:
 
 
 def view(uow: UnitOfWork, channel: Channel, sign_no: str) -> EcardView:
-    issuance, _, person, card = locate(uow, channel, sign_no)
+    issuance, _, person, card = authorise_sign_no(uow, channel, sign_no)
     return _view(issuance, person, card)
 
 
 def set_password(uow: UnitOfWork, channel: Channel, sign_no: str, pin: str) -> None:
     """First password of the person's e-card, set right after issuance; valid in every channel."""
-    issuance, ecard, person, card = locate(uow, channel, sign_no)
+    issuance, ecard, person, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     if repository.password(uow.session, ecard.province, ecard.id) is not None:
         raise PasswordAlreadySet("the e-card already has a password; use change or reset")
@@ -276,7 +276,7 @@ def _verify_password(uow: UnitOfWork, ecard: Ecard, channel: Channel, pin: str) 
 
 
 def change_password(uow: UnitOfWork, channel: Channel, sign_no: str, old: str, new: str) -> None:
-    issuance, ecard, person, card = locate(uow, channel, sign_no)
+    issuance, ecard, person, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     _verify_password(uow, ecard, channel, old)
     passwords.check_new_password(new, _birth(person))
@@ -286,7 +286,7 @@ def change_password(uow: UnitOfWork, channel: Channel, sign_no: str, old: str, n
 
 def reset_password(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str, new: str) -> None:
     """Reset (and unlock) after a face check proven by a busiSeq of purpose password_reset."""
-    issuance, ecard, person, card = locate(uow, channel, sign_no)
+    issuance, ecard, person, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     consume_busi_seq(uow, busi_seq, ecard, channel, Purpose.PASSWORD_RESET)
     passwords.check_new_password(new, _birth(person))
@@ -310,7 +310,7 @@ def create_busi_seq(
     uow: UnitOfWork, channel: Channel, sign_no: str, request: BusiSeqRequest
 ) -> BusiSeqResponse:
     """After a password or face check, a one-time token bound to person, channel and purpose."""
-    issuance, ecard, _, card = locate(uow, channel, sign_no)
+    issuance, ecard, _, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     if request.method == "password":
         if request.password is None:
@@ -372,7 +372,7 @@ def consume_busi_seq(
 
 def upgrade_to_level2(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str) -> EcardView:
     """二级签发: enable payment, only when the card's bank account is active."""
-    issuance, ecard, person, card = locate(uow, channel, sign_no)
+    issuance, ecard, person, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     if not card.bank_account_active:
         raise BankAccountInactive("activate the card's bank account at the bank first")
@@ -386,7 +386,7 @@ def upgrade_to_level2(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq:
 
 def unlink(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str) -> EcardView:
     """解除关联: the holder removes the e-card from one channel; other channels are untouched."""
-    issuance, ecard, person, card = locate(uow, channel, sign_no)
+    issuance, ecard, person, card = authorise_sign_no(uow, channel, sign_no)
     if issuance.status != IssuanceStatus.ACTIVE:
         raise EcardUnlinked(f"signNo {sign_no} is already unlinked")
     consume_busi_seq(uow, busi_seq, ecard, channel, Purpose.UNLINK)

@@ -11,7 +11,7 @@ from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.ecards.models import Ecard, Issuance
 from essc.ecards.schemas import Purpose
-from essc.ecards.service import consume_busi_seq, ensure_usable, locate
+from essc.ecards.service import authorise_sign_no, consume_busi_seq, ensure_usable
 from essc.kit import qrimage
 from essc.kit.codes import CodeKind, new_token_code, parse_code
 from essc.kit.ids import new_id
@@ -148,7 +148,7 @@ def _site(uow: UnitOfWork, row: LoginCode) -> tuple[Terminal, Institution]:
 def scan(uow: UnitOfWork, channel: Channel, request: ScanRequest) -> ScanOut:
     """Bind the code to the holder who scanned it and tell the app whom it would log in to."""
     digest = _digest(uow, request.code)
-    issuance, ecard, _person, card = locate(uow, channel, request.sign_no)
+    issuance, ecard, _person, card = authorise_sign_no(uow, channel, request.sign_no)
     ensure_usable(issuance, card)
     now = uow.clock.now()
     row = repository.scan(
@@ -194,7 +194,7 @@ def _disclosure(owner: Institution) -> Disclosure:
 def confirm(uow: UnitOfWork, channel: Channel, request: ConfirmRequest) -> AnswerOut:
     """The holder confirms the login with a busiSeq of purpose login; the e-card must be usable now."""
     digest = _digest(uow, request.code)
-    issuance, ecard, _person, card = locate(uow, channel, request.sign_no)
+    issuance, ecard, _person, card = authorise_sign_no(uow, channel, request.sign_no)
     ensure_usable(issuance, card)
     now = uow.clock.now()
     row = repository.answer(
@@ -237,7 +237,7 @@ def confirm(uow: UnitOfWork, channel: Channel, request: ConfirmRequest) -> Answe
 def deny(uow: UnitOfWork, channel: Channel, request: DenyRequest) -> AnswerOut:
     """The holder refuses the login; allowed whatever the card's status, so nobody is logged in by mistake."""
     digest = _digest(uow, request.code)
-    issuance, ecard, _person, _card = locate(uow, channel, request.sign_no)
+    issuance, ecard, _person, _card = authorise_sign_no(uow, channel, request.sign_no)
     now = uow.clock.now()
     row = repository.answer(
         uow.session,

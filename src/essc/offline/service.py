@@ -9,7 +9,7 @@ from essc.channels.models import Channel
 from essc.core.uow import UnitOfWork
 from essc.ecards import repository as ecards_repository
 from essc.ecards.schemas import Purpose
-from essc.ecards.service import consume_busi_seq, ensure_usable, locate
+from essc.ecards.service import authorise_sign_no, consume_busi_seq, ensure_usable
 from essc.kit import offline
 from essc.kit.codes import CodeKind, parse_code
 from essc.kit.errors import CryptoError, EsscError
@@ -36,7 +36,7 @@ def enrol_device(
     uow: UnitOfWork, channel: Channel, sign_no: str, device_public_key: str, busi_seq: str
 ) -> Enrolment:
     """Certify a holder's device key for offline codes, after a fresh busiSeq, while the e-card is usable."""
-    issuance, ecard, _person, card = locate(uow, channel, sign_no)
+    issuance, ecard, _person, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     suite = uow.platform.suite
     try:

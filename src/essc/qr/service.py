@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from essc.cardholders.service import read_clear_person
 from essc.channels.models import Channel
 from essc.core.uow import UnitOfWork
-from essc.ecards.service import ensure_usable, locate, statuses_usable
+from essc.ecards.service import authorise_sign_no, ensure_usable, statuses_usable
 from essc.kit import qrimage
 from essc.kit.codes import CodeKind, new_token_code, parse_code
 from essc.kit.ids import new_id
@@ -34,7 +34,7 @@ MAX_CODE_SECONDS = 60  # SPEC 3.4: a code refreshes at most every 60 s and works
 
 def issue_code(uow: UnitOfWork, channel: Channel, sign_no: str, request: CodeRequest) -> OnlineCodeOut:
     """A fresh one-time code for the holder to show; refused while the e-card is not usable."""
-    issuance, ecard, _person, card = locate(uow, channel, sign_no)
+    issuance, ecard, _person, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     payload, token = new_token_code(CodeKind.ONLINE)
     now = uow.clock.now()
@@ -199,7 +199,7 @@ def usage_history(
     uow: UnitOfWork, channel: Channel, sign_no: str, before: datetime | None, limit: int
 ) -> UsageHistory:
     """Who used the holder's e-card, newest first: institution, terminal, busiType, how and when."""
-    _issuance, ecard, _person, _card = locate(uow, channel, sign_no)
+    _issuance, ecard, _person, _card = authorise_sign_no(uow, channel, sign_no)
     rows = repository.usages(uow.session, ecard.province, ecard.id, before, limit)
     usages = [
         UsageOut(
