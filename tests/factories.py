@@ -10,6 +10,7 @@ from datetime import datetime
 
 from fastapi.testclient import TestClient
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from essc.access import repository as access_repository
 from essc.access import service as access
@@ -260,15 +261,18 @@ def busi_seq(platform: Platform, app: Party, sign_no: str, purpose: str) -> str:
 
 @contextmanager
 def sent_statements(platform: Platform) -> Iterator[list[str]]:
-    """The statements the platform's engine sends inside the block (not SQLite's BEGIN)."""
+    """The statements the platform's engines send inside the block (not SQLite's BEGIN).
+
+    Requests run on their event loop's engine and jobs on the blocking one, so every engine is listened to.
+    """
     sent: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         if not statement.startswith("BEGIN"):
             sent.append(statement)
 
-    event.listen(platform.engine, "before_cursor_execute", record)
+    event.listen(Engine, "before_cursor_execute", record)
     try:
         yield sent
     finally:
-        event.remove(platform.engine, "before_cursor_execute", record)
+        event.remove(Engine, "before_cursor_execute", record)
