@@ -1,8 +1,8 @@
 """The platform app beside an unauthenticated twin under /open: the same endpoints, without request auth.
 
 The twin is built by the same `create_app` over the same platform (engine, keys, Redis), with two
-differences only: `signed_caller` trusts the caller named in a header instead of checking a signature or
-MAC, timestamp and nonce, and the protocol layer is left out (no authentication, envelopes, idempotency or
+differences only: the caller named in a header is trusted instead of a signature or MAC, timestamp and
+nonce being checked, and the protocol layer is left out (no authentication, envelopes, idempotency or
 signed answers), so personal fields travel in the clear.
 Bench use only: it serves anyone as any caller.
 """
@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from essc.access import repository as access_repository
-from essc.core.context import REQUEST_ID
+from essc.core.context import CALLER, REQUEST_ID
 from essc.core.db import run_on_loop
-from essc.core.deps import signed_caller
 from essc.core.platform import Platform, build_platform
 from essc.core.settings import Settings
 from essc.kit import wire
@@ -35,8 +33,8 @@ def build() -> ASGIApp:
     platform = build_platform(Settings())
     platform_app = create_app(platform)
     open_app = create_app(platform)
-    open_app.dependency_overrides[signed_caller] = _trusted_caller_of(platform)
     open_app.user_middleware = [m for m in open_app.user_middleware if m.cls is not ProtocolLayer]
+    trusted = _trusted_callers(platform)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -44,12 +42,20 @@ def build() -> ASGIApp:
             inner = dict(scope)
             inner["path"] = path[len(OPEN_PREFIX) :]
             inner["raw_path"] = inner["path"].encode("ascii")
-            inner["state"] = {REQUEST_ID: new_id()}  # what the protocol layer would have set
+            # What the protocol layer leaves for the routes, here unchecked. Not a dependency override:
+            # FastAPI analyses every dependency of a request again while any override is set.
+            label = _header(scope, BENCH_CALLER_HEADER)
+            inner["state"] = {REQUEST_ID: new_id(), CALLER: await trusted(label)}
             await open_app(inner, receive, send)
             return
         await platform_app(scope, receive, send)
 
     return app
+
+
+def _header(scope: Scope, name: str) -> str:
+    wanted = name.encode("latin-1")
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == wanted), "")
 
 
 def _parse(label: str) -> tuple[str, str]:
@@ -59,35 +65,31 @@ def _parse(label: str) -> tuple[str, str]:
     return parsed
 
 
-def _trusted_caller_of(platform: Platform) -> Callable[[Request], Awaitable[AuthenticatedCaller]]:
-    caller_ids: dict[str, str] = {}
+def _trusted_callers(platform: Platform) -> Callable[[str], Awaitable[AuthenticatedCaller]]:
+    callers: dict[str, AuthenticatedCaller] = {}
 
     def caller_id(label: str) -> str:
-        """Looked up once per caller: the twin prices the checks, not this lookup."""
-        known = caller_ids.get(label)
+        kind, ref = _parse(label)
+        with platform.session_factory() as session:
+            caller = access_repository.caller_by_ref(session, kind, ref)
+        if caller is None:
+            raise LookupError(f"no caller {label}")
+        return caller.id
+
+    async def trusted(label: str) -> AuthenticatedCaller:
+        """The caller the header names, unchecked; looked up once per caller (the twin prices the checks)."""
+        known = callers.get(label)
         if known is None:
             kind, ref = _parse(label)
-            with platform.session_factory() as session:
-                caller = access_repository.caller_by_ref(session, kind, ref)
-            if caller is None:
-                raise LookupError(f"no caller {label}")
-            known = caller_ids[label] = caller.id
+            known = callers[label] = AuthenticatedCaller(
+                caller_id=await run_on_loop(caller_id, label),
+                kind=kind,
+                ref=ref,
+                key_id="",
+                nonce="",
+                signature="",
+                body_digest="",
+            )
         return known
 
-    async def trusted_caller(request: Request) -> AuthenticatedCaller:
-        """The caller the header names, unchecked."""
-        label = request.headers[BENCH_CALLER_HEADER]
-        kind, ref = _parse(label)
-        caller = AuthenticatedCaller(
-            caller_id=await run_on_loop(caller_id, label),
-            kind=kind,
-            ref=ref,
-            key_id="",
-            nonce="",
-            signature="",
-            body_digest="",
-        )
-        request.state.caller = caller
-        return caller
-
-    return trusted_caller
+    return trusted
