@@ -37,6 +37,5 @@ class RequestContext:
 # What the protocol layer (essc.web.protocol) leaves in the request's state for the routes below it.
 REQUEST_ID = "request_id"
 CALLER = "caller"  # the AuthenticatedCaller, once the request's signature or MAC verified
-SIGNED_BODY = "signed_body"  # the body as signed, before its envelopes were opened
 # Callables given the request's session when its unit of work opens (the idempotency fence)
 SESSION_FENCES = "session_fences"

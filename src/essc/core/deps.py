@@ -117,11 +117,7 @@ async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
             await run_on_loop(uow.commit)
         raise
     finally:
-        # Closing after a commit does no I/O; a transaction left open is rolled back.
-        if uow.session.in_transaction():
-            await run_on_loop(uow.close)
-        else:
-            uow.close()
+        await uow.close_on_loop()
 
 
 def _party_uow(

@@ -82,6 +82,13 @@ class UnitOfWork:
     def close(self) -> None:
         self.session.close()
 
+    async def close_on_loop(self) -> None:
+        """Close a request's unit of work: a transaction left open is rolled back on the loop."""
+        if self.session.in_transaction():
+            await run_on_loop(self.close)
+        else:
+            self.close()  # after a commit, closing does no I/O
+
     def __enter__(self) -> UnitOfWork:
         return self
 

@@ -9,7 +9,6 @@ from fastapi import Depends, Query, Response
 from fastapi.responses import HTMLResponse
 
 from essc.core.context import Actor, RequestContext
-from essc.core.db import run_on_loop
 from essc.core.deps import get_platform, requires
 from essc.core.platform import Platform
 from essc.core.routing import api_router
@@ -32,7 +31,7 @@ async def public_uow(platform: Annotated[Platform, Depends(get_platform)]) -> As
     try:
         yield uow
     finally:
-        await run_on_loop(uow.close)
+        await uow.close_on_loop()
 
 
 PublicUoW = Annotated[UnitOfWork, Depends(public_uow, scope="function")]

@@ -21,7 +21,7 @@ An answer that needs none of 8 (an unsigned request) streams straight through.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -34,8 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from essc.access import repository as access_repository
 from essc.access.schemas import SignedRequest
 from essc.access.service import authenticate
-from essc.core.context import CALLER, REQUEST_ID, SESSION_FENCES, SIGNED_BODY
-from essc.core.db import Session, run_on_loop
+from essc.core.context import CALLER, REQUEST_ID, SESSION_FENCES
+from essc.core.db import run_on_loop
 from essc.core.platform import Platform
 from essc.core.problems import problem
 from essc.idempotency import service as idempotency
@@ -56,7 +56,6 @@ class _Answer:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
-    extra: list[Message] = field(default_factory=list)  # what the app sent after its body (nothing, usually)
 
     @classmethod
     def of(cls, response: Response) -> _Answer:
@@ -125,13 +124,19 @@ class _Exchange:
         self.receive = receive
         self.send = send
         self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        self.request_id = (self.headers.get("x-request-id") or new_id())[:64]
+        self.request_id = (self.headers.get(wire.HEADER_REQUEST_ID.lower()) or new_id())[:64]
         scope.setdefault("state", {})[REQUEST_ID] = self.request_id
         nonce = self.headers.get(wire.HEADER_NONCE.lower())
         # A malformed nonce leaves nothing to sign the answer for; authentication names the bad header.
         self.nonce = nonce if nonce is not None and wire.NONCE_PATTERN.match(nonce) else None
         self.caller: AuthenticatedCaller | None = None
         self.claim: idempotency.Claim | None = None
+
+    @functools.cached_property
+    def signed_path(self) -> str:
+        """The path with its query as signed: what authentication, envelopes and the key's claim bind."""
+        url = URL(scope=self.scope)
+        return wire.path_with_query(url.path, url.query)
 
     async def run(self) -> None:
         answer: _Answer | None = None
@@ -192,13 +197,12 @@ class _Exchange:
 
     def _authenticate_and_claim(self, body: bytes) -> idempotency.Answer | None:
         """Authenticate, then claim the Idempotency-Key (run on the loop: both are database work)."""
-        path = _signed_path(self.scope)
+        path = self.signed_path
         signed = SignedRequest(method=self.scope["method"], path=path, headers=self.headers, body=body)
         caller = authenticate(self.platform, signed)
         self.caller = caller
         state = self.scope["state"]
         state[CALLER] = caller
-        state[SIGNED_BODY] = body
         key = self.headers.get(wire.HEADER_IDEMPOTENCY_KEY.lower())
         if key is None or self.scope["method"] not in idempotency.STATE_CHANGING:
             return None
@@ -208,14 +212,14 @@ class _Exchange:
             return outcome
         self.claim = outcome
         # The request's unit of work commits only while the claim is still its own (idempotency.fence).
-        state[SESSION_FENCES] = [functools.partial(_fence, outcome)]
+        state[SESSION_FENCES] = [functools.partial(idempotency.fence, held=outcome)]
         return None
 
     def _open_envelopes(self, body: bytes, parsed: Any) -> bytes:
         context = envelope.Context(
             envelope.Direction.REQUEST,
             self.scope["method"],
-            _signed_path(self.scope),
+            self.signed_path,
             self.headers.get(wire.HEADER_CALLER.lower(), ""),
         )
         opened = envelope.open_fields(
@@ -262,8 +266,6 @@ class _Exchange:
                 answer = _Answer(int(message["status"]), headers, b"")
             elif message["type"] == "http.response.body" and answer is not None:
                 answer.body += message.get("body", b"")
-            elif answer is not None:
-                answer.extra.append(message)
 
         await self.layer.app(self.scope, _replay(body, after, self.receive), hold)
         if streaming:
@@ -286,10 +288,10 @@ class _Exchange:
             return answer  # e.g. an answer with no clear field to give
         kid, receiver = await run_on_loop(self.layer.caller_key, caller)
         context = envelope.Context(
-            envelope.Direction.RESPONSE, self.scope["method"], _signed_path(self.scope), caller.label
+            envelope.Direction.RESPONSE, self.scope["method"], self.signed_path, caller.label
         )
         data[envelope.MEMBER] = envelope.seal(self.platform.suite, receiver, kid, personal, context)
-        return _Answer(answer.status, answer.headers, orjson.dumps(data), answer.extra)
+        return _Answer(answer.status, answer.headers, orjson.dumps(data))
 
     # -- the answer ---------------------------------------------------------------------------------------
 
@@ -327,10 +329,6 @@ class _Exchange:
         ]
 
 
-def _fence(claim: idempotency.Claim, session: Session) -> None:
-    idempotency.fence(session, claim)
-
-
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"the request body is larger than {limit} bytes", limit=limit)
 
@@ -349,11 +347,6 @@ def _clear_fields_policy(scope: Scope, status: int) -> envelope.ClearFieldsPolic
     model = getattr(scope.get("route"), "response_model", None)
     policy: envelope.ClearFieldsPolicy | None = getattr(model, "clear_personal_fields", None)
     return policy
-
-
-def _signed_path(scope: Scope) -> str:
-    url = URL(scope=scope)
-    return wire.path_with_query(url.path, url.query)
 
 
 def _replay(body: bytes, after: list[Message], receive: Receive) -> Receive:
