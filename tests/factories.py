@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import event
@@ -20,6 +21,7 @@ from essc.cardholders.service import load_holders
 from essc.cardholders.synthetic import synthetic_holders
 from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
+from essc.core.db import HotResult, HotStatement, Session
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto.base import PrivateKey
@@ -264,6 +266,8 @@ def sent_statements(platform: Platform) -> Iterator[list[str]]:
     """The statements the platform's engines send inside the block (not SQLite's BEGIN).
 
     Requests run on their event loop's engine and jobs on the blocking one, so every engine is listened to.
+    Hot statements on PostgreSQL go to the driver's own cursor, below the engine's events: they are recorded
+    as they are handed to it.
     """
     sent: list[str] = []
 
@@ -271,8 +275,17 @@ def sent_statements(platform: Platform) -> Iterator[list[str]]:
         if not statement.startswith("BEGIN"):
             sent.append(statement)
 
+    original = HotStatement.execute
+
+    def recording(self: HotStatement, session: Session, params: Any) -> HotResult:
+        if session.get_bind().dialect.name == "postgresql":
+            sent.append(str(self.statement.compile(dialect=session.get_bind().dialect)))
+        return original(self, session, params)
+
     event.listen(Engine, "before_cursor_execute", record)
+    HotStatement.execute = recording  # type: ignore[method-assign]
     try:
         yield sent
     finally:
+        HotStatement.execute = original  # type: ignore[method-assign]
         event.remove(Engine, "before_cursor_execute", record)

@@ -25,7 +25,7 @@ from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.ecards.models import Ecard, Issuance
-from essc.ecards.service import authorise_sign_no
+from essc.ecards.service import authorise_sign_no, view_for_caller
 from essc.kit.errors import EsscError
 from essc.kit.ids import new_id, random_code
 from essc.shared.callers import Environment
@@ -210,15 +210,21 @@ def test_one_statement_judges_every_combination_as_the_previous_reads(platform: 
             with sent_statements(platform) as sent:
                 on_issuance = shape(raised(authorise, uow, channel, PROVINCE))
             standing_in = len(sent)
+            # A GET by the channel itself: the channel, the view's columns and the standing in one statement
+            with sent_statements(platform) as sent:
+                on_view = shape(raised(view_for_caller, uow, channel.caller_id, None, sign_no))
+            viewed_in = len(sent)
         expected = expected_code(case, function, environment)
-        answers = (before, on_sign_no, on_issuance)
+        answers = (before, on_sign_no, on_issuance, on_view)
+        counts = (found_in, standing_in, viewed_in)
         if (
             on_sign_no != before
             or on_issuance != before
+            or on_view != before
             or (before[1] if before else None) != expected
-            or (found_in, standing_in) != (1, 1)
+            or counts != (1, 1, 1)
         ):
-            disagreements.append((case, function, environment, expected, answers, found_in, standing_in))
+            disagreements.append((case, function, environment, expected, answers, counts))
     assert len(scene) == 6 * 3 * 3 * 3
     assert not disagreements, disagreements[:5]
 
@@ -234,9 +240,12 @@ def test_an_unknown_sign_no_is_refused_as_such_before_any_standing(platform: Pla
                 channel = channels.by_number(uow, number)
                 with sent_statements(platform) as sent:
                     error = raised(authorise_sign_no, uow, channel, sign_no)
+                with sent_statements(platform) as viewing:
+                    on_view = raised(view_for_caller, uow, channel.caller_id, None, sign_no)
             assert error is not None
             assert error.code == "sign_no_not_found"
-            assert len(sent) == 1
+            assert shape(on_view) == shape(error)
+            assert (len(sent), len(viewing)) == (1, 1)
 
 
 def test_a_route_that_declares_no_function_is_refused_once_the_sign_no_is_found(platform: Platform) -> None:

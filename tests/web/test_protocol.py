@@ -6,10 +6,13 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
+from fastapi.testclient import TestClient
 
 from essc.core.platform import Platform
 from essc.kit import envelope, wire
 from essc.kit.envelope import Context, Direction
+from essc.web.app import create_app
+from essc.web.protocol import LIVENESS_BODY, ProtocolLayer
 from factories import app_client, channel, holder, issue_request, load
 
 ISSUANCE = "/v1/ecards/issuance"
@@ -119,3 +122,17 @@ def test_every_answer_carries_the_request_id_the_caller_sent_or_a_new_one(platfo
 
     assert echoed.headers[wire.HEADER_REQUEST_ID] == "trace-123"
     assert made.headers[wire.HEADER_REQUEST_ID]
+
+
+def test_the_liveness_probe_is_answered_before_routing_with_the_routes_own_answer(platform: Platform) -> None:
+    http = app_client(platform)
+    bare = create_app(platform)
+    bare.user_middleware = [m for m in bare.user_middleware if m.cls is not ProtocolLayer]
+
+    by_route = TestClient(bare).get("/healthz")  # no lifespan: the route needs nothing of it
+    by_layer = http.get("/healthz", headers={wire.HEADER_REQUEST_ID: "probe-1"})
+
+    assert by_layer.status_code == by_route.status_code == 200
+    assert by_layer.content == by_route.content == LIVENESS_BODY
+    assert by_layer.headers["content-type"] == by_route.headers["content-type"]
+    assert by_layer.headers[wire.HEADER_REQUEST_ID] == "probe-1"

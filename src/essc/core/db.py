@@ -121,6 +121,32 @@ def make_session_factory(engine: Engine) -> sessionmaker[OrmSession]:
     return sessionmaker(bind=engine, autoflush=False, expire_on_commit=False)
 
 
+class WritesInReadOnlyWork(RuntimeError):
+    """Work declared to only read (a route's `requires(..., reads_only=True)`) tried to change something."""
+
+
+class ReadingSession(OrmSession):
+    """A session that refuses to write: a flush with changes or a DML statement raises before it is sent."""
+
+    def flush(self, objects: Sequence[Any] | None = None) -> None:
+        if self.new or self.dirty or self.deleted:
+            raise WritesInReadOnlyWork("rows were changed in work declared to only read")
+        super().flush(objects)
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(statement, "is_dml", False):
+            raise WritesInReadOnlyWork(f"{type(statement).__name__} sent in work declared to only read")
+        return super().execute(statement, *args, **kwargs)
+
+
+def make_reading_factory(engine: Engine) -> sessionmaker[OrmSession]:
+    """Sessions of work that only reads, on the single-statement engine (see below): no BEGIN and COMMIT."""
+    bound = (
+        engine if engine.dialect.name == "sqlite" else engine.execution_options(isolation_level="AUTOCOMMIT")
+    )
+    return sessionmaker(bind=bound, class_=ReadingSession, autoflush=False, expire_on_commit=False)
+
+
 def make_single_statement_factory(engine: Engine) -> sessionmaker[OrmSession]:
     """Sessions for work made of single statements that each stand alone: no BEGIN and COMMIT round trips.
 

@@ -43,8 +43,9 @@ async def signed_caller(request: Request) -> AuthenticatedCaller:
 class SignedPolicy:
     """The per-request check of a route's declaration for signed parties: the caller's kind."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, *, reads_only: bool = False) -> None:
         self.policy = policy
+        self.reads_only = reads_only
 
     async def __call__(self, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]) -> None:
         party = self.policy.party
@@ -59,39 +60,47 @@ class SignedPolicy:
 class PublicPolicy:
     """The declaration of a route anyone may call."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, *, reads_only: bool = False) -> None:
         self.policy = policy
+        self.reads_only = reads_only
 
     async def __call__(self) -> None:
         return None
 
 
-def requires(function: Function | None, *, party: Party) -> Any:
+def requires(function: Function | None, *, party: Party, reads_only: bool = False) -> Any:
     """A route's declaration of the function and party it serves, enforced on every request.
 
     The party is checked here; the function is carried into the unit of work and checked by
-    essc.authorisations.service.authorise where the holder's province is known.
+    essc.authorisations.service.authorise where the holder's province is known. A route that `reads_only`
+    gets a unit of work without a transaction (essc.core.uow.UnitOfWork.reads_only).
     """
     if party is Party.CHANNEL and function is None:
         raise ValueError("a channel route must name the function it serves")
     policy = Policy(party=party, function=function)
-    return Depends(PublicPolicy(policy) if party is Party.PUBLIC else SignedPolicy(policy))
+    declared = PublicPolicy if party is Party.PUBLIC else SignedPolicy
+    return Depends(declared(policy, reads_only=reads_only))
 
 
-def policy_of(route: APIRoute) -> Policy | None:
-    """The policy a route declares, or None when it declares none."""
+def declaration_of(route: APIRoute) -> SignedPolicy | PublicPolicy | None:
+    """The declaration a route makes with `requires`, or None when it makes none."""
     for dependency in route.dependencies:
         if isinstance(dependency, DependsParam) and isinstance(
             dependency.dependency, SignedPolicy | PublicPolicy
         ):
-            return dependency.dependency.policy
+            return dependency.dependency
     return None
 
 
-def _declared_function(request: Request) -> str | None:
+def policy_of(route: APIRoute) -> Policy | None:
+    """The policy a route declares, or None when it declares none."""
+    declared = declaration_of(route)
+    return declared.policy if declared is not None else None
+
+
+def _declared(request: Request) -> SignedPolicy | PublicPolicy | None:
     route = request.scope.get("route")
-    policy = policy_of(route) if isinstance(route, APIRoute) else None
-    return policy.function.value if policy is not None and policy.function is not None else None
+    return declaration_of(route) if isinstance(route, APIRoute) else None
 
 
 @asynccontextmanager
@@ -99,14 +108,19 @@ async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
     """The request's unit of work on the event loop's engine; the request owns its commit."""
     platform = platform_of(request)
     caller: AuthenticatedCaller | None = getattr(request.state, CALLER, None)
+    declared = _declared(request)
+    function = declared.policy.function if declared is not None else None
     context = RequestContext(
         actor=actor,
         request_id=request.state.request_id,
         source_ip=request.client.host if request.client else None,
-        function=_declared_function(request),
+        function=function.value if function is not None else None,
         environment=caller.environment if caller is not None else None,
     )
-    uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
+    if declared is not None and declared.reads_only:
+        uow = UnitOfWork.reads_only(platform, context, platform.loop_engine().reads())
+    else:
+        uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
     for fence in getattr(request.state, SESSION_FENCES, ()):
         fence(uow.session)
     try:

@@ -14,6 +14,7 @@ from essc.core.db import (
     Session,
     make_async_engine,
     make_engine,
+    make_reading_factory,
     make_session_factory,
     make_single_statement_factory,
     on_loop,
@@ -35,6 +36,7 @@ class LoopEngine:
     engine: AsyncEngine
     sessions: sessionmaker[Session]
     single_statements: sessionmaker[Session]
+    reads: sessionmaker[Session]
 
     @classmethod
     def build(cls, url: str) -> LoopEngine:
@@ -43,6 +45,7 @@ class LoopEngine:
             engine,
             make_session_factory(engine.sync_engine),
             make_single_statement_factory(engine.sync_engine),
+            make_reading_factory(engine.sync_engine),
         )
 
 

@@ -49,11 +49,14 @@ async def issue(
 
 
 @router.get(
-    "/{sign_no}", response_model=EcardView, dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)]
+    "/{sign_no}",
+    response_model=EcardView,
+    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL, reads_only=True)],
 )
-async def view(sign_no: str, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
+async def view(sign_no: str, request: Request, uow: ChannelUoW) -> EcardView:
     """The e-card as this channel sees it: status, level, masked holder fields."""
-    return await uow.run(service.view, channel, sign_no)
+    caller = caller_of(request)
+    return await uow.run(service.view_for_caller, caller.caller_id, caller.on_behalf_of, sign_no)
 
 
 @router.put(

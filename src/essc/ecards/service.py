@@ -11,6 +11,7 @@ from essc.cardholders.lifecycle import CardEventType, card_is_usable
 from essc.cardholders.models import Card, Person
 from essc.cardholders.service import aac002_index, read_clear_person
 from essc.channels.models import Channel
+from essc.channels.service import acting_channel
 from essc.core.uow import UnitOfWork
 from essc.ecards import passwords, repository
 from essc.ecards.errors import (
@@ -51,17 +52,36 @@ ATTESTATION_MAX_AGE = timedelta(minutes=10)
 
 
 def _view(issuance: Issuance, person: Person, card: Card) -> EcardView:
+    return _shown(
+        repository.SeenEcard(
+            province=issuance.province,
+            sign_no=issuance.sign_no,
+            sign_level=issuance.sign_level,
+            issuance_status=issuance.status,
+            issued_at=issuance.issued_at,
+            card_status=card.status,
+            aab301=card.aab301,
+            aaz500=card.aaz500,
+            aac002_masked=person.aac002_masked,
+            aac003_masked=person.aac003_masked,
+        )
+    )
+
+
+def _shown(seen: repository.SeenEcard) -> EcardView:
+    """What a channel is shown of an e-card: statuses, level and masked holder fields, never clear ones."""
+    active = seen.issuance_status == IssuanceStatus.ACTIVE
     return EcardView(
-        sign_no=issuance.sign_no,
-        sign_level=issuance.sign_level,
-        status=IssuanceStatus.ACTIVE if issuance.status == IssuanceStatus.ACTIVE else IssuanceStatus.UNLINKED,
-        usable=is_usable(issuance, card),
-        card_status=card.status,
-        aab301=card.aab301,
-        aac002=person.aac002_masked,
-        aac003=person.aac003_masked,
-        aaz500=mask_card_number(card.aaz500),
-        issued_at=issuance.issued_at,
+        sign_no=seen.sign_no,
+        sign_level=seen.sign_level,
+        status=IssuanceStatus.ACTIVE if active else IssuanceStatus.UNLINKED,
+        usable=statuses_usable(seen.issuance_status, seen.card_status),
+        card_status=seen.card_status,
+        aab301=seen.aab301,
+        aac002=seen.aac002_masked,
+        aac003=seen.aac003_masked,
+        aaz500=mask_card_number(seen.aaz500),
+        issued_at=seen.issued_at,
     )
 
 
@@ -186,11 +206,13 @@ def authorise_sign_no(
     """
     found = repository.signed_ecard(uow.session, sign_no, channel.id, uow.context.function)
     if found is None:
-        raise SignNoNotFound(
-            f"signNo {sign_no} is not issued in channel {channel.channel_no}", field="signNo"
-        )
+        raise _sign_no_not_found(channel, sign_no)
     authorise_standing(uow, channel, found.issuance.province, found.standing)
     return found.issuance, found.ecard, found.person, found.card
+
+
+def _sign_no_not_found(channel: Channel, sign_no: str) -> SignNoNotFound:
+    return SignNoNotFound(f"signNo {sign_no} is not issued in channel {channel.channel_no}", field="signNo")
 
 
 def ensure_usable(issuance: Issuance, card: Card) -> None:
@@ -204,6 +226,24 @@ def ensure_usable(issuance: Issuance, card: Card) -> None:
 def view(uow: UnitOfWork, channel: Channel, sign_no: str) -> EcardView:
     issuance, _, person, card = authorise_sign_no(uow, channel, sign_no)
     return _view(issuance, person, card)
+
+
+def view_for_caller(uow: UnitOfWork, caller_id: str, on_behalf_of: str | None, sign_no: str) -> EcardView:
+    """`view` for the channel an authenticated caller acts for: one statement when it acts for itself.
+
+    The statement reads the channel, the columns the view shows and the standing, judged by the one rule
+    (`authorise_standing`) in the same order as `authorise_sign_no`. A relayed request, or a caller that is
+    no channel, takes the two-step path, whose refusals name the reason (not a channel, a relay refused).
+    """
+    if on_behalf_of is None:
+        found = repository.callers_ecard(uow.session, caller_id, sign_no, uow.context.function)
+        if found is not None:
+            seen = found.seen
+            if seen is None:
+                raise _sign_no_not_found(found.channel, sign_no)
+            authorise_standing(uow, found.channel, seen.province, found.standing)
+            return _shown(seen)
+    return view(uow, acting_channel(uow, caller_id, on_behalf_of), sign_no)
 
 
 def set_password(uow: UnitOfWork, channel: Channel, sign_no: str, pin: str) -> None:

@@ -74,6 +74,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"], dependencies=[requires(None, party=Party.PUBLIC)])
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers. The protocol layer answers it before routing, with these bytes."""
         return {"status": "ok"}
 
     @app.get("/v1/platform/keys", tags=["reference"], dependencies=[requires(None, party=Party.PUBLIC)])

@@ -47,6 +47,17 @@ from essc.shared.callers import AuthenticatedCaller
 
 _REQUEST_ID_HEADER = wire.HEADER_REQUEST_ID.lower().encode("latin-1")
 _CALLER_KEYS_MAX = 4096
+# The liveness probe: answered here, before routing, since it has no body, caller or database work and is
+# called more than any other route (every few seconds by every load balancer and orchestrator). The app's
+# /healthz route documents it and answers the same where no protocol layer runs (essc.web.app).
+LIVENESS_PATH = "/healthz"
+LIVENESS_BODY = b'{"status":"ok"}'
+_LIVENESS_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(LIVENESS_BODY))]
+
+
+def request_id(given: str | None) -> str:
+    """The request's id: the caller's X-Request-Id, or a fresh one."""
+    return (given or new_id())[:64]
 
 
 @dataclass(slots=True)
@@ -77,6 +88,9 @@ class ProtocolLayer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] == LIVENESS_PATH and scope["method"] == "GET":
+            await _answer_liveness(scope, send)
             return
         await _Exchange(self, scope, receive, send).run()
 
@@ -114,6 +128,14 @@ class ProtocolLayer:
         return decrypter.decrypt(wrapped)
 
 
+async def _answer_liveness(scope: Scope, send: Send) -> None:
+    given = next((v for k, v in scope["headers"] if k.lower() == _REQUEST_ID_HEADER), None)
+    identifier = request_id(given.decode("latin-1") if given is not None else None).encode("latin-1")
+    headers = [*_LIVENESS_HEADERS, (_REQUEST_ID_HEADER, identifier)]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": LIVENESS_BODY})
+
+
 class _Exchange:
     """One request and its answer as the protocol layer sees them."""
 
@@ -124,7 +146,7 @@ class _Exchange:
         self.receive = receive
         self.send = send
         self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        self.request_id = (self.headers.get(wire.HEADER_REQUEST_ID.lower()) or new_id())[:64]
+        self.request_id = request_id(self.headers.get(wire.HEADER_REQUEST_ID.lower()))
         scope.setdefault("state", {})[REQUEST_ID] = self.request_id
         nonce = self.headers.get(wire.HEADER_NONCE.lower())
         # A malformed nonce leaves nothing to sign the answer for; authentication names the bad header.
