@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     request_clock_skew_seconds: int = Field(
         default=300, description="allowed timestamp skew of signed requests"
     )
+    telemetry: bool = Field(
+        default=False,
+        description="FastAPI's OpenTelemetry spans, metrics and logs (to the process's providers)",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, description="largest request body read; a larger one is refused with 413"
     )

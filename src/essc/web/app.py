@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute, APIRouter
+from fastapi.telemetry import TelemetryConfig
 from starlette.routing import BaseRoute
 
 from essc.access.endpoints import router as sessions_router
@@ -47,6 +48,10 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
+def _telemetry(enabled: bool) -> TelemetryConfig:
+    return {"tracing": enabled, "metrics": enabled, "logs": enabled, "operation_spans": enabled}
+
+
 def create_app(platform: Platform) -> FastAPI:
     """Build the API around an already wired platform."""
 
@@ -67,6 +72,8 @@ def create_app(platform: Platform) -> FastAPI:
         version="0.1.0",
         summary="Electronic social security card platform (电子社保卡)",
         lifespan=lifespan,
+        # Off unless asked for: with no provider configured FastAPI would still look for one on every request.
+        telemetry=_telemetry(platform.settings.telemetry),
     )
     app.router.route_class = LoopRoute
     app.state.platform = platform
