@@ -226,6 +226,8 @@ class Floor:
             nonce,
             body,
             digest=self.suite.hash,
+            caller=headers.get(wire.HEADER_CALLER, ""),
+            session_id=session_id,
         )
         assert self.pool is not None
         assert self.redis is not None
@@ -318,7 +320,16 @@ class Floor:
         )
         answered_at = int(time.time())
         answer_mac = self.suite.mac(
-            secret, wire.response_string(200, nonce, answered_at, answer, self.suite.hash)
+            secret,
+            wire.response_string(
+                200,
+                nonce,
+                answered_at,
+                answer,
+                self.suite.hash,
+                caller=request.headers.get(wire.HEADER_CALLER, ""),
+                session_id=session_id,
+            ),
         )
         return Response(
             answer,

@@ -492,9 +492,18 @@ class Kit:
         nonce: str,
         sign: Callable[[bytes], bytes],
         key_id: str,
+        receiver: str | None = None,
     ) -> Delivery:
         # The platform's webhook headers over wire.webhook_string, the one definition of the format.
-        message = wire.webhook_string(event_id, timestamp, nonce, body, self.platform.suite.hash)
+        message = wire.webhook_string(
+            event_id,
+            timestamp,
+            nonce,
+            body,
+            self.platform.suite.hash,
+            receiver=receiver or f"channel/{self.channel_no}",
+            key_id=key_id,
+        )
         headers = {
             "Content-Type": "application/json",
             HEADER_EVENT_ID: event_id,
@@ -579,6 +588,23 @@ class Kit:
                     nonce=random_token(18),
                     sign=lambda m: self.platform.suite.sign(stranger, m),
                     key_id="conformance-unknown-key",
+                ),
+            )
+        )
+        event_id, body = self._event(target, "lost", False)
+        other = "9999999999" if self.channel_no != "9999999999" else "9999999998"
+        forgeries.append(
+            (
+                "other-receiver",
+                "a webhook genuinely signed by the platform, but for another channel",
+                self._delivery(
+                    body,
+                    event_id,
+                    timestamp=now,
+                    nonce=random_token(18),
+                    sign=signer.sign,
+                    key_id=signer.key_id,
+                    receiver=f"channel/{other}",
                 ),
             )
         )

@@ -23,13 +23,15 @@ def verify_webhook(
     headers: Mapping[str, str],
     body: bytes,
     *,
+    receiver: str,
     now: float | None = None,
     max_skew_seconds: int = 300,
 ) -> dict[str, Any]:
     """Check a delivery's signature over the exact body bytes and its timestamp; return the event.
 
-    `headers` may use any letter case (web frameworks differ). The signed event id is the body's
-    `eventId`; deliveries can repeat, so a channel should act on each eventId once.
+    `receiver` is the channel's own caller label (`channel/<channelNo>`): a delivery signed for another
+    channel does not verify. `headers` may use any letter case (web frameworks differ). The signed event id is
+    the body's `eventId`; deliveries can repeat, so a channel should act on each eventId once.
     """
     lowered = {name.lower(): value for name, value in headers.items()}
     key_id = lowered.get(wire.HEADER_KEY_ID.lower(), "")
@@ -48,7 +50,9 @@ def verify_webhook(
         raise WebhookSignatureInvalid("webhook body is not JSON") from exc
     if not isinstance(event, dict) or not isinstance(event.get("eventId"), str):
         raise WebhookSignatureInvalid("webhook body carries no eventId")
-    message = wire.webhook_string(event["eventId"], int(timestamp), nonce, body, suite.hash)
+    message = wire.webhook_string(
+        event["eventId"], int(timestamp), nonce, body, suite.hash, receiver=receiver, key_id=key_id
+    )
     try:
         suite.verify(key, message, signature)
     except CryptoError as exc:

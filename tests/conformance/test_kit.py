@@ -40,6 +40,7 @@ def test_reference_channel_passes_both_plans_and_gets_a_signed_report(platform: 
         "security.webhook.old-timestamp",
         "security.webhook.replayed-nonce",
         "security.webhook.unknown-key",
+        "security.webhook.other-receiver",
     } <= ids
     assert document["passed"] is True
     assert document["functionsPassed"] == ["issuance", "payment", "qr"]
@@ -62,6 +63,7 @@ BROKEN = [
             "security.webhook.old-timestamp": "accepted a genuinely signed webhook with a timestamp 15",
             "security.webhook.unknown-key": "accepted a webhook signed by a key the platform does not have",
             "security.webhook.replayed-nonce": "accepted the first genuine delivery sent again byte for byte",
+            "security.webhook.other-receiver": "accepted a webhook genuinely signed by the platform, but for",
         },
     ),
     (

@@ -311,16 +311,33 @@ class _Exchange:
         """Sign the answer for the request's nonce, or MAC it under the request's session key."""
         assert self.nonce is not None
         timestamp = int(self.platform.clock.now().timestamp())
-        canonical = wire.response_string(
-            answer.status, self.nonce, timestamp, answer.body, self.platform.suite.hash
-        )
         caller = self.caller
+        # Bound to the caller the request named (empty when it named none), as the caller will check it.
+        named = self.headers.get(wire.HEADER_CALLER.lower(), "")
         if caller is not None and caller.session_key is not None and caller.session_id is not None:
             key_header = (wire.HEADER_SESSION.lower().encode(), caller.session_id.encode())
+            canonical = wire.response_string(
+                answer.status,
+                self.nonce,
+                timestamp,
+                answer.body,
+                self.platform.suite.hash,
+                caller=named,
+                session_id=caller.session_id,
+            )
             signature = self.platform.suite.mac(caller.session_key, canonical)
         else:
             signer = self.platform.keys.signer()
             key_header = (wire.HEADER_KEY_ID.lower().encode(), signer.key_id.encode())
+            canonical = wire.response_string(
+                answer.status,
+                self.nonce,
+                timestamp,
+                answer.body,
+                self.platform.suite.hash,
+                caller=named,
+                key_id=signer.key_id,
+            )
             signature = signer.sign(canonical)
         return [
             key_header,
