@@ -204,19 +204,18 @@ class Floor:
         body = await request.body()
         caller = wire.parse_caller(headers.get(wire.HEADER_CALLER, ""))
         session_id = headers.get(wire.HEADER_SESSION, "")
-        raw_timestamp = headers.get(wire.HEADER_TIMESTAMP, "")
+        timestamp = wire.parse_timestamp(headers.get(wire.HEADER_TIMESTAMP, ""))
         nonce = headers.get(wire.HEADER_NONCE, "")
         mac = wire.decode_signature(headers.get(wire.HEADER_SIGNATURE, ""))
         if (
             caller is None
             or caller[0] != "terminal"
             or not wire.SESSION_PATTERN.match(session_id)
-            or not raw_timestamp.isdigit()
+            or timestamp is None
             or not wire.NONCE_PATTERN.match(nonce)
             or mac is None
         ):
             return _problem(401, "missing_auth_header")
-        timestamp = int(raw_timestamp)
         if abs(int(time.time()) - timestamp) > self.settings.request_clock_skew_seconds:
             return _problem(401, "timestamp_out_of_window")
         message = wire.request_string(

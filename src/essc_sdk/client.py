@@ -232,13 +232,13 @@ class EsscClient:
         key_id = response.headers.get(wire.HEADER_KEY_ID, "")
         key = self.platform_keys.get(key_id)
         signature = wire.decode_signature(response.headers.get(wire.HEADER_SIGNATURE, ""))
-        timestamp = response.headers.get(wire.HEADER_TIMESTAMP, "")
-        if key is None or signature is None or not timestamp.isdigit():
+        timestamp = wire.parse_timestamp(response.headers.get(wire.HEADER_TIMESTAMP, ""))
+        if key is None or signature is None or timestamp is None:
             raise ResponseSignatureInvalid(f"response is not signed by a known platform key ({key_id!r})")
         message = wire.response_string(
             response.status_code,
             nonce,
-            int(timestamp),
+            timestamp,
             response.content,
             self.suite.hash,
             caller=self.caller,
@@ -251,13 +251,13 @@ class EsscClient:
 
     def _verify_response_mac(self, response: httpx.Response, nonce: str, session_id: str) -> None:
         mac = wire.decode_signature(response.headers.get(wire.HEADER_SIGNATURE, ""))
-        timestamp = response.headers.get(wire.HEADER_TIMESTAMP, "")
-        if self.session is None or self.session[0] != session_id or mac is None or not timestamp.isdigit():
+        timestamp = wire.parse_timestamp(response.headers.get(wire.HEADER_TIMESTAMP, ""))
+        if self.session is None or self.session[0] != session_id or mac is None or timestamp is None:
             raise ResponseSignatureInvalid(f"response carries a MAC of an unknown session ({session_id!r})")
         message = wire.response_string(
             response.status_code,
             nonce,
-            int(timestamp),
+            timestamp,
             response.content,
             self.suite.hash,
             caller=self.caller,

@@ -69,12 +69,12 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
     kind, ref = parsed
     session_id = request.headers.get(wire.HEADER_SESSION.lower())
     key_id = "" if session_id else _header(request, wire.HEADER_KEY_ID)
-    raw_timestamp = _header(request, wire.HEADER_TIMESTAMP)
-    if not raw_timestamp.isdigit():
+    timestamp = wire.parse_timestamp(_header(request, wire.HEADER_TIMESTAMP))
+    if timestamp is None:
         raise MissingAuthHeader(
-            f"header {wire.HEADER_TIMESTAMP} must be Unix seconds as digits", header=wire.HEADER_TIMESTAMP
+            f"header {wire.HEADER_TIMESTAMP} must be Unix seconds as 1-15 ASCII digits",
+            header=wire.HEADER_TIMESTAMP,
         )
-    timestamp = int(raw_timestamp)
     nonce = _header(request, wire.HEADER_NONCE)
     if not wire.NONCE_PATTERN.match(nonce):
         raise MissingAuthHeader(

@@ -40,19 +40,24 @@ WEBHOOK_SCHEME = "ESSC-HOOK-2"
 # Retired: it bound neither caller nor key id, so a key shared by two parties let either act as the other.
 RETIRED_REQUEST_SCHEMES = ("ESSC-REQ-1",)
 
-NONCE_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{16,64}$")
-CALLER_PATTERN = re.compile(r"^(channel|province|terminal|ministry)/([0-9A-Z]{2,20})$")
+NONCE_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{16,64}\Z")
+CALLER_PATTERN = re.compile(r"^(channel|province|terminal|ministry)/([0-9A-Z]{2,20})\Z")
 CALLER_REF_PATTERNS = {
-    "channel": re.compile(r"^[0-9]{10}$"),
-    "province": re.compile(r"^[0-9]{2}$"),
-    "terminal": re.compile(r"^[0-9A-Z]{8,20}$"),
-    "ministry": re.compile(r"^[A-Z][0-9A-Z]{1,19}$"),  # the ministry's own systems, e.g. ministry/MOHRSS
+    "channel": re.compile(r"^[0-9]{10}\Z"),
+    "province": re.compile(r"^[0-9]{2}\Z"),
+    "terminal": re.compile(r"^[0-9A-Z]{8,20}\Z"),
+    "ministry": re.compile(r"^[A-Z][0-9A-Z]{1,19}\Z"),  # the ministry's own systems, e.g. ministry/MOHRSS
 }
 CALLER_FORMS = (
     "'channel/<10-digit channelNo>', 'province/<2-digit code>', 'terminal/<8-20 of 0-9 A-Z>' "
     "or 'ministry/<2-20 of 0-9 A-Z, starting with a letter>'"
 )
-SESSION_PATTERN = re.compile(r"^[0-9A-Za-z]{26}$")
+SESSION_PATTERN = re.compile(r"^[0-9A-Za-z]{26}\Z")
+# Header values are matched whole (\Z, not $, which also matches before a final newline) and in ASCII only:
+# str.isdigit() takes "²" and int() then fails, so digits are [0-9] here, never \d or isdigit().
+TIMESTAMP_PATTERN = re.compile(r"^[0-9]{1,15}\Z")
+# A caller's X-Request-Id is echoed and logged: kept only in this charset and length, else a new one is made.
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,64}\Z")
 
 
 def parse_caller(value: str) -> tuple[str, str] | None:
@@ -61,6 +66,11 @@ def parse_caller(value: str) -> tuple[str, str] | None:
     if match is None or not CALLER_REF_PATTERNS[match.group(1)].match(match.group(2)):
         return None
     return match.group(1), match.group(2)
+
+
+def parse_timestamp(value: str) -> int | None:
+    """Unix seconds of an X-Essc-Timestamp value (1-15 ASCII digits), or None for anything else."""
+    return int(value) if TIMESTAMP_PATTERN.match(value) else None
 
 
 Digest = Callable[[bytes], bytes]
