@@ -119,7 +119,7 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
         )
 
     # Claimed only after the signature verified, so nobody can burn another caller's nonces.
-    if not platform.nonces.claim(caller_id, nonce, ttl_seconds=2 * window + 60):
+    if not platform.nonces.claim(caller_id, nonce, ttl_seconds=2 * window + 60, timestamp=timestamp):
         raise NonceReused(f"nonce {nonce!r} was already used by {kind}/{ref}", header=wire.HEADER_NONCE)
     return AuthenticatedCaller(
         caller_id=caller_id,

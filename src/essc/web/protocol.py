@@ -320,7 +320,10 @@ class _Exchange:
     # -- the answer ---------------------------------------------------------------------------------------
 
     def _problem(self, exc: EsscError) -> Response:
-        return problem(exc.status, exc.code, exc.title, exc.detail, Request(self.scope), **exc.extensions)
+        response = problem(exc.status, exc.code, exc.title, exc.detail, Request(self.scope), **exc.extensions)
+        if (retry_after := exc.extensions.get("retry_after")) is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     async def _send(self, answer: _Answer) -> None:
         headers = [(k, v) for k, v in answer.headers if k.lower() != b"content-length"]
