@@ -5,8 +5,8 @@ nonces: the time it was first found empty. Any nonce claimed before that time ma
 accepted before it can carry a timestamp up to one skew window ahead of that moment, so every timestamp
 earlier than epoch + window is refused (503 nonce_store_recovering, Retry-After) until fresh timestamps pass
 it: for one skew window after Redis comes back empty, including the first start of an empty Redis (a new
-deployment declares it never held nonces with `start_fresh`). The database store is as durable as the data
-it guards: a restore from backup rolls back the e-cards with the nonces.
+deployment declares it never held nonces with `start_fresh`, `essc nonce-store-fresh`). The database store
+is as durable as the data it guards: a restore from backup rolls back the e-cards with the nonces.
 """
 
 from __future__ import annotations
