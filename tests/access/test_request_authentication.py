@@ -193,3 +193,13 @@ def test_a_request_signed_under_the_retired_scheme_is_refused(platform: Platform
     assert _code(response) == "invalid_request_signature"
     assert "ESSC-REQ-2" in response.json()["detail"]
     assert "ESSC-REQ-1 is no longer accepted" in response.json()["detail"]
+
+
+def test_an_answer_signed_for_one_caller_does_not_verify_for_another(platform: Platform) -> None:
+    http = app_client(platform)
+    one, other = channel(platform, http), channel(platform, http)
+    response = one.client.raw("GET", "/v1/ecards/X", nonce="bound-answer-00001")
+    one.client.verify_response(response, "bound-answer-00001")
+
+    with pytest.raises(ResponseSignatureInvalid):
+        other.client.verify_response(response, "bound-answer-00001")
