@@ -30,7 +30,7 @@ async def get_platform(request: Request) -> Platform:
     return platform_of(request)
 
 
-async def signed_caller(request: Request) -> AuthenticatedCaller:
+def authenticated_caller(request: Request) -> AuthenticatedCaller:
     """The caller the protocol layer authenticated; a request that named none is refused."""
     caller: AuthenticatedCaller | None = getattr(request.state, CALLER, None)
     if caller is None:
@@ -40,6 +40,11 @@ async def signed_caller(request: Request) -> AuthenticatedCaller:
     return caller
 
 
+async def signed_caller(request: Request) -> AuthenticatedCaller:
+    """`authenticated_caller` as a dependency."""
+    return authenticated_caller(request)
+
+
 class SignedPolicy:
     """The per-request check of a route's declaration for signed parties: the caller's kind."""
 
@@ -47,7 +52,10 @@ class SignedPolicy:
         self.policy = policy
         self.reads_only = reads_only
 
-    async def __call__(self, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]) -> None:
+    # The caller is read from the request, not through a sub-dependency: FastAPI solves each dependency of
+    # a request anew, and this one runs on every signed request.
+    async def __call__(self, request: Request) -> None:
+        caller = authenticated_caller(request)
         party = self.policy.party
         if party is not Party.SIGNED and caller.kind != party.value:
             raise WrongCallerKind(
@@ -118,9 +126,13 @@ async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
         environment=caller.environment if caller is not None else None,
     )
     if declared is not None and declared.reads_only:
-        uow = UnitOfWork.reads_only(platform, context, platform.loop_engine().reads())
-    else:
-        uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
+        reader = UnitOfWork.reads_only(platform, context, platform.loop_engine().reads())
+        try:
+            yield reader  # nothing to commit: its session refuses every write
+        finally:
+            await reader.close_on_loop()
+        return
+    uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
     for fence in getattr(request.state, SESSION_FENCES, ()):
         fence(uow.session)
     try:
@@ -136,12 +148,11 @@ async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
 
 def _party_uow(
     kind: str, serves: str, actor: Callable[[AuthenticatedCaller], Actor]
-) -> Callable[[Request, AuthenticatedCaller], AsyncIterator[UnitOfWork]]:
+) -> Callable[[Request], AsyncIterator[UnitOfWork]]:
     """A dependency giving a unit of work to an authenticated caller of one kind, refusing the others."""
 
-    async def party_uow(
-        request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]
-    ) -> AsyncIterator[UnitOfWork]:
+    async def party_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+        caller = authenticated_caller(request)
         if caller.kind != kind:
             raise WrongCallerKind(f"this endpoint serves {serves}, not {caller.kind}s")
         async with _uow(request, actor(caller)) as uow:
