@@ -49,6 +49,7 @@ from scratch import (
     DEFAULT_POSTGRES_URL,
     AutoAnalyze,
     exit_cleanly_on_sigterm,
+    fresh_nonce_store,
     machine,
     scratch_database,
     scratch_name,
@@ -239,7 +240,11 @@ def run_backend(backend: str, args: argparse.Namespace, folder: Path) -> None:
     """Prepare a database; per server variant start uvicorn on it and drive each phase; drop the database."""
     with scratch_database(backend, scratch_name("issuance"), folder, args.postgres_url) as url:
         keystore = folder / f"keys-{backend}"
-        settings = Settings(database_url=url, redis_url=args.redis_url, keystore_path=keystore)
+        # Keys of this run only, in a nonce store declared new, as a first deployment does
+        prefix = f"{scratch_name('issuance-nonces')}:"
+        settings = Settings(
+            database_url=url, redis_url=args.redis_url, redis_key_prefix=prefix, keystore_path=keystore
+        )
         print(f"[{backend}] loading {args.holders:,} holders through the importer ...", file=sys.stderr)
         key_pem = prepare(url, settings, args.holders)
         version = server_version(url)
@@ -247,51 +252,61 @@ def run_backend(backend: str, args: argparse.Namespace, folder: Path) -> None:
             **os.environ,
             "ESSC_DATABASE_URL": url,
             "ESSC_REDIS_URL": args.redis_url,
+            "ESSC_REDIS_KEY_PREFIX": prefix,
             "ESSC_KEYSTORE_PATH": str(keystore),
             "ESSC_CRYPTO_SUITE": settings.crypto_suite,
             # Lets the workers import the nodelay variant's protocol class from this folder.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH_DIR), os.environ.get("PYTHONPATH")])),
         }
-        for round_no, variant in enumerate(args.variants):
-            server, base_url = start_server(env, args.workers, folder, extra_args=VARIANT_ARGS[variant])
-            phases: list[PhaseResult] = []
-            try:
-                with (
-                    AutoAnalyze(url, args.pg_autoanalyze == "emulate")
-                    if backend == "postgresql"
-                    else nullcontext()
-                ) as analyzer:
-                    for mode in args.modes:
-                        print(
-                            f"[{backend}/{variant}] {mode}: {args.clients} clients, {args.duration:g} s ...",
-                            file=sys.stderr,
-                        )
-                        job = ClientJob(
-                            0,
-                            args.clients,
-                            mode,
-                            base_url,
-                            args.holders,
-                            len(args.variants),
-                            round_no,
-                            args.warmup,
-                            args.duration,
-                            settings.crypto_suite,
-                            key_pem,
-                        )
-                        jobs = [replace(job, index=i) for i in range(args.clients)]
-                        phases.append(
-                            run_phase(
-                                mode, run_client, jobs, server.pid, warmup=args.warmup, duration=args.duration
+        with fresh_nonce_store(settings):
+            for round_no, variant in enumerate(args.variants):
+                server, base_url = start_server(env, args.workers, folder, extra_args=VARIANT_ARGS[variant])
+                phases: list[PhaseResult] = []
+                try:
+                    with (
+                        AutoAnalyze(url, args.pg_autoanalyze == "emulate")
+                        if backend == "postgresql"
+                        else nullcontext()
+                    ) as analyzer:
+                        for mode in args.modes:
+                            print(
+                                f"[{backend}/{variant}] {mode}: {args.clients} clients, "
+                                f"{args.duration:g} s ...",
+                                file=sys.stderr,
                             )
-                        )
-            finally:
-                stop_server(server)
-            stats = (
-                analyzer.summary() if analyzer else "SQLite: none (no ANALYZE, as an application leaves it)"
-            )
-            show(backend, version, variant, phases, args, stats)
-            sys.stdout.flush()
+                            job = ClientJob(
+                                0,
+                                args.clients,
+                                mode,
+                                base_url,
+                                args.holders,
+                                len(args.variants),
+                                round_no,
+                                args.warmup,
+                                args.duration,
+                                settings.crypto_suite,
+                                key_pem,
+                            )
+                            jobs = [replace(job, index=i) for i in range(args.clients)]
+                            phases.append(
+                                run_phase(
+                                    mode,
+                                    run_client,
+                                    jobs,
+                                    server.pid,
+                                    warmup=args.warmup,
+                                    duration=args.duration,
+                                )
+                            )
+                finally:
+                    stop_server(server)
+                stats = (
+                    analyzer.summary()
+                    if analyzer
+                    else "SQLite: none (no ANALYZE, as an application leaves it)"
+                )
+                show(backend, version, variant, phases, args, stats)
+                sys.stdout.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

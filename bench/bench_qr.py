@@ -75,6 +75,7 @@ from scratch import (
     AutoAnalyze,
     CpuSample,
     exit_cleanly_on_sigterm,
+    fresh_nonce_store,
     machine,
     process_cpu_seconds,
     scratch_database,
@@ -868,16 +869,21 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
     """Prepare a database, start both servers on it, run the phases, stop the servers, drop the database."""
     with scratch_database("postgresql", scratch_name("qr"), folder, args.postgres_url) as url:
         keystore = folder / "keys"
-        settings = Settings(database_url=url, redis_url=args.redis_url, keystore_path=keystore)
+        database = str(make_url(url).database)
+        # Keys of this run only, in a nonce store declared new, as a first deployment does
+        prefix = f"{database}:"
+        settings = Settings(
+            database_url=url, redis_url=args.redis_url, redis_key_prefix=prefix, keystore_path=keystore
+        )
         suite = get_suite(settings.crypto_suite)
         print(f"loading {args.holders:,} holders through the importer ...", file=sys.stderr)
         keys = load_parties(url, settings, args.holders)
         version = server_version(url)
-        database = str(make_url(url).database)
         env = {
             **os.environ,
             "ESSC_DATABASE_URL": url,
             "ESSC_REDIS_URL": args.redis_url,
+            "ESSC_REDIS_KEY_PREFIX": prefix,
             "ESSC_KEYSTORE_PATH": str(keystore),
             "ESSC_CRYPTO_SUITE": settings.crypto_suite,
             "ESSC_RUN_DISPATCHER": "false",
@@ -886,25 +892,26 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
         }
         servers: dict[str, Server] = {}
         requests: Requests | None = None
-        try:
-            for name in APPS:
-                servers[name] = start_server(name, args.server, args.workers, env, folder)
-            print("registering terminals and issuing e-cards through the API ...", file=sys.stderr)
-            scene = build_scene(servers[PLATFORM].base_url, suite, keys, args)
-            if not scene.sign_nos:
-                raise SystemExit(f"no e-card could be issued: {dict(scene.issue_failures)}")
-            analyze(url)
-            requests = Requests(url, settings, scene, servers[PLATFORM].base_url, args)
-            checked = check_floor(servers, requests)
-            print(checked, file=sys.stderr)
-            bench = Bench(servers, requests, database, folder, args)
-            with AutoAnalyze(url) as auto_analyze:
-                bench.all_rounds()
-        finally:
-            if requests is not None:
-                requests.close()
-            for server in servers.values():
-                server.stop()
+        with fresh_nonce_store(settings):
+            try:
+                for name in APPS:
+                    servers[name] = start_server(name, args.server, args.workers, env, folder)
+                print("registering terminals and issuing e-cards through the API ...", file=sys.stderr)
+                scene = build_scene(servers[PLATFORM].base_url, suite, keys, args)
+                if not scene.sign_nos:
+                    raise SystemExit(f"no e-card could be issued: {dict(scene.issue_failures)}")
+                analyze(url)
+                requests = Requests(url, settings, scene, servers[PLATFORM].base_url, args)
+                checked = check_floor(servers, requests)
+                print(checked, file=sys.stderr)
+                bench = Bench(servers, requests, database, folder, args)
+                with AutoAnalyze(url) as auto_analyze:
+                    bench.all_rounds()
+            finally:
+                if requests is not None:
+                    requests.close()
+                for server in servers.values():
+                    server.stop()
         show(bench, scene, version, args)
         print(f"  {checked}")
         print(f"  statistics: {auto_analyze.summary()}")

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 import redis.asyncio as redis
+from redis.commands.core import AsyncScript
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -44,6 +45,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from essc.audit.chain import entry_bytes
+from essc.core.nonces import NONCE_CLAIM
 from essc.core.platform import open_keystore
 from essc.core.settings import Settings
 from essc.kit import wire
@@ -171,6 +173,7 @@ class Floor:
         self.audit_key = keys.data_key(KeyPurpose.AUDIT_CHAIN)
         self.pool: asyncpg.Pool | None = None
         self.redis: redis.Redis | None = None
+        self.claim: AsyncScript | None = None
         self.sessions: dict[str, tuple[str, bytes]] = {}
         self.caller_ids: dict[str, str] = {}
 
@@ -179,6 +182,7 @@ class Floor:
         url = make_url(self.settings.database_url).set(drivername="postgresql").render_as_string(False)
         self.pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_SIZE)
         self.redis = redis.Redis.from_url(str(self.settings.redis_url))
+        self.claim = self.redis.register_script(NONCE_CLAIM)
         try:
             yield
         finally:
@@ -237,15 +241,17 @@ class Floor:
             caller_id, secret = session
             if not hmac.compare_digest(self.suite.mac(secret, message), mac):
                 return _problem(401, "request_signature_invalid")
-            # Claimed after the MAC verified, under the platform's key (essc.core.nonces.RedisNonceStore).
-            claimed = await self.redis.set(
-                f"essc:nonce:{caller_id}:{nonce}",
-                b"1",
-                nx=True,
-                ex=2 * self.settings.request_clock_skew_seconds + 60,
+            # Claimed after the MAC verified, with the platform's script and keys (essc.core.nonces): SET NX
+            # under the store's epoch, so a Redis that lost its data lets no replay in.
+            window = self.settings.request_clock_skew_seconds
+            prefix = self.settings.redis_key_prefix
+            assert self.claim is not None
+            claimed, _epoch = await self.claim(
+                keys=[f"{prefix}nonce-epoch", f"{prefix}nonce:{caller_id}:{nonce}"],
+                args=[int(time.time()), timestamp, window, 2 * window + 60],
             )
-            if not claimed:
-                return _problem(401, "nonce_reused")
+            if int(claimed) != 1:
+                return _problem(401 if int(claimed) == 0 else 503, "nonce_reused")
             try:
                 fields = orjson.loads(body)
                 parsed = parse_code(fields["code"])

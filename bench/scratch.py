@@ -15,10 +15,14 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from essc.core.db import make_engine, normalise_url
+from essc.core.nonces import RedisNonceStore
+from essc.core.settings import Settings
+from essc.kit.clock import SystemClock
 
 DEFAULT_POSTGRES_URL = os.environ.get(
     "ESSC_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -222,3 +226,26 @@ def backend_cpu_seconds(url: str) -> float:
             return sum(process_cpu_seconds(int(pid)) for pid in pids)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def fresh_nonce_store(settings: Settings) -> Iterator[None]:
+    """A run's own Redis nonce store (its key prefix), declared new as a new deployment does, then removed."""
+    if settings.redis_url is None:
+        yield
+        return
+    store = RedisNonceStore(
+        settings.redis_url,
+        SystemClock(),
+        window_seconds=settings.request_clock_skew_seconds,
+        prefix=settings.redis_key_prefix,
+    )
+    store.start_fresh()
+    try:
+        yield
+    finally:
+        client = redis.Redis.from_url(settings.redis_url)
+        with closing(client):
+            for key in client.scan_iter(match=f"{settings.redis_key_prefix}*", count=1000):
+                client.delete(key)
+        store.close()

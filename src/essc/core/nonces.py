@@ -19,6 +19,7 @@ from typing import Protocol
 import redis
 import redis.asyncio
 import redis.exceptions
+from redis.commands.core import AsyncScript
 from sqlalchemy import CHAR, String, delete
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,7 +43,7 @@ class NonceStoreRecovering(EsscError):
 
 # Atomic across workers: (re)start the epoch when the store was found empty, refuse timestamps a forgotten
 # claim could cover, else claim the nonce. KEYS: epoch, nonce; ARGV: now, timestamp, window, ttl.
-_CLAIM = """
+NONCE_CLAIM = """
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   redis.call('SET', KEYS[1], ARGV[1])
@@ -103,8 +104,9 @@ class RedisNonceStore:
         self.prefix = prefix
         self.epoch_key = f"{prefix}nonce-epoch"
         self._client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
-        self._script = self._client.register_script(_CLAIM)
+        self._script = self._client.register_script(NONCE_CLAIM)
         self._loop_clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
+        self._loop_scripts: dict[asyncio.AbstractEventLoop, AsyncScript] = {}
 
     def claim(self, caller_id: str, nonce: str, ttl_seconds: int, timestamp: int) -> bool:
         now = int(self._clock.now().timestamp())
@@ -112,8 +114,8 @@ class RedisNonceStore:
         args = [now, timestamp, self._window, ttl_seconds]
         try:
             if on_loop():
-                client = self._loop_client()
-                outcome = wait_on_loop(client.eval(_CLAIM, len(keys), *keys, *args))
+                # EVALSHA of the script Redis already holds (loaded again if it lost it), not its source
+                outcome = wait_on_loop(self._loop_script()(keys=keys, args=args))
             else:
                 outcome = self._script(keys=keys, args=args)
         except redis.exceptions.RedisError as exc:
@@ -144,6 +146,13 @@ class RedisNonceStore:
             )
         return client
 
+    def _loop_script(self) -> AsyncScript:
+        loop = asyncio.get_running_loop()
+        script = self._loop_scripts.get(loop)
+        if script is None:
+            script = self._loop_scripts[loop] = self._loop_client().register_script(NONCE_CLAIM)
+        return script
+
     def ping(self) -> None:
         self._client.ping()
 
@@ -151,7 +160,9 @@ class RedisNonceStore:
         await self._loop_client().ping()
 
     async def close_loop(self) -> None:
-        client = self._loop_clients.pop(asyncio.get_running_loop(), None)
+        loop = asyncio.get_running_loop()
+        self._loop_scripts.pop(loop, None)
+        client = self._loop_clients.pop(loop, None)
         if client is not None:
             await client.aclose()
 
