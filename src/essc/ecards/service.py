@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TypeVar
 
 from essc.authorisations.service import authorise, authorise_standing
 from essc.cardholders import repository as cards_repo
@@ -11,6 +12,7 @@ from essc.cardholders.lifecycle import CardEventType, card_is_usable
 from essc.cardholders.models import Card, Person
 from essc.cardholders.service import aac002_index, read_clear_person
 from essc.channels.models import Channel
+from essc.core.conflicts import ConcurrentWrite
 from essc.core.uow import UnitOfWork
 from essc.ecards import passwords, repository
 from essc.ecards.errors import (
@@ -27,7 +29,7 @@ from essc.ecards.errors import (
     WrongPassword,
 )
 from essc.ecards.events import EcardStopped
-from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence, IssuanceStatus
+from essc.ecards.models import BusiSeq, Ecard, Issuance, IssuanceEvidence, IssuanceStatus
 from essc.ecards.schemas import (
     Attestation,
     BusiSeqRequest,
@@ -45,6 +47,8 @@ from essc.kit.masking import mask_card_number
 from essc.regions.data import is_known_region
 from essc.shared.tokens import OneTimeTokens
 from essc.webhooks.service import announce
+
+_Row = TypeVar("_Row", Ecard, Issuance)
 
 MIN_ATTESTATION_SCORE = 80
 ATTESTATION_MAX_AGE = timedelta(minutes=10)
@@ -118,40 +122,49 @@ def issue(
 
     ecard = repository.ecard_of_person(session, province, person.id)
     if ecard is None:
-        ecard = Ecard(
-            province=province,
-            id=new_id(),
-            essc_no=random_code(20),
-            person_id=person.id,
-            card_id=card.id,
-            issued_at=now,
-            updated_at=now,
-        )
-        session.add(ecard)
-        session.flush()
-        uow.audit("ecard.created", "ecard", ecard.id, province, card_id=card.id)
-    elif ecard.card_id != card.id:
+        values = {
+            "province": province,
+            "id": new_id(),
+            "essc_no": random_code(20),
+            "person_id": person.id,
+            "card_id": card.id,
+            "issued_at": now,
+            "updated_at": now,
+        }
+        if repository.add_ecard_unless_held(session, values):
+            ecard = Ecard(**values)
+            uow.audit("ecard.created", "ecard", ecard.id, province, card_id=card.id)
+        else:
+            ecard = _winner(repository.ecard_of_person(session, province, person.id))
+    if ecard.card_id != card.id:
         raise CardNotActive("this card is not the holder's current card", field="aaz500")
 
-    issuance = repository.issuance_in_channel(session, province, ecard.id, channel.id)
-    created = issuance is None or issuance.status != IssuanceStatus.ACTIVE
+    # Locked: of concurrent issuances finding it unlinked, one reactivates it and the others see that.
+    issuance = repository.issuance_in_channel(session, province, ecard.id, channel.id, lock=True)
+    created = False
     if issuance is None:
-        issuance = Issuance(
-            province=province,
-            id=new_id(),
-            ecard_id=ecard.id,
-            channel_id=channel.id,
-            sign_no=random_code(24),
-            sign_level=1,
-            status=IssuanceStatus.ACTIVE,
-            issued_at=now,
-            level2_at=None,
-            unlinked_at=None,
+        values = {
+            "province": province,
+            "id": new_id(),
+            "ecard_id": ecard.id,
+            "channel_id": channel.id,
+            "sign_no": random_code(24),
+            "sign_level": 1,
+            "status": IssuanceStatus.ACTIVE,
+            "issued_at": now,
+            "level2_at": None,
+            "unlinked_at": None,
+        }
+        created = repository.add_issuance_unless_issued(session, values)
+        issuance = (
+            Issuance(**values)
+            if created
+            else _winner(repository.issuance_in_channel(session, province, ecard.id, channel.id, lock=True))
         )
-        session.add(issuance)
-    elif issuance.status != IssuanceStatus.ACTIVE:
+    if issuance.status != IssuanceStatus.ACTIVE:
         issuance.status, issuance.sign_level, issuance.issued_at = IssuanceStatus.ACTIVE, 1, now
         issuance.unlinked_at, issuance.level2_at = None, None
+        created = True
     session.flush()
     if created:
         session.add(
@@ -173,6 +186,13 @@ def issue(
         uow.audit("ecard.issued", "issuance", issuance.id, province, channel=channel.channel_no, sign_level=1)
     view = _view(issuance, person, card)
     return IssueResponse(**view.model_dump(), created=created)
+
+
+def _winner(row: _Row | None) -> _Row:
+    """The row a concurrent request inserted first (an insert skipped on a random code's clash finds none)."""
+    if row is None:
+        raise ConcurrentWrite("a concurrent issuance clashed; send the request again")
+    return row
 
 
 def authorise_sign_no(
@@ -214,18 +234,20 @@ def set_password(uow: UnitOfWork, channel: Channel, sign_no: str, pin: str) -> N
         raise PasswordAlreadySet("the e-card already has a password; use change or reset")
     passwords.check_new_password(pin, _birth(person))
     pepper = uow.platform.keys.data_key(KeyPurpose.PASSWORD_PEPPER)
-    uow.session.add(
-        EcardPassword(
-            province=ecard.province,
-            ecard_id=ecard.id,
-            password_hash=passwords.hash_password(uow.platform.suite, pepper.secret, ecard.id, pin),
-            pepper_key_id=pepper.key_id,
-            failed_attempts=0,
-            locked_until=None,
-            set_at=uow.clock.now(),
-        )
+    first = repository.add_first_password(
+        uow.session,
+        {
+            "province": ecard.province,
+            "ecard_id": ecard.id,
+            "password_hash": passwords.hash_password(uow.platform.suite, pepper.secret, ecard.id, pin),
+            "pepper_key_id": pepper.key_id,
+            "failed_attempts": 0,
+            "locked_until": None,
+            "set_at": uow.clock.now(),
+        },
     )
-    uow.session.flush()
+    if not first:
+        raise PasswordAlreadySet("the e-card already has a password; use change or reset")
     uow.audit("ecard.password_set", "ecard", ecard.id, ecard.province, channel=channel.channel_no)
 
 
