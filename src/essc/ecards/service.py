@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import TypeVar
 
 from essc.authorisations.service import authorise, authorise_standing
@@ -10,7 +10,7 @@ from essc.cardholders import repository as cards_repo
 from essc.cardholders.errors import UnknownRegion
 from essc.cardholders.lifecycle import CardEventType, card_is_usable
 from essc.cardholders.models import Card, Person
-from essc.cardholders.service import aac002_index, read_clear_person
+from essc.cardholders.service import aac002_index, birth_date, read_clear_person
 from essc.channels.models import Channel
 from essc.core.conflicts import ConcurrentWrite
 from essc.core.uow import UnitOfWork
@@ -50,6 +50,7 @@ from essc.webhooks.service import announce
 
 _Row = TypeVar("_Row", Ecard, Issuance)
 
+HOLDER_MISMATCH = "aac002, aac003, aaz500 and aab301 do not describe one cardholder's card"
 MIN_ATTESTATION_SCORE = 80
 ATTESTATION_MAX_AGE = timedelta(minutes=10)
 
@@ -108,15 +109,17 @@ def issue(
     _check_attestation(uow, request.attestation)
     person = cards_repo.person_by_index(session, aac002_index(uow.platform, aac002))
     card = cards_repo.card_by_number(session, province, request.aaz500.upper())
-    if person is None or card is None or card.person_id != person.id or person.province != province:
-        raise HolderMismatch("no card aaz500 of this aac002 was issued in that province")
-    if card.aab301 != request.aab301:
-        raise HolderMismatch(
-            f"card {mask_card_number(card.aaz500)} was not issued by region {request.aab301}"
-        )
-    clear = read_clear_person(uow, person, purpose="issuance_name_check")
-    if clear.aac003 != request.aac003.strip():
-        raise HolderMismatch("aac003 does not match the cardholder's name", field="aac003")
+    # One answer whichever of the four is wrong: telling a channel which one would let it guess names for a
+    # known ID number and card (and learn that a card exists) one field at a time.
+    if (
+        person is None
+        or card is None
+        or card.person_id != person.id
+        or person.province != province
+        or card.aab301 != request.aab301
+        or read_clear_person(uow, person, purpose="issuance_name_check").aac003 != request.aac003
+    ):
+        raise HolderMismatch(HOLDER_MISMATCH)
     if not card_is_usable(card.status):
         raise CardNotActive(f"card {mask_card_number(card.aaz500)} is {card.status}", card_status=card.status)
 
@@ -232,7 +235,7 @@ def set_password(uow: UnitOfWork, channel: Channel, sign_no: str, pin: str) -> N
     ensure_usable(issuance, card)
     if repository.password(uow.session, ecard.province, ecard.id) is not None:
         raise PasswordAlreadySet("the e-card already has a password; use change or reset")
-    passwords.check_new_password(pin, _birth(person))
+    passwords.check_new_password(pin, birth_date(uow, person))
     pepper = uow.platform.keys.data_key(KeyPurpose.PASSWORD_PEPPER)
     first = repository.add_first_password(
         uow.session,
@@ -249,10 +252,6 @@ def set_password(uow: UnitOfWork, channel: Channel, sign_no: str, pin: str) -> N
     if not first:
         raise PasswordAlreadySet("the e-card already has a password; use change or reset")
     uow.audit("ecard.password_set", "ecard", ecard.id, ecard.province, channel=channel.channel_no)
-
-
-def _birth(person: Person) -> date:
-    return date(int(person.birth_date[:4]), int(person.birth_date[4:6]), int(person.birth_date[6:8]))
 
 
 def _verify_password(uow: UnitOfWork, ecard: Ecard, channel: Channel, pin: str) -> None:
@@ -301,7 +300,7 @@ def change_password(uow: UnitOfWork, channel: Channel, sign_no: str, old: str, n
     issuance, ecard, person, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     _verify_password(uow, ecard, channel, old)
-    passwords.check_new_password(new, _birth(person))
+    passwords.check_new_password(new, birth_date(uow, person))
     _store_password(uow, ecard, new)
     uow.audit("ecard.password_changed", "ecard", ecard.id, ecard.province, channel=channel.channel_no)
 
@@ -311,7 +310,7 @@ def reset_password(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: st
     issuance, ecard, person, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     consume_busi_seq(uow, busi_seq, ecard, channel, Purpose.PASSWORD_RESET)
-    passwords.check_new_password(new, _birth(person))
+    passwords.check_new_password(new, birth_date(uow, person))
     if repository.password(uow.session, ecard.province, ecard.id) is None:
         raise PasswordNotSet("no password to reset; set one instead")
     _store_password(uow, ecard, new)
