@@ -95,3 +95,35 @@ def test_nonce_store_fresh_without_redis_says_so(workdir: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert "no Redis nonce store" in result.output
+
+
+def test_import_reports_rejected_rows_by_line_and_reason_with_masked_values_only(workdir: Path) -> None:
+    holders = workdir / "holders.csv"
+    assert runner.invoke(app, ["demo-data", "generate", str(holders), "--count", "12"]).exit_code == 0
+    lines = holders.read_text(encoding="utf-8").splitlines()
+    rows = [line.split(",") for line in lines]
+    secrets: list[str] = []
+    rows[2][0] = rows[2][0][:17] + ("0" if rows[2][0][17] != "0" else "1")  # wrong check digit
+    rows[4][1] = rows[4][1][:1] + "\u202e" + rows[4][1][1:]  # a right-to-left override in the name
+    rows[6][2] = "2" + rows[6][2][1:]  # a mobile number that cannot be one
+    rows[8][3] = rows[9][3]  # the card of the holder on the next line
+    rows[10][0] = rows[10][0][:6] + "19850231" + rows[10][0][14:17]  # an impossible birth date
+    rows[10][0] += "0"
+    for number in (2, 4, 6, 8, 10):
+        secrets += [rows[number][0], rows[number][1], rows[number][2]]
+    secrets.append(rows[8][3])
+    holders.write_text("\n".join(",".join(row) for row in rows) + "\n", encoding="utf-8")
+    errors = workdir / "rejected.tsv"
+
+    result = runner.invoke(app, ["import", str(holders), "--province", "44", "--errors", str(errors)])
+
+    assert result.exit_code == 2
+    reported = errors.read_text(encoding="utf-8")
+    for shown in (result.output, result.stderr, reported):
+        leaked = [secret for secret in secrets if secret in shown]
+        assert leaked == [], shown
+        assert "\u202e" not in shown
+    assert [line.split("\t")[0] for line in reported.splitlines()] == ["3", "5", "7", "10", "11"]
+    assert f"{rows[2][0][0]}{'*' * 16}{rows[2][0][-1]}" in reported
+    assert "aac003 '*" in reported
+    assert f"aac067 '{rows[6][2][:3]}****{rows[6][2][-4:]}'" in reported

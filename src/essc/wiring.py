@@ -5,14 +5,16 @@ from __future__ import annotations
 from essc.audit import repository as audit_repository
 from essc.cardholders.events import CardChanged
 from essc.core.auditing import audit_log
+from essc.core.conflicts import name_conflicts
 from essc.core.events import handlers
 from essc.ecards import handlers as ecards_handlers
+from essc.ecards.errors import PasswordAlreadySet
 from essc.ecards.events import EcardStopped
 from essc.offline import handlers as offline_handlers
 
 
 def register_handlers() -> None:
-    """Wire every event to its handlers, in the order they run, and units of work to the audit log.
+    """Wire events to their handlers in order, units of work to the audit log, constraints to their conflicts.
 
     Calling it again changes nothing.
     """
@@ -23,3 +25,4 @@ def register_handlers() -> None:
             EcardStopped: [offline_handlers.revoke_certificates],
         }
     )
+    name_conflicts({"pk_ecard_passwords": PasswordAlreadySet})

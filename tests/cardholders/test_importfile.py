@@ -21,6 +21,7 @@ from essc.cardholders.importfile import (
     parse_file,
 )
 from essc.kit.idnumber import check_digit
+from essc.kit.masking import mask_id_number
 
 HEADER = ",".join(COLUMNS)
 NOT_A_COUNTY = "not a GB/T 2260 county in its birth year"
@@ -95,7 +96,7 @@ def test_wrong_check_digit(tmp_path: Path) -> None:
     good = id_number("11010519491231002")
     wrong = good[:17] + ("0" if good[17] != "0" else "1")
     reason = only_reason(parse_csv_rows(tmp_path, csv_line(aac002=wrong)))
-    assert reason == f"aac002 '{wrong}' has a wrong check digit"
+    assert reason == f"aac002 '{mask_id_number(wrong)}' has a wrong check digit"
 
 
 @pytest.mark.parametrize(
@@ -103,20 +104,20 @@ def test_wrong_check_digit(tmp_path: Path) -> None:
     [
         ("4401061985030112", "must have 18 characters, got 16"),
         ("44010619850301A234", "must be 17 digits followed by a digit or X"),
-        (id_number("44010619850231123"), "carries an impossible birth date 19850231"),
+        (id_number("44010619850231123"), "carries an impossible birth date"),
         (
             id_number("99999919850301123"),
-            "carries region 999999, not a GB/T 2260 county in its birth year 1985",
+            "carries a region that was not a GB/T 2260 county in its birth year",
         ),
         (
             id_number("11011819800301123"),
-            "carries region 110118, not a GB/T 2260 county in its birth year 1980",
+            "carries a region that was not a GB/T 2260 county in its birth year",
         ),
     ],
 )
 def test_aac002_reasons(tmp_path: Path, aac002: str, expected: str) -> None:
     reason = only_reason(parse_csv_rows(tmp_path, csv_line(aac002=aac002)))
-    assert reason == f"aac002 '{aac002}' {expected}"
+    assert reason == f"aac002 '{mask_id_number(aac002)}' {expected}"
 
 
 def test_historical_county_is_valid_for_its_years(tmp_path: Path) -> None:
@@ -148,14 +149,14 @@ def test_lower_case_x_is_normalised(tmp_path: Path) -> None:
             "card_status 'x' must be one of normal, temp_lost, lost, locked, cancelled",
         ),
         ({"bank_account_active": "maybe"}, "bank_account_active must be true/false/1/0/yes/no, got 'maybe'"),
-        ({"aaz500": "A1234567"}, "aaz500 'A1234567' must be exactly 9 letters or digits"),
-        ({"aaz500": "A1234567-"}, "aaz500 'A1234567-' must be exactly 9 letters or digits"),
+        ({"aaz500": "A1234567"}, "aaz500 'A1****67' must be exactly 9 letters or digits"),
+        ({"aaz500": "A1234567-"}, "aaz500 'A1*****7-' must be exactly 9 letters or digits"),
         ({"aaz501": ""}, "aaz501 '' must be 1 to 32 letters or digits"),
         ({"aaz501": "0" * 33}, f"aaz501 '{'0' * 33}' must be 1 to 32 letters or digits"),
-        ({"aac003": "  "}, "aac003 must not be blank"),
-        ({"aac003": "张" * 65}, "aac003 must have at most 64 characters, got 65"),
-        ({"aac067": "23800138000"}, "aac067 '23800138000' must be 11 digits starting with 1, or empty"),
-        ({"aac067": "1380013800"}, "aac067 '1380013800' must be 11 digits starting with 1, or empty"),
+        ({"aac003": "  "}, "aac003 '': a name must not be blank"),
+        ({"aac003": "张" * 65}, f"aac003 '{'*' * 40}…': a name has at most 64 characters, got 65"),
+        ({"aac067": "23800138000"}, "aac067 '238****8000' must be 11 digits starting with 1, or empty"),
+        ({"aac067": "1380013800"}, "aac067 '138***3800' must be 11 digits starting with 1, or empty"),
     ],
 )
 def test_field_reasons(tmp_path: Path, changes: dict[str, str], reason: str) -> None:
@@ -361,3 +362,25 @@ def test_arbitrary_bytes_only_ever_fail_on_the_header(tmp_path: Path, data: byte
     except ImportFileError:
         return
     _check_rows(list(rows), data.count(b"\n") + 1, 2)
+
+
+@pytest.mark.parametrize(
+    "hidden", ["\u202e", "\u2067", "\u200b", "\u200d", "\ufeff", "\u0085", "\u2028", "\x07"]
+)
+def test_a_name_with_a_hidden_or_reordering_character_is_a_bad_row(tmp_path: Path, hidden: str) -> None:
+    name = f"张{hidden}伟"
+    reason = only_reason(parse_ndjson_rows(tmp_path, ndjson_line(aac003=name)))
+    assert reason.startswith("aac003 '***': a name cannot hold U+")
+    assert name not in reason
+    assert hidden not in reason
+
+
+@given(st.text(alphabet="0123456789X张伟李\u202e-", min_size=5, max_size=24))
+def test_no_reason_holds_a_personal_value_in_the_clear(
+    tmp_path_factory: pytest.TempPathFactory, value: str
+) -> None:
+    directory = tmp_path_factory.mktemp("rows", numbered=True)
+    for key in ("aac002", "aac003", "aac067", "aaz500"):
+        rows = parse_ndjson_rows(directory, ndjson_line(**{key: value}))
+        if isinstance(rows[0], BadRow):
+            assert value not in rows[0].reason

@@ -25,7 +25,7 @@ def test_issuance_returns_sign_no_and_masked_holder(platform: Platform) -> None:
     assert issued["signLevel"] == 1
     assert issued["usable"] is True
     assert issued["aac002"] != record.aac002
-    assert issued["aac002"].endswith(record.aac002[-4:])
+    assert issued["aac002"] == record.aac002[0] + "*" * 16 + record.aac002[-1]
     assert "*" in issued["aac003"]
     assert "*" in issued["aaz500"]
     with platform.session_factory() as session:
@@ -133,3 +133,47 @@ def test_malformed_body_gets_problem_details_naming_the_field(platform: Platform
     problem = response.json()
     assert problem["code"] == "invalid_input"
     assert {e["field"] for e in problem["errors"]} >= {"aab301", "aac002", "attestation"}
+
+
+def test_a_holder_mismatch_reads_the_same_whichever_field_is_wrong(platform: Platform) -> None:
+    record, other = holder(), holder()
+    load(platform, record, other)
+    http = app_client(platform)
+    app = channel(platform, http, provinces=("44", "11"))
+    wrong = {
+        "aac002": other.aac002,
+        "aac003": record.aac003 + "明",
+        "aaz500": other.aaz500,
+        "aab301": "110100",
+    }
+
+    problems = []
+    for field, value in wrong.items():
+        response = app.client.raw(
+            "POST",
+            "/v1/ecards/issuance",
+            app.client.seal_body(
+                issue_request(platform, record, **{field: value}), "POST", "/v1/ecards/issuance"
+            ),
+        )
+        problem = response.json()
+        problems.append((response.status_code, {k: v for k, v in problem.items() if k != "request_id"}))
+
+    assert problems[0][1]["code"] == "holder_mismatch"
+    assert all(problem == problems[0] for problem in problems), problems
+
+
+@pytest.mark.parametrize("hidden", ["\u202e", "\u200b", "\u0085", "\u2066"])
+def test_issuance_refuses_a_name_with_hidden_characters(platform: Platform, hidden: str) -> None:
+    record = holder()
+    load(platform, record)
+    http = app_client(platform)
+    app = channel(platform, http)
+
+    with pytest.raises(PlatformError) as refused:
+        app.client.post(
+            "/v1/ecards/issuance",
+            issue_request(platform, record, aac003=record.aac003[:1] + hidden + record.aac003[1:]),
+        )
+
+    assert (refused.value.status, refused.value.code) == (422, "invalid_input")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from essc.core.platform import Platform
+from essc.ecards import passwords
+from essc.ecards.errors import WeakPassword
 from essc.ecards.models import EcardPassword
 from essc.kit.clock import FrozenClock
+from essc.kit.errors import InvalidInput
 from essc_sdk import PlatformError
 from factories import Party, app_client, attestation, channel, holder, issue_request, load
 
@@ -202,3 +208,35 @@ def test_another_channels_sign_no_is_not_found(platform: Platform) -> None:
         other.client.get(f"/v1/ecards/{sign_no}")
     assert missing.value.status == 404
     assert missing.value.code == "sign_no_not_found"
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "²³⁴⁵⁶⁷",  # superscripts: str.isdigit() takes them, int() does not
+        "٨٠٢٤١٧",  # Arabic-Indic digits
+        "８０２４１７",  # full-width digits
+        "80241７",
+        "80241",
+        "8024170",
+    ],
+)
+def test_a_new_password_is_six_ascii_digits_or_invalid_input(platform: Platform, password: str) -> None:
+    app, sign_no, _ = _issued(platform)
+
+    response = app.client.raw("PUT", f"/v1/ecards/{sign_no}/password", {"password": password})
+
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_input")
+
+
+@given(st.text(max_size=8))
+def test_any_text_is_an_acceptable_password_or_refused_by_name(pin: str) -> None:
+    birth = date(1985, 3, 1)
+    if re.fullmatch("[0-9]{6}", pin) is None:
+        with pytest.raises(InvalidInput, match="exactly 6 digits 0-9"):
+            passwords.check_new_password(pin, birth)
+    elif passwords.weakness(pin, birth) is not None:
+        with pytest.raises(WeakPassword):
+            passwords.check_new_password(pin, birth)
+    else:
+        assert passwords.check_new_password(pin, birth) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from itertools import product
 
 import pytest
@@ -125,7 +125,7 @@ def test_a_masked_grant_learns_the_masked_holder_once(platform: Platform, scene:
     assert answer["usable"] is True
     assert answer["disclosure"] == "masked"
     assert answer["aac002"] != record.aac002
-    assert str(answer["aac002"]).endswith(record.aac002[-4:])
+    assert answer["aac002"] == record.aac002[0] + "*" * 16 + record.aac002[-1]
     assert "*" in str(answer["aac003"])
     assert answer["aab301"] == record.aab301
     assert _problem(counter, code) == "code_already_used"
@@ -316,3 +316,35 @@ def test_the_spend_is_refused_in_sql_exactly_when_the_rule_refuses_the_terminal(
             allowed = False
     assert allowed is (institution_status == terminal_status == "active" and busi_type == "01")
     assert (spent is not None) is allowed
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "0001-01-01T00:00:00%2B14:00",  # past the year 1 in UTC: Python cannot hold it
+        "9999-12-31T23:59:59-14:00",
+        "2026-01-01T00:00:00",  # no zone: which instant is meant?
+        "1900-01-01T00:00:00Z",
+    ],
+)
+def test_a_usage_history_before_an_instant_out_of_range_is_invalid_input(
+    platform: Platform, scene: Scene, before: str
+) -> None:
+    response = scene.app.client.raw("GET", f"/v1/ecards/{scene.sign_no}/usages?before={before}")
+
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_input")
+
+
+def test_a_usage_history_before_an_instant_with_an_offset_reads_it_in_utc(
+    platform: Platform, scene: Scene
+) -> None:
+    device = _terminal(platform, scene, "hospital", {"01": "masked"})
+    _resolve(device, _code(scene)["code"])
+    later = (platform.clock.now() + timedelta(hours=1)).astimezone(timezone(timedelta(hours=14)))
+    earlier = platform.clock.now() - timedelta(hours=1)
+
+    def count(before: datetime) -> int:
+        query = before.isoformat().replace("+", "%2B")
+        return len(scene.app.client.get(f"/v1/ecards/{scene.sign_no}/usages?before={query}")["usages"])
+
+    assert (count(later), count(earlier)) == (1, 0)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from essc.cardholders.lifecycle import CardEventType
 from essc.cardholders.models import CardEvent
-from essc.kit.schemas import WireModel
+from essc.kit.schemas import Instant, WireModel
 
 
 class NewCard(WireModel):
@@ -26,7 +26,7 @@ class CardEventIn(WireModel):
     event_id: str = Field(alias="eventId", min_length=1, max_length=64)
     aaz500: str = Field(pattern=r"^[A-Za-z0-9]{9}$")
     type: CardEventType
-    occurred_at: AwareDatetime = Field(alias="occurredAt")
+    occurred_at: Instant = Field(alias="occurredAt")
     new_card: NewCard | None = Field(default=None, alias="newCard")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from essc.cardholders import repository
@@ -18,7 +18,7 @@ from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit.idnumber import birth_date_of
 from essc.kit.ids import new_id
-from essc.kit.masking import mask_id_number, mask_name
+from essc.kit.masking import mask_card_number, mask_id_number, mask_name
 from essc.shared.provinces import WrongProvince
 
 
@@ -73,6 +73,7 @@ class _Batch:
     new_persons: list[dict[str, Any]] = field(default_factory=list)
     new_cards: list[dict[str, Any]] = field(default_factory=list)
     seen_in_batch: dict[bytes, str] = field(default_factory=dict)
+    cards_in_batch: dict[str, str] = field(default_factory=dict)  # aaz500 -> person id, of new_cards
 
 
 def load_holders(uow: UnitOfWork, province: str, rows: Iterable[tuple[int, HolderRecord]]) -> BatchResult:
@@ -159,7 +160,6 @@ def _load_person(
             "province": province,
             "id": person_id,
             "aac002_index": index,
-            "birth_date": birth_date_of(record.aac002).strftime("%Y%m%d"),
             "created_at": batch.now,
             "updated_at": batch.now,
             **_person_fields(platform, province, person_id, record),
@@ -170,7 +170,13 @@ def _load_person(
 
 def _load_card(batch: _Batch, record: HolderRecord, person_id: str) -> str | Rejection:
     card = batch.existing_cards.get(record.aaz500)
+    if card is None and record.aaz500 in batch.cards_in_batch:
+        # An earlier line of this batch brought the card: the same holder again changes nothing.
+        if batch.cards_in_batch[record.aaz500] != person_id:
+            return Rejection(f"aaz500 {mask_card_number(record.aaz500)} belongs to another person")
+        return "unchanged"
     if card is None:
+        batch.cards_in_batch[record.aaz500] = person_id
         batch.new_cards.append(
             {
                 "province": batch.province,
@@ -189,7 +195,7 @@ def _load_card(batch: _Batch, record: HolderRecord, person_id: str) -> str | Rej
         )
         return "added"
     if card.person_id != person_id:
-        return Rejection(f"aaz500 {record.aaz500} belongs to another person")
+        return Rejection(f"aaz500 {mask_card_number(record.aaz500)} belongs to another person")
     if (card.aaz501, card.aab301, card.generation, card.bank_account_active) == (
         record.aaz501,
         record.aab301,
@@ -233,6 +239,15 @@ def read_clear_person(uow: UnitOfWork, person: EncryptedPerson, purpose: str) ->
     )
     uow.audit("person.clear_read", "person", person.id, person.province, purpose=purpose)
     return clear
+
+
+def birth_date(uow: UnitOfWork, person: EncryptedPerson) -> date:
+    """The holder's birth date from the encrypted aac002, for a rule that needs it (the password rule)."""
+    # Not audited as a clear read: nothing of it leaves the platform. A clear column of it beside the masked
+    # aac002 would narrow the ID number to a handful of candidates.
+    cipher, aad = person.aac002_cipher, field_aad(person.province, person.id, "aac002")
+    aac002 = uow.platform.fields.decrypt(cipher, aad)
+    return birth_date_of(aac002)
 
 
 def _record_event(

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from essc.kit.schemas import WireModel
+from essc.kit.schemas import Instant, WireModel
 from essc.shared.callers import Environment
 from essc.shared.policy import Function
 
@@ -98,7 +98,7 @@ class KeyRotation(WireModel):
     public_key: str = Field(alias="publicKey")
     environment: Environment = Environment.PRODUCTION
     replaces: str | None = Field(default=None, pattern=KEY_ID)
-    old_key_stops_at: datetime | None = Field(
+    old_key_stops_at: Instant | None = Field(
         default=None, alias="oldKeyStopsAt", description="default: 7 days from now"
     )
 
@@ -108,7 +108,7 @@ class CertificationIn(WireModel):
 
     function: Function
     environment: Environment = Environment.PRODUCTION
-    passed_at: datetime = Field(alias="passedAt")
-    expires_at: datetime = Field(alias="expiresAt")
+    passed_at: Instant = Field(alias="passedAt")
+    expires_at: Instant = Field(alias="expiresAt")
     key_fingerprint: str = Field(alias="keyFingerprint", min_length=16, max_length=128)
     report_ref: str = Field(alias="reportRef", min_length=1, max_length=128)

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import IntegrityError
 
+from essc.core.conflicts import conflict_of
 from essc.core.context import CALLER, SESSION_FENCES, Actor, RequestContext
 from essc.core.db import run_on_loop
 from essc.core.platform import Platform
@@ -136,8 +138,15 @@ async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
     for fence in getattr(request.state, SESSION_FENCES, ()):
         fence(uow.session)
     try:
-        yield uow
-        await run_on_loop(uow.commit)
+        try:
+            yield uow
+            await run_on_loop(uow.commit)
+        except IntegrityError as exc:
+            # A concurrent request wrote the same unique row first: a named 409, not a 500.
+            conflict = conflict_of(exc)
+            if conflict is None:
+                raise
+            raise conflict from exc
     except EsscError as exc:
         if exc.persist_changes:
             await run_on_loop(uow.commit)

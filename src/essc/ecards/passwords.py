@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import date
 
 from argon2 import PasswordHasher
@@ -16,6 +17,8 @@ from essc.kit.errors import InvalidInput
 # OWASP's argon2id minimum; the pepper (a key-store key) is what stops offline guessing of 10^6 PINs.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
+# ASCII digits only: str.isdigit() also takes superscripts and other scripts' digits, which int() may refuse.
+_SIX_DIGITS = re.compile(r"[0-9]{6}")
 _COMMON = frozenset(
     {"123123", "112233", "520520", "521521", "147258", "159357", "123321", "111222", "101010"}
 )
@@ -46,8 +49,8 @@ def weakness(pin: str, birth: date) -> str | None:
 
 
 def check_new_password(pin: str, birth: date) -> None:
-    if len(pin) != 6 or not pin.isdigit():
-        raise InvalidInput("the e-card password must be exactly 6 digits", field="password")
+    if not _SIX_DIGITS.fullmatch(pin):
+        raise InvalidInput("the e-card password must be exactly 6 digits 0-9", field="password")
     reason = weakness(pin, birth)
     if reason:
         raise WeakPassword(f"choose another password: {reason}", field="password")

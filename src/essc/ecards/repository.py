@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import String, and_, bindparam, delete, select, update
 
 from essc.authorisations.repository import Standing, standing_columns, standing_of
 from essc.cardholders.models import Card, Person
 from essc.channels.models import Channel
-from essc.core.db import HotStatement, Session, affected_rows
+from essc.core.db import HotStatement, Session, affected_rows, insert_ignoring_conflicts, table_of
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance
 from essc.shared.tokens import unspent
 
@@ -31,12 +31,34 @@ def ecard(session: Session, province: str, ecard_id: str) -> Ecard | None:
     return session.get(Ecard, (province, ecard_id))
 
 
-def issuance_in_channel(session: Session, province: str, ecard_id: str, channel_id: str) -> Issuance | None:
-    return session.execute(
-        select(Issuance).where(
-            Issuance.province == province, Issuance.ecard_id == ecard_id, Issuance.channel_id == channel_id
-        )
-    ).scalar_one_or_none()
+def issuance_in_channel(
+    session: Session, province: str, ecard_id: str, channel_id: str, *, lock: bool = False
+) -> Issuance | None:
+    stmt = select(Issuance).where(
+        Issuance.province == province, Issuance.ecard_id == ecard_id, Issuance.channel_id == channel_id
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def add_ecard_unless_held(session: Session, values: dict[str, Any]) -> bool:
+    """Insert the person's e-card unless they already hold one; False when a concurrent issuance won.
+
+    ON CONFLICT DO NOTHING waits for the competing transaction and then skips the row, so the loser reads
+    the winner's e-card next instead of failing on uq_ecards_province_person_id.
+    """
+    return insert_ignoring_conflicts(session, table_of(Ecard), [values]) == 1
+
+
+def add_issuance_unless_issued(session: Session, values: dict[str, Any]) -> bool:
+    """Insert the e-card's issuance in a channel unless it exists; False when a concurrent issuance won."""
+    return insert_ignoring_conflicts(session, table_of(Issuance), [values]) == 1
+
+
+def add_first_password(session: Session, values: dict[str, Any]) -> bool:
+    """Insert the e-card's first password; False when one is set already (a concurrent request was first)."""
+    return insert_ignoring_conflicts(session, table_of(EcardPassword), [values]) == 1
 
 
 class SignedEcard(NamedTuple):

@@ -6,9 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from essc.kit.schemas import WireModel
+from essc.kit.schemas import Instant, PersonName, WireModel
 
 
 class Purpose(StrEnum):
@@ -31,13 +31,13 @@ class Attestation(WireModel):
     provider: str = Field(min_length=1, max_length=64)
     reference: str = Field(min_length=1, max_length=128)
     score: int = Field(ge=0, le=100)
-    checked_at: AwareDatetime = Field(alias="checkedAt")
+    checked_at: Instant = Field(alias="checkedAt")
 
 
 class IssueRequest(WireModel):
     aab301: str = Field(pattern=r"^[0-9]{6}$")
     aac002: str = Field(min_length=18, max_length=18)
-    aac003: str = Field(min_length=1, max_length=64)
+    aac003: PersonName
     aaz500: str = Field(pattern=r"^[A-Za-z0-9]{9}$")
     attestation: Attestation
 

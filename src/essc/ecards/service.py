@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
+from typing import TypeVar
 
 from essc.authorisations.service import authorise, authorise_standing
 from essc.cardholders import repository as cards_repo
 from essc.cardholders.errors import UnknownRegion
 from essc.cardholders.lifecycle import CardEventType, card_is_usable
 from essc.cardholders.models import Card, Person
-from essc.cardholders.service import aac002_index, read_clear_person
+from essc.cardholders.service import aac002_index, birth_date, read_clear_person
 from essc.channels.models import Channel
 from essc.channels.service import acting_channel
+from essc.core.conflicts import ConcurrentWrite
 from essc.core.uow import UnitOfWork
 from essc.ecards import passwords, repository
 from essc.ecards.errors import (
@@ -28,7 +30,7 @@ from essc.ecards.errors import (
     WrongPassword,
 )
 from essc.ecards.events import EcardStopped
-from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence, IssuanceStatus
+from essc.ecards.models import BusiSeq, Ecard, Issuance, IssuanceEvidence, IssuanceStatus
 from essc.ecards.schemas import (
     Attestation,
     BusiSeqRequest,
@@ -47,6 +49,9 @@ from essc.regions.data import is_known_region
 from essc.shared.tokens import OneTimeTokens
 from essc.webhooks.service import announce
 
+_Row = TypeVar("_Row", Ecard, Issuance)
+
+HOLDER_MISMATCH = "aac002, aac003, aaz500 and aab301 do not describe one cardholder's card"
 MIN_ATTESTATION_SCORE = 80
 ATTESTATION_MAX_AGE = timedelta(minutes=10)
 
@@ -124,54 +129,65 @@ def issue(
     _check_attestation(uow, request.attestation)
     person = cards_repo.person_by_index(session, aac002_index(uow.platform, aac002))
     card = cards_repo.card_by_number(session, province, request.aaz500.upper())
-    if person is None or card is None or card.person_id != person.id or person.province != province:
-        raise HolderMismatch("no card aaz500 of this aac002 was issued in that province")
-    if card.aab301 != request.aab301:
-        raise HolderMismatch(
-            f"card {mask_card_number(card.aaz500)} was not issued by region {request.aab301}"
-        )
-    clear = read_clear_person(uow, person, purpose="issuance_name_check")
-    if clear.aac003 != request.aac003.strip():
-        raise HolderMismatch("aac003 does not match the cardholder's name", field="aac003")
+    # One answer whichever of the four is wrong: telling a channel which one would let it guess names for a
+    # known ID number and card (and learn that a card exists) one field at a time.
+    if (
+        person is None
+        or card is None
+        or card.person_id != person.id
+        or person.province != province
+        or card.aab301 != request.aab301
+        or read_clear_person(uow, person, purpose="issuance_name_check").aac003 != request.aac003
+    ):
+        raise HolderMismatch(HOLDER_MISMATCH)
     if not card_is_usable(card.status):
         raise CardNotActive(f"card {mask_card_number(card.aaz500)} is {card.status}", card_status=card.status)
 
     ecard = repository.ecard_of_person(session, province, person.id)
     if ecard is None:
-        ecard = Ecard(
-            province=province,
-            id=new_id(),
-            essc_no=random_code(20),
-            person_id=person.id,
-            card_id=card.id,
-            issued_at=now,
-            updated_at=now,
-        )
-        session.add(ecard)
-        session.flush()
-        uow.audit("ecard.created", "ecard", ecard.id, province, card_id=card.id)
-    elif ecard.card_id != card.id:
+        values = {
+            "province": province,
+            "id": new_id(),
+            "essc_no": random_code(20),
+            "person_id": person.id,
+            "card_id": card.id,
+            "issued_at": now,
+            "updated_at": now,
+        }
+        if repository.add_ecard_unless_held(session, values):
+            ecard = Ecard(**values)
+            uow.audit("ecard.created", "ecard", ecard.id, province, card_id=card.id)
+        else:
+            ecard = _winner(repository.ecard_of_person(session, province, person.id))
+    if ecard.card_id != card.id:
         raise CardNotActive("this card is not the holder's current card", field="aaz500")
 
-    issuance = repository.issuance_in_channel(session, province, ecard.id, channel.id)
-    created = issuance is None or issuance.status != IssuanceStatus.ACTIVE
+    # Locked: of concurrent issuances finding it unlinked, one reactivates it and the others see that.
+    issuance = repository.issuance_in_channel(session, province, ecard.id, channel.id, lock=True)
+    created = False
     if issuance is None:
-        issuance = Issuance(
-            province=province,
-            id=new_id(),
-            ecard_id=ecard.id,
-            channel_id=channel.id,
-            sign_no=random_code(24),
-            sign_level=1,
-            status=IssuanceStatus.ACTIVE,
-            issued_at=now,
-            level2_at=None,
-            unlinked_at=None,
+        values = {
+            "province": province,
+            "id": new_id(),
+            "ecard_id": ecard.id,
+            "channel_id": channel.id,
+            "sign_no": random_code(24),
+            "sign_level": 1,
+            "status": IssuanceStatus.ACTIVE,
+            "issued_at": now,
+            "level2_at": None,
+            "unlinked_at": None,
+        }
+        created = repository.add_issuance_unless_issued(session, values)
+        issuance = (
+            Issuance(**values)
+            if created
+            else _winner(repository.issuance_in_channel(session, province, ecard.id, channel.id, lock=True))
         )
-        session.add(issuance)
-    elif issuance.status != IssuanceStatus.ACTIVE:
+    if issuance.status != IssuanceStatus.ACTIVE:
         issuance.status, issuance.sign_level, issuance.issued_at = IssuanceStatus.ACTIVE, 1, now
         issuance.unlinked_at, issuance.level2_at = None, None
+        created = True
     session.flush()
     if created:
         session.add(
@@ -193,6 +209,13 @@ def issue(
         uow.audit("ecard.issued", "issuance", issuance.id, province, channel=channel.channel_no, sign_level=1)
     view = _view(issuance, person, card)
     return IssueResponse(**view.model_dump(), created=created)
+
+
+def _winner(row: _Row | None) -> _Row:
+    """The row a concurrent request inserted first (an insert skipped on a random code's clash finds none)."""
+    if row is None:
+        raise ConcurrentWrite("a concurrent issuance clashed; send the request again")
+    return row
 
 
 def authorise_sign_no(
@@ -252,25 +275,23 @@ def set_password(uow: UnitOfWork, channel: Channel, sign_no: str, pin: str) -> N
     ensure_usable(issuance, card)
     if repository.password(uow.session, ecard.province, ecard.id) is not None:
         raise PasswordAlreadySet("the e-card already has a password; use change or reset")
-    passwords.check_new_password(pin, _birth(person))
+    passwords.check_new_password(pin, birth_date(uow, person))
     pepper = uow.platform.keys.data_key(KeyPurpose.PASSWORD_PEPPER)
-    uow.session.add(
-        EcardPassword(
-            province=ecard.province,
-            ecard_id=ecard.id,
-            password_hash=passwords.hash_password(uow.platform.suite, pepper.secret, ecard.id, pin),
-            pepper_key_id=pepper.key_id,
-            failed_attempts=0,
-            locked_until=None,
-            set_at=uow.clock.now(),
-        )
+    first = repository.add_first_password(
+        uow.session,
+        {
+            "province": ecard.province,
+            "ecard_id": ecard.id,
+            "password_hash": passwords.hash_password(uow.platform.suite, pepper.secret, ecard.id, pin),
+            "pepper_key_id": pepper.key_id,
+            "failed_attempts": 0,
+            "locked_until": None,
+            "set_at": uow.clock.now(),
+        },
     )
-    uow.session.flush()
+    if not first:
+        raise PasswordAlreadySet("the e-card already has a password; use change or reset")
     uow.audit("ecard.password_set", "ecard", ecard.id, ecard.province, channel=channel.channel_no)
-
-
-def _birth(person: Person) -> date:
-    return date(int(person.birth_date[:4]), int(person.birth_date[4:6]), int(person.birth_date[6:8]))
 
 
 def _verify_password(uow: UnitOfWork, ecard: Ecard, channel: Channel, pin: str) -> None:
@@ -319,7 +340,7 @@ def change_password(uow: UnitOfWork, channel: Channel, sign_no: str, old: str, n
     issuance, ecard, person, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     _verify_password(uow, ecard, channel, old)
-    passwords.check_new_password(new, _birth(person))
+    passwords.check_new_password(new, birth_date(uow, person))
     _store_password(uow, ecard, new)
     uow.audit("ecard.password_changed", "ecard", ecard.id, ecard.province, channel=channel.channel_no)
 
@@ -329,7 +350,7 @@ def reset_password(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: st
     issuance, ecard, person, card = authorise_sign_no(uow, channel, sign_no)
     ensure_usable(issuance, card)
     consume_busi_seq(uow, busi_seq, ecard, channel, Purpose.PASSWORD_RESET)
-    passwords.check_new_password(new, _birth(person))
+    passwords.check_new_password(new, birth_date(uow, person))
     if repository.password(uow.session, ecard.province, ecard.id) is None:
         raise PasswordNotSet("no password to reset; set one instead")
     _store_password(uow, ecard, new)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 
 def mask_id_number(aac002: str) -> str:
-    """Keep the first four and last four characters of an ID number: 1101**********002X."""
-    if len(aac002) <= 8:
+    """Keep the first and the last character of an ID number: 1****************X."""
+    # No more: the mask is stored in the clear beside the card's region, and every digit it kept would narrow
+    # the number (the first and last four left two county digits and, with the clear birth date then kept,
+    # the check digit brought it to 1-3 candidates). The first digit is the province's, the last a check.
+    if len(aac002) <= 2:
         return "*" * len(aac002)
-    return aac002[:4] + "*" * (len(aac002) - 8) + aac002[-4:]
+    return aac002[0] + "*" * (len(aac002) - 2) + aac002[-1]
 
 
 def mask_name(aac003: str) -> str:

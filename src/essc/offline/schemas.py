@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from essc.kit.schemas import WireModel
+from essc.kit.schemas import Instant, WireModel
 
 
 class EnrolRequest(WireModel):
@@ -24,7 +24,7 @@ class Enrolment(WireModel):
 
 class Acceptance(WireModel):
     code: str = Field(min_length=1, max_length=1024, description="the offline payload the terminal accepted")
-    accepted_at: datetime = Field(alias="acceptedAt")
+    accepted_at: Instant = Field(alias="acceptedAt")
 
 
 class UploadRequest(WireModel):

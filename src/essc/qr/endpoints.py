@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query, Request, status
@@ -10,6 +9,7 @@ from fastapi import Query, Request, status
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
+from essc.kit.schemas import Instant
 from essc.qr import service
 from essc.qr.schemas import CodeRequest, OnlineCodeOut, Resolution, ResolveRequest, UsageHistory
 from essc.shared.policy import Function, Party
@@ -39,7 +39,7 @@ async def usage_history(
     sign_no: str,
     uow: ChannelUoW,
     channel: CurrentChannel,
-    before: datetime | None = None,
+    before: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> UsageHistory:
     """Who used the holder's e-card ("who used my card"), newest first."""

@@ -1,0 +1,89 @@
+"""Migration 0005 on SQLite and PostgreSQL: holders are re-masked and their clear birth date dropped."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from conftest import POSTGRES_URL
+from essc.core import migrate
+from essc.core.db import make_engine, normalise_url
+
+
+@pytest.fixture
+def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A database of its own, with no schema, on the backend under test."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrating.db'}"
+        return
+    assert POSTGRES_URL is not None
+    admin_url = make_url(normalise_url(POSTGRES_URL))
+    name = f"essc_migration_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _downgrade(url: str, revision: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = migrate.alembic_config(url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def _person(number: int, masked: str) -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {
+        "province": "44",
+        "id": f"{number:026d}",
+        "aac002_index": bytes([number]) * 32,
+        "aac002_cipher": b"c",
+        "aac003_cipher": b"c",
+        "aac067_cipher": None,
+        "aac002_masked": masked,
+        "aac003_masked": "**伟",
+        "birth_date": "19850301",
+        "content_digest": b"d" * 32,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def test_0005_re_masks_existing_holders_and_drops_their_birth_date(empty_url: str) -> None:
+    migrate.upgrade(empty_url, "0003")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            columns = ", ".join(_person(1, ""))
+            values = ", ".join(f":{name}" for name in _person(1, ""))
+            insert = text(f"INSERT INTO persons ({columns}) VALUES ({values})")
+            conn.execute(insert, [_person(1, "4401**********123X"), _person(2, "1101**********0021")])
+
+        migrate.upgrade(empty_url, "0005")
+
+        assert "birth_date" not in {c["name"] for c in inspect(engine).get_columns("persons")}
+        with engine.connect() as conn:
+            masks = conn.execute(text("SELECT aac002_masked FROM persons ORDER BY id")).scalars().all()
+        assert masks == ["4****************X", "1****************1"]
+
+        _downgrade(empty_url, "0003")
+        assert "birth_date" in {c["name"] for c in inspect(engine).get_columns("persons")}
+    finally:
+        engine.dispose()
