@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from datetime import timedelta
 
 import pytest
 
+from essc.core.db import run_on_loop
 from essc.core.nonces import DatabaseNonceStore, RedisNonceStore
 from essc.core.platform import Platform
 from essc.kit.clock import FrozenClock
@@ -101,3 +103,22 @@ def test_redis_down_answers_503_by_name_and_readiness_says_so(platform: Platform
     assert ready.json()["checks"]["redis"].startswith("unavailable")
     assert ready.json()["checks"]["database"] == "ok"
     assert alive.status_code == 200
+
+
+def test_a_burst_of_claims_on_one_event_loop_waits_for_connections_instead_of_failing(
+    platform: Platform,
+) -> None:
+    store = _redis_store(platform)
+    now = int(platform.clock.now().timestamp())
+
+    async def burst() -> list[bool]:
+        claims = [
+            run_on_loop(store.claim, "caller-burst", f"nonce-burst-{n:08d}-x", 600, timestamp=now)
+            for n in range(300)  # far more than the loop's connections
+        ]
+        try:
+            return list(await asyncio.gather(*claims))
+        finally:
+            await store.close_loop()
+
+    assert asyncio.run(burst()) == [True] * 300

@@ -87,6 +87,9 @@ class NonceStore(Protocol):
     def close(self) -> None: ...
 
 
+_LOOP_CONNECTIONS = 32  # per event loop (worker process): claims are single round trips
+
+
 class RedisNonceStore:
     """SET NX with an expiry under an epoch (see the module docstring), in one script.
 
@@ -138,9 +141,16 @@ class RedisNonceStore:
         loop = asyncio.get_running_loop()
         client = self._loop_clients.get(loop)
         if client is None:
-            client = self._loop_clients[loop] = redis.asyncio.Redis.from_url(
-                self._url, socket_timeout=5, socket_connect_timeout=2
+            # A bounded pool that makes a burst wait for a connection rather than fail with "Too many
+            # connections" (the default pool's answer beyond 100): waiting past its timeout is a named 503.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self._url,
+                max_connections=_LOOP_CONNECTIONS,
+                timeout=5,
+                socket_timeout=5,
+                socket_connect_timeout=2,
             )
+            client = self._loop_clients[loop] = redis.asyncio.Redis.from_pool(pool)
         return client
 
     def _loop_script(self) -> AsyncScript:
