@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -40,11 +40,15 @@ async def signed_caller(request: Request) -> AuthenticatedCaller:
     return caller
 
 
+Raises = tuple[type[EsscError], ...]
+
+
 class SignedPolicy:
     """The per-request check of a route's declaration for signed parties: the caller's kind."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, raises: Raises = ()) -> None:
         self.policy = policy
+        self.raises = raises
 
     async def __call__(self, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]) -> None:
         party = self.policy.party
@@ -59,33 +63,51 @@ class SignedPolicy:
 class PublicPolicy:
     """The declaration of a route anyone may call."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, raises: Raises = ()) -> None:
         self.policy = policy
+        self.raises = raises
 
     async def __call__(self) -> None:
         return None
 
 
-def requires(function: Function | None, *, party: Party) -> Any:
+def requires(function: Function | None, *, party: Party, raises: Sequence[type[EsscError]] = ()) -> Any:
     """A route's declaration of the function and party it serves, enforced on every request.
 
     The party is checked here; the function is carried into the unit of work and checked by
-    essc.authorisations.service.authorise where the holder's province is known.
+    essc.authorisations.service.authorise where the holder's province is known. `raises` names the errors the
+    route's own code can raise (those of authentication and the protocol layer come with the party): the
+    OpenAPI document publishes their statuses and codes (essc.web.openapi), and a test reads the code to
+    check that the list is exactly what it raises (tests/web/test_declared_errors.py).
     """
     if party is Party.CHANNEL and function is None:
         raise ValueError("a channel route must name the function it serves")
     policy = Policy(party=party, function=function)
-    return Depends(PublicPolicy(policy) if party is Party.PUBLIC else SignedPolicy(policy))
+    declared = tuple(dict.fromkeys(raises))
+    return Depends(
+        PublicPolicy(policy, declared) if party is Party.PUBLIC else SignedPolicy(policy, declared)
+    )
 
 
-def policy_of(route: APIRoute) -> Policy | None:
-    """The policy a route declares, or None when it declares none."""
+def _declaration(route: APIRoute) -> SignedPolicy | PublicPolicy | None:
     for dependency in route.dependencies:
         if isinstance(dependency, DependsParam) and isinstance(
             dependency.dependency, SignedPolicy | PublicPolicy
         ):
-            return dependency.dependency.policy
+            return dependency.dependency
     return None
+
+
+def policy_of(route: APIRoute) -> Policy | None:
+    """The policy a route declares, or None when it declares none."""
+    declaration = _declaration(route)
+    return declaration.policy if declaration is not None else None
+
+
+def declared_errors(route: APIRoute) -> Raises:
+    """The errors a route declares its own code can raise (empty when it declares none)."""
+    declaration = _declaration(route)
+    return declaration.raises if declaration is not None else ()
 
 
 def _declared_function(request: Request) -> str | None:

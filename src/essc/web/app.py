@@ -28,6 +28,7 @@ from essc.qr.endpoints import router as qr_router
 from essc.regions.endpoints import router as regions_router
 from essc.shared.policy import Party
 from essc.terminals.endpoints import router as terminals_router
+from essc.web.openapi import install_openapi
 from essc.web.protocol import ProtocolLayer
 from essc.webhooks.dispatcher import DispatcherThread
 
@@ -106,6 +107,7 @@ def create_app(platform: Platform) -> FastAPI:
         app.include_router(router)
 
     _document_policies(app)
+    install_openapi(app, api_routes)
 
     app.add_middleware(ProtocolLayer, platform=platform)
     return app
