@@ -9,7 +9,7 @@ from fastapi.dependencies.models import Dependant
 
 from essc.core.deps import declared_errors
 from essc.core.platform import Platform
-from essc.kit.errors import EsscError, KeyNotFound
+from essc.kit.errors import DecryptionFailed, EsscError, InvalidSignature, KeyNotFound, MalformedKey
 from essc.shared.callers import MissingAuthHeader, WrongCallerKind
 from essc.web import openapi, protocol
 from essc.web.app import api_routes, create_app
@@ -17,6 +17,9 @@ from raised_errors import raised_by
 
 # Raised by the request's dependencies for every signed route, published with the party (openapi.py).
 WITH_THE_PARTY = {MissingAuthHeader, WrongCallerKind}
+# Raised by the configured crypto suite, which the analysis cannot follow (`suite.load_public_key(...)`): a
+# route may declare them unseen by the analysis (tests/web/test_schemathesis.py finds any left undeclared).
+RAISED_BY_THE_SUITE = {MalformedKey, InvalidSignature, DecryptionFailed}
 # The platform's own key store failing under a request: a fault of the platform, not an answer to document.
 PLATFORM_FAULTS = {KeyNotFound}
 
@@ -39,10 +42,11 @@ def test_each_route_declares_exactly_the_errors_its_code_raises(platform: Platfo
     for route in routes:
         raised = set(raised_by(*_calls(route.dependant))) - WITH_THE_PARTY
         declared = set(declared_errors(route))
-        if raised != declared:
+        missing, extra = raised - declared, declared - raised - RAISED_BY_THE_SUITE
+        if missing or extra:
             wrong[f"{sorted(route.methods)} {route.path}"] = {
-                "raised, not declared": _names(raised - declared),
-                "declared, never raised": _names(declared - raised),
+                "raised, not declared": _names(missing),
+                "declared, never raised": _names(extra),
             }
     assert not wrong, wrong
     assert sum(len(declared_errors(r)) for r in routes) > 200
@@ -99,9 +103,7 @@ def test_the_document_publishes_each_operations_errors_under_their_statuses(plat
                 (int(status), code)
                 for status, answer in responses.items()
                 if not status.startswith("2")
-                for code in answer["content"]["application/problem+json"]["schema"]["allOf"][1]["properties"][
-                    "code"
-                ]["enum"]
+                for code in answer["x-essc-codes"]
             }
             expected = {(e.status, e.code) for e in openapi.operation_errors(route, method)}
             assert published == expected, (method, route.path)

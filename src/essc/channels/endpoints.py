@@ -19,7 +19,7 @@ from essc.channels.errors import (
 from essc.channels.schemas import CertificationIn, ChannelIn, ChannelOut, ChannelStatusChange, KeyRotation
 from essc.core.deps import MinistryUoW, requires
 from essc.core.routing import api_router
-from essc.kit.errors import InvalidInput, NotFound
+from essc.kit.errors import InvalidInput, MalformedKey, NotFound
 from essc.shared.policy import Party
 
 router = api_router(prefix="/v1/ministry/channels", tags=["channels"])
@@ -34,6 +34,7 @@ router = api_router(prefix="/v1/ministry/channels", tags=["channels"])
             None,
             party=Party.MINISTRY,
             raises=(
+                MalformedKey,
                 DuplicateCaller,
                 DuplicateChannel,
                 InvalidInput,
@@ -95,6 +96,7 @@ async def set_status(channel_no: str, body: ChannelStatusChange, uow: MinistryUo
             None,
             party=Party.MINISTRY,
             raises=(
+                MalformedKey,
                 ChannelTerminated,
                 KeyNotFound,
                 ChannelNotFound,
@@ -112,7 +114,7 @@ async def add_key(channel_no: str, body: KeyRotation, uow: MinistryUoW) -> Chann
     await uow.run(
         service.add_key,
         channel,
-        service.NewKey(body.key_id, body.public_key.encode("ascii"), body.environment),
+        service.NewKey(body.key_id, body.public_key.encode(), body.environment),
         replaces=body.replaces,
         old_key_stops_at=body.old_key_stops_at,
     )

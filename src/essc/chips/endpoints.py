@@ -22,7 +22,7 @@ from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
 from essc.ecards.errors import CardNotActive, EcardUnlinked, SignNoNotFound
 from essc.ecards.schemas import BusiSeqResponse
-from essc.kit.errors import InvalidInput
+from essc.kit.errors import InvalidInput, MalformedKey
 from essc.shared.policy import Function, Party
 from essc.shared.provinces import WrongProvince, ensure_same_province
 
@@ -37,6 +37,7 @@ router = api_router(prefix="/v1", tags=["chips"])
             None,
             party=Party.PROVINCE,
             raises=(
+                MalformedKey,
                 WrongProvince,
                 CardNotFound,
                 NotThirdGeneration,

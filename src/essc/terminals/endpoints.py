@@ -7,7 +7,7 @@ from fastapi import status
 from essc.access.errors import DuplicateCaller
 from essc.core.deps import ProvinceUoW, requires
 from essc.core.routing import api_router
-from essc.kit.errors import NotFound
+from essc.kit.errors import MalformedKey, NotFound
 from essc.shared.policy import Party
 from essc.shared.provinces import WrongProvince, ensure_same_province
 from essc.terminals import service
@@ -81,6 +81,7 @@ async def set_institution_status(
             None,
             party=Party.PROVINCE,
             raises=(
+                MalformedKey,
                 WrongProvince,
                 InstitutionNotFound,
                 DuplicateCaller,

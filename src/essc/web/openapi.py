@@ -24,6 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
 from essc.access.errors import (
@@ -241,7 +242,11 @@ def operation_errors(route: APIRoute, method: str) -> Errors:
     return tuple(dict.fromkeys(found))
 
 
-def _responses(errors: Iterable[type[EsscError]]) -> dict[str, Any]:
+def _responses(errors: Iterable[type[EsscError]], pages: Errors = ()) -> dict[str, Any]:
+    """One answer per status: a problem whose `code` is one of the status's codes (`x-essc-codes` lists them).
+
+    `pages` are the errors an HTML page shows in the page itself, with their status.
+    """
     by_status: dict[int, list[type[EsscError]]] = defaultdict(list)
     for error in errors:
         if error.code not in {e.code for e in by_status[error.status]}:
@@ -249,18 +254,17 @@ def _responses(errors: Iterable[type[EsscError]]) -> dict[str, Any]:
     answers: dict[str, Any] = {}
     for status in sorted(by_status):
         listed = sorted(by_status[status], key=lambda e: e.code)
+        codes = [e.code for e in listed]
+        problem = {
+            "schema": {"allOf": [_ref("schemas", "Problem"), {"properties": {"code": {"enum": codes}}}]}
+        }
+        content = {PROBLEM_MEDIA_TYPE: problem}
+        if any(error in pages for error in listed):
+            content = {"text/html": {"schema": {"type": "string"}}}
         answers[str(status)] = {
             "description": "; ".join(f"`{e.code}`: {e.title}" for e in listed),
-            "content": {
-                PROBLEM_MEDIA_TYPE: {
-                    "schema": {
-                        "allOf": [
-                            _ref("schemas", "Problem"),
-                            {"properties": {"code": {"enum": [e.code for e in listed]}}},
-                        ]
-                    }
-                }
-            },
+            "x-essc-codes": codes,
+            "content": content,
         }
     return answers
 
@@ -401,7 +405,8 @@ def _document_operation(
     errors = operation_errors(route, method)
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
-    responses.update(_responses(errors))
+    page = isinstance(route.response_class, type) and issubclass(route.response_class, HTMLResponse)
+    responses.update(_responses(errors, pages=declared_errors(route) if page else ()))
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "path" and "pattern" not in parameter.get("schema", {}):
             # What the router matches for a path parameter: anything but a slash.
