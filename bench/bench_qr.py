@@ -460,7 +460,14 @@ class Requests:
             body = orjson.dumps({"code": payload, "busiType": self.args.busi_type})
             nonce = secrets.token_urlsafe(18)
             message = wire.request_string(
-                "POST", RESOLVE_PATH, timestamp, nonce, body, digest=self.suite.hash
+                "POST",
+                RESOLVE_PATH,
+                timestamp,
+                nonce,
+                body,
+                digest=self.suite.hash,
+                caller=f"terminal/{terminal.terminal_no}",
+                session_id=terminal.session_id,
             )
             headers = wire.SessionHeaders(
                 f"terminal/{terminal.terminal_no}",
@@ -558,6 +565,8 @@ def check_floor(servers: dict[str, Server], requests: Requests) -> str:
                     int(answer.headers.get(wire.HEADER_TIMESTAMP, "0")),
                     answer.content,
                     requests.suite.hash,
+                    caller=headers[wire.HEADER_CALLER],
+                    session_id=terminal.session_id,
                 ),
             )
             if answer.status_code != 200 or mac != expected:

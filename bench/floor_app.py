@@ -204,19 +204,18 @@ class Floor:
         body = await request.body()
         caller = wire.parse_caller(headers.get(wire.HEADER_CALLER, ""))
         session_id = headers.get(wire.HEADER_SESSION, "")
-        raw_timestamp = headers.get(wire.HEADER_TIMESTAMP, "")
+        timestamp = wire.parse_timestamp(headers.get(wire.HEADER_TIMESTAMP, ""))
         nonce = headers.get(wire.HEADER_NONCE, "")
         mac = wire.decode_signature(headers.get(wire.HEADER_SIGNATURE, ""))
         if (
             caller is None
             or caller[0] != "terminal"
             or not wire.SESSION_PATTERN.match(session_id)
-            or not raw_timestamp.isdigit()
+            or timestamp is None
             or not wire.NONCE_PATTERN.match(nonce)
             or mac is None
         ):
             return _problem(401, "missing_auth_header")
-        timestamp = int(raw_timestamp)
         if abs(int(time.time()) - timestamp) > self.settings.request_clock_skew_seconds:
             return _problem(401, "timestamp_out_of_window")
         message = wire.request_string(
@@ -226,6 +225,8 @@ class Floor:
             nonce,
             body,
             digest=self.suite.hash,
+            caller=headers.get(wire.HEADER_CALLER, ""),
+            session_id=session_id,
         )
         assert self.pool is not None
         assert self.redis is not None
@@ -318,7 +319,16 @@ class Floor:
         )
         answered_at = int(time.time())
         answer_mac = self.suite.mac(
-            secret, wire.response_string(200, nonce, answered_at, answer, self.suite.hash)
+            secret,
+            wire.response_string(
+                200,
+                nonce,
+                answered_at,
+                answer,
+                self.suite.hash,
+                caller=request.headers.get(wire.HEADER_CALLER, ""),
+                session_id=session_id,
+            ),
         )
         return Response(
             answer,

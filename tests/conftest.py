@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 import factories
 from essc.core import migrate
 from essc.core.db import Base, normalise_url
+from essc.core.nonces import RedisNonceStore
 from essc.core.platform import Platform, build_platform
 from essc.core.settings import Settings
 from essc.kit.clock import FrozenClock, SystemClock
@@ -123,10 +124,14 @@ def platform(
     settings = Settings(
         database_url=database_urls[backend],
         redis_url=redis_url if backend == "postgresql" else None,
+        # Every test its own Redis keys: the server is shared, and a test may lose its keys on purpose.
+        redis_key_prefix=f"essc-test:{uuid.uuid4().hex}:",
         keystore_path=tmp_path / "unused-keys",
         run_dispatcher=False,
     )
     the_platform = build_platform(settings, clock=clock, keys=keystore)
+    if isinstance(the_platform.nonces, RedisNonceStore):
+        the_platform.nonces.start_fresh()  # a new deployment: no nonce was ever claimed under this prefix
     with the_platform.session_factory() as session:
         sync_regions(session)
         session.commit()
@@ -135,4 +140,6 @@ def platform(
     finally:
         factories.stop_clients()
         _empty(the_platform)
+        if settings.redis_url:
+            factories.drop_redis_keys(settings.redis_url, settings.redis_key_prefix)
         the_platform.close()

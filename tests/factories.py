@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -276,3 +277,14 @@ def sent_statements(platform: Platform) -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(Engine, "before_cursor_execute", record)
+
+
+def drop_redis_keys(url: str, prefix: str) -> None:
+    """Delete the Redis keys under one test's own prefix, and no other (the server is shared)."""
+    client = redis.Redis.from_url(url)
+    try:
+        names = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if names:
+            client.delete(*names)
+    finally:
+        client.close()

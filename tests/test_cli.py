@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import pytest
+import redis
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from essc.cli import app
+from factories import drop_redis_keys
 
 runner = CliRunner()
 
@@ -64,3 +68,30 @@ def test_import_is_idempotent_and_reports_bad_rows_with_their_line(workdir: Path
     assert "line 4:" in first.output
     assert "0 persons added" in second.output
     assert "29 unchanged" in second.output
+
+
+def test_nonce_store_fresh_declares_an_empty_redis_new(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = os.environ.get("ESSC_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("needs Redis (CI sets ESSC_TEST_REDIS_URL)")
+    prefix = f"essc-test:{uuid.uuid4().hex}:"
+    monkeypatch.setenv("ESSC_REDIS_URL", url)
+    monkeypatch.setenv("ESSC_REDIS_KEY_PREFIX", prefix)
+    client = redis.Redis.from_url(url)
+    try:
+        result = runner.invoke(app, ["nonce-store-fresh"])
+
+        assert result.exit_code == 0, result.output
+        assert client.get(f"{prefix}nonce-epoch") == b"0"
+    finally:
+        drop_redis_keys(url, prefix)
+        client.close()
+
+
+def test_nonce_store_fresh_without_redis_says_so(workdir: Path) -> None:
+    result = runner.invoke(app, ["nonce-store-fresh"])
+
+    assert result.exit_code == 0, result.output
+    assert "no Redis nonce store" in result.output

@@ -17,6 +17,7 @@ from essc.cardholders.importer import ImportReport, import_file
 from essc.cardholders.synthetic import synthetic_holders, write_csv, write_ndjson
 from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
+from essc.core.nonces import RedisNonceStore
 from essc.core.platform import Platform, build_platform
 from essc.core.settings import Settings
 from essc.core.uow import UnitOfWork
@@ -375,6 +376,20 @@ def purge() -> None:
         f"{report.sessions_and_nonces:,} sessions and nonces, "
         f"{report.idempotency_records:,} idempotency records"
     )
+
+
+@app.command("nonce-store-fresh")
+def nonce_store_fresh() -> None:
+    """Declare the (empty) Redis nonce store new, at a first deployment: no replay fence for a skew window."""
+    platform = _platform()
+    try:
+        if not isinstance(platform.nonces, RedisNonceStore):
+            typer.echo("no Redis nonce store is configured (ESSC_REDIS_URL): nothing to declare")
+            return
+        platform.nonces.start_fresh()
+    finally:
+        platform.close()
+    typer.echo(f"nonce store {platform.nonces.epoch_key} declared new (kept if it already held an epoch)")
 
 
 @webhooks_app.command("deliver")

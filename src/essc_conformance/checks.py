@@ -83,26 +83,27 @@ def idempotency_faults(exchanges: Sequence[Exchange]) -> list[str]:
         if e.method in STATE_CHANGING and not e.header(wire.HEADER_IDEMPOTENCY_KEY)
     ]
     for index, failed in enumerate(exchanges):
-        if failed.fault is not FaultKind.UNAVAILABLE:
+        if failed.fault not in {FaultKind.UNAVAILABLE, FaultKind.ANSWER_LOST}:
             continue
         retry = next(
             (e for e in exchanges[index + 1 :] if (e.method, e.path) == (failed.method, failed.path)), None
         )
         if retry is None:
             faults.append(
-                f"{_where(failed)} got an injected 503 and was never retried; "
+                f"{_where(failed)} got an injected {failed.status} and was never retried; "
                 "expected a retry under the same key"
             )
             continue
         key, again = failed.header(wire.HEADER_IDEMPOTENCY_KEY), retry.header(wire.HEADER_IDEMPOTENCY_KEY)
         if key != again:
             faults.append(
-                f"the retry of {_where(failed)} after an injected 503 carried Idempotency-Key {again!r}; "
+                f"the retry of {_where(failed)} after an injected {failed.status} carried Idempotency-Key "
+                f"{again!r}; "
                 f"expected the first attempt's {key!r}"
             )
         if failed.body != retry.body:
             faults.append(
-                f"the retry of {_where(failed)} after an injected 503 sent another body "
+                f"the retry of {_where(failed)} after an injected {failed.status} sent another body "
                 f"({len(retry.body)} bytes, first attempt {len(failed.body)} bytes); expected the same bytes"
             )
     return faults

@@ -31,7 +31,7 @@ from essc.shared.policy import Function
 from essc.webhooks.dispatcher import HEADER_EVENT_ID, Delivery, WebhookSender, deliver_due
 from essc_conformance import checks, report
 from essc_conformance.driver import ChannelDriver, Step, StepAnswer
-from essc_conformance.proxy import FaultKind, RecordingProxy
+from essc_conformance.proxy import Fault, FaultKind, RecordingProxy, body_json
 from essc_conformance.report import Case, ChannelKey, Plan
 
 TESTED = (Function.ISSUANCE, Function.PAYMENT, Function.QR)
@@ -366,6 +366,55 @@ class Kit:
                 f"after an injected 503 the step answered {retried.describe()}; expected a retry to succeed"
             )
         self._case("functional.retry", plan, "Retry after a 5xx completes the call", ISSUANCE, outcome)
+        self._lost_answer(sign_no)
+
+    def _lost_answer(self, sign_no: str) -> None:
+        """The platform completes a call and its answer is lost: the retry must get that first answer."""
+        fault = self.proxy.arm(FaultKind.ANSWER_LOST, "POST", rf"^/v1/ecards/{sign_no}/busi-seqs$")
+        answer = self._drive(
+            "functional.lost-answer", Step.BUSI_SEQ, {"signNo": sign_no, "purpose": "query", "method": "face"}
+        )
+        self.proxy.disarm()
+        self._case(
+            "functional.lost-answer",
+            Plan.FUNCTIONAL,
+            "A call whose answer was lost is retried under its key and gets the first answer",
+            ISSUANCE,
+            self._lost_answer_outcome(fault, answer),
+        )
+
+    def _lost_answer_outcome(self, fault: Fault, answer: StepAnswer) -> str | None:
+        if not self.proxy.spent(fault):
+            return "the channel sent no POST /v1/ecards/{signNo}/busi-seqs, so no answer could be lost"
+        exchanges = self.proxy.exchanges
+        dropped = next(e for e in reversed(exchanges) if e.fault is FaultKind.ANSWER_LOST)
+        retry = next(
+            (e for e in exchanges[dropped.seq + 1 :] if (e.method, e.path) == (dropped.method, dropped.path)),
+            None,
+        )
+        if retry is None:
+            return "after the platform completed the call and its answer was lost, the channel never retried"
+        if not retry.replayed and retry.status >= 400:
+            return (
+                f"the retry after the lost answer was answered {retry.status}; expected the platform's "
+                "replay of the first answer (the same Idempotency-Key and body, a fresh nonce)"
+            )
+        if not retry.replayed:
+            return (
+                f"the retry after the lost answer was answered {retry.status} as a new request, not as the "
+                "replay of the first (Idempotent-Replayed absent): the platform did the work twice; expected "
+                "the same Idempotency-Key and body"
+            )
+        if not answer.ok:
+            return f"after a lost answer the step answered {answer.describe()}; expected the first answer"
+        first = body_json(replace(dropped, body=dropped.lost_answer))
+        lost_seq = first.get("busiSeq") if isinstance(first, dict) else None
+        if answer.data.get("busiSeq") != lost_seq:
+            return (
+                f"the channel answered busiSeq {answer.data.get('busiSeq')!r}; the platform's first answer, "
+                f"replayed on the retry, was {lost_seq!r}"
+            )
+        return None
 
     def _qr(self, sign_no: str, person: HolderRecord) -> None:
         answer = self._drive("functional.qr-code", Step.QR_CODE, {"signNo": sign_no})
@@ -492,9 +541,18 @@ class Kit:
         nonce: str,
         sign: Callable[[bytes], bytes],
         key_id: str,
+        receiver: str | None = None,
     ) -> Delivery:
         # The platform's webhook headers over wire.webhook_string, the one definition of the format.
-        message = wire.webhook_string(event_id, timestamp, nonce, body, self.platform.suite.hash)
+        message = wire.webhook_string(
+            event_id,
+            timestamp,
+            nonce,
+            body,
+            self.platform.suite.hash,
+            receiver=receiver or f"channel/{self.channel_no}",
+            key_id=key_id,
+        )
         headers = {
             "Content-Type": "application/json",
             HEADER_EVENT_ID: event_id,
@@ -579,6 +637,23 @@ class Kit:
                     nonce=random_token(18),
                     sign=lambda m: self.platform.suite.sign(stranger, m),
                     key_id="conformance-unknown-key",
+                ),
+            )
+        )
+        event_id, body = self._event(target, "lost", False)
+        other = "9999999999" if self.channel_no != "9999999999" else "9999999998"
+        forgeries.append(
+            (
+                "other-receiver",
+                "a webhook genuinely signed by the platform, but for another channel",
+                self._delivery(
+                    body,
+                    event_id,
+                    timestamp=now,
+                    nonce=random_token(18),
+                    sign=signer.sign,
+                    key_id=signer.key_id,
+                    receiver=f"channel/{other}",
                 ),
             )
         )

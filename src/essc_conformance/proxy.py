@@ -1,8 +1,9 @@
 """The recording proxy the channel under test reaches the sandbox platform through.
 
 An ASGI app around the platform's app: it keeps every request the channel sends (headers and body bytes as
-sent), and on demand fails one request with a 5xx before the platform sees it, or serves one answer with its
-platform signature broken, to see what the channel does next.
+sent), and on demand fails one request with a 5xx before the platform sees it, lets the platform complete one
+and drops its answer (the channel gets a 504), or serves one answer with its platform signature broken, to see
+what the channel does next.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from essc.kit import wire
 class FaultKind(StrEnum):
     UNAVAILABLE = "unavailable"  # a 503 from the proxy; the platform never sees the request
     BAD_SIGNATURE = "bad_signature"  # the platform's answer with its signature (or MAC) bits flipped
+    # The platform completes the request; its answer is dropped and the channel gets a 504 instead.
+    ANSWER_LOST = "answer_lost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +48,22 @@ class Exchange:
     body: bytes
     status: int
     fault: FaultKind | None
+    replayed: bool = False  # the platform answered Idempotent-Replayed: true
+    lost_answer: bytes = b""  # the body of the platform's answer the channel never got (ANSWER_LOST)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
 
+_LOST_BODY = orjson.dumps(
+    {
+        "type": "about:blank",
+        "title": "Gateway timeout (injected by the conformance kit)",
+        "status": 504,
+        "code": "conformance_injected_lost_answer",
+        "detail": "the platform may have completed this request; retry with the same Idempotency-Key, body",
+    }
+)
 _UNAVAILABLE_BODY = orjson.dumps(
     {
         "type": "about:blank",
@@ -117,7 +131,7 @@ class RecordingProxy:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         fault = self._take(method, path)
 
-        def record(status: int) -> None:
+        def record(status: int, *, replayed: bool = False, lost_answer: bytes = b"") -> None:
             with self._lock:
                 self.exchanges.append(
                     Exchange(
@@ -129,19 +143,19 @@ class RecordingProxy:
                         body,
                         status,
                         fault.kind if fault else None,
+                        replayed,
+                        lost_answer,
                     )
                 )
 
+        async def fail(status: int, problem: bytes) -> None:
+            start = {"type": "http.response.start", "status": status}
+            await send({**start, "headers": [(b"content-type", b"application/problem+json")]})
+            await send({"type": "http.response.body", "body": problem})
+
         if fault is not None and fault.kind is FaultKind.UNAVAILABLE:
             record(503)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [(b"content-type", b"application/problem+json")],
-                }
-            )
-            await send({"type": "http.response.body", "body": _UNAVAILABLE_BODY})
+            await fail(503, _UNAVAILABLE_BODY)
             return
 
         delivered = False
@@ -153,9 +167,24 @@ class RecordingProxy:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 
+        if fault is not None and fault.kind is FaultKind.ANSWER_LOST:
+            lost: list[bytes] = []
+
+            async def drop(message: Message) -> None:
+                if message["type"] == "http.response.body":
+                    lost.append(message.get("body", b""))
+
+            await self.app(scope, replay, drop)  # the platform completes it; nothing reaches the channel
+            record(504, lost_answer=b"".join(lost))
+            await fail(504, _LOST_BODY)
+            return
+
+        replayed_header = wire.HEADER_IDEMPOTENT_REPLAYED.lower().encode()
+
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
-                record(int(message["status"]))
+                answered = dict(message.get("headers", []))
+                record(int(message["status"]), replayed=answered.get(replayed_header) == b"true")
                 if fault is not None and fault.kind is FaultKind.BAD_SIGNATURE:
                     signature = wire.HEADER_SIGNATURE.lower().encode()
                     message = {

@@ -258,7 +258,9 @@ class ReferenceChannel:
             event = orjson.loads(body)
         else:
             try:
-                event = verify_webhook(self.suite, self.webhook_keys, headers, body, now=now)
+                receiver = f"channel/{self.channel_no}"
+                keys = self.webhook_keys
+                event = verify_webhook(self.suite, keys, headers, body, receiver=receiver, now=now)
             except WebhookSignatureInvalid as exc:
                 return 401, str(exc)
             nonce = {k.lower(): v for k, v in headers.items()}[wire.HEADER_NONCE.lower()]

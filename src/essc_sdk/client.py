@@ -174,14 +174,33 @@ class EsscClient:
         """The five authentication headers for one request (a session MAC once a session is open)."""
         ts = int(self.clock()) if timestamp is None else timestamp
         the_nonce = nonce or secrets.token_urlsafe(18)
-        message = wire.request_string(
-            method, path, ts, the_nonce, body, digest=self.suite.hash, on_behalf_of=self.on_behalf_of
-        )
         relay = {} if self.on_behalf_of is None else {wire.HEADER_ON_BEHALF_OF: self.on_behalf_of}
         if self.session is not None:
             session_id, secret = self.session
+            message = wire.request_string(
+                method,
+                path,
+                ts,
+                the_nonce,
+                body,
+                digest=self.suite.hash,
+                caller=self.caller,
+                session_id=session_id,
+                on_behalf_of=self.on_behalf_of,
+            )
             mac = self.suite.mac(secret, message)
             return {**wire.SessionHeaders(self.caller, session_id, ts, the_nonce, mac).as_dict(), **relay}
+        message = wire.request_string(
+            method,
+            path,
+            ts,
+            the_nonce,
+            body,
+            digest=self.suite.hash,
+            caller=self.caller,
+            key_id=self.key_id,
+            on_behalf_of=self.on_behalf_of,
+        )
         signature = self.suite.sign(self.private_key, message)
         return {**wire.SignedHeaders(self.caller, self.key_id, ts, the_nonce, signature).as_dict(), **relay}
 
@@ -213,11 +232,17 @@ class EsscClient:
         key_id = response.headers.get(wire.HEADER_KEY_ID, "")
         key = self.platform_keys.get(key_id)
         signature = wire.decode_signature(response.headers.get(wire.HEADER_SIGNATURE, ""))
-        timestamp = response.headers.get(wire.HEADER_TIMESTAMP, "")
-        if key is None or signature is None or not timestamp.isdigit():
+        timestamp = wire.parse_timestamp(response.headers.get(wire.HEADER_TIMESTAMP, ""))
+        if key is None or signature is None or timestamp is None:
             raise ResponseSignatureInvalid(f"response is not signed by a known platform key ({key_id!r})")
         message = wire.response_string(
-            response.status_code, nonce, int(timestamp), response.content, self.suite.hash
+            response.status_code,
+            nonce,
+            timestamp,
+            response.content,
+            self.suite.hash,
+            caller=self.caller,
+            key_id=key_id,
         )
         try:
             self.suite.verify(key, message, signature)
@@ -226,11 +251,17 @@ class EsscClient:
 
     def _verify_response_mac(self, response: httpx.Response, nonce: str, session_id: str) -> None:
         mac = wire.decode_signature(response.headers.get(wire.HEADER_SIGNATURE, ""))
-        timestamp = response.headers.get(wire.HEADER_TIMESTAMP, "")
-        if self.session is None or self.session[0] != session_id or mac is None or not timestamp.isdigit():
+        timestamp = wire.parse_timestamp(response.headers.get(wire.HEADER_TIMESTAMP, ""))
+        if self.session is None or self.session[0] != session_id or mac is None or timestamp is None:
             raise ResponseSignatureInvalid(f"response carries a MAC of an unknown session ({session_id!r})")
         message = wire.response_string(
-            response.status_code, nonce, int(timestamp), response.content, self.suite.hash
+            response.status_code,
+            nonce,
+            timestamp,
+            response.content,
+            self.suite.hash,
+            caller=self.caller,
+            session_id=session_id,
         )
         if not hmac.compare_digest(self.suite.mac(self.session[1], message), mac):
             raise ResponseSignatureInvalid("platform response MAC does not verify")

@@ -23,24 +23,26 @@ def verify_webhook(
     headers: Mapping[str, str],
     body: bytes,
     *,
+    receiver: str,
     now: float | None = None,
     max_skew_seconds: int = 300,
 ) -> dict[str, Any]:
     """Check a delivery's signature over the exact body bytes and its timestamp; return the event.
 
-    `headers` may use any letter case (web frameworks differ). The signed event id is the body's
-    `eventId`; deliveries can repeat, so a channel should act on each eventId once.
+    `receiver` is the channel's own caller label (`channel/<channelNo>`): a delivery signed for another
+    channel does not verify. `headers` may use any letter case (web frameworks differ). The signed event id is
+    the body's `eventId`; deliveries can repeat, so a channel should act on each eventId once.
     """
     lowered = {name.lower(): value for name, value in headers.items()}
     key_id = lowered.get(wire.HEADER_KEY_ID.lower(), "")
     key = platform_keys.get(key_id)
     signature = wire.decode_signature(lowered.get(wire.HEADER_SIGNATURE.lower(), ""))
-    timestamp = lowered.get(wire.HEADER_TIMESTAMP.lower(), "")
+    timestamp = wire.parse_timestamp(lowered.get(wire.HEADER_TIMESTAMP.lower(), ""))
     nonce = lowered.get(wire.HEADER_NONCE.lower(), "")
-    if key is None or signature is None or not timestamp.isdigit() or not wire.NONCE_PATTERN.match(nonce):
+    if key is None or signature is None or timestamp is None or not wire.NONCE_PATTERN.match(nonce):
         raise WebhookSignatureInvalid(f"webhook is not signed by a known platform key ({key_id!r})")
     current = time.time() if now is None else now
-    if abs(current - int(timestamp)) > max_skew_seconds:
+    if abs(current - timestamp) > max_skew_seconds:
         raise WebhookSignatureInvalid(f"webhook timestamp {timestamp} is outside {max_skew_seconds} s of now")
     try:
         event = orjson.loads(body)
@@ -48,7 +50,9 @@ def verify_webhook(
         raise WebhookSignatureInvalid("webhook body is not JSON") from exc
     if not isinstance(event, dict) or not isinstance(event.get("eventId"), str):
         raise WebhookSignatureInvalid("webhook body carries no eventId")
-    message = wire.webhook_string(event["eventId"], int(timestamp), nonce, body, suite.hash)
+    message = wire.webhook_string(
+        event["eventId"], timestamp, nonce, body, suite.hash, receiver=receiver, key_id=key_id
+    )
     try:
         suite.verify(key, message, signature)
     except CryptoError as exc:

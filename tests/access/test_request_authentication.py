@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
+from essc.access import repository as access_repository
 from essc.access import service as access
+from essc.access.models import CallerKey
 from essc.core.platform import Platform
 from essc.kit import wire
 from essc.kit.clock import FrozenClock
 from essc_sdk import ResponseSignatureInvalid
-from factories import app_client, channel, operator_uow
+from factories import Party, app_client, channel, operator_uow
 
 
 def _code(response: object) -> str:
@@ -129,3 +132,74 @@ def test_client_detects_a_forged_platform_response(platform: Platform, clock: Fr
     with pytest.raises(ResponseSignatureInvalid):
         app.client.verify_response(forged, "forgery-check-0001")
     clock.advance(timedelta(seconds=1))
+
+
+def _share_key(platform: Platform, victim: Party, holder_of_key: Party) -> None:
+    """Give the victim's key the other party's public key, as the registry allowed before it checked."""
+    assert victim.key_id == holder_of_key.key_id
+    with platform.session_factory() as session:
+        session.execute(
+            update(CallerKey)
+            .where(CallerKey.caller_id == victim.caller_id, CallerKey.key_id == victim.key_id)
+            .values(public_key=holder_of_key.private_key.public_key().to_der())
+        )
+        session.commit()
+
+
+def test_a_signature_made_as_one_caller_does_not_pass_as_another_holding_the_same_key(
+    platform: Platform,
+) -> None:
+    http = app_client(platform)
+    signer, other = channel(platform, http), channel(platform, http)
+    _share_key(platform, other, signer)
+    headers = signer.client.signed_headers("GET", "/v1/ecards/X", b"")
+    assert http.get("/v1/ecards/X", headers=headers).status_code == 404  # genuine: authenticated
+
+    headers = signer.client.signed_headers("GET", "/v1/ecards/X", b"")
+    headers[wire.HEADER_CALLER] = other.label  # the same bytes, sent as the other channel
+    response = http.get("/v1/ecards/X", headers=headers)
+
+    assert response.status_code == 401
+    assert _code(response) == "invalid_request_signature"
+
+
+def test_a_signature_under_another_key_id_of_the_same_key_does_not_pass(platform: Platform) -> None:
+    app = channel(platform, app_client(platform))
+    kind, ref = app.label.split("/")
+    with operator_uow(platform) as uow:
+        caller = access_repository.caller_by_ref(uow.session, kind, ref)
+        assert caller is not None
+        access.add_key(uow, caller, "k2", app.private_key.public_key().to_pem())
+        uow.commit()
+    headers = app.client.signed_headers("GET", "/v1/ecards/X", b"")
+    headers[wire.HEADER_KEY_ID] = "k2"
+
+    response = app.client.http.get("/v1/ecards/X", headers=headers)
+
+    assert _code(response) == "invalid_request_signature"
+
+
+def test_a_request_signed_under_the_retired_scheme_is_refused(platform: Platform) -> None:
+    app = channel(platform, app_client(platform))
+    timestamp, nonce = int(platform.clock.now().timestamp()), "retired-scheme-0001"
+    digest = platform.suite.hash(b"").hex()
+    retired = "\n".join(["ESSC-REQ-1", "GET", "/v1/ecards/X", str(timestamp), nonce, digest]).encode()
+    signature = platform.suite.sign(app.private_key, retired)
+    headers = wire.SignedHeaders(app.label, app.key_id, timestamp, nonce, signature).as_dict()
+
+    response = app.client.http.get("/v1/ecards/X", headers=headers)
+
+    assert response.status_code == 401
+    assert _code(response) == "invalid_request_signature"
+    assert "ESSC-REQ-2" in response.json()["detail"]
+    assert "ESSC-REQ-1 is no longer accepted" in response.json()["detail"]
+
+
+def test_an_answer_signed_for_one_caller_does_not_verify_for_another(platform: Platform) -> None:
+    http = app_client(platform)
+    one, other = channel(platform, http), channel(platform, http)
+    response = one.client.raw("GET", "/v1/ecards/X", nonce="bound-answer-00001")
+    one.client.verify_response(response, "bound-answer-00001")
+
+    with pytest.raises(ResponseSignatureInvalid):
+        other.client.verify_response(response, "bound-answer-00001")

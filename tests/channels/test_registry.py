@@ -214,3 +214,37 @@ def test_a_second_level_channel_has_a_parent_and_no_keys(platform: Platform) -> 
         channels.set_status(uow, channels.by_number(uow, parent_no), S.TERMINATED, "contract ended")
         assert child.status == S.TERMINATED  # it reaches the platform only through its parent
         uow.commit()
+
+
+def test_the_registry_refuses_a_public_key_already_registered_to_another_party(platform: Platform) -> None:
+    http = app_client(platform)
+    registry = ministry(platform, http)
+    first = channel(platform, http)
+    shared = first.private_key.public_key().to_pem().decode("ascii")
+
+    with pytest.raises(PlatformError) as registering:
+        registry.client.post(
+            "/v1/ministry/channels",
+            {
+                "channelNo": "1100000019",
+                "name": "Copycat app",
+                "organisation": "Another bank",
+                "channelType": "bank",
+                "contacts": [{"name": "Ops desk", "email": "ops@copycat.test"}],
+                "keys": [{"keyId": "k1", "publicKey": shared}],
+            },
+        )
+    other = channel(platform, http)
+    with pytest.raises(PlatformError) as adding:
+        registry.client.post(
+            f"/v1/ministry/channels/{other.label.split('/')[1]}/keys", {"keyId": "k2", "publicKey": shared}
+        )
+    # The party that holds the key may register it again, e.g. for its sandbox.
+    same = registry.client.post(
+        f"/v1/ministry/channels/{first.label.split('/')[1]}/keys",
+        {"keyId": "s1", "publicKey": shared, "environment": "sandbox"},
+    )
+
+    assert (registering.value.status, registering.value.code) == (409, "public_key_in_use")
+    assert (adding.value.status, adding.value.code) == (409, "public_key_in_use")
+    assert {k["keyId"] for k in same["keys"]} == {"k1", "s1"}

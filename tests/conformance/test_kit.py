@@ -25,6 +25,7 @@ def test_reference_channel_passes_both_plans_and_gets_a_signed_report(platform: 
         "functional.password-verify",
         "functional.busi-seq",
         "functional.retry",
+        "functional.lost-answer",
         "functional.level2",
         "functional.qr-code",
         "functional.unlink",
@@ -40,6 +41,7 @@ def test_reference_channel_passes_both_plans_and_gets_a_signed_report(platform: 
         "security.webhook.old-timestamp",
         "security.webhook.replayed-nonce",
         "security.webhook.unknown-key",
+        "security.webhook.other-receiver",
     } <= ids
     assert document["passed"] is True
     assert document["functionsPassed"] == ["issuance", "payment", "qr"]
@@ -62,20 +64,31 @@ BROKEN = [
             "security.webhook.old-timestamp": "accepted a genuinely signed webhook with a timestamp 15",
             "security.webhook.unknown-key": "accepted a webhook signed by a key the platform does not have",
             "security.webhook.replayed-nonce": "accepted the first genuine delivery sent again byte for byte",
+            "security.webhook.other-receiver": "accepted a webhook genuinely signed by the platform, but for",
         },
     ),
     (
         Faults(clear_personal_field=True),
         {"security.personal-fields": "carried personal field(s) aac003 in its query"},
     ),
-    (Faults(reuse_nonce=True), {"security.nonces": "was sent again with POST /v1/ecards/"}),
+    (
+        Faults(reuse_nonce=True),
+        {
+            "security.nonces": "was sent again with POST /v1/ecards/",
+            # the platform saw the lost answer's nonce: the retry that reuses it is refused
+            "functional.lost-answer": "the retry after the lost answer was answered 401",
+        },
+    ),
     (
         Faults(ignore_response_signature=True),
         {"security.response-signature": "accepted an answer whose platform signature does not verify"},
     ),
     (
         Faults(new_idempotency_key_on_retry=True),
-        {"security.idempotency-keys": "after an injected 503 carried Idempotency-Key"},
+        {
+            "security.idempotency-keys": "after an injected 503 carried Idempotency-Key",
+            "functional.lost-answer": "as a new request, not as the replay of the first",
+        },
     ),
 ]
 

@@ -87,6 +87,7 @@ def two_workers(platform: Platform, keystore_path: Path, tmp_path: Path) -> Iter
     }
     if platform.settings.redis_url:
         env["ESSC_REDIS_URL"] = platform.settings.redis_url
+        env["ESSC_REDIS_KEY_PREFIX"] = platform.settings.redis_key_prefix
     log = (tmp_path / "uvicorn.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "essc.asgi:app", "--workers", "2", "--port", str(port)],

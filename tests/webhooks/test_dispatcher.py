@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from essc.cardholders.models import Card, CardEvent
 from essc.cardholders.schemas import CardEventIn
 from essc.cardholders.service import apply_card_event
+from essc.channels import repository as channels_repository
 from essc.cli import app as cli
 from essc.core.platform import Platform, build_platform
 from essc.kit import wire
@@ -114,6 +115,16 @@ def _outbox(platform: Platform) -> list[OutboxMessage]:
         return list(session.execute(select(OutboxMessage).order_by(OutboxMessage.channel_id)).scalars())
 
 
+def _receiver(platform: Platform, delivery: Delivery) -> str:
+    """The caller label of the channel a delivery was made for (what that channel verifies it as)."""
+    event_id = {k.lower(): v for k, v in delivery.headers.items()}[HEADER_EVENT_ID.lower()]
+    message = _message(platform, event_id)
+    with platform.session_factory() as session:
+        found = channels_repository.by_id(session, message.channel_id)
+    assert found is not None
+    return f"channel/{found.channel_no}"
+
+
 def _platform_keys(platform: Platform) -> dict[str, PublicKey]:
     """What a channel does: fetch the platform's public keys from the API."""
     data = app_client(platform).get("/v1/platform/keys").json()
@@ -130,7 +141,10 @@ def verify(platform: Platform) -> Verify:
 
     def check(delivery: Delivery, at: datetime | None = None) -> dict[str, object]:
         moment = at or platform.clock.now()
-        return verify_webhook(platform.suite, keys, delivery.headers, delivery.body, now=moment.timestamp())
+        receiver = _receiver(platform, delivery)
+        return verify_webhook(
+            platform.suite, keys, delivery.headers, delivery.body, receiver=receiver, now=moment.timestamp()
+        )
 
     return check
 
@@ -253,6 +267,8 @@ def test_a_delivery_verifies_with_the_platform_public_key(platform: Platform, ve
             delivery.headers[wire.HEADER_NONCE],
             delivery.body,
             platform.suite.hash,
+            receiver=_receiver(platform, delivery),
+            key_id=delivery.headers[wire.HEADER_KEY_ID],
         )
         signature = wire.decode_signature(delivery.headers[wire.HEADER_SIGNATURE])
         assert signature is not None
@@ -274,6 +290,21 @@ def test_headers_in_any_letter_case_verify(platform: Platform, verify: Verify) -
     delivery = sender.deliveries[0]
     lowered = Delivery(delivery.url, {k.lower(): v for k, v in delivery.headers.items()}, delivery.body)
     assert verify(lowered)["eventId"] == delivery.headers[HEADER_EVENT_ID]
+
+
+def test_a_delivery_made_for_one_channel_does_not_verify_for_another(platform: Platform) -> None:
+    _queue(platform, _channel(platform))
+    sender = FakeSender()
+    deliver_due(platform, sender)
+    [delivery] = sender.deliveries
+    keys = _platform_keys(platform)
+    now = platform.clock.now().timestamp()
+    mine = _receiver(platform, delivery)
+    other = "channel/4400009999" if mine != "channel/4400009999" else "channel/4400009998"
+
+    assert verify_webhook(platform.suite, keys, delivery.headers, delivery.body, receiver=mine, now=now)
+    with pytest.raises(WebhookSignatureInvalid):
+        verify_webhook(platform.suite, keys, delivery.headers, delivery.body, receiver=other, now=now)
 
 
 def _tampered(delivery: Delivery, body: bytes | None = None, **headers: str) -> Delivery:
@@ -631,8 +662,9 @@ def test_cli_delivers_what_is_due_once(
     assert "1 webhook(s) attempted" in result.output
     [(path, headers, body)] = received
     assert path == "/hooks"
+    receiver = _receiver(platform, Delivery(url, headers, body))
     event = verify_webhook(
-        platform.suite, _platform_keys(platform), headers, body
+        platform.suite, _platform_keys(platform), headers, body, receiver=receiver
     )  # real time: the CLI's clock
     assert event["eventId"] == message_id
     assert _message(platform, message_id).status == OutboxStatus.DELIVERED

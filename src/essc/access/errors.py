@@ -51,6 +51,12 @@ class DuplicateCaller(EsscError):
     title = "Caller already registered"
 
 
+class PublicKeyInUse(EsscError):
+    status = 409
+    code = "public_key_in_use"
+    title = "Public key already registered to another party"
+
+
 class UnknownSession(Unauthenticated):
     code = "unknown_session"
     title = "Unknown MAC session"

@@ -22,6 +22,18 @@ def caller_key(session: Session, caller_id: str, key_id: str) -> CallerKey | Non
     ).scalar_one_or_none()
 
 
+def holders_of_public_key(session: Session, public_key: bytes) -> list[Caller]:
+    """Every caller that has ever held this public key (DER), under any key id, whatever the key's status."""
+    return list(
+        session.execute(
+            select(Caller)
+            .join(CallerKey, CallerKey.caller_id == Caller.id)
+            .where(CallerKey.public_key == public_key)
+            .distinct()
+        ).scalars()
+    )
+
+
 def keys_of(session: Session, caller_id: str) -> list[CallerKey]:
     return list(
         session.execute(

@@ -14,6 +14,7 @@ from essc.access.errors import (
     KeyRetired,
     KeyRevoked,
     NonceReused,
+    PublicKeyInUse,
     RelayNotAllowed,
     RequestSignatureInvalid,
     SessionExpired,
@@ -68,12 +69,12 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
     kind, ref = parsed
     session_id = request.headers.get(wire.HEADER_SESSION.lower())
     key_id = "" if session_id else _header(request, wire.HEADER_KEY_ID)
-    raw_timestamp = _header(request, wire.HEADER_TIMESTAMP)
-    if not raw_timestamp.isdigit():
+    timestamp = wire.parse_timestamp(_header(request, wire.HEADER_TIMESTAMP))
+    if timestamp is None:
         raise MissingAuthHeader(
-            f"header {wire.HEADER_TIMESTAMP} must be Unix seconds as digits", header=wire.HEADER_TIMESTAMP
+            f"header {wire.HEADER_TIMESTAMP} must be Unix seconds as 1-15 ASCII digits",
+            header=wire.HEADER_TIMESTAMP,
         )
-    timestamp = int(raw_timestamp)
     nonce = _header(request, wire.HEADER_NONCE)
     if not wire.NONCE_PATTERN.match(nonce):
         raise MissingAuthHeader(
@@ -102,6 +103,9 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
         nonce,
         request.body,
         digest=platform.suite.hash,
+        caller=caller_header,
+        key_id=None if session_id else key_id,
+        session_id=session_id or None,
         on_behalf_of=on_behalf_of,
     )
     session_key: bytes | None = None
@@ -115,7 +119,7 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
         )
 
     # Claimed only after the signature verified, so nobody can burn another caller's nonces.
-    if not platform.nonces.claim(caller_id, nonce, ttl_seconds=2 * window + 60):
+    if not platform.nonces.claim(caller_id, nonce, ttl_seconds=2 * window + 60, timestamp=timestamp):
         raise NonceReused(f"nonce {nonce!r} was already used by {kind}/{ref}", header=wire.HEADER_NONCE)
     return AuthenticatedCaller(
         caller_id=caller_id,
@@ -188,7 +192,9 @@ def _check_signature(
     except CryptoError as exc:
         raise RequestSignatureInvalid(
             f"{wire.HEADER_SIGNATURE} does not verify under key {key_id!r} over the canonical string "
-            "(scheme, method, path?query, timestamp, nonce, hex SM3 of the body; one per line)",
+            f"{wire.REQUEST_SCHEME} (scheme, method, path?query, timestamp, nonce, caller:<caller>, "
+            f"key:<key id>, hex digest of the body; one per line); {', '.join(wire.RETIRED_REQUEST_SCHEMES)} "
+            "is no longer accepted",
             header=wire.HEADER_SIGNATURE,
         ) from exc
     return caller_id, environment
@@ -241,8 +247,9 @@ def _check_session_mac(
         caller_id, environment = found.caller_id, found.environment
     if not hmac.compare_digest(platform.suite.mac(secret, message), mac):
         raise RequestSignatureInvalid(
-            f"{wire.HEADER_SIGNATURE} is not the session MAC of the canonical string "
-            "(scheme, method, path?query, timestamp, nonce, hex digest of the body; one per line)",
+            f"{wire.HEADER_SIGNATURE} is not the session MAC of the canonical string {wire.REQUEST_SCHEME} "
+            "(scheme, method, path?query, timestamp, nonce, caller:<caller>, session:<session id>, "
+            "hex digest of the body; one per line)",
             header=wire.HEADER_SIGNATURE,
         )
     return caller_id, environment, secret
@@ -307,6 +314,14 @@ def add_key(
     parsed = suite.load_public_key(public_key)
     if repository.caller_key(uow.session, caller.id, key_id) is not None:
         raise DuplicateCaller(f"{caller.kind}/{caller.ref} already has a key {key_id!r}")
+    # One key, one party: a key shared by two parties would let either sign as the other.
+    others = [c for c in repository.holders_of_public_key(uow.session, parsed.to_der()) if c.id != caller.id]
+    if others:
+        raise PublicKeyInUse(
+            f"this public key (fingerprint {parsed.fingerprint()}) is already registered to another party; "
+            "every party signs with a key of its own",
+            fingerprint=parsed.fingerprint(),
+        )
     key = CallerKey(
         id=new_id(),
         caller_id=caller.id,

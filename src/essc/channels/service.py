@@ -27,6 +27,7 @@ from essc.channels.errors import (
 from essc.channels.models import Channel, ChannelCertification
 from essc.channels.schemas import CertificationOut, ChannelIn, ChannelOut, Contact, KeyOut
 from essc.core.uow import UnitOfWork
+from essc.kit import wire
 from essc.kit.errors import Forbidden, InvalidInput
 from essc.kit.ids import new_id
 from essc.shared.callers import Environment
@@ -109,7 +110,7 @@ def register(
     keys: Sequence[NewKey] = (),
 ) -> Channel:
     """Register a channel (status registered) with its keys; a second-level one is attached to its parent."""
-    if len(channel_no) != 10 or not channel_no.isdigit():
+    if not wire.CALLER_REF_PATTERNS["channel"].match(channel_no):  # ASCII digits only, "²" is no digit
         raise InvalidInput(f"channelNo must be 10 digits, got {channel_no!r}", field="channelNo")
     if repository.by_number(uow.session, channel_no) is not None:
         raise DuplicateChannel(f"channel {channel_no} is already registered", field="channelNo")

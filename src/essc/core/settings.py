@@ -15,6 +15,7 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default="sqlite:///var/essc.db", description="SQLAlchemy URL")
     redis_url: str | None = Field(default=None, description="Redis URL; nonces and one-time state go there")
+    redis_key_prefix: str = Field(default="essc:", description="prefix of the Redis keys the platform writes")
     keystore_path: Path = Field(default=Path("var/keys"), description="directory of the file key store")
     keystore_kind: str = Field(default="file", description="file | sandbox-hsm")
     crypto_suite: str = Field(

@@ -195,16 +195,6 @@ def may_hold_personal_fields(body: bytes) -> bool:
     return any(needle in body for needle in _NEEDLES)
 
 
-def parse_if_personal(body: bytes) -> Any | None:
-    """The parsed JSON of a body that may hold personal fields or envelopes; None for any other body."""
-    if not body or not may_hold_personal_fields(body):
-        return None
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None  # not JSON: the endpoint refuses it as it would without envelopes
-
-
 def count_envelopes(body: Any) -> int:
     """How many envelope members body holds, at any depth."""
     if isinstance(body, list):

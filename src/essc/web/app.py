@@ -30,6 +30,7 @@ from essc.shared.policy import Party
 from essc.terminals.endpoints import router as terminals_router
 from essc.web.openapi import install_openapi
 from essc.web.protocol import ProtocolLayer
+from essc.web.readiness import router as readiness_router
 from essc.webhooks.dispatcher import DispatcherThread
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -105,6 +106,7 @@ def create_app(platform: Platform) -> FastAPI:
     # routes (polled by load balancers) come first, then the domains, the busiest first (ROUTERS).
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(readiness_router)
 
     _document_policies(app)
     install_openapi(app, api_routes)

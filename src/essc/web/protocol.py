@@ -2,9 +2,12 @@
 
 One ASGI layer over the application does, in this order, what the wire protocol asks of every request:
 
-1. take X-Request-Id from the caller or make one;
+1. take X-Request-Id from the caller (when it is 1-64 of A-Z a-z 0-9 . _ : -) or make one;
 2. read the body once, refusing more than `max_body_bytes` (413; at once when Content-Length says so);
-3. refuse clear personal fields anywhere in a JSON body (a byte search first, so most bodies are not parsed);
+3. refuse a body that is not UTF-8 (or has a byte-order mark) before parsing it, then parse it once
+   (`kit.bodies`): not JSON, or U+0000 in any string (or %00 in the URL), is refused by name; clear
+   personal fields anywhere in it are refused (a byte search first, so most bodies are not walked); the
+   application reads the canonical JSON of that one parsed value;
 4. authenticate a request that names its caller (signature or session MAC, timestamp, nonce);
 5. only then open the body's envelopes (at most `envelope.MAX_ENVELOPES`), so an unauthenticated caller costs
    no decryption;
@@ -39,7 +42,7 @@ from essc.core.db import run_on_loop
 from essc.core.platform import Platform
 from essc.core.problems import problem
 from essc.idempotency import service as idempotency
-from essc.kit import envelope, wire
+from essc.kit import bodies, envelope, wire
 from essc.kit.crypto.base import PublicKey
 from essc.kit.errors import EsscError, KeyNotFound, PayloadTooLarge
 from essc.kit.ids import new_id
@@ -124,7 +127,9 @@ class _Exchange:
         self.receive = receive
         self.send = send
         self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        self.request_id = (self.headers.get(wire.HEADER_REQUEST_ID.lower()) or new_id())[:64]
+        given = self.headers.get(wire.HEADER_REQUEST_ID.lower())
+        # Echoed and logged: a caller's id is kept only when it is short and plain, else it gets a new one.
+        self.request_id = given if given is not None and wire.REQUEST_ID_PATTERN.match(given) else new_id()
         scope.setdefault("state", {})[REQUEST_ID] = self.request_id
         nonce = self.headers.get(wire.HEADER_NONCE.lower())
         # A malformed nonce leaves nothing to sign the answer for; authentication names the bad header.
@@ -142,21 +147,18 @@ class _Exchange:
         answer: _Answer | None = None
         try:
             body, after = await self._read_body()
-            # One parse, of a body that may hold personal fields or envelopes; the others are not parsed.
-            parsed = envelope.parse_if_personal(body)
-            if parsed is not None:
-                envelope.refuse_clear_fields(parsed)
+            app_body, parsed, personal = self._parse(body)
             if wire.HEADER_CALLER.lower() in self.headers:
                 stored = await run_on_loop(self._authenticate_and_claim, body)
                 if stored is not None:
                     answer = _Answer(stored.status, _replay_headers(stored), stored.body)
             if answer is None:
-                if self.caller is not None and parsed is not None:
-                    body = self._open_envelopes(body, parsed)
+                if self.caller is not None and personal:
+                    app_body = self._open_envelopes(app_body, parsed)
                 if self.nonce is None and self.claim is None and self.caller is None:
-                    await self._stream_app(body, after)  # nothing to seal, store or sign: no buffering
+                    await self._stream_app(app_body, after)  # nothing to seal, store or sign: no buffering
                     return
-                answer = await self._call_app(body, after)
+                answer = await self._call_app(app_body, after)
                 if answer is None:
                     return  # an event stream, sent as it came
                 if self.caller is not None:
@@ -195,6 +197,23 @@ class _Exchange:
             if not message.get("more_body"):
                 return b"".join(chunks), []
 
+    def _parse(self, body: bytes) -> tuple[bytes, Any, bool]:
+        """The one parse: (what the application reads, the parsed value, whether it may be personal).
+
+        The checks and the endpoint read this one value (the application its canonical JSON), never the
+        bytes again under other decoding rules.
+        """
+        bodies.refuse_nul_in_url(self.scope.get("raw_path") or b"", self.scope.get("query_string", b""))
+        if not body:
+            return body, None, False
+        parsed = bodies.parse(body, self.headers.get("content-type"))
+        app_body = bodies.canonical(parsed)
+        bodies.refuse_nul(body, parsed)
+        personal = envelope.may_hold_personal_fields(body)
+        if personal:
+            envelope.refuse_clear_fields(parsed)
+        return app_body, parsed, personal
+
     def _authenticate_and_claim(self, body: bytes) -> idempotency.Answer | None:
         """Authenticate, then claim the Idempotency-Key (run on the loop: both are database work)."""
         path = self.signed_path
@@ -227,7 +246,12 @@ class _Exchange:
             lambda e: envelope.open_envelope(self.platform.suite, self.layer.unwrap, e, context),
             limit=envelope.MAX_ENVELOPES,
         )
-        return body if opened == parsed else orjson.dumps(opened)
+        if opened == parsed:
+            return body
+        # What the envelopes held is text of the request too: no NUL in it either.
+        if (where := bodies.nul_field(opened)) is not None:
+            raise bodies.NulInText(f"{where} holds the NUL character (U+0000)", field=where)
+        return orjson.dumps(opened)
 
     # -- the application ----------------------------------------------------------------------------------
 
@@ -296,7 +320,10 @@ class _Exchange:
     # -- the answer ---------------------------------------------------------------------------------------
 
     def _problem(self, exc: EsscError) -> Response:
-        return problem(exc.status, exc.code, exc.title, exc.detail, Request(self.scope), **exc.extensions)
+        response = problem(exc.status, exc.code, exc.title, exc.detail, Request(self.scope), **exc.extensions)
+        if (retry_after := exc.extensions.get("retry_after")) is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     async def _send(self, answer: _Answer) -> None:
         headers = [(k, v) for k, v in answer.headers if k.lower() != b"content-length"]
@@ -311,16 +338,33 @@ class _Exchange:
         """Sign the answer for the request's nonce, or MAC it under the request's session key."""
         assert self.nonce is not None
         timestamp = int(self.platform.clock.now().timestamp())
-        canonical = wire.response_string(
-            answer.status, self.nonce, timestamp, answer.body, self.platform.suite.hash
-        )
         caller = self.caller
+        # Bound to the caller the request named (empty when it named none), as the caller will check it.
+        named = self.headers.get(wire.HEADER_CALLER.lower(), "")
         if caller is not None and caller.session_key is not None and caller.session_id is not None:
             key_header = (wire.HEADER_SESSION.lower().encode(), caller.session_id.encode())
+            canonical = wire.response_string(
+                answer.status,
+                self.nonce,
+                timestamp,
+                answer.body,
+                self.platform.suite.hash,
+                caller=named,
+                session_id=caller.session_id,
+            )
             signature = self.platform.suite.mac(caller.session_key, canonical)
         else:
             signer = self.platform.keys.signer()
             key_header = (wire.HEADER_KEY_ID.lower().encode(), signer.key_id.encode())
+            canonical = wire.response_string(
+                answer.status,
+                self.nonce,
+                timestamp,
+                answer.body,
+                self.platform.suite.hash,
+                caller=named,
+                key_id=signer.key_id,
+            )
             signature = signer.sign(canonical)
         return [
             key_header,

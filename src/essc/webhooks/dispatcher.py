@@ -57,12 +57,16 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=base * (1 + secrets.randbelow(200) / 1000))
 
 
-def sign_delivery(platform: Platform, url: str, event_id: str, body: bytes) -> Delivery:
-    """Headers that let a channel verify a webhook with the platform's public key."""
+def sign_delivery(platform: Platform, url: str, event_id: str, body: bytes, receiver: str) -> Delivery:
+    """Headers that let the receiving channel (`channel/<channelNo>`) verify a webhook with a platform key."""
     signer = platform.keys.signer()
     timestamp = int(platform.clock.now().timestamp())
     nonce = random_token(18)
-    signature = signer.sign(wire.webhook_string(event_id, timestamp, nonce, body, platform.suite.hash))
+    signature = signer.sign(
+        wire.webhook_string(
+            event_id, timestamp, nonce, body, platform.suite.hash, receiver=receiver, key_id=signer.key_id
+        )
+    )
     headers = {
         "Content-Type": "application/json",
         HEADER_EVENT_ID: event_id,
@@ -85,28 +89,31 @@ def deliver_due(platform: Platform, sender: WebhookSender, limit: int = 100) -> 
         job = _claim_one(platform, due_by)
         if job is None:
             break
-        _deliver(platform, sender, *job)
+        message_id, url, body, receiver = job
+        _deliver(platform, sender, message_id, url, body, receiver=receiver)
         attempted += 1
     return attempted
 
 
-def _claim_one(platform: Platform, due_by: datetime) -> tuple[str, str | None, bytes] | None:
+def _claim_one(platform: Platform, due_by: datetime) -> tuple[str, str | None, bytes, str] | None:
     with platform.session_factory() as session:
         leased = repository.claim_due(session, due_by, platform.clock.now() + LEASE, 1)
         if not leased:
             return None
         message = leased[0]
         channel = channels.by_id(session, message.channel_id)
-        job = (message.id, channel.webhook_url if channel else None, message.payload.encode())
+        url = channel.webhook_url if channel else None
+        receiver = f"channel/{channel.channel_no}" if channel else ""
+        job = (message.id, url, message.payload.encode(), receiver)
         session.commit()
     return job
 
 
 def _deliver(
-    platform: Platform, sender: WebhookSender, message_id: str, url: str | None, body: bytes
+    platform: Platform, sender: WebhookSender, message_id: str, url: str | None, body: bytes, *, receiver: str
 ) -> None:
     # Sign first: a platform fault (key store down) aborts the round and is no failed attempt of the message.
-    delivery = None if url is None else sign_delivery(platform, url, message_id, body)
+    delivery = None if url is None else sign_delivery(platform, url, message_id, body, receiver)
     status: int | None = None
     error: str | None = None
     started = time.monotonic()
