@@ -96,6 +96,25 @@ def _assigned_calls(tree: ast.AST) -> dict[str, list[ast.expr]]:
     return found
 
 
+_BROAD = {"Exception", "BaseException"}
+# A class is followed where it is built (not where it is only named, as in isinstance): what building runs.
+_CONSTRUCTION = ("__init__", "__post_init__", "__new__")
+
+
+def _shielded(tree: ast.AST) -> set[int]:
+    """Nodes inside a `try` whose handler takes every exception and does not raise again: nothing escapes."""
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Try):
+            continue
+        for handler in node.handlers:
+            broad = handler.type is None or (isinstance(handler.type, ast.Name) and handler.type.id in _BROAD)
+            reraises = any(isinstance(inner, ast.Raise) for inner in ast.walk(handler))
+            if broad and not reraises:
+                found.update(id(inner) for part in node.body for inner in ast.walk(part))
+    return found
+
+
 def _scope(function: types.FunctionType) -> dict[str, Any]:
     scope: dict[str, Any] = dict(function.__globals__)
     for name, cell in zip(function.__code__.co_freevars, function.__closure__ or (), strict=True):
@@ -152,8 +171,12 @@ def raised_by(*starts: object) -> frozenset[type[EsscError]]:
             continue
         scope = _scope(function)  # type: ignore[arg-type]
         assigned = _assigned_calls(tree)
+        shielded = _shielded(tree)
+        called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
 
         for node in ast.walk(tree):
+            if id(node) in shielded:
+                continue
             if isinstance(node, ast.Raise) and node.exc is not None:
                 pending.extend(_raised(node.exc, scope, assigned, errors))
             elif builder and isinstance(node, ast.Return) and node.value is not None:
@@ -162,6 +185,11 @@ def raised_by(*starts: object) -> frozenset[type[EsscError]]:
                         pending.extend(_raised(part, scope, assigned, errors))
             elif isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Load):
                 found = _resolve(node, scope)
-                if found is not None and not _is_error(found) and not isinstance(found, types.ModuleType):
+                if isinstance(found, type):
+                    if id(node) in called and not _is_error(found):
+                        pending.extend(
+                            (vars(found)[name], False) for name in _CONSTRUCTION if name in vars(found)
+                        )
+                elif found is not None and not isinstance(found, types.ModuleType):
                     pending.append((found, False))
     return frozenset(errors)

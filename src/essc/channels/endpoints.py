@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import status
 
-from essc.access.errors import DuplicateCaller
+from essc.access.errors import DuplicateCaller, PublicKeyInUse
 from essc.channels import service
 from essc.channels.errors import (
     ChannelNotCertified,
@@ -34,6 +34,7 @@ router = api_router(prefix="/v1/ministry/channels", tags=["channels"])
             None,
             party=Party.MINISTRY,
             raises=(
+                PublicKeyInUse,
                 MalformedKey,
                 DuplicateCaller,
                 DuplicateChannel,
@@ -96,6 +97,7 @@ async def set_status(channel_no: str, body: ChannelStatusChange, uow: MinistryUo
             None,
             party=Party.MINISTRY,
             raises=(
+                PublicKeyInUse,
                 MalformedKey,
                 ChannelTerminated,
                 KeyNotFound,

@@ -16,7 +16,6 @@ from essc.kit.offline import (
     CertificateSignatureInvalid,
     CodeSignatureInvalid,
     MalformedStatusList,
-    StatusListSignatureInvalid,
     SuiteMismatch,
     UnknownPlatformKey,
 )
@@ -69,10 +68,10 @@ async def enrol_device(
             Function.QR,
             party=Party.TERMINAL,
             raises=(
+                MalformedCode,
                 *ACTING_TERMINAL_REFUSALS,
                 InvalidSignature,
                 MalformedStatusList,
-                StatusListSignatureInvalid,
             ),
         )
     ],

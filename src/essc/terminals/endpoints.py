@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import status
 
-from essc.access.errors import DuplicateCaller
+from essc.access.errors import DuplicateCaller, PublicKeyInUse
 from essc.core.deps import ProvinceUoW, requires
 from essc.core.routing import api_router
 from essc.kit.errors import MalformedKey, NotFound
@@ -81,6 +81,7 @@ async def set_institution_status(
             None,
             party=Party.PROVINCE,
             raises=(
+                PublicKeyInUse,
                 MalformedKey,
                 WrongProvince,
                 InstitutionNotFound,

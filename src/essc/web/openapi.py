@@ -42,6 +42,7 @@ from essc.access.errors import (
     UnknownSession,
 )
 from essc.core.deps import declared_errors, policy_of
+from essc.core.nonces import NonceStoreRecovering, NonceStoreUnavailable
 from essc.core.problems import PROBLEM_MEDIA_TYPE
 from essc.idempotency.errors import (
     IdempotencyAnswerLost,
@@ -50,7 +51,7 @@ from essc.idempotency.errors import (
     IdempotencyKeyReused,
 )
 from essc.idempotency.service import STATE_CHANGING
-from essc.kit import envelope, wire
+from essc.kit import bodies, envelope, wire
 from essc.kit.errors import EsscError, InvalidInput, PayloadTooLarge
 from essc.shared.callers import MissingAuthHeader, WrongCallerKind
 from essc.shared.policy import Party
@@ -72,8 +73,17 @@ SIGNED_REQUEST_ERRORS: Errors = (
     NonceReused,
     CallerSuspended,
     WrongCallerKind,
+    # The nonce store is reached through the platform's configured store (essc.core.nonces).
+    NonceStoreUnavailable,
+    NonceStoreRecovering,
 )
-REQUEST_BODY_ERRORS: Errors = (PayloadTooLarge, envelope.PersonalFieldInClear)
+REQUEST_BODY_ERRORS: Errors = (
+    PayloadTooLarge,
+    bodies.BodyEncodingUnsupported,
+    bodies.BodyNotJson,
+    bodies.NulInText,
+    envelope.PersonalFieldInClear,
+)
 SIGNED_BODY_ERRORS: Errors = (
     envelope.EnvelopeInvalid,
     envelope.TooManyEnvelopes,
@@ -255,10 +265,10 @@ def _responses(errors: Iterable[type[EsscError]], pages: Errors = ()) -> dict[st
     for status in sorted(by_status):
         listed = sorted(by_status[status], key=lambda e: e.code)
         codes = [e.code for e in listed]
-        problem = {
+        problem: dict[str, Any] = {
             "schema": {"allOf": [_ref("schemas", "Problem"), {"properties": {"code": {"enum": codes}}}]}
         }
-        content = {PROBLEM_MEDIA_TYPE: problem}
+        content: dict[str, Any] = {PROBLEM_MEDIA_TYPE: problem}
         if any(error in pages for error in listed):
             content = {"text/html": {"schema": {"type": "string"}}}
         answers[str(status)] = {
