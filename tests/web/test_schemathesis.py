@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +24,6 @@ import orjson
 import pytest
 import requests
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -39,10 +35,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+import factories
 from essc.core.platform import Platform
 from essc.idempotency.service import STATE_CHANGING
 from essc.kit import envelope, wire
-from essc.web.app import create_app
 from essc_sdk import EsscClient
 from factories import (
     HolderRecord,
@@ -164,32 +160,10 @@ class SigningSession(requests.Session):
         return opened
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def served(platform: Platform) -> Iterator[str]:
-    """The platform served by uvicorn in a thread of this process, over the test database."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
+    with factories.served(platform) as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def _world(platform: Platform, url: str) -> World:

@@ -29,6 +29,7 @@ from essc.regions.endpoints import router as regions_router
 from essc.shared.policy import Party
 from essc.terminals.endpoints import router as terminals_router
 from essc.web.openapi import install_openapi
+from essc.web.pages import install_pages
 from essc.web.protocol import ProtocolLayer
 from essc.web.readiness import router as readiness_router
 from essc.webhooks.dispatcher import DispatcherThread
@@ -69,6 +70,8 @@ def create_app(platform: Platform) -> FastAPI:
         version="0.1.0",
         summary="Electronic social security card platform (电子社保卡)",
         lifespan=lifespan,
+        docs_url=None,  # served from the platform's own assets (essc.web.pages), not a CDN
+        redoc_url=None,
     )
     app.router.route_class = LoopRoute
     app.state.platform = platform
@@ -110,6 +113,7 @@ def create_app(platform: Platform) -> FastAPI:
 
     _document_policies(app)
     install_openapi(app, api_routes)
+    install_pages(app)
 
     app.add_middleware(ProtocolLayer, platform=platform)
     return app
