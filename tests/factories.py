@@ -305,7 +305,9 @@ def served(platform: Platform) -> Iterator[str]:
     """The platform served by uvicorn in a thread of this process, over the test database; yields its URL."""
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        # lifespan on: at shutdown the app closes its event loop's engine, so no database connection outlives
+        # the server (PostgreSQL's connection slots are shared by every test process).
+        uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
