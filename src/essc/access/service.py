@@ -69,6 +69,10 @@ def authenticate(platform: Platform, request: SignedRequest) -> AuthenticatedCal
     kind, ref = parsed
     session_id = request.headers.get(wire.HEADER_SESSION.lower())
     key_id = "" if session_id else _header(request, wire.HEADER_KEY_ID)
+    if key_id and not wire.KEY_ID_PATTERN.match(key_id):
+        raise MissingAuthHeader(
+            f"header {wire.HEADER_KEY_ID} must be 1-64 of A-Z a-z 0-9 _ . -", header=wire.HEADER_KEY_ID
+        )
     timestamp = wire.parse_timestamp(_header(request, wire.HEADER_TIMESTAMP))
     if timestamp is None:
         raise MissingAuthHeader(

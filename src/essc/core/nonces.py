@@ -72,10 +72,7 @@ class NonceStore(Protocol):
     """Claims a caller's nonce once; every worker and every restart sees the same claims."""
 
     def claim(self, caller_id: str, nonce: str, ttl_seconds: int, timestamp: int) -> bool:
-        """True the first time; False when the nonce was already seen within its lifetime.
-
-        `timestamp` is the request's; a store that may have forgotten claims refuses those it could cover.
-        """
+        """True the first time, False when seen; a store that forgot claims refuses timestamps they cover."""
         ...
 
     async def ready(self) -> None:

@@ -43,7 +43,7 @@ from essc.idempotency.errors import (
 from essc.kit import wire
 from essc.kit.ids import new_id
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{8,64}\Z")  # \Z: $ would also match before a final newline
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # How long a claim blocks others before it counts as abandoned by a dead process. Safety does not depend on it
 # (the fence stops a slow holder from committing after a take-over); it bounds how long a key can be stuck.

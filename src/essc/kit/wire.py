@@ -56,6 +56,7 @@ SESSION_PATTERN = re.compile(r"^[0-9A-Za-z]{26}\Z")
 # Header values are matched whole (\Z, not $, which also matches before a final newline) and in ASCII only:
 # str.isdigit() takes "²" and int() then fails, so digits are [0-9] here, never \d or isdigit().
 TIMESTAMP_PATTERN = re.compile(r"^[0-9]{1,15}\Z")
+KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")
 # A caller's X-Request-Id is echoed and logged: kept only in this charset and length, else a new one is made.
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,64}\Z")
 

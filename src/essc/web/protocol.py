@@ -198,11 +198,7 @@ class _Exchange:
                 return b"".join(chunks), []
 
     def _parse(self, body: bytes) -> tuple[bytes, Any, bool]:
-        """The one parse: (what the application reads, the parsed value, whether it may be personal).
-
-        The checks and the endpoint read this one value (the application its canonical JSON), never the
-        bytes again under other decoding rules.
-        """
+        """The one parse (step 3): what the application reads, the value, whether it may be personal."""
         bodies.refuse_nul_in_url(self.scope.get("raw_path") or b"", self.scope.get("query_string", b""))
         if not body:
             return body, None, False
