@@ -18,6 +18,7 @@ docs/protocol.md describes the same protocol in prose for implementers in other 
 from __future__ import annotations
 
 import copy
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -105,34 +106,39 @@ def _ref(kind: str, name: str) -> dict[str, str]:
     return {"$ref": _REF.format(kind=kind, name=name)}
 
 
+def _pattern(python: re.Pattern[str]) -> dict[str, str]:
+    """A Python pattern as JSON Schema writes it (ECMA-262): `\\Z` (end of text) is `$` there."""
+    return {"pattern": python.pattern.replace("\\Z", "$")}
+
+
 def _header_name(header: str) -> str:
     return header.replace("-", "")
 
 
 _SIGNED_HEADERS: tuple[tuple[str, bool, dict[str, Any], str], ...] = (
-    (wire.HEADER_CALLER, True, {"pattern": wire.CALLER_PATTERN.pattern}, f"Who signs: {wire.CALLER_FORMS}."),
+    (wire.HEADER_CALLER, True, _pattern(wire.CALLER_PATTERN), f"Who signs: {wire.CALLER_FORMS}."),
     (
         wire.HEADER_KEY_ID,
         False,
-        {"minLength": 1, "maxLength": 64},
+        _pattern(wire.KEY_ID_PATTERN),
         f"The key id of the signing key; required unless {wire.HEADER_SESSION} is sent.",
     ),
     (
         wire.HEADER_SESSION,
         False,
-        {"pattern": wire.SESSION_PATTERN.pattern},
+        _pattern(wire.SESSION_PATTERN),
         f"A MAC session's id (POST /v1/sessions); then {wire.HEADER_SIGNATURE} holds the session MAC.",
     ),
     (
         wire.HEADER_TIMESTAMP,
         True,
-        {"pattern": "^[0-9]{1,12}$"},
+        _pattern(wire.TIMESTAMP_PATTERN),
         "Unix seconds; within the platform's window.",
     ),
     (
         wire.HEADER_NONCE,
         True,
-        {"pattern": wire.NONCE_PATTERN.pattern},
+        _pattern(wire.NONCE_PATTERN),
         "Fresh for every request of the caller; the answer is signed for it.",
     ),
     (
@@ -146,7 +152,7 @@ _SIGNED_HEADERS: tuple[tuple[str, bool, dict[str, Any], str], ...] = (
 _RELAY_HEADER = (
     wire.HEADER_ON_BEHALF_OF,
     False,
-    {"pattern": wire.CALLER_REF_PATTERNS["channel"].pattern},
+    _pattern(wire.CALLER_REF_PATTERNS["channel"]),
     "A first-level channel relaying for one of its second-level channels names it here (a signed line).",
 )
 _IDEMPOTENCY_HEADER = (
