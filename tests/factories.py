@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import socket
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -10,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import redis
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -301,3 +305,32 @@ def drop_redis_keys(url: str, prefix: str) -> None:
             client.delete(*names)
     finally:
         client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def served(platform: Platform) -> Iterator[str]:
+    """The platform served by uvicorn in a thread of this process, over the test database; yields its URL."""
+    port = _free_port()
+    server = uvicorn.Server(
+        # lifespan on: at shutdown the app closes its event loop's engine, so no database connection outlives
+        # the server (PostgreSQL's connection slots are shared by every test process).
+        uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

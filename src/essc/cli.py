@@ -69,13 +69,16 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="API worker processes", min=1)] = 1,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="a line per request")
+    ] = False,
 ) -> None:
     """Serve the API (migrates the database first) with uvicorn on uvloop and httptools, TCP_NODELAY on."""
     platform = _platform()
     bootstrap.prepare(platform)
     platform.close()
-    typer.echo(f"essc serving on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)")
-    serve_api(host, port, workers)
+    typer.echo(f"essc serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    serve_api(host, port, workers, access_log=access_log)
 
 
 @app.command("demo")
@@ -102,7 +105,7 @@ def run_demo(
         typer.echo(f"  {party.label:22} key id {party.key_id}  private key {party.private_key_path}")
     typer.echo(f"Demo holders: var/demo/holders-{demo.DEMO_PROVINCE}.csv")
     if serve_after:
-        serve(host="127.0.0.1", port=port, workers=1)
+        serve(host="127.0.0.1", port=port, workers=1, access_log=True)
 
 
 @db_app.command("upgrade")

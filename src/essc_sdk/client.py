@@ -51,7 +51,7 @@ class SignedResponse:
 
 
 class EsscClient:
-    """Signs each request (SPEC section 4) and checks the platform's signature on each response."""
+    """Signs each request and checks the platform's signature on each answer (docs/protocol.md)."""
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""SPEC section 4: every channel request is signed; skew, replay, unknown or revoked keys are refused."""
+"""docs/protocol.md, Signed requests: each request is signed; skew, replay, unknown or revoked keys fail."""
 
 from __future__ import annotations
 

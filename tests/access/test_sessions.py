@@ -1,4 +1,4 @@
-"""MAC sessions (SPEC section 4, "signature or session MAC"): opened by a signature, then HMAC per request."""
+"""MAC sessions (docs/protocol.md, MAC sessions): opened by a signature, then HMAC per request."""
 
 from __future__ import annotations
 

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import sync_playwright
 
+import factories
 from essc.core.platform import Platform
 from essc.shared.policy import Function
-from essc.web.app import create_app
 from factories import app_client, channel, ministry
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,33 +26,10 @@ def _chromium() -> str:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def served(platform: Platform) -> Iterator[str]:
-    """The platform served by uvicorn in a thread of this process, over the test database."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
-    try:
+    with factories.served(platform) as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def test_the_page_in_a_browser_follows_a_suspension_on_reload(platform: Platform, served: str) -> None:

@@ -3,7 +3,7 @@
 A province sends card events (including ones the card's status does not allow); two channels issue
 (一级签发), set the password, take busiSeqs, unlink, issue again and upgrade (二级签发). After every step the
 platform, read through `ecards.service.view`, the HTTP view and the database, must agree with a small model
-whose card status machine is written down here from SPEC section 2, not taken from
+whose card status machine is written down here from docs/protocol.md (Card statuses), not taken from
 `essc.cardholders.lifecycle`.
 """
 
@@ -76,26 +76,26 @@ NORMAL, TEMP_LOST, LOST, LOCKED, CANCELLED = "normal", "temp_lost", "lost", "loc
 STATUSES = (NORMAL, TEMP_LOST, LOST, LOCKED, CANCELLED)
 EVENTS = ("temporarily_lost", "lost", "loss_cleared", "locked", "unlocked", "cancelled", "replaced")
 
-# SPEC section 2 (aaz502): 正常 normal, 临时挂失 temp_lost, 正式挂失 lost, 挂失解除 back to normal,
+# docs/protocol.md, Card statuses: 正常 normal, 临时挂失 temp_lost, 正式挂失 lost, 挂失解除 back to normal,
 # 应用锁定 locked, 注销 cancelled; 补换卡 cancels the old card and issues a new aaz500 to the same person.
 # Stated here on its own (not read from lifecycle.TRANSITIONS) so the test checks the platform against the
-# spec instead of against itself.
+# document instead of against itself.
 # (status, event) -> status after; a pair that is absent must be refused and change nothing.
-SPEC_TRANSITIONS: dict[tuple[str, str], str] = {
-    # SPEC: a live card can be reported lost, temporarily or formally, and application-locked.
+CARD_RULES: dict[tuple[str, str], str] = {
+    # a live card can be reported lost, temporarily or formally, and application-locked.
     (NORMAL, "temporarily_lost"): TEMP_LOST,
     (NORMAL, "lost"): LOST,
     (NORMAL, "locked"): LOCKED,
-    # SPEC: 挂失解除 takes a reported-lost card back to normal; there is nothing to clear on any other card.
+    # 挂失解除 takes a reported-lost card back to normal; there is nothing to clear on any other card.
     (TEMP_LOST, "loss_cleared"): NORMAL,
     (LOST, "loss_cleared"): NORMAL,
-    # Where SPEC is silent, the platform's reading: a temporary loss can become formal, never the reverse;
-    # a locked card can still be lost and unlocked back to normal; a lost card cannot be locked.
+    # Where the card rules leave it open, the document's reading: a temporary loss can become formal, never
+    # the reverse; a locked card can still be lost and unlocked back to normal; a lost card cannot be locked.
     (TEMP_LOST, "lost"): LOST,
     (LOCKED, "temporarily_lost"): TEMP_LOST,
     (LOCKED, "lost"): LOST,
     (LOCKED, "unlocked"): NORMAL,
-    # SPEC: 注销 and 补换卡 end every live card; a cancelled card never comes back (a replacement is a new
+    # 注销 and 补换卡 end every live card; a cancelled card never comes back (a replacement is a new
     # aaz500).
     **{
         (live, end): CANCELLED
@@ -114,7 +114,7 @@ T = TypeVar("T")
 def test_spec_table_names_only_real_statuses_and_events() -> None:
     assert {s.value for s in CardStatus} == set(STATUSES)
     assert {e.value for e in CardEventType} == set(EVENTS)
-    assert all(s in STATUSES and e in EVENTS and t in STATUSES for (s, e), t in SPEC_TRANSITIONS.items())
+    assert all(s in STATUSES and e in EVENTS and t in STATUSES for (s, e), t in CARD_RULES.items())
 
 
 @pytest.mark.parametrize("status", STATUSES)
@@ -122,7 +122,10 @@ def test_platform_status_machine_is_the_spec_table(status: str) -> None:
     """A quick diagnostic; the tests below check the same table through the services and the database."""
     for event in EVENTS:
         after = next_status(CardStatus(status), CardEventType(event))
-        assert (after.value if after else None) == SPEC_TRANSITIONS.get((status, event)), (status, event)
+        assert (after.value if after else None) == CARD_RULES.get((status, event)), (
+            status,
+            event,
+        )
 
 
 @dataclass
@@ -143,7 +146,7 @@ class HolderModel:
     level: dict[int, int] = field(default_factory=dict)  # channel -> signLevel while linked
 
     def usable(self, chan: int) -> bool:
-        """SPEC: usable only while the physical card is normal; and not unlinked from that channel."""
+        """docs/protocol.md: usable only while the card is normal; and not unlinked from that channel."""
         return self.status == NORMAL and self.linked.get(chan, False)
 
     def use_refusal(self, chan: int) -> type[EsscError] | None:
@@ -270,7 +273,7 @@ class EcardStatusMachine(RuleBasedStateMachine):
         h = self.holders[who]
         retired = on_retired and bool(h.retired)
         status = CANCELLED if retired else h.status
-        choices = [e for e in EVENTS if ((status, e) in SPEC_TRANSITIONS) is not refused] or list(EVENTS)
+        choices = [e for e in EVENTS if ((status, e) in CARD_RULES) is not refused] or list(EVENTS)
         self._send_event(h, data.draw(st.sampled_from(choices), label="event"), retired, new_bank)
 
     def _send_event(self, h: HolderModel, event: str, retired: bool, new_bank: bool) -> None:
@@ -293,7 +296,7 @@ class EcardStatusMachine(RuleBasedStateMachine):
             occurred_at=self.platform.clock.now(),
             new_card=new_card,
         )
-        expected = SPEC_TRANSITIONS.get((before, event))
+        expected = CARD_RULES.get((before, event))
         since = self._tick()
 
         if expected is None:
@@ -594,7 +597,7 @@ def test_ecard_follows_card_and_channel_through_the_platform(platform: Platform)
     assert seen.milestones >= MILESTONES, f"never reached: {sorted(MILESTONES - seen.milestones)}"
 
 
-# One way from a new (normal) card into each status, by the SPEC table.
+# One way from a new (normal) card into each status, by the documented table.
 INTO = {
     NORMAL: (),
     TEMP_LOST: ("temporarily_lost",),
@@ -606,7 +609,7 @@ INTO = {
 
 @pytest.mark.parametrize("status", STATUSES)
 def test_every_event_from_every_status_through_the_platform(platform: Platform, status: str) -> None:
-    """Each pair of the SPEC table once, not left to chance: a holder with the e-card in both channels,
+    """Each pair of the documented table once, not left to chance: a holder with the e-card in both channels,
     brought into the status, gets the event; it is applied and announced (and a resent eventId changes
     nothing), or refused by name, changing nothing."""
     http = app_client(platform)
@@ -621,7 +624,7 @@ def test_every_event_from_every_status_through_the_platform(platform: Platform, 
         assert h.status == status
         machine._send_event(h, event, retired=False, new_bank=False)
         machine.platform_agrees_with_model()
-        if (status, event) in SPEC_TRANSITIONS:
+        if (status, event) in CARD_RULES:
             machine.replay_last_event(conflicting=False)
             machine.replay_last_event(conflicting=True)
             machine.platform_agrees_with_model()

@@ -6,6 +6,7 @@ import contextlib
 import io
 import re
 import struct
+import time
 import zlib
 
 import pytest
@@ -104,6 +105,25 @@ def test_svg_round_trip(payload: str) -> None:
     assert svg.rstrip().endswith("</svg>")
     assert "<?xml" not in svg
     assert decode_image(rasterise_segno_svg(svg)) == [payload]
+    assert decode_image(svg.encode()) == [payload]  # the SVG itself, as a terminal receives it
+
+
+def test_an_svg_is_drawn_at_a_fixed_size_without_reading_anything_it_links() -> None:
+    payload = new_token_code(CodeKind.ONLINE)[0]
+    assert decode_image(qr_svg(payload).encode()) == [payload]
+    # Declared a million pixels a side (a terapixel): drawn at 1024 a side all the same, in no time.
+    huge = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="1000000" height="1000000">'
+        b'<rect width="9" height="9"/></svg>'
+    )
+    started = time.monotonic()
+    assert decode_image(huge) == []
+    assert time.monotonic() - started < 5
+    empty = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
+    assert decode_image(empty) == []
+    linked = b'<svg xmlns="http://www.w3.org/2000/svg"><image href="/etc/hostname"/></svg>'
+    with pytest.raises(UnreadableImage, match="href"):
+        decode_image(linked)
 
 
 def test_screenshot_like_image(payload: str) -> None:
@@ -151,7 +171,7 @@ def _png_with_size(width: int, height: int) -> bytes:
         b"\x89PNG\r\n\x1a\n" + b"\x00" * 64,
         b"GIF89a\xff\xff\xff\xff",
         b"\xff\xd8\xff\xe0" + b"\x00" * 32,
-        b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>',
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><path d="M0 0',
         bytes(range(256)) * 4,
     ],
     ids=["empty", "text", "png-garbage", "gif-garbage", "jpeg-garbage", "svg", "binary"],
@@ -200,6 +220,16 @@ def test_fuzz_arbitrary_bytes(data: bytes) -> None:
 
 
 FUZZ_PAYLOAD = new_token_code(CodeKind.ONLINE)[0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_fuzz_mutated_svg(data: st.DataObject) -> None:
+    svg = bytearray(qr_svg(FUZZ_PAYLOAD).encode())
+    for _ in range(data.draw(st.integers(1, 6))):
+        svg[data.draw(st.integers(0, len(svg) - 1))] = data.draw(st.integers(0, 255))
+    with contextlib.suppress(UnreadableImage):
+        assert isinstance(decode_image(bytes(svg)), list)
 
 
 @settings(max_examples=150, deadline=None)

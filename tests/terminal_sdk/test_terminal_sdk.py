@@ -22,6 +22,7 @@ from essc_terminal import (
     PlatformRefused,
     PlatformUnreachable,
     StateDirInUse,
+    Terminal,
     UnreadableCode,
     read_code,
 )
@@ -213,6 +214,14 @@ def test_read_code_takes_the_platform_png_a_screenshot_of_it_or_the_text(
     assert from_screen == issued["code"]
     assert read_code(f"  {issued['code'].lower()}\n") == issued["code"]
     assert scene.sdk().resolve(from_screen, "01").usable is True
+
+
+def test_read_code_takes_the_svg_the_platform_serves(scene: Scene, tmp_path: Path) -> None:
+    issued = scene.app.client.post(f"/v1/ecards/{scene.sign_no}/qr-codes", {"images": ["svg"]})
+    assert issued["png"] is None
+    (tmp_path / "code.svg").write_text(issued["svg"], encoding="utf-8")
+    assert Terminal.read_code(tmp_path / "code.svg") == issued["code"]
+    assert scene.sdk().resolve(Terminal.read_code(str(tmp_path / "code.svg")), "01").usable is True
 
 
 def test_read_code_names_how_many_codes_an_image_shows_or_that_it_shows_none(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, status
 
+from essc.access.errors import SessionNotAllowed
 from essc.access.schemas import OpenedSession
 from essc.access.service import open_session
 from essc.core.db import run_on_loop
@@ -21,7 +22,7 @@ router = api_router(prefix="/v1/sessions", tags=["authentication"])
     "",
     response_model=OpenedSession,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[requires(None, party=Party.SIGNED)],
+    dependencies=[requires(None, party=Party.SIGNED, raises=(SessionNotAllowed,))],
 )
 async def create_session(
     request: Request, caller: Annotated[AuthenticatedCaller, Depends(signed_caller)]

@@ -1,4 +1,4 @@
-"""Request authentication of SPEC section 4, and registration of callers and their keys."""
+"""Request authentication (docs/protocol.md, Signed requests), and registration of callers and their keys."""
 
 from __future__ import annotations
 

@@ -4,16 +4,17 @@ the ministry authorises nationally."""
 from __future__ import annotations
 
 from essc.authorisations import service
+from essc.authorisations.errors import FunctionNotCertified, GrantNotFound
 from essc.authorisations.schemas import BusinessItemChange, BusinessItemOut, GrantChange, GrantOut
+from essc.channels.errors import ChannelNotFound, ChannelTerminated
 from essc.channels.service import by_number
 from essc.core.deps import MinistryUoW, ProvinceUoW, requires
 from essc.core.routing import api_router
+from essc.kit.errors import InvalidInput
 from essc.shared.policy import NATIONAL, Function, Party
-from essc.shared.provinces import ensure_same_province
+from essc.shared.provinces import WrongProvince, ensure_same_province
 
 router = api_router(prefix="/v1", tags=["authorisations"])
-PROVINCE = [requires(None, party=Party.PROVINCE)]
-MINISTRY = [requires(None, party=Party.MINISTRY)]
 
 
 def _own(uow: ProvinceUoW, province: str) -> None:
@@ -21,7 +22,9 @@ def _own(uow: ProvinceUoW, province: str) -> None:
 
 
 @router.get(
-    "/provinces/{province}/channel-authorisations", response_model=list[GrantOut], dependencies=PROVINCE
+    "/provinces/{province}/channel-authorisations",
+    response_model=list[GrantOut],
+    dependencies=[requires(None, party=Party.PROVINCE, raises=(WrongProvince,))],
 )
 async def province_grants(province: str, uow: ProvinceUoW) -> list[GrantOut]:
     """The channels authorised for this province's cardholders, by function (national grants included)."""
@@ -32,7 +35,19 @@ async def province_grants(province: str, uow: ProvinceUoW) -> list[GrantOut]:
 @router.put(
     "/provinces/{province}/channel-authorisations/{channel_no}/{function}",
     response_model=GrantOut,
-    dependencies=PROVINCE,
+    dependencies=[
+        requires(
+            None,
+            party=Party.PROVINCE,
+            raises=(
+                ChannelTerminated,
+                WrongProvince,
+                ChannelNotFound,
+                FunctionNotCertified,
+                InvalidInput,
+            ),
+        )
+    ],
 )
 async def set_province_grant(
     province: str, channel_no: str, function: Function, body: GrantChange, uow: ProvinceUoW
@@ -49,7 +64,17 @@ async def set_province_grant(
 @router.delete(
     "/provinces/{province}/channel-authorisations/{channel_no}/{function}",
     response_model=GrantOut,
-    dependencies=PROVINCE,
+    dependencies=[
+        requires(
+            None,
+            party=Party.PROVINCE,
+            raises=(
+                WrongProvince,
+                GrantNotFound,
+                ChannelNotFound,
+            ),
+        )
+    ],
 )
 async def revoke_province_grant(
     province: str, channel_no: str, function: Function, uow: ProvinceUoW
@@ -62,7 +87,18 @@ async def revoke_province_grant(
 
 
 @router.get(
-    "/provinces/{province}/business-items", response_model=list[BusinessItemOut], dependencies=PROVINCE
+    "/provinces/{province}/business-items",
+    response_model=list[BusinessItemOut],
+    dependencies=[
+        requires(
+            None,
+            party=Party.PROVINCE,
+            raises=(
+                WrongProvince,
+                InvalidInput,
+            ),
+        )
+    ],
 )
 async def business_items(province: str, uow: ProvinceUoW) -> list[BusinessItemOut]:
     """Which functions the province has enabled for its cardholders (deny by default)."""
@@ -71,7 +107,18 @@ async def business_items(province: str, uow: ProvinceUoW) -> list[BusinessItemOu
 
 
 @router.put(
-    "/provinces/{province}/business-items/{function}", response_model=BusinessItemOut, dependencies=PROVINCE
+    "/provinces/{province}/business-items/{function}",
+    response_model=BusinessItemOut,
+    dependencies=[
+        requires(
+            None,
+            party=Party.PROVINCE,
+            raises=(
+                WrongProvince,
+                InvalidInput,
+            ),
+        )
+    ],
 )
 async def set_business_item(
     province: str, function: Function, body: BusinessItemChange, uow: ProvinceUoW
@@ -83,7 +130,9 @@ async def set_business_item(
 
 
 @router.get(
-    "/ministry/channels/{channel_no}/authorisations", response_model=list[GrantOut], dependencies=MINISTRY
+    "/ministry/channels/{channel_no}/authorisations",
+    response_model=list[GrantOut],
+    dependencies=[requires(None, party=Party.MINISTRY, raises=(ChannelNotFound,))],
 )
 async def channel_grants(channel_no: str, uow: MinistryUoW) -> list[GrantOut]:
     """Every authorisation of a channel, national and per province."""
@@ -93,7 +142,18 @@ async def channel_grants(channel_no: str, uow: MinistryUoW) -> list[GrantOut]:
 @router.put(
     "/ministry/channels/{channel_no}/authorisations/{function}",
     response_model=GrantOut,
-    dependencies=MINISTRY,
+    dependencies=[
+        requires(
+            None,
+            party=Party.MINISTRY,
+            raises=(
+                ChannelTerminated,
+                ChannelNotFound,
+                FunctionNotCertified,
+                InvalidInput,
+            ),
+        )
+    ],
 )
 async def set_national_grant(
     channel_no: str, function: Function, body: GrantChange, uow: MinistryUoW
@@ -109,7 +169,16 @@ async def set_national_grant(
 @router.delete(
     "/ministry/channels/{channel_no}/authorisations/{function}",
     response_model=GrantOut,
-    dependencies=MINISTRY,
+    dependencies=[
+        requires(
+            None,
+            party=Party.MINISTRY,
+            raises=(
+                GrantNotFound,
+                ChannelNotFound,
+            ),
+        )
+    ],
 )
 async def revoke_national_grant(channel_no: str, function: Function, uow: MinistryUoW) -> GrantOut:
     channel = await uow.run(by_number, channel_no)

@@ -38,3 +38,12 @@ class GrantNotFound(NotFound):
 class UnknownFunction(InvalidInput):
     code = "unknown_function"
     title = "Not one of the functions"
+
+
+# Why a channel may not use the route's function for a holder's province (authorisations.service.refusal).
+FUNCTION_REFUSALS = (
+    FunctionNotDeclared,
+    FunctionNotAuthorised,
+    FunctionSuspendedForChannel,
+    FunctionDisabledInProvince,
+)

@@ -58,3 +58,13 @@ class ChannelNotActive(Forbidden):
 class KeyNotFound(NotFound):
     code = "channel_key_not_found"
     title = "The channel has no key with this key id"
+
+
+# Why a channel's request cannot act (channels.service.acting_channel): every channel route may answer these.
+ACTING_CHANNEL_REFUSALS = (
+    ChannelNotFound,
+    NotRelayedChannel,
+    ChannelNotActive,
+    ChannelSuspended,
+    ChannelTerminated,
+)

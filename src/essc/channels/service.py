@@ -533,5 +533,5 @@ def register_from_wire(uow: UnitOfWork, request: ChannelIn) -> Channel:
         level=request.level,
         parent_no=request.parent_channel_no,
         contacts=[c.model_dump(by_alias=True, exclude_none=True) for c in request.contacts],
-        keys=[NewKey(k.key_id, k.public_key.encode("ascii"), k.environment) for k in request.keys],
+        keys=[NewKey(k.key_id, k.public_key.encode(), k.environment) for k in request.keys],
     )

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from fastapi import status
 
+from essc.authorisations.errors import FUNCTION_REFUSALS
+from essc.cardholders.errors import CardNotFound
+from essc.channels.errors import ACTING_CHANNEL_REFUSALS
 from essc.chips import service
+from essc.chips.errors import (
+    ChipChallengeExpired,
+    ChipChallengeUnknown,
+    ChipChallengeUsed,
+    ChipKeyMissing,
+    ChipSignatureInvalid,
+    NotThirdGeneration,
+)
 from essc.chips.schemas import ChallengeAnswer, ChallengeOut, ChallengeRequest, ChipKeyIn, ChipKeyOut
 from essc.core.deps import ChannelUoW, ProvinceUoW, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
+from essc.ecards.errors import CardNotActive, EcardUnlinked, SignNoNotFound
 from essc.ecards.schemas import BusiSeqResponse
+from essc.kit.errors import InvalidInput, MalformedKey
 from essc.shared.policy import Function, Party
-from essc.shared.provinces import ensure_same_province
+from essc.shared.provinces import WrongProvince, ensure_same_province
 
 router = api_router(prefix="/v1", tags=["chips"])
 
@@ -19,7 +32,18 @@ router = api_router(prefix="/v1", tags=["chips"])
 @router.put(
     "/provinces/{province}/cards/{aaz500}/chip-key",
     response_model=ChipKeyOut,
-    dependencies=[requires(None, party=Party.PROVINCE)],
+    dependencies=[
+        requires(
+            None,
+            party=Party.PROVINCE,
+            raises=(
+                MalformedKey,
+                WrongProvince,
+                CardNotFound,
+                NotThirdGeneration,
+            ),
+        )
+    ],
 )
 async def load_chip_key(province: str, aaz500: str, body: ChipKeyIn, uow: ProvinceUoW) -> ChipKeyOut:
     """Load the SM2 public key of a third-generation card's chip (the province's own cards only)."""
@@ -31,7 +55,22 @@ async def load_chip_key(province: str, aaz500: str, body: ChipKeyIn, uow: Provin
     "/ecards/{sign_no}/chip-challenges",
     response_model=ChallengeOut,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+    dependencies=[
+        requires(
+            Function.ISSUANCE,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                SignNoNotFound,
+                CardNotActive,
+                ChipKeyMissing,
+                EcardUnlinked,
+                NotThirdGeneration,
+                InvalidInput,
+            ),
+        )
+    ],
 )
 async def create_challenge(
     sign_no: str, uow: ChannelUoW, channel: CurrentChannel, body: ChallengeRequest | None = None
@@ -43,7 +82,26 @@ async def create_challenge(
 @router.post(
     "/ecards/{sign_no}/chip-challenges/{challenge_id}/response",
     response_model=BusiSeqResponse,
-    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+    dependencies=[
+        requires(
+            Function.ISSUANCE,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                ChipSignatureInvalid,
+                ChipChallengeUnknown,
+                SignNoNotFound,
+                CardNotActive,
+                ChipChallengeUsed,
+                ChipKeyMissing,
+                EcardUnlinked,
+                NotThirdGeneration,
+                ChipChallengeExpired,
+                InvalidInput,
+            ),
+        )
+    ],
 )
 async def answer(
     sign_no: str, challenge_id: str, body: ChallengeAnswer, uow: ChannelUoW, channel: CurrentChannel

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -47,11 +47,15 @@ async def signed_caller(request: Request) -> AuthenticatedCaller:
     return authenticated_caller(request)
 
 
+Raises = tuple[type[EsscError], ...]
+
+
 class SignedPolicy:
     """The per-request check of a route's declaration for signed parties: the caller's kind."""
 
-    def __init__(self, policy: Policy, *, reads_only: bool = False) -> None:
+    def __init__(self, policy: Policy, raises: Raises = (), *, reads_only: bool = False) -> None:
         self.policy = policy
+        self.raises = raises
         self.reads_only = reads_only
 
     # The caller is read from the request, not through a sub-dependency: FastAPI solves each dependency of
@@ -70,26 +74,37 @@ class SignedPolicy:
 class PublicPolicy:
     """The declaration of a route anyone may call."""
 
-    def __init__(self, policy: Policy, *, reads_only: bool = False) -> None:
+    def __init__(self, policy: Policy, raises: Raises = (), *, reads_only: bool = False) -> None:
         self.policy = policy
+        self.raises = raises
         self.reads_only = reads_only
 
     async def __call__(self) -> None:
         return None
 
 
-def requires(function: Function | None, *, party: Party, reads_only: bool = False) -> Any:
+def requires(
+    function: Function | None,
+    *,
+    party: Party,
+    raises: Sequence[type[EsscError]] = (),
+    reads_only: bool = False,
+) -> Any:
     """A route's declaration of the function and party it serves, enforced on every request.
 
     The party is checked here; the function is carried into the unit of work and checked by
-    essc.authorisations.service.authorise where the holder's province is known. A route that `reads_only`
-    gets a unit of work without a transaction (essc.core.uow.UnitOfWork.reads_only).
+    essc.authorisations.service.authorise where the holder's province is known. `raises` names the errors the
+    route's own code can raise (those of authentication and the protocol layer come with the party): the
+    OpenAPI document publishes their statuses and codes (essc.web.openapi), and a test reads the code to
+    check that the list is exactly what it raises (tests/web/test_declared_errors.py). A route that
+    `reads_only` gets a unit of work without a transaction (essc.core.uow.UnitOfWork.reads_only).
     """
     if party is Party.CHANNEL and function is None:
         raise ValueError("a channel route must name the function it serves")
     policy = Policy(party=party, function=function)
-    declared = PublicPolicy if party is Party.PUBLIC else SignedPolicy
-    return Depends(declared(policy, reads_only=reads_only))
+    declared = tuple(dict.fromkeys(raises))
+    kind = PublicPolicy if party is Party.PUBLIC else SignedPolicy
+    return Depends(kind(policy, declared, reads_only=reads_only))
 
 
 def declaration_of(route: APIRoute) -> SignedPolicy | PublicPolicy | None:
@@ -104,8 +119,14 @@ def declaration_of(route: APIRoute) -> SignedPolicy | PublicPolicy | None:
 
 def policy_of(route: APIRoute) -> Policy | None:
     """The policy a route declares, or None when it declares none."""
-    declared = declaration_of(route)
-    return declared.policy if declared is not None else None
+    declaration = declaration_of(route)
+    return declaration.policy if declaration is not None else None
+
+
+def declared_errors(route: APIRoute) -> Raises:
+    """The errors a route declares its own code can raise (empty when it declares none)."""
+    declaration = declaration_of(route)
+    return declaration.raises if declaration is not None else ()
 
 
 def _declared(request: Request) -> SignedPolicy | PublicPolicy | None:

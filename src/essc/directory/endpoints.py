@@ -19,7 +19,6 @@ from essc.directory.schemas import ChannelAppsOut, ProvinceChannelAppsOut
 from essc.shared.policy import Party
 
 router = api_router(tags=["public"])
-PUBLIC = [requires(None, party=Party.PUBLIC)]
 # The list must match the authorisations in force on every request: nobody may keep a copy.
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -40,7 +39,7 @@ PublicUoW = Annotated[UnitOfWork, Depends(public_uow, scope="function")]
 @router.get(
     "/v1/public/provinces/{province}/channel-apps",
     response_model=ProvinceChannelAppsOut,
-    dependencies=PUBLIC,
+    dependencies=[requires(None, party=Party.PUBLIC, raises=(UnknownProvince,))],
 )
 async def province_channel_apps(province: str, uow: PublicUoW, response: Response) -> ProvinceChannelAppsOut:
     """The channel apps authorised for the cardholders of a province now, with their functions."""
@@ -48,14 +47,22 @@ async def province_channel_apps(province: str, uow: PublicUoW, response: Respons
     return await uow.run(service.channel_apps, province)
 
 
-@router.get("/v1/public/channel-apps", response_model=ChannelAppsOut, dependencies=PUBLIC)
+@router.get(
+    "/v1/public/channel-apps",
+    response_model=ChannelAppsOut,
+    dependencies=[requires(None, party=Party.PUBLIC)],
+)
 async def all_channel_apps(uow: PublicUoW, response: Response) -> ChannelAppsOut:
     """The channel apps authorised now in every province."""
     response.headers.update(NO_STORE)
     return await uow.run(service.all_channel_apps)
 
 
-@router.get("/channel-apps", response_class=HTMLResponse, dependencies=PUBLIC)
+@router.get(
+    "/channel-apps",
+    response_class=HTMLResponse,
+    dependencies=[requires(None, party=Party.PUBLIC, raises=(UnknownProvince,))],
+)
 async def channel_apps_page(uow: PublicUoW, province: Annotated[str | None, Query()] = None) -> HTMLResponse:
     """The public list as a page with a province selector (?province=44)."""
     provinces = service.provinces()

@@ -6,11 +6,28 @@ from typing import Annotated
 
 from fastapi import Depends, Request, status
 
+from essc.authorisations.errors import FUNCTION_REFUSALS
+from essc.cardholders.errors import UnknownRegion
+from essc.channels.errors import ACTING_CHANNEL_REFUSALS
 from essc.channels.models import Channel
 from essc.channels.service import acting_channel
 from essc.core.deps import ChannelUoW, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards import service
+from essc.ecards.errors import (
+    AttestationRefused,
+    BankAccountInactive,
+    BusiSeqInvalid,
+    CardNotActive,
+    EcardUnlinked,
+    HolderMismatch,
+    PasswordAlreadySet,
+    PasswordLocked,
+    PasswordNotSet,
+    SignNoNotFound,
+    WeakPassword,
+    WrongPassword,
+)
 from essc.ecards.schemas import (
     BusiSeqRequest,
     BusiSeqResponse,
@@ -23,6 +40,8 @@ from essc.ecards.schemas import (
     PasswordReset,
     PasswordSet,
 )
+from essc.kit.errors import InvalidInput
+from essc.kit.idnumber import InvalidIdNumber
 from essc.shared.policy import Function, Party
 
 router = api_router(prefix="/v1/ecards", tags=["ecards"])
@@ -38,7 +57,24 @@ CurrentChannel = Annotated[Channel, Depends(current_channel)]
 
 
 @router.post(
-    "/issuance", response_model=IssueResponse, dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)]
+    "/issuance",
+    response_model=IssueResponse,
+    dependencies=[
+        requires(
+            Function.ISSUANCE,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                SignNoNotFound,
+                CardNotActive,
+                AttestationRefused,
+                HolderMismatch,
+                InvalidIdNumber,
+                UnknownRegion,
+            ),
+        )
+    ],
 )
 async def issue(
     body: IssueRequest, request: Request, uow: ChannelUoW, channel: CurrentChannel
@@ -51,7 +87,18 @@ async def issue(
 @router.get(
     "/{sign_no}",
     response_model=EcardView,
-    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL, reads_only=True)],
+    dependencies=[
+        requires(
+            Function.ISSUANCE,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                SignNoNotFound,
+            ),
+            reads_only=True,
+        )
+    ],
 )
 async def view(sign_no: str, request: Request, uow: ChannelUoW) -> EcardView:
     """The e-card as this channel sees it: status, level, masked holder fields."""
@@ -63,7 +110,22 @@ async def view(sign_no: str, request: Request, uow: ChannelUoW) -> EcardView:
     "/{sign_no}/password",
     response_model=Done,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+    dependencies=[
+        requires(
+            Function.ISSUANCE,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                SignNoNotFound,
+                CardNotActive,
+                EcardUnlinked,
+                PasswordAlreadySet,
+                InvalidInput,
+                WeakPassword,
+            ),
+        )
+    ],
 )
 async def set_password(sign_no: str, body: PasswordSet, uow: ChannelUoW, channel: CurrentChannel) -> Done:
     """Set the person's e-card password (once; valid in every channel)."""
@@ -74,7 +136,24 @@ async def set_password(sign_no: str, body: PasswordSet, uow: ChannelUoW, channel
 @router.post(
     "/{sign_no}/password/change",
     response_model=Done,
-    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+    dependencies=[
+        requires(
+            Function.ISSUANCE,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                WrongPassword,
+                PasswordLocked,
+                SignNoNotFound,
+                CardNotActive,
+                EcardUnlinked,
+                PasswordNotSet,
+                InvalidInput,
+                WeakPassword,
+            ),
+        )
+    ],
 )
 async def change_password(
     sign_no: str, body: PasswordChange, uow: ChannelUoW, channel: CurrentChannel
@@ -86,7 +165,23 @@ async def change_password(
 @router.post(
     "/{sign_no}/password/reset",
     response_model=Done,
-    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+    dependencies=[
+        requires(
+            Function.ISSUANCE,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                BusiSeqInvalid,
+                SignNoNotFound,
+                CardNotActive,
+                EcardUnlinked,
+                PasswordNotSet,
+                InvalidInput,
+                WeakPassword,
+            ),
+        )
+    ],
 )
 async def reset_password(sign_no: str, body: PasswordReset, uow: ChannelUoW, channel: CurrentChannel) -> Done:
     """Reset and unlock the password with a busiSeq from a face check."""
@@ -98,7 +193,24 @@ async def reset_password(sign_no: str, body: PasswordReset, uow: ChannelUoW, cha
     "/{sign_no}/busi-seqs",
     response_model=BusiSeqResponse,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+    dependencies=[
+        requires(
+            Function.ISSUANCE,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                WrongPassword,
+                PasswordLocked,
+                SignNoNotFound,
+                CardNotActive,
+                EcardUnlinked,
+                PasswordNotSet,
+                AttestationRefused,
+                InvalidInput,
+            ),
+        )
+    ],
 )
 async def create_busi_seq(
     sign_no: str, body: BusiSeqRequest, uow: ChannelUoW, channel: CurrentChannel
@@ -110,7 +222,21 @@ async def create_busi_seq(
 @router.post(
     "/{sign_no}/level2",
     response_model=EcardView,
-    dependencies=[requires(Function.PAYMENT, party=Party.CHANNEL)],
+    dependencies=[
+        requires(
+            Function.PAYMENT,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                BusiSeqInvalid,
+                SignNoNotFound,
+                BankAccountInactive,
+                CardNotActive,
+                EcardUnlinked,
+            ),
+        )
+    ],
 )
 async def upgrade(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
     """二级签发: enable payment with a busiSeq of purpose sign_level2."""
@@ -120,7 +246,19 @@ async def upgrade(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: Curr
 @router.post(
     "/{sign_no}/unlink",
     response_model=EcardView,
-    dependencies=[requires(Function.ISSUANCE, party=Party.CHANNEL)],
+    dependencies=[
+        requires(
+            Function.ISSUANCE,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                BusiSeqInvalid,
+                SignNoNotFound,
+                EcardUnlinked,
+            ),
+        )
+    ],
 )
 async def unlink(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: CurrentChannel) -> EcardView:
     """解除关联 from this channel with a busiSeq of purpose unlink."""

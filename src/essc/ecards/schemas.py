@@ -1,4 +1,4 @@
-"""Wire types of the e-card life cycle (SPEC section 2 names)."""
+"""Wire types of the e-card life cycle (names of docs/protocol.md, Glossary)."""
 
 from __future__ import annotations
 

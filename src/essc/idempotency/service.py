@@ -1,4 +1,4 @@
-"""Idempotency keys of SPEC section 4: a retry with the same key gets the first answer; the work runs once.
+"""Idempotency keys (docs/protocol.md, Idempotency): a retry with the same key gets the first answer.
 
 How a key lives, scoped to (caller id, key):
 

@@ -38,8 +38,9 @@ MEMBER: Final = "envelope"
 MAX_ENVELOPES: Final = 16
 PARTS: Final = ("v", "kid", "key", "iv", "data")
 
-# Wire names of personal data (SPEC section 2). Bank data uses the HRSS data elements: aae010 银行账号
-# (account number) and aae009 户名 (account holder's name); bankAccountActive is a flag, not personal data.
+# Wire names of personal data (docs/protocol.md, Glossary). Bank data uses the HRSS data elements:
+# aae010 银行账号 (account number) and aae009 户名 (account holder's name); bankAccountActive is a flag, not
+# personal data.
 PERSONAL_FIELDS: Final = frozenset({"aac002", "aac003", "aac067", "aae009", "aae010"})
 # A key spelt with JSON escapes (aac\u0030...) escapes a byte search: such bodies are always parsed.
 _NEEDLES: Final = (*(f'"{name}"'.encode() for name in (*sorted(PERSONAL_FIELDS), MEMBER)), b"\\u")

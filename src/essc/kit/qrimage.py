@@ -1,4 +1,8 @@
-"""QR images: render a payload as PNG or SVG (segno); read every QR code in a picture (Pillow, zxing-cpp)."""
+"""QR images: render a payload as PNG or SVG (segno); read every QR code in a picture (Pillow, zxing-cpp).
+
+An SVG (what the platform serves beside the PNG) is first drawn by resvg, at a fixed size so a hostile file
+cannot ask for gigapixels, and without the files or fonts of the machine it runs on.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import io
 import warnings
 from typing import Final
 
+import resvg_py
 import segno
 import zxingcpp
 from PIL import Image
@@ -29,6 +34,8 @@ MAX_IMAGE_PIXELS: Final = (
 _MAX_SCALE: Final = 64
 _BORDER: Final = 4  # the quiet zone ISO/IEC 18004 asks for
 _QR_ONLY: Final = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+# An SVG is drawn this many pixels a side: a QR code of the largest version (177 modules) gets 5 a module.
+_SVG_PIXELS: Final = 1024
 
 
 class UnreadableImage(InvalidInput):
@@ -68,11 +75,40 @@ def qr_svg(payload: str, scale: int = 6) -> str:
     return out.getvalue().decode("utf-8")
 
 
+def _is_svg(data: bytes) -> bool:
+    head = bytes(data[:512]).lstrip()
+    return head.startswith((b"<svg", b"<?xml")) and b"<svg" in bytes(data[:4096])
+
+
+def _drawn_svg(data: bytes) -> bytes:
+    """PNG of an SVG document, drawn _SVG_PIXELS a side on white; UnreadableImage if it is not one."""
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableImage("an SVG image is UTF-8 text") from exc
+    if "href" in text:  # a QR code needs no linked image or font; nothing on this machine is read
+        raise UnreadableImage("an SVG QR code links nothing (no href)")
+    try:
+        return bytes(
+            resvg_py.svg_to_bytes(
+                svg_string=text,
+                background="#ffffff",
+                skip_system_fonts=True,
+                width=_SVG_PIXELS,
+                height=_SVG_PIXELS,
+            )
+        )
+    except Exception as exc:  # resvg reports every malformed document as a plain exception
+        raise UnreadableImage("the SVG image could not be drawn") from exc
+
+
 def _open(data: bytes) -> Image.Image:
     if not isinstance(data, bytes | bytearray | memoryview) or not data:
         raise UnreadableImage("an image is a non-empty byte string")
     if len(data) > MAX_IMAGE_BYTES:
         raise UnreadableImage(f"an image is at most {MAX_IMAGE_BYTES // (1024 * 1024)} MiB")
+    if _is_svg(data):
+        data = _drawn_svg(data)
     too_big = UnreadableImage(f"an image has 1..{MAX_IMAGE_PIXELS:,} pixels")
     try:
         with warnings.catch_warnings():
@@ -95,7 +131,7 @@ def _open(data: bytes) -> Image.Image:
 
 
 def decode_image(data: bytes) -> list[str]:
-    """The text of every QR code found in an image file (PNG, JPEG, GIF, BMP, WebP...)."""
+    """The text of every QR code found in an image file (PNG, SVG, JPEG, GIF, BMP, WebP...)."""
     image = _open(data)
     try:
         barcodes = zxingcpp.read_barcodes(image, formats=_QR_ONLY)

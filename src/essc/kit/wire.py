@@ -1,4 +1,4 @@
-"""The wire format of SPEC section 4, written once: platform, SDKs and conformance kit all import it.
+"""The wire format of docs/protocol.md, written once: platform, SDKs and conformance kit all import it.
 
 A signed request carries five headers. The signature covers a canonical string (`request_string`,
 scheme ESSC-REQ-2) of method, path with query, timestamp, nonce, the caller, the key id (or session id)

@@ -9,12 +9,25 @@ from collections.abc import AsyncIterator
 from fastapi import Request, status
 from fastapi.responses import StreamingResponse
 
+from essc.authorisations.errors import FUNCTION_REFUSALS
+from essc.channels.errors import ACTING_CHANNEL_REFUSALS
 from essc.core.db import run_on_loop
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, platform_of, requires
 from essc.core.platform import Platform
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
+from essc.ecards.errors import BusiSeqInvalid, CardNotActive, EcardUnlinked, SignNoNotFound
+from essc.kit.codes import MalformedCode
+from essc.kit.qrimage import UnrenderablePayload
 from essc.login import service
+from essc.login.errors import (
+    LoginCodeAlreadyScanned,
+    LoginCodeAnswered,
+    LoginCodeExpired,
+    LoginCodeNotScanned,
+    LoginCodeUnknown,
+    TerminalCannotLogin,
+)
 from essc.login.schemas import (
     AnswerOut,
     ConfirmRequest,
@@ -25,8 +38,10 @@ from essc.login.schemas import (
     ScanOut,
     ScanRequest,
 )
+from essc.qr.errors import WrongCodeKind
 from essc.qr.schemas import CodeRequest
 from essc.shared.policy import Function, Party
+from essc.terminals.errors import ACTING_TERMINAL_REFUSALS
 from essc.terminals.service import acting_terminal
 
 router = api_router(prefix="/v1/login-codes", tags=["login"])
@@ -39,7 +54,18 @@ KEEPALIVE_SECONDS = 15.0  # a comment line this often keeps proxies from closing
     "",
     response_model=LoginCodeOut,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[requires(Function.LOGIN, party=Party.TERMINAL)],
+    dependencies=[
+        requires(
+            Function.LOGIN,
+            party=Party.TERMINAL,
+            raises=(
+                *ACTING_TERMINAL_REFUSALS,
+                MalformedCode,
+                TerminalCannotLogin,
+                UnrenderablePayload,
+            ),
+        )
+    ],
 )
 async def create(request: Request, uow: TerminalUoW, body: CodeRequest | None = None) -> LoginCodeOut:
     """A login code for a website or kiosk to show (payload, PNG, SVG), valid at most 120 s."""
@@ -47,28 +73,107 @@ async def create(request: Request, uow: TerminalUoW, body: CodeRequest | None = 
     return await uow.run(service.create, terminal, owner, body or CodeRequest())
 
 
-@router.post("/scan", response_model=ScanOut, dependencies=[requires(Function.LOGIN, party=Party.CHANNEL)])
+@router.post(
+    "/scan",
+    response_model=ScanOut,
+    dependencies=[
+        requires(
+            Function.LOGIN,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                *ACTING_TERMINAL_REFUSALS,
+                MalformedCode,
+                LoginCodeUnknown,
+                SignNoNotFound,
+                CardNotActive,
+                EcardUnlinked,
+                LoginCodeAlreadyScanned,
+                LoginCodeAnswered,
+                LoginCodeNotScanned,
+                LoginCodeExpired,
+                WrongCodeKind,
+            ),
+        )
+    ],
+)
 async def scan(body: ScanRequest, uow: ChannelUoW, channel: CurrentChannel) -> ScanOut:
     """The holder scanned a login code in the app: bind it to the holder, say whom it logs in to."""
     return await uow.run(service.scan, channel, body)
 
 
 @router.post(
-    "/confirm", response_model=AnswerOut, dependencies=[requires(Function.LOGIN, party=Party.CHANNEL)]
+    "/confirm",
+    response_model=AnswerOut,
+    dependencies=[
+        requires(
+            Function.LOGIN,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                *ACTING_TERMINAL_REFUSALS,
+                MalformedCode,
+                BusiSeqInvalid,
+                LoginCodeUnknown,
+                SignNoNotFound,
+                CardNotActive,
+                EcardUnlinked,
+                LoginCodeAlreadyScanned,
+                LoginCodeAnswered,
+                LoginCodeNotScanned,
+                LoginCodeExpired,
+                WrongCodeKind,
+            ),
+        )
+    ],
 )
 async def confirm(body: ConfirmRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerOut:
     """The holder confirms the login with a busiSeq of purpose login."""
     return await uow.run(service.confirm, channel, body)
 
 
-@router.post("/deny", response_model=AnswerOut, dependencies=[requires(Function.LOGIN, party=Party.CHANNEL)])
+@router.post(
+    "/deny",
+    response_model=AnswerOut,
+    dependencies=[
+        requires(
+            Function.LOGIN,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                MalformedCode,
+                LoginCodeUnknown,
+                SignNoNotFound,
+                LoginCodeAlreadyScanned,
+                LoginCodeAnswered,
+                LoginCodeNotScanned,
+                LoginCodeExpired,
+                WrongCodeKind,
+            ),
+        )
+    ],
+)
 async def deny(body: DenyRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerOut:
     """The holder refuses the login."""
     return await uow.run(service.deny, channel, body)
 
 
 @router.get(
-    "/{login_id}", response_model=LoginState, dependencies=[requires(Function.LOGIN, party=Party.TERMINAL)]
+    "/{login_id}",
+    response_model=LoginState,
+    dependencies=[
+        requires(
+            Function.LOGIN,
+            party=Party.TERMINAL,
+            raises=(
+                *ACTING_TERMINAL_REFUSALS,
+                LoginCodeUnknown,
+            ),
+        )
+    ],
 )
 async def state(login_id: str, request: Request, uow: TerminalUoW) -> LoginState:
     """Where the login stands; the one answer that reads confirmed carries the holder, later ones consumed."""
@@ -86,7 +191,16 @@ async def state(login_id: str, request: Request, uow: TerminalUoW) -> LoginState
             "notifications only (not signed): collect the result with a signed GET",
         }
     },
-    dependencies=[requires(Function.LOGIN, party=Party.TERMINAL)],
+    dependencies=[
+        requires(
+            Function.LOGIN,
+            party=Party.TERMINAL,
+            raises=(
+                *ACTING_TERMINAL_REFUSALS,
+                LoginCodeUnknown,
+            ),
+        )
+    ],
 )
 async def events(login_id: str, request: Request, uow: TerminalUoW) -> StreamingResponse:
     """Server-Sent Events of each status change until a final one; GET /v1/login-codes/{loginId} collects."""

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from fastapi import Path, Request, Response, status
 
+from essc.authorisations.errors import FUNCTION_REFUSALS
+from essc.channels.errors import ACTING_CHANNEL_REFUSALS
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
+from essc.ecards.errors import BusiSeqInvalid, CardNotActive, EcardUnlinked, SignNoNotFound
+from essc.kit.codes import MalformedCode
+from essc.kit.errors import InvalidSignature, MalformedKey
+from essc.kit.offline import (
+    CertificateSignatureInvalid,
+    CodeSignatureInvalid,
+    MalformedStatusList,
+    SuiteMismatch,
+    UnknownPlatformKey,
+)
 from essc.offline import service
+from essc.offline.errors import DeviceKeyInvalid, TooManyAcceptances
 from essc.offline.schemas import Enrolment, EnrolRequest, UploadRequest, UploadResult
 from essc.shared.policy import Function, Party
+from essc.terminals.errors import ACTING_TERMINAL_REFUSALS, BusiTypeNotGranted
 from essc.terminals.service import acting_terminal
 
 router = api_router(prefix="/v1", tags=["offline"])
@@ -19,7 +33,24 @@ router = api_router(prefix="/v1", tags=["offline"])
     "/ecards/{sign_no}/devices",
     response_model=Enrolment,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[requires(Function.QR, party=Party.CHANNEL)],
+    dependencies=[
+        requires(
+            Function.QR,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                InvalidSignature,
+                MalformedCode,
+                MalformedKey,
+                BusiSeqInvalid,
+                SignNoNotFound,
+                CardNotActive,
+                EcardUnlinked,
+                DeviceKeyInvalid,
+            ),
+        )
+    ],
 )
 async def enrol_device(
     sign_no: str, body: EnrolRequest, uow: ChannelUoW, channel: CurrentChannel
@@ -32,7 +63,18 @@ async def enrol_device(
     "/offline/status-lists/{province}",
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
-    dependencies=[requires(Function.QR, party=Party.TERMINAL)],
+    dependencies=[
+        requires(
+            Function.QR,
+            party=Party.TERMINAL,
+            raises=(
+                MalformedCode,
+                *ACTING_TERMINAL_REFUSALS,
+                InvalidSignature,
+                MalformedStatusList,
+            ),
+        )
+    ],
 )
 async def status_list(
     request: Request, uow: TerminalUoW, province: str = Path(pattern=r"^[0-9]{2}$")
@@ -46,7 +88,24 @@ async def status_list(
 @router.post(
     "/offline/acceptances",
     response_model=UploadResult,
-    dependencies=[requires(Function.QR, party=Party.TERMINAL)],
+    dependencies=[
+        requires(
+            Function.QR,
+            party=Party.TERMINAL,
+            raises=(
+                *ACTING_TERMINAL_REFUSALS,
+                InvalidSignature,
+                MalformedCode,
+                MalformedKey,
+                SuiteMismatch,
+                BusiTypeNotGranted,
+                CertificateSignatureInvalid,
+                CodeSignatureInvalid,
+                UnknownPlatformKey,
+                TooManyAcceptances,
+            ),
+        )
+    ],
 )
 async def upload(body: UploadRequest, request: Request, uow: TerminalUoW) -> UploadResult:
     """Settle what the terminal accepted offline; a code accepted at two terminals is reported as replayed."""

@@ -29,8 +29,14 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return listener
 
 
-def server_config(workers: int, app: str = API_APP, *, factory: bool = False) -> uvicorn.Config:
-    """uvicorn settings for the API: uvloop, httptools (HTTP/1.1 with keep-alive), lifespan required."""
+def server_config(
+    workers: int, app: str = API_APP, *, factory: bool = False, access_log: bool = False
+) -> uvicorn.Config:
+    """uvicorn settings for the API: uvloop, httptools (HTTP/1.1 with keep-alive), lifespan required.
+
+    `access_log` prints a line per request (the demo shows a newcomer what reaches the platform); off in
+    production, where formatting a line per request costs CPU and the platform's own logs say more.
+    """
     return uvicorn.Config(
         app,
         factory=factory,
@@ -39,15 +45,23 @@ def server_config(workers: int, app: str = API_APP, *, factory: bool = False) ->
         http="httptools",
         ws="none",  # the API has no WebSocket routes
         lifespan="on",  # a platform that fails to start must stop the worker, not serve without it
-        access_log=False,  # never shown at level warning; not formatting a line per request saves its CPU
-        log_level="warning",
+        access_log=access_log,
+        log_level="info" if access_log else "warning",
     )
 
 
-def serve_api(host: str, port: int, workers: int, app: str = API_APP, *, factory: bool = False) -> None:
+def serve_api(
+    host: str,
+    port: int,
+    workers: int,
+    app: str = API_APP,
+    *,
+    factory: bool = False,
+    access_log: bool = False,
+) -> None:
     """Serve app (an import string, of a factory if factory) on host:port with N workers until stopped."""
     listener = listening_socket(host, port)
-    config = server_config(workers, app, factory=factory)
+    config = server_config(workers, app, factory=factory, access_log=access_log)
     try:
         if workers > 1:
             Multiprocess(config, sockets=[listener]).run()

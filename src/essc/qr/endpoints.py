@@ -6,13 +6,20 @@ from typing import Annotated
 
 from fastapi import Query, Request, status
 
+from essc.authorisations.errors import FUNCTION_REFUSALS
+from essc.channels.errors import ACTING_CHANNEL_REFUSALS
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
+from essc.ecards.errors import CardNotActive, EcardUnlinked, SignNoNotFound
+from essc.kit.codes import MalformedCode
+from essc.kit.qrimage import UnrenderablePayload
 from essc.kit.schemas import Instant
 from essc.qr import service
+from essc.qr.errors import CardNotUsable, CodeAlreadyUsed, CodeExpired, CodeUnknown, WrongCodeKind
 from essc.qr.schemas import CodeRequest, OnlineCodeOut, Resolution, ResolveRequest, UsageHistory
 from essc.shared.policy import Function, Party
+from essc.terminals.errors import ACTING_TERMINAL_REFUSALS, BusiTypeNotGranted
 
 router = api_router(prefix="/v1", tags=["qr"])
 
@@ -21,7 +28,21 @@ router = api_router(prefix="/v1", tags=["qr"])
     "/ecards/{sign_no}/qr-codes",
     response_model=OnlineCodeOut,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[requires(Function.QR, party=Party.CHANNEL)],
+    dependencies=[
+        requires(
+            Function.QR,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                MalformedCode,
+                SignNoNotFound,
+                CardNotActive,
+                EcardUnlinked,
+                UnrenderablePayload,
+            ),
+        )
+    ],
 )
 async def issue_code(
     sign_no: str, uow: ChannelUoW, channel: CurrentChannel, body: CodeRequest | None = None
@@ -33,7 +54,17 @@ async def issue_code(
 @router.get(
     "/ecards/{sign_no}/usages",
     response_model=UsageHistory,
-    dependencies=[requires(Function.QUERIES, party=Party.CHANNEL)],
+    dependencies=[
+        requires(
+            Function.QUERIES,
+            party=Party.CHANNEL,
+            raises=(
+                *ACTING_CHANNEL_REFUSALS,
+                *FUNCTION_REFUSALS,
+                SignNoNotFound,
+            ),
+        )
+    ],
 )
 async def usage_history(
     sign_no: str,
@@ -47,7 +78,24 @@ async def usage_history(
 
 
 @router.post(
-    "/qr/resolutions", response_model=Resolution, dependencies=[requires(Function.QR, party=Party.TERMINAL)]
+    "/qr/resolutions",
+    response_model=Resolution,
+    dependencies=[
+        requires(
+            Function.QR,
+            party=Party.TERMINAL,
+            raises=(
+                *ACTING_TERMINAL_REFUSALS,
+                MalformedCode,
+                BusiTypeNotGranted,
+                CodeUnknown,
+                CardNotUsable,
+                CodeAlreadyUsed,
+                CodeExpired,
+                WrongCodeKind,
+            ),
+        )
+    ],
 )
 async def resolve(body: ResolveRequest, request: Request, uow: TerminalUoW) -> Resolution:
     """Spend a code for a busiType; the answer holds exactly what the terminal's grant allows."""

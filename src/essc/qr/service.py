@@ -29,7 +29,7 @@ from essc.shared.tokens import OneTimeTokens
 from essc.terminals.schemas import BusiType, Disclosure
 from essc.terminals.service import InstitutionParty, TerminalParty, ensure_acting
 
-MAX_CODE_SECONDS = 60  # SPEC 3.4: a code refreshes at most every 60 s and works once
+MAX_CODE_SECONDS = 60  # docs/protocol.md, QR payloads: a code refreshes at most every 60 s and works once
 
 
 def issue_code(uow: UnitOfWork, channel: Channel, sign_no: str, request: CodeRequest) -> OnlineCodeOut:

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 
 class Function(StrEnum):
-    """The functions a province authorises a channel for and enables for its cardholders (SPEC 3.6, 3.7)."""
+    """The functions a province authorises a channel for and enables for its cardholders (see README)."""
 
     ISSUANCE = "issuance"
     LOGIN = "login"

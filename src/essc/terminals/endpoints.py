@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from fastapi import status
 
+from essc.access.errors import DuplicateCaller, PublicKeyInUse
 from essc.core.deps import ProvinceUoW, requires
 from essc.core.routing import api_router
+from essc.kit.errors import MalformedKey, NotFound
 from essc.shared.policy import Party
-from essc.shared.provinces import ensure_same_province
+from essc.shared.provinces import WrongProvince, ensure_same_province
 from essc.terminals import service
+from essc.terminals.errors import (
+    DisclosureNotAllowed,
+    DuplicateInstitution,
+    DuplicateTerminal,
+    InstitutionNotFound,
+    TerminalNotFound,
+)
 from essc.terminals.schemas import Grant, InstitutionIn, InstitutionOut, StatusChange, TerminalIn, TerminalOut
 
 router = api_router(prefix="/v1/provinces", tags=["terminals"])
@@ -22,7 +31,17 @@ def _own(uow: ProvinceUoW, province: str) -> None:
     "/{province}/institutions",
     response_model=InstitutionOut,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[requires(None, party=Party.PROVINCE)],
+    dependencies=[
+        requires(
+            None,
+            party=Party.PROVINCE,
+            raises=(
+                WrongProvince,
+                InstitutionNotFound,
+                DuplicateInstitution,
+            ),
+        )
+    ],
 )
 async def register_institution(province: str, body: InstitutionIn, uow: ProvinceUoW) -> InstitutionOut:
     """Register an accepting institution (受理机构) of this province."""
@@ -33,7 +52,16 @@ async def register_institution(province: str, body: InstitutionIn, uow: Province
 @router.put(
     "/{province}/institutions/{code}/status",
     response_model=InstitutionOut,
-    dependencies=[requires(None, party=Party.PROVINCE)],
+    dependencies=[
+        requires(
+            None,
+            party=Party.PROVINCE,
+            raises=(
+                WrongProvince,
+                InstitutionNotFound,
+            ),
+        )
+    ],
 )
 async def set_institution_status(
     province: str, code: str, body: StatusChange, uow: ProvinceUoW
@@ -48,7 +76,21 @@ async def set_institution_status(
     "/{province}/institutions/{code}/terminals",
     response_model=TerminalOut,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[requires(None, party=Party.PROVINCE)],
+    dependencies=[
+        requires(
+            None,
+            party=Party.PROVINCE,
+            raises=(
+                PublicKeyInUse,
+                MalformedKey,
+                WrongProvince,
+                InstitutionNotFound,
+                DuplicateCaller,
+                DuplicateTerminal,
+                DisclosureNotAllowed,
+            ),
+        )
+    ],
 )
 async def register_terminal(province: str, code: str, body: TerminalIn, uow: ProvinceUoW) -> TerminalOut:
     """Register a terminal of an institution with its public key and busiType grants."""
@@ -59,7 +101,16 @@ async def register_terminal(province: str, code: str, body: TerminalIn, uow: Pro
 @router.get(
     "/{province}/terminals/{terminal_no}",
     response_model=TerminalOut,
-    dependencies=[requires(None, party=Party.PROVINCE)],
+    dependencies=[
+        requires(
+            None,
+            party=Party.PROVINCE,
+            raises=(
+                WrongProvince,
+                TerminalNotFound,
+            ),
+        )
+    ],
 )
 async def describe_terminal(province: str, terminal_no: str, uow: ProvinceUoW) -> TerminalOut:
     _own(uow, province)
@@ -69,7 +120,17 @@ async def describe_terminal(province: str, terminal_no: str, uow: ProvinceUoW) -
 @router.put(
     "/{province}/terminals/{terminal_no}/grants",
     response_model=TerminalOut,
-    dependencies=[requires(None, party=Party.PROVINCE)],
+    dependencies=[
+        requires(
+            None,
+            party=Party.PROVINCE,
+            raises=(
+                WrongProvince,
+                TerminalNotFound,
+                DisclosureNotAllowed,
+            ),
+        )
+    ],
 )
 async def set_grants(province: str, terminal_no: str, body: list[Grant], uow: ProvinceUoW) -> TerminalOut:
     """Replace the busiTypes a terminal may resolve and what it may learn for each."""
@@ -80,7 +141,17 @@ async def set_grants(province: str, terminal_no: str, body: list[Grant], uow: Pr
 @router.put(
     "/{province}/terminals/{terminal_no}/status",
     response_model=TerminalOut,
-    dependencies=[requires(None, party=Party.PROVINCE)],
+    dependencies=[
+        requires(
+            None,
+            party=Party.PROVINCE,
+            raises=(
+                WrongProvince,
+                NotFound,
+                TerminalNotFound,
+            ),
+        )
+    ],
 )
 async def set_terminal_status(
     province: str, terminal_no: str, body: StatusChange, uow: ProvinceUoW

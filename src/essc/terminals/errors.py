@@ -43,3 +43,7 @@ class TerminalSuspended(Forbidden):
 class BusiTypeNotGranted(Forbidden):
     code = "busi_type_not_granted"
     title = "The terminal is not authorised for this busiType"
+
+
+# Why a terminal's request cannot act (essc.terminals.service.acting_terminal).
+ACTING_TERMINAL_REFUSALS = (TerminalNotFound, TerminalSuspended, InstitutionSuspended)

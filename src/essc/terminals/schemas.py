@@ -11,7 +11,7 @@ from essc.kit.schemas import WireModel
 
 
 class BusiType(StrEnum):
-    """What a scanned code is used for (SPEC section 2)."""
+    """What a scanned code is used for (docs/protocol.md, Glossary: busiType)."""
 
     QUERY = "01"
     PAYMENT = "02"

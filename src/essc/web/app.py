@@ -29,6 +29,8 @@ from essc.qr.endpoints import router as qr_router
 from essc.regions.endpoints import router as regions_router
 from essc.shared.policy import Party
 from essc.terminals.endpoints import router as terminals_router
+from essc.web.openapi import install_openapi
+from essc.web.pages import install_pages
 from essc.web.protocol import ProtocolLayer
 from essc.web.readiness import router as readiness_router
 from essc.webhooks.dispatcher import DispatcherThread
@@ -75,6 +77,8 @@ def create_app(platform: Platform) -> FastAPI:
         lifespan=lifespan,
         # Off unless asked for: with no provider configured FastAPI would still look for one on every request.
         telemetry=_telemetry(platform.settings.telemetry),
+        docs_url=None,  # served from the platform's own assets (essc.web.pages), not a CDN
+        redoc_url=None,
     )
     app.router.route_class = LoopRoute
     app.state.platform = platform
@@ -116,6 +120,8 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(readiness_router)
 
     _document_policies(app)
+    install_openapi(app, api_routes)
+    install_pages(app)
 
     app.add_middleware(ProtocolLayer, platform=platform)
     return app

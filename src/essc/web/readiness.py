@@ -35,7 +35,16 @@ def _failure(exc: BaseException) -> str:
     return f"unavailable ({type(exc).__name__})"
 
 
-@router.get("/readyz", dependencies=[requires(None, party=Party.PUBLIC)])
+@router.get(
+    "/readyz",
+    dependencies=[requires(None, party=Party.PUBLIC)],
+    responses={
+        503: {
+            "description": "Not ready: `checks` names each dependency that failed",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 async def readyz(platform: Annotated[Platform, Depends(get_platform)]) -> JSONResponse:
     """200 when the database, the nonce store and the key store all answer; 503 naming those that do not."""
     checks: dict[str, str] = {}
