@@ -11,6 +11,7 @@ from essc.cardholders.errors import UnknownRegion
 from essc.channels.errors import ACTING_CHANNEL_REFUSALS
 from essc.channels.models import Channel
 from essc.channels.service import acting_channel
+from essc.core.conflicts import ConcurrentWrite
 from essc.core.deps import ChannelUoW, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards import service
@@ -72,6 +73,7 @@ CurrentChannel = Annotated[Channel, Depends(current_channel)]
                 HolderMismatch,
                 InvalidIdNumber,
                 UnknownRegion,
+                ConcurrentWrite,
             ),
         )
     ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, WithJsonSchema
 
 from essc.kit.names import check_person_name
 
@@ -33,7 +33,14 @@ def utc_instant(value: datetime) -> datetime:
     return utc
 
 
+# What the OpenAPI document promises: RFC 3339 date-times of the years 1971-2198 with an offset, which lie in
+# range whatever the offset (a schema may promise less than the code accepts, never more).
+INSTANT_JSON_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": r"^(197[1-9]|19[89][0-9]|20[0-9]{2}|21[0-8][0-9]|219[0-8])-.*(Z|z|[+-][0-9]{2}:[0-9]{2})$",
+}
 # Every datetime a request carries, in a body or a query: aware, in range, given to the service in UTC.
-Instant = Annotated[AwareDatetime, AfterValidator(utc_instant)]
+Instant = Annotated[AwareDatetime, AfterValidator(utc_instant), WithJsonSchema(INSTANT_JSON_SCHEMA)]
 # Every person's name (aac003) a request carries (essc.kit.names).
 PersonName = Annotated[str, AfterValidator(check_person_name)]
