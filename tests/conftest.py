@@ -125,6 +125,7 @@ def platform(
         redis_url=redis_url if backend == "postgresql" else None,
         keystore_path=tmp_path / "unused-keys",
         run_dispatcher=False,
+        run_sequencer=False,
     )
     the_platform = build_platform(settings, clock=clock, keys=keystore)
     with the_platform.session_factory() as session:
