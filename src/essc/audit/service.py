@@ -208,11 +208,10 @@ def inclusion(session: Session, platform: Platform, log: str, index: int, size: 
 def consistency(
     session: Session, platform: Platform, log: str, size1: int, size2: int
 ) -> ConsistencyProofOut:
-    """Proof that the signed tree of `size2` leaves extends the one of `size1`."""
+    """Proof that the signed tree of `size2` leaves extends its first `size1` (any size a witness may hold)."""
     _published_size(session, log, size2)
     if not 0 < size1 <= size2:
         raise TreeSizeUnavailable(f"no consistency proof from {size1} leaves to {size2}", size=size1)
-    _published_size(session, log, size1)
     proof = consistency_proof(hasher_of(platform.suite), size1, size2, _tile_nodes(session, platform, log))
     return ConsistencyProofOut(log=log, size1=size1, size2=size2, proof=[_b64(p) for p in proof])
 
