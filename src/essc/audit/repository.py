@@ -183,6 +183,23 @@ def leaves(session: Session, log: str, start: int, end: int) -> list[tuple[Any, 
     return [tuple(row) for row in rows]
 
 
+def uses_of(
+    session: Session, log: str, ecard_id: str, since: datetime, size: int
+) -> list[tuple[int, tuple[Any, ...]]]:
+    """(leaf index, LEAF_COLUMNS) of the e-card's "ecard.used" entries since `since` in the first `size`."""
+    rows = session.execute(
+        select(AuditEntry.leaf_index, *_UNSEQUENCED_COLUMNS).where(
+            AuditEntry.subject_kind == "ecard",
+            AuditEntry.subject_id == ecard_id,
+            AuditEntry.log == log,
+            AuditEntry.action == "ecard.used",
+            AuditEntry.at >= since,
+            AuditEntry.leaf_index < size,
+        )
+    ).all()
+    return [(int(row[0]), tuple(row[1:])) for row in rows]
+
+
 def known_logs(session: Session) -> list[str]:
     """Every log that has an entry, a tree head or a tile."""
     found: set[str] = set(session.execute(select(AuditEntry.log).distinct()).scalars())

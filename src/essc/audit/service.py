@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+import orjson
 
 from essc.audit import repository
 from essc.audit.errors import (
@@ -208,7 +211,7 @@ def inclusion(session: Session, platform: Platform, log: str, index: int, size: 
 def consistency(
     session: Session, platform: Platform, log: str, size1: int, size2: int
 ) -> ConsistencyProofOut:
-    """Proof that the signed tree of `size2` leaves extends its first `size1` (any size a witness may hold)."""
+    """Proof that the signed tree of `size2` leaves extends its first `size1` (any size a witness holds)."""
     _published_size(session, log, size2)
     if not 0 < size1 <= size2:
         raise TreeSizeUnavailable(f"no consistency proof from {size1} leaves to {size2}", size=size1)
@@ -227,6 +230,42 @@ def leaves(session: Session, log: str, start: int, limit: int) -> LeavesOut:
         leaves=[LeafOut(index=int(row[0]), data=_b64(leaf_bytes(row[1:]))) for row in rows],
         next_start=end if end < latest.size else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LeafProof:
+    """An entry's leaf (base64 of its bytes), its index and its inclusion proof (base64 hashes)."""
+
+    log: str
+    index: int
+    leaf: str
+    proof: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class UsesProven:
+    """The log's checkpoint and, by usage id, the proof of each use's entry against it."""
+
+    checkpoint: str | None
+    leaves: dict[str, LeafProof]
+
+
+def proofs_of_uses(
+    session: Session, platform: Platform, log: str, ecard_id: str, since: datetime | None
+) -> UsesProven:
+    """Inclusion proofs of an e-card's sequenced "ecard.used" entries recorded since `since`, by usage id."""
+    latest = repository.latest_head(session, log) if since is not None else None
+    if since is None or latest is None:
+        return UsesProven(None, {})
+    hasher = hasher_of(platform.suite)
+    nodes = _tile_nodes(session, platform, log)
+    leaves: dict[str, LeafProof] = {}
+    for index, row in repository.uses_of(session, log, ecard_id, since, latest.size):
+        usage = orjson.loads(row[-1]).get("usage")
+        if isinstance(usage, str):
+            proof = inclusion_proof(hasher, index, latest.size, nodes)
+            leaves[usage] = LeafProof(log, index, _b64(leaf_bytes(row)), [_b64(p) for p in proof])
+    return UsesProven(checkpoint_note(session, log), leaves)
 
 
 def add_witness(session: Session, platform: Platform, name: str, public_key_pem: bytes) -> None:
