@@ -25,6 +25,13 @@ class AuditEntry(Base):
             postgresql_where=text("leaf_index IS NULL"),
             sqlite_where=text("leaf_index IS NULL"),
         ),
+        # One row per log: the logs the sequencer looks at for leaves carried over from the HMAC chain.
+        Index(
+            "ix_audit_first_leaf",
+            "log",
+            postgresql_where=text("leaf_index = 0"),
+            sqlite_where=text("leaf_index = 0"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)

@@ -104,10 +104,12 @@ def unsequenced(session: Session, log: str, limit: int) -> list[tuple[Any, ...]]
     return [tuple(row) for row in rows]
 
 
-def logs_with_unsequenced(session: Session) -> list[str]:
-    return sorted(
-        session.execute(select(AuditEntry.log).where(AuditEntry.leaf_index.is_(None)).distinct()).scalars()
-    )
+def logs_to_sequence(session: Session) -> list[str]:
+    """Logs with unsequenced entries, and every log with a first leaf (small partial indexes, both)."""
+    # A started log may hold leaves carried over from the HMAC chain beyond its signed tree (0004).
+    unsequenced = select(AuditEntry.log).where(AuditEntry.leaf_index.is_(None)).distinct()
+    started = select(AuditEntry.log).where(AuditEntry.leaf_index == 0)
+    return sorted(set(session.execute(unsequenced).scalars()) | set(session.execute(started).scalars()))
 
 
 def assign_leaf_indexes(session: Session, ids: Sequence[str], first: int) -> None:

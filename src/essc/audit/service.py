@@ -154,7 +154,7 @@ def sequence_all(platform: Platform, batch: int = DEFAULT_BATCH) -> dict[str, in
     done: dict[str, int] = {}
     while True:
         with platform.session_factory() as session:
-            logs = repository.logs_with_unsequenced(session)
+            logs = repository.logs_to_sequence(session)
         progressed = False
         for log in logs:
             with platform.session_factory() as session:

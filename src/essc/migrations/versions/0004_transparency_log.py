@@ -60,6 +60,14 @@ def upgrade() -> None:
         postgresql_where=sa.text("leaf_index IS NULL"),
         sqlite_where=sa.text("leaf_index IS NULL"),
     )
+    op.create_index(
+        "ix_audit_first_leaf",
+        "audit_entries",
+        ["log"],
+        unique=False,
+        postgresql_where=sa.text("leaf_index = 0"),
+        sqlite_where=sa.text("leaf_index = 0"),
+    )
     op.execute(
         "INSERT INTO audit_entries (id, at, actor_kind, actor_id, action, subject_kind, subject_id, "
         "province, request_id, details, log, source_ip, leaf_index) "
