@@ -104,7 +104,7 @@ WITH acting AS (
            used.province, $8::varchar, $9::varchar,
            '{"busi_type":"' || $2::text || '","disclosure":"' || used.disclosure || '","institution":"'
                || used.institution_code || '","method":"online_code","terminal":"' || used.terminal_no
-               || '"}'
+               || '","usage":"' || $6::text || '"}'
     FROM used
     RETURNING 1
 )
