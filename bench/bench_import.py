@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import pairwise, zip_longest
 from pathlib import Path
@@ -20,8 +20,6 @@ from sqlalchemy import Table, func, inspect, literal_column, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnClause
 
-import essc.audit.repository as audit_repository
-from essc.audit import chain
 from essc.cardholders.importer import ImportReport, import_file
 from essc.cardholders.importfile import BadRow, parse_file
 from essc.cardholders.synthetic import synthetic_holders, write_csv
@@ -50,7 +48,6 @@ from scratch import (
 
 PROVINCE = "44"
 BACKENDS = ("sqlite", "postgresql")
-_LINK = "link"
 
 
 @dataclass
@@ -61,8 +58,6 @@ class Meter:
     field_calls: int = 0
     index_seconds: float = 0.0
     index_calls: int = 0
-    chain_seconds: float = 0.0
-    chain_calls: int = 0
 
 
 class TimedFieldCipher(FieldCipher):
@@ -93,30 +88,6 @@ class TimedBlindIndex(BlindIndex):
         self._meter.index_seconds += perf_counter() - start
         self._meter.index_calls += 1
         return digest
-
-
-@contextmanager
-def timed_chain_links(meter: Meter) -> Iterator[None]:
-    """Time the audit chain's per-entry HMAC, which the audit repository calls through its module global."""
-    original = chain.link
-    current: object = getattr(audit_repository, _LINK, None)
-    if current is not original:
-        meter.chain_calls = -1  # the repository no longer chains through this name: report it as unmeasured
-        yield
-        return
-
-    def link(suite: CryptoSuite, key: bytes, prev_mac: bytes, body: bytes) -> bytes:
-        start = perf_counter()
-        mac = original(suite, key, prev_mac, body)
-        meter.chain_seconds += perf_counter() - start
-        meter.chain_calls += 1
-        return mac
-
-    setattr(audit_repository, _LINK, link)
-    try:
-        yield
-    finally:
-        setattr(audit_repository, _LINK, original)
 
 
 @dataclass
@@ -294,15 +265,14 @@ def run_backend(
             marks: list[tuple[int, float]] = []
             sample = CpuSample.now()
             start = perf_counter()
-            with timed_chain_links(meter):
-                report = import_file(
-                    platform,
-                    PROVINCE,
-                    csv_path,
-                    Actor.operator("bench"),
-                    batch_size=batch_size,
-                    progress=progress_marks(rows, marks),
-                )
+            report = import_file(
+                platform,
+                PROVINCE,
+                csv_path,
+                Actor.operator("bench"),
+                batch_size=batch_size,
+                progress=progress_marks(rows, marks),
+            )
             imported = Phase("import_file", perf_counter() - start)
             finished = CpuSample.now()
             imported.cpu = sample.until(finished, imported.seconds)
@@ -409,8 +379,6 @@ def show(result: BackendResult, rows: int, parse_seconds: float) -> None:
         ("blind index + content digest (HMAC)", meter.index_calls, meter.index_seconds),
         ("  = field encryption + blind index", meter.field_calls + meter.index_calls, crypto),
     ]
-    if meter.chain_calls >= 0:
-        lines.append(("audit chain MAC (HMAC), for comparison", meter.chain_calls, meter.chain_seconds))
     for label, calls, seconds in lines:
         print(f"  {label:40} {calls:>10,} calls {seconds:7.1f} s {100 * seconds / imported:5.1f}% of import")
     print(
@@ -456,9 +424,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(
             f"# CSV {size:,.1f} MiB written in {generated:.1f} s before any timing; fresh database per load"
         )
-        print(
-            "# baseline = the rows the import left in its tables (already encrypted, indexed, audit-chained)"
-        )
+        print("# baseline = the rows the import left in its tables (already encrypted, indexed, audited)")
         print("# read back untimed and inserted into a fresh migrated database; only inserts + commits timed")
         sys.stdout.flush()
         for backend in backends:

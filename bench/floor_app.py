@@ -7,14 +7,13 @@ and nothing more, so platform CPU per request / this app's is the cost of the pl
 - POST /v1/qr/resolutions: the session MAC (HMAC-SM3) of the request's canonical string (essc.kit.wire) is
   checked, the nonce claimed in Redis (SET NX EX, the platform's key), then ONE statement (a data-modifying
   CTE) checks the session, terminal, institution and grant, spends the code under the WHERE of the
-  platform's `spend`, reads the holder, inserts the card_usages row and the audit row (moving the audit
-  head); the answer carries the pseudonym (HMAC-SM3) and the MAC of the response string.
+  platform's `spend`, reads the holder, inserts the card_usages row and the audit entry (a plain insert,
+  sequenced later, as the platform's); the answer carries the pseudonym (HMAC-SM3) and the MAC of the
+  response string.
   The session key is read from caller_sessions and decrypted on a session's first request in each worker,
   then kept, as the platform keeps it; the session's validity (expiry, caller and key status) is checked
   in the statement on every request, as the platform checks it on every request.
-  The audit row's MAC is one HMAC-SM3 of the entry under the audit key, like the platform's chain link,
-  but it cannot cover the previous entry's MAC, which only the statement reads (the head row is still
-  locked and moved by the same statement, so appends serialise as the platform's do).
+  The audit entry's source address is its blind index (one HMAC-SM3), as the platform stores it.
 - GET /open/v1/ecards/{signNo}: the e-card read of the platform's GET /v1/ecards/{signNo} (as served
   unauthenticated by bench/auth_twin.py): channel of the caller named in x-essc-bench-caller, issuance by
   signNo in that channel, e-card, person, card, the channel's grants of function issuance in the province
@@ -44,7 +43,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from essc.audit.chain import entry_bytes
 from essc.core.nonces import NONCE_CLAIM
 from essc.core.platform import open_keystore
 from essc.core.settings import Settings
@@ -61,7 +59,7 @@ POOL_SIZE = 10  # per worker, as the platform's SQLAlchemy pool (essc.core.db.ma
 
 # The WHERE of the platform's spend (qr/repository.py, may_act_for) and of its session check
 # (access/service.py _check_session_mac), the holder joins of _with_holder, record_use's card_usages row and
-# audit entry; the audit head is locked (FOR UPDATE) and moved in the same statement.
+# audit entry (inserted unsequenced: no row shared with other requests).
 RESOLVE = """
 WITH acting AS (
     SELECT t.id AS terminal_id, t.terminal_no, i.id AS institution_id, i.code AS institution_code,
@@ -100,26 +98,16 @@ WITH acting AS (
            disclosure, $4
     FROM used
     RETURNING 1
-), old_head AS (
-    -- The stream is the province as varchar, so the head is found by its primary key, not by a scan.
-    SELECT h.stream, h.last_seq, h.last_mac FROM audit_heads h JOIN used ON h.stream = used.province::varchar
-    FOR UPDATE OF h
-), head AS (
-    UPDATE audit_heads h SET last_seq = old_head.last_seq + 1, last_mac = $7
-    FROM old_head
-    WHERE h.stream = old_head.stream
-    RETURNING h.stream, h.last_seq, old_head.last_mac AS prev_mac
 ), audit AS (
     INSERT INTO audit_entries
-        (stream, seq, id, at, actor_kind, actor_id, action, subject_kind, subject_id, province, source_ip,
-         request_id, details, key_id, prev_mac, mac)
-    SELECT head.stream, head.last_seq, $8, $4, 'terminal', $3::varchar, 'ecard.used', 'ecard', used.ecard_id,
-           used.province, $9::varchar, $10::varchar,
+        (id, log, at, actor_kind, actor_id, action, subject_kind, subject_id, province, source_ip, request_id,
+         details)
+    SELECT $7, used.province, $4, 'terminal', $3::varchar, 'ecard.used', 'ecard', used.ecard_id,
+           used.province, $8::varchar, $9::varchar,
            '{"busi_type":"' || $2::text || '","disclosure":"' || used.disclosure || '","institution":"'
                || used.institution_code || '","method":"online_code","terminal":"' || used.terminal_no
-               || '"}',
-           $11::varchar, head.prev_mac, $7
-    FROM head, used
+               || '","usage":"' || $6::text || '"}'
+    FROM used
     RETURNING 1
 )
 SELECT acting.institution_id, acting.disclosure, holder.ecard_id, holder.issuance_status, holder.sign_level,
@@ -170,7 +158,6 @@ class Floor:
         self.fields = FieldCipher(self.suite, keys)
         self.token_key = keys.data_key(KeyPurpose.TOKEN).secret
         self.blind_key = keys.data_key(KeyPurpose.BLIND_INDEX).secret
-        self.audit_key = keys.data_key(KeyPurpose.AUDIT_CHAIN)
         self.pool: asyncpg.Pool | None = None
         self.redis: redis.Redis | None = None
         self.claim: AsyncScript | None = None
@@ -263,25 +250,10 @@ class Floor:
             digest = self.suite.mac(self.token_key, parsed.body.hex().encode())
             now = datetime.now(UTC)
             audit_id, request_id = new_id(), new_id()
-            audit_mac = self.suite.mac(
-                self.audit_key.secret,
-                entry_bytes(
-                    stream="",
-                    seq=0,
-                    id=audit_id,
-                    at=now,
-                    actor_kind="terminal",
-                    actor_id=caller[1],
-                    action="ecard.used",
-                    subject_kind="ecard",
-                    subject_id="",
-                    province=None,
-                    source_ip=request.client.host if request.client else None,
-                    request_id=request_id,
-                    details=f'{{"busi_type":"{busi_type}"}}',
-                    key_id=self.audit_key.key_id,
-                ),
-            )[:32]
+            address = request.client.host if request.client else None
+            address_digest = (
+                self.suite.mac(self.blind_key, f"source_ip\x00{address}".encode()).hex() if address else None
+            )
             row = await connection.fetchrow(
                 RESOLVE,
                 session_id,
@@ -290,11 +262,9 @@ class Floor:
                 now,
                 digest,
                 new_id(),
-                audit_mac,
                 audit_id,
-                request.client.host if request.client else None,
+                address_digest,
                 request_id,
-                self.audit_key.key_id,
             )
         if row is None:
             return _problem(403, "terminal_not_acting")

@@ -128,6 +128,7 @@ def platform(
         redis_key_prefix=f"essc-test:{uuid.uuid4().hex}:",
         keystore_path=tmp_path / "unused-keys",
         run_dispatcher=False,
+        run_sequencer=False,
     )
     the_platform = build_platform(settings, clock=clock, keys=keystore)
     if isinstance(the_platform.nonces, RedisNonceStore):

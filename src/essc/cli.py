@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 from typing import Annotated, Literal
 
+import httpx
 import typer
 
 from essc.access import service as access
 from essc.audit import service as audit_service
+from essc.audit.witness import Witness, accepted_checkpoints
 from essc.authorisations import service as authorisations
 from essc.authorisations.models import GrantStatus
 from essc.cardholders.importer import ImportReport, import_file
@@ -21,6 +23,7 @@ from essc.core.nonces import RedisNonceStore
 from essc.core.platform import Platform, build_platform
 from essc.core.settings import Settings
 from essc.core.uow import UnitOfWork
+from essc.kit.crypto import get_suite
 from essc.kit.errors import EsscError
 from essc.kit.keystore import KeyPurpose
 from essc.ops import bootstrap, demo, maintenance
@@ -35,7 +38,7 @@ app = typer.Typer(help="essc: the electronic social security card platform.", no
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="Platform key store: list, rotate.", no_args_is_help=True)
 parties_app = typer.Typer(help="Channels and province card systems that sign requests.", no_args_is_help=True)
-audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit logs: sequence, verify, witness.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Webhook outbox.", no_args_is_help=True)
 demo_data_app = typer.Typer(help="Synthetic cardholder files.", no_args_is_help=True)
 ministry_app = typer.Typer(
@@ -352,17 +355,97 @@ def ministry_business_item(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the whole audit chain; exit 1 listing each changed, removed or reordered entry."""
+def audit_verify(
+    witness_state: Annotated[
+        Path | None, typer.Option(help="a witness's state file: what it accepted must still be there")
+    ] = None,
+) -> None:
+    """Recompute every audit log from its entries; exit 1 naming the first bad leaf of each broken log."""
     platform = _platform()
+    accepted = accepted_checkpoints(witness_state) if witness_state is not None else None
     with platform.session_factory() as session:
-        report = audit_service.verify(session, platform.suite, platform.keys)
-    for item in report.breaks:
-        typer.secho(f"stream {item.stream} entry {item.seq}: {item.reason}", fg=typer.colors.RED, err=True)
+        report = audit_service.verify(session, platform, accepted)
+    for item in report.findings:
+        where = f" leaf {item.leaf}" if item.leaf is not None else ""
+        typer.secho(f"log {item.log}{where}: {item.reason}", fg=typer.colors.RED, err=True)
     typer.echo(
-        f"{report.entries:,} entries in {report.streams} streams: {'intact' if report.intact else 'BROKEN'}"
+        f"{report.leaves:,} leaves in {report.logs} logs under {report.tree_heads} signed tree heads: "
+        f"{'intact' if report.intact else 'BROKEN'}"
     )
     if not report.intact:
+        raise typer.Exit(code=1)
+
+
+@audit_app.command("sequence")
+def audit_sequence(
+    once: Annotated[bool, typer.Option("--once", help="sequence what is committed now, then stop")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between rounds")] = 1.0,
+) -> None:
+    """Sequence committed audit entries into signed tree heads (a worker of its own, beside essc serve)."""
+    platform = _platform()
+    while True:
+        for log, count in sorted(audit_service.sequence_all(platform).items()):
+            typer.echo(f"log {log}: {count:,} entries sequenced")
+        if once:
+            return
+        time.sleep(interval)
+
+
+@audit_app.command("log-key")
+def audit_log_key() -> None:
+    """Print the public key that signs the audit logs' tree heads (PEM), for witnesses and holders' apps."""
+    platform = _platform()
+    typer.echo(platform.keys.signer(KeyPurpose.AUDIT_LOG).public_key().to_pem().decode("ascii"), nl=False)
+
+
+@audit_app.command("add-witness")
+def audit_add_witness(
+    name: Annotated[str, typer.Argument(help="the witness's key name, e.g. witness.example.org/gd")],
+    public_key: Annotated[Path, typer.Argument(help="its public key (PEM)")],
+) -> None:
+    """Accept and publish the cosignatures of a witness."""
+    platform = _platform()
+    with platform.session_factory() as session:
+        audit_service.add_witness(session, platform, name, public_key.read_bytes())
+        session.commit()
+    typer.echo(f"witness {name} added")
+
+
+@audit_app.command("witness")
+def audit_witness(
+    url: Annotated[str, typer.Option(help="the platform's base URL")],
+    name: Annotated[str, typer.Option(help="this witness's key name")],
+    key: Annotated[Path, typer.Option(help="this witness's private key (PEM); made if missing")],
+    log_key: Annotated[Path, typer.Option(help="the platform's audit log public key (essc audit log-key)")],
+    state: Annotated[Path, typer.Option(help="where the last accepted checkpoints are kept")],
+    log: Annotated[
+        list[str] | None, typer.Option(help="a log to watch (repeat); those in the state always")
+    ] = None,
+    origin_prefix: Annotated[str, typer.Option(help="the logs' origin prefix")] = "essc.example/audit",
+) -> None:
+    """Check each log's checkpoint extends the one accepted before, cosign it; exit 1 on fork or rollback."""
+    suite = get_suite(Settings().crypto_suite)
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_bytes(suite.generate_private_key().to_pem())
+        key.chmod(0o600)
+        typer.echo(f"new witness key {key}; register it: essc audit add-witness {name} <its public key>")
+    private = suite.load_private_key(key.read_bytes())
+    with httpx.Client(base_url=url, timeout=30) as http:
+        witness = Witness(
+            name=name,
+            key=private,
+            suite=suite,
+            log_key=suite.load_public_key(log_key.read_bytes()),
+            origin_prefix=origin_prefix,
+            state_path=state,
+            http=http,
+        )
+        outcomes = witness.run(log or [], now=int(time.time()))
+    for outcome in outcomes:
+        colour = typer.colors.GREEN if outcome.accepted else typer.colors.RED
+        typer.secho(f"log {outcome.log} at {outcome.size:,} leaves: {outcome.reason}", fg=colour)
+    if not all(outcome.accepted for outcome in outcomes):
         raise typer.Exit(code=1)
 
 

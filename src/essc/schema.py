@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from essc.access.models import Caller, CallerKey, CallerSession
-from essc.audit.models import AuditEntry, AuditHead
+from essc.audit.models import AuditCosignature, AuditEntry, AuditTile, AuditTreeHead, AuditWitness
 from essc.authorisations.models import ChannelGrant, ProvinceBusinessItem
 from essc.cardholders.models import Card, CardEvent, Person
 from essc.channels.models import Channel, ChannelCertification
@@ -20,8 +20,11 @@ from essc.terminals.models import Institution, Terminal, TerminalGrant
 from essc.webhooks.models import DeliveryAttempt, OutboxMessage
 
 __all__ = [
+    "AuditCosignature",
     "AuditEntry",
-    "AuditHead",
+    "AuditTile",
+    "AuditTreeHead",
+    "AuditWitness",
     "Base",
     "BusiSeq",
     "Caller",

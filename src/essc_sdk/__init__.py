@@ -1,6 +1,8 @@
 """Python SDK for channels and province systems talking to an essc platform."""
 
+from essc.kit.checkpoints import InvalidNote
 from essc.kit.envelope import EnvelopeInvalid, EnvelopeKeyUnknown, PersonalFieldInClear
+from essc_sdk.audit import InvalidProof, verify_consistency, verify_inclusion, verify_usage
 from essc_sdk.client import (
     EncryptionKeyUntrusted,
     EsscClient,
@@ -15,10 +17,15 @@ __all__ = [
     "EnvelopeInvalid",
     "EnvelopeKeyUnknown",
     "EsscClient",
+    "InvalidNote",
+    "InvalidProof",
     "PersonalFieldInClear",
     "PlatformError",
     "ResponseSignatureInvalid",
     "SignedResponse",
     "WebhookSignatureInvalid",
+    "verify_consistency",
+    "verify_inclusion",
+    "verify_usage",
     "verify_webhook",
 ]

@@ -15,7 +15,7 @@ class GuardFailed(Exception):
 
 
 class CountingGuard:
-    """A guard that counts its runs, notes whether audit entries were already chained, and can refuse."""
+    """A guard that counts its runs, notes whether audit entries were already appended, and can refuse."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
@@ -37,7 +37,7 @@ def _guarded(platform: Platform) -> tuple[UnitOfWork, CountingGuard]:
     return uow, guard
 
 
-def test_a_unit_of_work_runs_its_guards_once_per_commit_before_chaining_audit(platform: Platform) -> None:
+def test_a_unit_of_work_runs_its_guards_once_per_commit_before_appending_audit(platform: Platform) -> None:
     uow, guard = _guarded(platform)
     with uow:
         uow.audit("test.first", "test", "a", None)
@@ -45,7 +45,7 @@ def test_a_unit_of_work_runs_its_guards_once_per_commit_before_chaining_audit(pl
         uow.audit("test.second", "test", "b", None)
         uow.commit()
     assert guard.runs == 2
-    assert guard.saw_pending_audit == [True, True]  # the audit entries were still waiting: heads not locked
+    assert guard.saw_pending_audit == [True, True]  # the audit entries were still waiting
 
 
 def test_a_plain_session_commit_runs_the_guards_too(platform: Platform) -> None:

@@ -132,8 +132,8 @@ def test_sandbox_hsm_state_file_survives_restarts(tmp_path: Path) -> None:
     state = tmp_path / "sandbox-hsm.json"
     store = HsmKeyStore(SandboxHsm(state), tmp_path / "meta.json", suite)
     signer_id = store.signer().key_id
-    secret = store.data_key(KeyPurpose.AUDIT_CHAIN)
+    secret = store.data_key(KeyPurpose.TOKEN)
     reopened = HsmKeyStore(SandboxHsm(state), tmp_path / "meta.json", suite)
     assert reopened.signer().key_id == signer_id
-    assert reopened.data_key(KeyPurpose.AUDIT_CHAIN) == secret
+    assert reopened.data_key(KeyPurpose.TOKEN) == secret
     assert stat.S_IMODE(state.stat().st_mode) == 0o600

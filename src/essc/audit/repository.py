@@ -1,142 +1,230 @@
-"""All SQL of the audit log."""
+"""All SQL of the audit logs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from itertools import groupby
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from essc.audit.chain import GENESIS_MAC, canonical_details, entry_bytes, link
-from essc.audit.models import AuditEntry, AuditHead
-from essc.audit.schemas import PendingAuditEntry
-from essc.core.db import HotStatement, Session, insert_ignoring_conflicts, table_of
-from essc.kit.crypto.base import CryptoSuite
-from essc.kit.keystore import DataKey
+from essc.audit.leaves import LEAF_COLUMNS, canonical_details
+from essc.audit.models import AuditCosignature, AuditEntry, AuditTile, AuditTreeHead, AuditWitness
+from essc.core.auditing import PendingAuditEntry
+from essc.core.db import HotStatement, Session, table_of
+
+_entries = table_of(AuditEntry)
+# Built once: it runs on every audited request. A plain INSERT: no row another transaction could hold.
+_INSERT_ENTRIES = HotStatement(insert(_entries), columns_from_params=True)
+# Two ints name a PostgreSQL advisory lock: this namespace ("ESSC" in ASCII) and the log's number.
+_LOCK_NAMESPACE = 0x45535343
 
 
-def append(session: Session, pending: list[PendingAuditEntry], suite: CryptoSuite, key: DataKey) -> None:
-    """Chain and insert entries; heads are locked in sorted order so concurrent commits cannot deadlock."""
-    ordered = sorted(pending, key=lambda e: e.stream)
-    rows: list[dict[str, object]] = []
-    for stream, group in groupby(ordered, key=lambda e: e.stream):
-        seq, prev_mac = _locked_head(session, stream)
-        for entry in group:
-            seq += 1
-            details = canonical_details(entry.details)
-            body = entry_bytes(
-                stream=stream,
-                seq=seq,
-                id=entry.id,
-                at=entry.at,
-                actor_kind=entry.actor_kind,
-                actor_id=entry.actor_id,
-                action=entry.action,
-                subject_kind=entry.subject_kind,
-                subject_id=entry.subject_id,
-                province=entry.province,
-                source_ip=entry.source_ip,
-                request_id=entry.request_id,
-                details=details,
-                key_id=key.key_id,
-            )
-            mac = link(suite, key.secret, prev_mac, body)
-            rows.append(
-                {
-                    "stream": stream,
-                    "seq": seq,
-                    "id": entry.id,
-                    "at": entry.at,
-                    "actor_kind": entry.actor_kind,
-                    "actor_id": entry.actor_id,
-                    "action": entry.action,
-                    "subject_kind": entry.subject_kind,
-                    "subject_id": entry.subject_id,
-                    "province": entry.province,
-                    "source_ip": entry.source_ip,
-                    "request_id": entry.request_id,
-                    "details": details,
-                    "key_id": key.key_id,
-                    "prev_mac": prev_mac,
-                    "mac": mac,
-                }
-            )
-            prev_mac = mac
-        if len(pending) == 1 and session.get_bind().dialect.name == "postgresql":
-            # The common case, one entry: the head moves in the statement that inserts it, one round trip
-            # less while the head is locked.
-            _INSERT_ONE_MOVING_HEAD.execute(session, rows[0])
-            return
-        _MOVE_HEAD.execute(session, {"s": stream, "seq": seq, "mac": prev_mac})
+def append(session: Session, pending: list[PendingAuditEntry]) -> None:
+    """Insert entries unsequenced, in the caller's transaction; the sequencer gives them their leaf index."""
+    rows = [
+        {
+            "id": entry.id,
+            "log": entry.log,
+            "at": entry.at,
+            "actor_kind": entry.actor_kind,
+            "actor_id": entry.actor_id,
+            "action": entry.action,
+            "subject_kind": entry.subject_kind,
+            "subject_id": entry.subject_id,
+            "province": entry.province,
+            "source_ip": entry.source_ip,
+            "request_id": entry.request_id,
+            "details": canonical_details(entry.details),
+        }
+        for entry in pending
+    ]
     if rows:
         _INSERT_ENTRIES.execute(session, rows[0] if len(rows) == 1 else rows)
 
 
-# Built once, as Core statements: on every audited request, building them or going through the ORM's bulk
-# machinery would cost more than running them.
-_heads = table_of(AuditHead)
-_LOCK_HEAD = HotStatement(
-    select(_heads.c.last_seq, _heads.c.last_mac).where(_heads.c.stream == bindparam("s")).with_for_update()
-)
-_MOVE_HEAD = HotStatement(
-    update(_heads)
-    .where(_heads.c.stream == bindparam("s"))
-    .values(last_seq=bindparam("seq"), last_mac=bindparam("mac"))
-)
-_entries = table_of(AuditEntry)
-_INSERT_ENTRIES = HotStatement(insert(_entries), columns_from_params=True)
-# The head takes the entry's own stream, seq and MAC: the same parameters in both parts of the statement.
-_INSERT_ONE_MOVING_HEAD = HotStatement(
-    insert(_entries)
-    .values({column.name: bindparam(column.name) for column in _entries.columns})
-    .add_cte(
-        update(_heads)
-        .where(_heads.c.stream == bindparam("stream"))
-        .values(last_seq=bindparam("seq"), last_mac=bindparam("mac"))
-        .cte("moved_head")
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def lead(session: Session, log: str) -> bool:
+    """Become the log's sequencer for this transaction; False if another one leads it now.
+
+    On PostgreSQL a transaction-scoped advisory lock (released by commit, rollback or a dead connection);
+    SQLite transactions take the database's write lock when they begin, so one sequencer runs at a time.
+    """
+    if not is_postgresql(session):
+        return True
+    return bool(
+        session.execute(
+            text("SELECT pg_try_advisory_xact_lock(:ns, :log)"), {"ns": _LOCK_NAMESPACE, "log": int(log)}
+        ).scalar_one()
     )
-)
 
 
-def _locked_head(session: Session, stream: str) -> tuple[int, bytes]:
-    """The stream's last sequence number and MAC, its head row locked; a new stream's head is made first."""
-    rows = _LOCK_HEAD.execute(session, {"s": stream}).rows
-    if not rows:  # once per stream: the insert races harmlessly with other first writers
-        insert_ignoring_conflicts(
-            session, _heads, [{"stream": stream, "last_seq": 0, "last_mac": GENESIS_MAC}]
+def latest_head(session: Session, log: str) -> AuditTreeHead | None:
+    return session.execute(
+        select(AuditTreeHead).where(AuditTreeHead.log == log).order_by(AuditTreeHead.size.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def head(session: Session, log: str, size: int) -> AuditTreeHead | None:
+    return session.get(AuditTreeHead, (log, size))
+
+
+def heads(session: Session, log: str) -> list[AuditTreeHead]:
+    return list(
+        session.execute(
+            select(AuditTreeHead).where(AuditTreeHead.log == log).order_by(AuditTreeHead.size)
+        ).scalars()
+    )
+
+
+def insert_head(
+    session: Session, *, log: str, size: int, root: bytes, at: datetime, key_id: str, note: str
+) -> None:
+    session.execute(
+        insert(AuditTreeHead).values(log=log, size=size, root=root, at=at, key_id=key_id, note=note)
+    )
+
+
+_UNSEQUENCED_COLUMNS = [getattr(AuditEntry, name) for name in LEAF_COLUMNS]
+
+
+def unsequenced(session: Session, log: str, limit: int) -> list[tuple[Any, ...]]:
+    """Committed entries of the log without a leaf index, oldest id first (LEAF_COLUMNS)."""
+    rows = session.execute(
+        select(*_UNSEQUENCED_COLUMNS)
+        .where(AuditEntry.log == log, AuditEntry.leaf_index.is_(None))
+        .order_by(AuditEntry.id)
+        .limit(limit)
+    )
+    return [tuple(row) for row in rows]
+
+
+def logs_to_sequence(session: Session) -> list[str]:
+    """Logs with unsequenced entries, and every log with a first leaf (small partial indexes, both)."""
+    # A started log may hold leaves carried over from the HMAC chain beyond its signed tree (0004).
+    unsequenced = select(AuditEntry.log).where(AuditEntry.leaf_index.is_(None)).distinct()
+    started = select(AuditEntry.log).where(AuditEntry.leaf_index == 0)
+    return sorted(set(session.execute(unsequenced).scalars()) | set(session.execute(started).scalars()))
+
+
+def assign_leaf_indexes(session: Session, ids: Sequence[str], first: int) -> None:
+    """Give the entries consecutive leaf indexes from `first`, in the order of `ids`."""
+    if is_postgresql(session):
+        session.execute(
+            text(
+                "UPDATE audit_entries AS e SET leaf_index = v.i "
+                "FROM unnest(CAST(:ids AS char(26)[]), CAST(:idx AS bigint[])) AS v(id, i) WHERE e.id = v.id"
+            ),
+            {"ids": list(ids), "idx": list(range(first, first + len(ids)))},
         )
-        rows = _LOCK_HEAD.execute(session, {"s": stream}).rows
-    return int(rows[0][0]), bytes(rows[0][1])
+        return
+    session.execute(
+        update(_entries).where(_entries.c.id == bindparam("eid")).values(leaf_index=bindparam("i")),
+        [{"eid": entry_id, "i": first + n} for n, entry_id in enumerate(ids)],
+        execution_options={"synchronize_session": False},
+    )
 
 
-def heads(session: Session) -> list[AuditHead]:
-    return list(session.execute(select(AuditHead).order_by(AuditHead.stream)).scalars())
+def read_tile(session: Session, log: str, level: int, index: int) -> bytes:
+    found = session.execute(
+        select(AuditTile.hashes).where(AuditTile.log == log, AuditTile.level == level, AuditTile.idx == index)
+    ).scalar_one_or_none()
+    return bytes(found) if found is not None else b""
 
 
-def stream_entries(session: Session, stream: str, batch: int = 5000) -> Iterator[AuditEntry]:
-    """Entries of one stream in sequence order, read in keyset-paginated batches."""
-    after = 0
+def tiles(session: Session, log: str) -> dict[tuple[int, int], bytes]:
+    rows = session.execute(
+        select(AuditTile.level, AuditTile.idx, AuditTile.hashes).where(AuditTile.log == log)
+    )
+    return {(int(level), int(idx)): bytes(hashes) for level, idx, hashes in rows}
+
+
+def save_tiles(session: Session, log: str, changed: dict[tuple[int, int], bytes]) -> None:
+    if not changed:
+        return
+    table = table_of(AuditTile)
+    statement = (pg_insert if is_postgresql(session) else sqlite_insert)(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.log, table.c.level, table.c.idx], set_={"hashes": statement.excluded.hashes}
+    )
+    session.execute(
+        statement,
+        [{"log": log, "level": level, "idx": idx, "hashes": data} for (level, idx), data in changed.items()],
+    )
+
+
+def sequenced(session: Session, log: str, batch: int = 5000) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """(leaf index, LEAF_COLUMNS) of the log's sequenced entries in leaf order, read in keyset batches."""
+    after = -1
     while True:
-        rows = list(
-            session.execute(
-                select(AuditEntry)
-                .where(AuditEntry.stream == stream, AuditEntry.seq > after)
-                .order_by(AuditEntry.seq)
-                .limit(batch)
-            ).scalars()
-        )
+        rows = session.execute(
+            select(AuditEntry.leaf_index, *_UNSEQUENCED_COLUMNS)
+            .where(AuditEntry.log == log, AuditEntry.leaf_index > after)
+            .order_by(AuditEntry.leaf_index)
+            .limit(batch)
+        ).all()
         if not rows:
             return
-        yield from rows
-        after = rows[-1].seq
-        session.expunge_all()
+        for row in rows:
+            yield int(row[0]), tuple(row[1:])
+        after = int(rows[-1][0])
 
 
-def streams_with_entries(session: Session) -> list[str]:
-    return list(session.execute(select(AuditEntry.stream).distinct()).scalars())
+def leaves(session: Session, log: str, start: int, end: int) -> list[tuple[Any, ...]]:
+    """(leaf index, LEAF_COLUMNS) of leaves [start, end)."""
+    rows = session.execute(
+        select(AuditEntry.leaf_index, *_UNSEQUENCED_COLUMNS)
+        .where(AuditEntry.log == log, AuditEntry.leaf_index >= start, AuditEntry.leaf_index < end)
+        .order_by(AuditEntry.leaf_index)
+    ).all()
+    return [tuple(row) for row in rows]
 
 
-def for_subject(session: Session, subject_kind: str, subject_id: str, limit: int = 100) -> list[AuditEntry]:
+def uses_of(
+    session: Session, log: str, ecard_id: str, since: datetime, size: int
+) -> list[tuple[int, tuple[Any, ...]]]:
+    """(leaf index, LEAF_COLUMNS) of the e-card's "ecard.used" entries since `since` in the first `size`."""
+    rows = session.execute(
+        select(AuditEntry.leaf_index, *_UNSEQUENCED_COLUMNS).where(
+            AuditEntry.subject_kind == "ecard",
+            AuditEntry.subject_id == ecard_id,
+            AuditEntry.log == log,
+            AuditEntry.action == "ecard.used",
+            AuditEntry.at >= since,
+            AuditEntry.leaf_index < size,
+        )
+    ).all()
+    return [(int(row[0]), tuple(row[1:])) for row in rows]
+
+
+def known_logs(session: Session) -> list[str]:
+    """Every log that has an entry, a tree head or a tile."""
+    found: set[str] = set(session.execute(select(AuditEntry.log).distinct()).scalars())
+    found |= set(session.execute(select(AuditTreeHead.log).distinct()).scalars())
+    found |= set(session.execute(select(AuditTile.log).distinct()).scalars())
+    found |= set(session.execute(select(AuditCosignature.log).distinct()).scalars())
+    return sorted(found)
+
+
+def opened_logs(session: Session, national: str) -> list[str]:
+    """The logs the national log recorded as opened."""
+    return sorted(
+        session.execute(
+            select(AuditEntry.subject_id).where(
+                AuditEntry.log == national, AuditEntry.action == "audit.log_opened"
+            )
+        ).scalars()
+    )
+
+
+def entry_of_subject(
+    session: Session, subject_kind: str, subject_id: str, limit: int = 100
+) -> list[AuditEntry]:
     return list(
         session.execute(
             select(AuditEntry)
@@ -144,4 +232,52 @@ def for_subject(session: Session, subject_kind: str, subject_id: str, limit: int
             .order_by(AuditEntry.at.desc())
             .limit(limit)
         ).scalars()
+    )
+
+
+def entries_by_request(
+    session: Session, log: str, request_ids: Sequence[str], action: str
+) -> dict[str, int | None]:
+    """The leaf index (None while unsequenced) of the entries of `action` recorded by each request id."""
+    if not request_ids:
+        return {}
+    rows = session.execute(
+        select(AuditEntry.request_id, AuditEntry.leaf_index).where(
+            AuditEntry.log == log, AuditEntry.action == action, AuditEntry.request_id.in_(list(request_ids))
+        )
+    )
+    return {str(request_id): leaf_index for request_id, leaf_index in rows}
+
+
+def witnesses(session: Session) -> list[AuditWitness]:
+    return list(session.execute(select(AuditWitness).order_by(AuditWitness.name)).scalars())
+
+
+def add_witness(session: Session, name: str, public_key: bytes, at: datetime) -> None:
+    session.execute(delete(AuditWitness).where(AuditWitness.name == name))
+    session.execute(insert(AuditWitness).values(name=name, public_key=public_key, added_at=at))
+
+
+def cosignatures(session: Session, log: str, size: int | None = None) -> list[AuditCosignature]:
+    query = select(AuditCosignature).where(AuditCosignature.log == log)
+    if size is not None:
+        query = query.where(AuditCosignature.size == size)
+    return list(session.execute(query.order_by(AuditCosignature.size, AuditCosignature.witness)).scalars())
+
+
+def save_cosignature(session: Session, *, log: str, size: int, witness: str, line: str, at: datetime) -> None:
+    table = table_of(AuditCosignature)
+    statement = (pg_insert if is_postgresql(session) else sqlite_insert)(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.log, table.c.size, table.c.witness],
+        set_={"line": statement.excluded.line, "at": statement.excluded.at},
+    )
+    session.execute(statement, {"log": log, "size": size, "witness": witness, "line": line, "at": at})
+
+
+def largest_size(session: Session, log: str) -> int:
+    return int(
+        session.execute(
+            select(func.coalesce(func.max(AuditTreeHead.size), 0)).where(AuditTreeHead.log == log)
+        ).scalar_one()
     )

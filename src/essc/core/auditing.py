@@ -1,8 +1,8 @@
 """What a unit of work records for the audit log, and the one log it appends to (wired at composition).
 
 The unit of work collects entries while it runs and appends them in its own transaction at commit. Which log
-that is (the audit domain's chained log) is registered by essc.wiring, so core imports no domain; a process
-that commits an audited change before wiring it fails loudly instead of losing the entry.
+that is (the audit domain's transparency logs) is registered by essc.wiring, so core imports no domain; a
+process that commits an audited change before wiring it fails loudly instead of losing the entry.
 """
 
 from __future__ import annotations
@@ -13,15 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from essc.core.db import Session
-from essc.kit.crypto.base import CryptoSuite
-from essc.kit.keystore import DataKey
 
-NATIONAL_STREAM = "00"
+NATIONAL_LOG = "00"
 
 
 @dataclass(frozen=True, slots=True)
 class PendingAuditEntry:
-    """An audit entry recorded during a unit of work, chained and written when it commits."""
+    """An audit entry recorded during a unit of work, written when it commits (source_ip: a keyed digest)."""
 
     id: str
     at: datetime
@@ -36,12 +34,12 @@ class PendingAuditEntry:
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def stream(self) -> str:
-        """Entries of a province chain together; platform-level ones chain in the national stream."""
-        return self.province or NATIONAL_STREAM
+    def log(self) -> str:
+        """Each province has its own log; platform-level entries go to the national log."""
+        return self.province or NATIONAL_LOG
 
 
-Append = Callable[[Session, list[PendingAuditEntry], CryptoSuite, DataKey], None]
+Append = Callable[[Session, list[PendingAuditEntry]], None]
 
 
 class AuditLogNotWired(RuntimeError):
@@ -57,12 +55,10 @@ class AuditLog:
     def register(self, append: Append) -> None:
         self._append = append
 
-    def append(
-        self, session: Session, entries: list[PendingAuditEntry], suite: CryptoSuite, key: DataKey
-    ) -> None:
+    def append(self, session: Session, entries: list[PendingAuditEntry]) -> None:
         if self._append is None:
             raise AuditLogNotWired(f"{len(entries)} audit entries committed before register_handlers()")
-        self._append(session, entries, suite, key)
+        self._append(session, entries)
 
 
 audit_log = AuditLog()

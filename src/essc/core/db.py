@@ -373,8 +373,8 @@ _GUARDS_RAN = "essc.commit_guards_ran"
 def guard_commit(session: OrmSession, guard: Callable[[OrmSession], None]) -> None:
     """Run `guard` in every transaction of the session just before it commits; raising stops the commit.
 
-    A unit of work runs the guards first, before it locks the audit chain's head (commit_guards_first), so the
-    lock is held for as few round trips as possible; any other commit runs them from the session's event.
+    A unit of work runs the guards first, before it appends its audit entries (commit_guards_first), so a
+    refused commit writes none; any other commit runs them from the session's event.
     """
     session.info.setdefault(_COMMIT_GUARDS, []).append(guard)
 

@@ -55,3 +55,10 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=5.0)
     run_dispatcher: bool = Field(default=True, description="deliver webhooks from inside the API process")
     public_url: str = Field(default="http://127.0.0.1:8000")
+    audit_origin: str = Field(
+        default="essc.example/audit", description="prefix of the audit logs' origins: <prefix>/<province>"
+    )
+    run_sequencer: bool = Field(
+        default=True, description="sequence the audit logs from inside the API process"
+    )
+    audit_sequence_interval_seconds: float = Field(default=1.0, description="how often the sequencer runs")

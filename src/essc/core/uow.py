@@ -1,4 +1,4 @@
-"""Unit of work: one transaction per request or job; audit entries are chained into it at commit."""
+"""Unit of work: one transaction per request or job; audit entries are inserted into it at commit."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from essc.core.db import Session, WritesInReadOnlyWork, commit_guards_first, run
 from essc.core.events import Event, handlers
 from essc.core.platform import Platform
 from essc.kit.ids import new_id
-from essc.kit.keystore import KeyPurpose
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -64,11 +63,17 @@ class UnitOfWork:
                 subject_kind=subject_kind,
                 subject_id=subject_id,
                 province=province,
-                source_ip=self.context.source_ip,
+                source_ip=self._address_digest(self.context.source_ip),
                 request_id=self.context.request_id,
                 details=details,
             )
         )
+
+    def _address_digest(self, address: str | None) -> str | None:
+        """The caller's address as its blind index: audit leaves are published and name no one."""
+        if address is None:
+            return None
+        return self.platform.blind_index.of("source_ip", address).hex()
 
     # Domain events (essc.core.events): the handlers wired at composition run now, in this transaction.
     def record(self, event: Event) -> None:
@@ -76,11 +81,9 @@ class UnitOfWork:
         handlers.dispatch(self, event)
 
     def commit(self) -> None:
-        # Guards (the idempotency fence) first: audit heads stay locked only from the append to the commit.
         with commit_guards_first(self.session):
             if self._audit:
-                key = self.platform.keys.data_key(KeyPurpose.AUDIT_CHAIN)
-                audit_log.append(self.session, self._audit, self.platform.suite, key)
+                audit_log.append(self.session, self._audit)
                 self._audit.clear()
             self.session.commit()
 

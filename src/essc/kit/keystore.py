@@ -18,12 +18,14 @@ class KeyPurpose(StrEnum):
     )
     PERSONAL_DATA = "personal-data"  # SM4 encryption of personal fields at rest (symmetric)
     BLIND_INDEX = "blind-index"  # HMAC-SM3 blind index of personal fields (symmetric)
-    AUDIT_CHAIN = "audit-chain"  # HMAC-SM3 chain of the audit log (symmetric)
+    AUDIT_LOG = "audit-log"  # signs the audit logs' tree heads (asymmetric)
     PASSWORD_PEPPER = "password-pepper"  # noqa: S105 - a key purpose name; keyed pre-hash of e-card passwords (symmetric)
     TOKEN = "token"  # noqa: S105 - a key purpose name; HMAC of one-time tokens (busiSeq) (symmetric)
 
 
-ASYMMETRIC_PURPOSES = frozenset({KeyPurpose.PLATFORM_SIGNING, KeyPurpose.PLATFORM_ENCRYPTION})
+ASYMMETRIC_PURPOSES = frozenset(
+    {KeyPurpose.PLATFORM_SIGNING, KeyPurpose.PLATFORM_ENCRYPTION, KeyPurpose.AUDIT_LOG}
+)
 SYMMETRIC_PURPOSES = frozenset(p for p in KeyPurpose if p not in ASYMMETRIC_PURPOSES)
 
 

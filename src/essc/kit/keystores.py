@@ -42,7 +42,7 @@ _PREFIX: Final = {
     KeyPurpose.PLATFORM_ENCRYPTION: "pe",
     KeyPurpose.PERSONAL_DATA: "pd",
     KeyPurpose.BLIND_INDEX: "bi",
-    KeyPurpose.AUDIT_CHAIN: "ac",
+    KeyPurpose.AUDIT_LOG: "al",
     KeyPurpose.PASSWORD_PEPPER: "pp",
     KeyPurpose.TOKEN: "tk",
 }
@@ -283,7 +283,7 @@ class _MetadataStore(ABC):
             if cached is not None:
                 return cached
             purpose, entry = self._find(key_id)
-            if purpose is not KeyPurpose.PLATFORM_SIGNING:
+            if purpose not in (KeyPurpose.PLATFORM_SIGNING, KeyPurpose.AUDIT_LOG):
                 raise KeyNotFound(f"key {key_id!r} is not a signing key")
             key = self._load_public_key(key_id, entry)
             self._public_keys[key_id] = key

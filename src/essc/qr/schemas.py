@@ -64,6 +64,15 @@ class Resolution(WireModel):
 _CLEAR_FIELDS = frozenset({"aac002", "aac003"})
 
 
+class UsageAudit(WireModel):
+    """Where this use is in the province's audit log: its leaf and its inclusion proof (to `checkpoint`)."""
+
+    log: str
+    leaf_index: int = Field(alias="leafIndex")
+    leaf: str = Field(description="base64 of the leaf's bytes: the audit entry of this use")
+    proof: list[str] = Field(description="base64 hashes, leaf side first (RFC 9162 inclusion proof)")
+
+
 class UsageOut(WireModel):
     at: datetime
     institution: str
@@ -72,8 +81,12 @@ class UsageOut(WireModel):
     busi_type: BusiType = Field(alias="busiType")
     method: str
     disclosure: Disclosure
+    audit: UsageAudit | None = Field(default=None, description="absent until the use is sequenced")
 
 
 class UsageHistory(WireModel):
     usages: list[UsageOut]
     next_before: datetime | None = Field(alias="nextBefore", description="pass as ?before= for older entries")
+    checkpoint: str | None = Field(
+        default=None, description="the province log's signed checkpoint (C2SP note) the proofs lead to"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timedelta
 
+from essc.audit import service as audit_service
 from essc.cardholders.service import read_clear_person
 from essc.channels.models import Channel
 from essc.core.uow import UnitOfWork
@@ -22,6 +23,7 @@ from essc.qr.schemas import (
     OnlineCodeOut,
     Resolution,
     ResolveRequest,
+    UsageAudit,
     UsageHistory,
     UsageOut,
 )
@@ -167,11 +169,12 @@ def record_use(
     now: datetime | None = None,
 ) -> None:
     """Add one use of the e-card (online or offline code, login, card chip) to the holder's history."""
+    usage_id = new_id()
     repository.add_usage(
         uow.session,
         {
             "province": province,
-            "id": new_id(),
+            "id": usage_id,
             "ecard_id": ecard_id,
             "channel_id": channel_id,
             "terminal_id": terminal.id,
@@ -192,6 +195,7 @@ def record_use(
         busi_type=busi_type.value,
         method=method,
         disclosure=disclosure.value,
+        usage=usage_id,  # so the holder's history can show this entry's place in the audit log
     )
 
 
@@ -201,6 +205,9 @@ def usage_history(
     """Who used the holder's e-card, newest first: institution, terminal, busiType, how and when."""
     _issuance, ecard, _person, _card = authorise_sign_no(uow, channel, sign_no)
     rows = repository.usages(uow.session, ecard.province, ecard.id, before, limit)
+    # A use is audited when it is recorded or later (an offline one at upload): no entry of the page is older.
+    since = min((usage.at for usage, _owner, _terminal in rows), default=None)
+    proven = audit_service.proofs_of_uses(uow.session, uow.platform, ecard.province, ecard.id, since)
     usages = [
         UsageOut(
             at=usage.at,
@@ -210,7 +217,18 @@ def usage_history(
             busi_type=BusiType(usage.busi_type),
             method=usage.method,
             disclosure=Disclosure(usage.disclosure),
+            audit=_usage_audit(proven.leaves.get(usage.id)),
         )
         for usage, owner, terminal in rows
     ]
-    return UsageHistory(usages=usages, next_before=usages[-1].at if len(usages) == limit else None)
+    return UsageHistory(
+        usages=usages,
+        next_before=usages[-1].at if len(usages) == limit else None,
+        checkpoint=proven.checkpoint,
+    )
+
+
+def _usage_audit(proof: audit_service.LeafProof | None) -> UsageAudit | None:
+    if proof is None:
+        return None
+    return UsageAudit(log=proof.log, leaf_index=proof.index, leaf=proof.leaf, proof=proof.proof)

@@ -12,6 +12,8 @@ from fastapi.telemetry import TelemetryConfig
 from starlette.routing import BaseRoute
 
 from essc.access.endpoints import router as sessions_router
+from essc.audit.endpoints import router as audit_router
+from essc.audit.sequencer import SequencerThread
 from essc.authorisations.endpoints import router as authorisations_router
 from essc.cardholders.endpoints import router as cardholders_router
 from essc.channels.endpoints import router as channels_router
@@ -48,6 +50,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     channels_router,
     authorisations_router,
     directory_router,
+    audit_router,
 )
 
 
@@ -61,11 +64,20 @@ def create_app(platform: Platform) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         dispatcher = DispatcherThread(platform) if platform.settings.run_dispatcher else None
+        sequencer = (
+            SequencerThread(platform, platform.settings.audit_sequence_interval_seconds)
+            if platform.settings.run_sequencer
+            else None
+        )
         if dispatcher:
             dispatcher.start()
+        if sequencer:
+            sequencer.start()
         try:
             yield
         finally:
+            if sequencer:
+                sequencer.stop()
             if dispatcher:
                 dispatcher.stop()
             await platform.close_loop()

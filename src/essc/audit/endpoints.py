@@ -1,0 +1,108 @@
+"""HTTP of the audit logs: checkpoints, cosignatures, proofs and leaves for anyone; witness cosignatures."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Response
+from fastapi.responses import PlainTextResponse
+
+from essc.audit import service
+from essc.audit.schemas import ConsistencyProofOut, CosignatureIn, InclusionProofOut, LeavesOut
+from essc.core.context import Actor, RequestContext
+from essc.core.db import run_on_loop
+from essc.core.deps import get_platform, requires
+from essc.core.platform import Platform
+from essc.core.routing import api_router
+from essc.core.uow import UnitOfWork
+from essc.shared.policy import Party
+
+router = api_router(tags=["audit"])
+PUBLIC = [requires(None, party=Party.PUBLIC)]
+LOG = "/v1/audit/logs/{log}"
+
+
+async def reader_uow(platform: Annotated[Platform, Depends(get_platform)]) -> AsyncIterator[UnitOfWork]:
+    """A unit of work for an anonymous reader or a witness (whose cosignature is its own authentication)."""
+    uow = UnitOfWork(
+        platform,
+        RequestContext(actor=Actor(kind="public", id="anonymous")),
+        platform.loop_engine().sessions(),
+    )
+    try:
+        yield uow
+        if uow.session.in_transaction():
+            await run_on_loop(uow.commit)
+    finally:
+        await uow.close_on_loop()
+
+
+ReaderUoW = Annotated[UnitOfWork, Depends(reader_uow, scope="function")]
+
+
+def _checkpoint(uow: UnitOfWork, log: str) -> str:
+    return service.checkpoint_note(uow.session, log)
+
+
+@router.get(f"{LOG}/checkpoint", response_class=PlainTextResponse, dependencies=PUBLIC)
+async def checkpoint(log: str, uow: ReaderUoW) -> PlainTextResponse:
+    """The log's latest signed tree head (C2SP tlog-checkpoint), with the witnesses' cosignature lines."""
+    note = await uow.run(_checkpoint, log)
+    return PlainTextResponse(note, headers={"Cache-Control": "no-store"})
+
+
+def _inclusion(uow: UnitOfWork, log: str, index: int, size: int) -> InclusionProofOut:
+    return service.inclusion(uow.session, uow.platform, log, index, size)
+
+
+@router.get(f"{LOG}/proofs/inclusion", response_model=InclusionProofOut, dependencies=PUBLIC)
+async def inclusion_proof(
+    log: str,
+    uow: ReaderUoW,
+    index: Annotated[int, Query(ge=0, le=2**62)],
+    size: Annotated[int, Query(ge=1, le=2**62)],
+) -> InclusionProofOut:
+    """Proof that leaf `index` is in the signed tree of `size` leaves."""
+    return await uow.run(_inclusion, log, index, size)
+
+
+def _consistency(uow: UnitOfWork, log: str, size1: int, size2: int) -> ConsistencyProofOut:
+    return service.consistency(uow.session, uow.platform, log, size1, size2)
+
+
+@router.get(f"{LOG}/proofs/consistency", response_model=ConsistencyProofOut, dependencies=PUBLIC)
+async def consistency_proof(
+    log: str,
+    uow: ReaderUoW,
+    size1: Annotated[int, Query(ge=1, le=2**62)],
+    size2: Annotated[int, Query(ge=1, le=2**62)],
+) -> ConsistencyProofOut:
+    """Proof that the signed tree of `size2` leaves extends the signed tree of `size1`."""
+    return await uow.run(_consistency, log, size1, size2)
+
+
+def _leaves(uow: UnitOfWork, log: str, start: int, limit: int) -> LeavesOut:
+    return service.leaves(uow.session, log, start, limit)
+
+
+@router.get(f"{LOG}/leaves", response_model=LeavesOut, dependencies=PUBLIC)
+async def leaves(
+    log: str,
+    uow: ReaderUoW,
+    start: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_LEAVES_PAGE)] = 100,
+) -> LeavesOut:
+    """A page of the log's leaves: the canonical bytes of each entry, under the latest signed tree head."""
+    return await uow.run(_leaves, log, start, limit)
+
+
+def _submit(uow: UnitOfWork, log: str, cosigned: CosignatureIn) -> None:
+    service.submit_cosignature(uow.session, uow.platform, log, cosigned)
+
+
+@router.post(f"{LOG}/cosignatures", status_code=204, dependencies=PUBLIC)
+async def submit_cosignature(log: str, cosigned: CosignatureIn, uow: ReaderUoW) -> Response:
+    """A registered witness's cosignature of one of the log's signed tree heads, published beside it."""
+    await uow.run(_submit, log, cosigned)
+    return Response(status_code=204)

@@ -1,0 +1,180 @@
+"""Appending takes no shared lock; one sequencer leads a log; a sequencer killed anywhere loses nothing."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from essc.audit import repository, service
+from essc.audit.models import AuditEntry
+from essc.core.auditing import PendingAuditEntry
+from essc.core.platform import Platform
+from essc.kit.ids import new_id
+from factories import sent_statements
+
+SEQUENCE_COMMAND = "from essc.cli import main; main()"
+APPENDS = 3000
+KILLS = 3
+
+
+def _entry(platform: Platform, province: str | None, n: int = 0) -> PendingAuditEntry:
+    return PendingAuditEntry(
+        id=new_id(),
+        at=platform.clock.now(),
+        actor_kind="operator",
+        actor_id="test",
+        action="test.appended",
+        subject_kind="test",
+        subject_id=str(n),
+        province=province,
+        source_ip=None,
+        request_id=None,
+        details={"n": n},
+    )
+
+
+def test_two_open_transactions_of_one_province_append_and_commit_without_waiting(
+    platform: Platform, backend: str
+) -> None:
+    if backend == "sqlite":
+        # SQLite has one writer: a transaction takes the database's write lock when it begins, so two cannot
+        # be open at once whatever they write. What "does not wait" means there: an append is one INSERT of
+        # the entry and touches no row another append would (no head to read, lock or move).
+        with sent_statements(platform) as sent, platform.session_factory() as session:
+            repository.append(session, [_entry(platform, "44"), _entry(platform, "44", 1)])
+            session.commit()
+        writes = [s for s in sent if not s.startswith(("COMMIT", "ROLLBACK"))]
+        assert len(writes) == 1
+        assert writes[0].startswith("INSERT INTO audit_entries")
+        return
+    first, second = platform.session_factory(), platform.session_factory()
+    try:
+        for session in (first, second):
+            # A wait on any lock would fail the statement instead of hanging the test.
+            session.execute(text("SET LOCAL lock_timeout = '2s'"))
+        repository.append(first, [_entry(platform, "44")])  # first is open, holding whatever it took
+        with ThreadPoolExecutor(1) as pool:
+            # The second appends and commits while the first is still open: on a thread, under a deadline.
+            def other() -> None:
+                repository.append(second, [_entry(platform, "44", 1)])
+                second.commit()
+
+            pool.submit(other).result(timeout=10)
+        repository.append(first, [_entry(platform, "44", 2)])
+        first.commit()
+    finally:
+        first.close()
+        second.close()
+    with platform.session_factory() as session:
+        count = select(func.count()).select_from(AuditEntry).where(AuditEntry.log == "44")
+        assert session.execute(count).scalar_one() == 3
+
+
+def test_one_sequencer_leads_a_log_at_a_time(platform: Platform, backend: str) -> None:
+    with platform.session_factory() as session:
+        repository.append(session, [_entry(platform, "44")])
+        session.commit()
+    if backend == "sqlite":
+        # The sequencer's transaction holds SQLite's write lock from its first statement: the next one waits.
+        with platform.session_factory() as session:
+            assert service.sequence_log(session, platform, "44") == 1
+            session.commit()
+        return
+    leader, other = platform.session_factory(), platform.session_factory()
+    try:
+        assert (
+            service.sequence_log(leader, platform, "44") == 1
+        )  # holds the log's advisory lock, not committed
+        assert service.sequence_log(other, platform, "44") == 0  # does not wait, does not sequence twice
+        other.rollback()
+        leader.commit()
+    finally:
+        leader.close()
+        other.close()
+    with platform.session_factory() as session:
+        assert repository.latest_head(session, "44") is not None
+        assert service.sequence_log(session, platform, "44") == 0
+
+
+def _start_sequencer(platform: Platform, keystore_path: Path, folder: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "ESSC_DATABASE_URL": platform.settings.database_url,
+        "ESSC_KEYSTORE_PATH": str(keystore_path),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", SEQUENCE_COMMAND, "audit", "sequence", "--interval", "0.02"],
+        env=env,
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _sequenced(platform: Platform) -> int:
+    with platform.session_factory() as session:
+        query = select(func.count()).select_from(AuditEntry).where(AuditEntry.leaf_index.is_not(None))
+        return int(session.execute(query).scalar_one())
+
+
+def test_a_sequencer_killed_at_random_moments_sequences_every_committed_entry_once(
+    platform: Platform, keystore_path: Path, tmp_path: Path
+) -> None:
+    randomness = random.Random(11)
+    committed: list[str] = []
+    stop = threading.Event()
+
+    def append_continuously() -> None:
+        n = 0
+        while not stop.is_set() or len(committed) < APPENDS:
+            batch = [
+                _entry(platform, randomness.choice(["44", "11", None]), n + i)
+                for i in range(randomness.randint(1, 9))
+            ]
+            with platform.session_factory() as session:
+                repository.append(session, batch)
+                session.commit()
+            committed.extend(e.id for e in batch)
+            n += len(batch)
+
+    kills = 0
+    with ThreadPoolExecutor(1) as pool:
+        appending = pool.submit(append_continuously)
+        while kills < KILLS:
+            before = _sequenced(platform)
+            process = _start_sequencer(platform, keystore_path, tmp_path)
+            deadline = time.monotonic() + 60
+            while _sequenced(platform) == before and time.monotonic() < deadline:
+                time.sleep(0.01)  # until it is at work: the kill then lands amid its rounds
+            time.sleep(randomness.uniform(0, 0.3))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+        stop.set()
+        appending.result(timeout=120)
+    by_sequencers = _sequenced(platform)
+    assert by_sequencers > 0
+    service.sequence_all(platform)  # what the last one had not reached
+    with platform.session_factory() as session:
+        rows = session.execute(select(AuditEntry.id, AuditEntry.log, AuditEntry.leaf_index)).all()
+        latest = {log: repository.latest_head(session, log) for log in ("00", "11", "44")}
+    by_id = {entry_id: (log, index) for entry_id, log, index in rows}
+    assert len(committed) >= APPENDS
+    assert set(committed) <= set(by_id)
+    for log in ("00", "11", "44"):
+        indexes = sorted(index for entry_log, index in by_id.values() if entry_log == log)
+        assert indexes == list(range(len(indexes)))  # every entry once, none twice, no gap
+        head = latest[log]
+        assert head is not None
+        assert head.size == len(indexes)
+    with platform.session_factory() as session:
+        assert service.verify(session, platform).findings == []
