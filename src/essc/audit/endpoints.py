@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from essc.audit import service
+from essc.audit.errors import (
+    CosignatureInvalid,
+    LeafNotInTree,
+    TreeSizeUnavailable,
+    UnknownLog,
+    UnknownWitness,
+)
 from essc.audit.schemas import ConsistencyProofOut, CosignatureIn, InclusionProofOut, LeavesOut
 from essc.core.context import Actor, RequestContext
 from essc.core.db import run_on_loop
@@ -16,10 +23,18 @@ from essc.core.deps import get_platform, requires
 from essc.core.platform import Platform
 from essc.core.routing import api_router
 from essc.core.uow import UnitOfWork
+from essc.kit.checkpoints import InvalidNote
+from essc.kit.errors import EsscError
 from essc.shared.policy import Party
 
 router = api_router(tags=["audit"])
-PUBLIC = [requires(None, party=Party.PUBLIC)]
+
+
+def _public(*raises: type[EsscError]) -> list[Any]:
+    """A public route's declaration with the errors its code raises (published in the OpenAPI document)."""
+    return [requires(None, party=Party.PUBLIC, raises=raises)]
+
+
 LOG = "/v1/audit/logs/{log}"
 
 
@@ -45,7 +60,7 @@ def _checkpoint(uow: UnitOfWork, log: str) -> str:
     return service.checkpoint_note(uow.session, log)
 
 
-@router.get(f"{LOG}/checkpoint", response_class=PlainTextResponse, dependencies=PUBLIC)
+@router.get(f"{LOG}/checkpoint", response_class=PlainTextResponse, dependencies=_public(UnknownLog))
 async def checkpoint(log: str, uow: ReaderUoW) -> PlainTextResponse:
     """The log's latest signed tree head (C2SP tlog-checkpoint), with the witnesses' cosignature lines."""
     note = await uow.run(_checkpoint, log)
@@ -56,7 +71,11 @@ def _inclusion(uow: UnitOfWork, log: str, index: int, size: int) -> InclusionPro
     return service.inclusion(uow.session, uow.platform, log, index, size)
 
 
-@router.get(f"{LOG}/proofs/inclusion", response_model=InclusionProofOut, dependencies=PUBLIC)
+@router.get(
+    f"{LOG}/proofs/inclusion",
+    response_model=InclusionProofOut,
+    dependencies=_public(UnknownLog, TreeSizeUnavailable, LeafNotInTree),
+)
 async def inclusion_proof(
     log: str,
     uow: ReaderUoW,
@@ -71,7 +90,11 @@ def _consistency(uow: UnitOfWork, log: str, size1: int, size2: int) -> Consisten
     return service.consistency(uow.session, uow.platform, log, size1, size2)
 
 
-@router.get(f"{LOG}/proofs/consistency", response_model=ConsistencyProofOut, dependencies=PUBLIC)
+@router.get(
+    f"{LOG}/proofs/consistency",
+    response_model=ConsistencyProofOut,
+    dependencies=_public(UnknownLog, TreeSizeUnavailable),
+)
 async def consistency_proof(
     log: str,
     uow: ReaderUoW,
@@ -86,7 +109,7 @@ def _leaves(uow: UnitOfWork, log: str, start: int, limit: int) -> LeavesOut:
     return service.leaves(uow.session, log, start, limit)
 
 
-@router.get(f"{LOG}/leaves", response_model=LeavesOut, dependencies=PUBLIC)
+@router.get(f"{LOG}/leaves", response_model=LeavesOut, dependencies=_public(UnknownLog))
 async def leaves(
     log: str,
     uow: ReaderUoW,
@@ -101,7 +124,11 @@ def _submit(uow: UnitOfWork, log: str, cosigned: CosignatureIn) -> None:
     service.submit_cosignature(uow.session, uow.platform, log, cosigned)
 
 
-@router.post(f"{LOG}/cosignatures", status_code=204, dependencies=PUBLIC)
+@router.post(
+    f"{LOG}/cosignatures",
+    status_code=204,
+    dependencies=_public(UnknownLog, UnknownWitness, TreeSizeUnavailable, CosignatureInvalid, InvalidNote),
+)
 async def submit_cosignature(log: str, cosigned: CosignatureIn, uow: ReaderUoW) -> Response:
     """A registered witness's cosignature of one of the log's signed tree heads, published beside it."""
     await uow.run(_submit, log, cosigned)

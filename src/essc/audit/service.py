@@ -178,8 +178,12 @@ def checkpoint_note(session: Session, log: str) -> str:
     """The log's latest signed checkpoint with every witness cosignature of it (C2SP signed note)."""
     if not _is_log(log) or (latest := repository.latest_head(session, log)) is None:
         raise UnknownLog(f"no audit log {log!r} with a signed tree head")
-    lines = [c.line for c in repository.cosignatures(session, log, latest.size)]
-    return latest.note + "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return _cosigned_note(session, log, latest)
+
+
+def _cosigned_note(session: Session, log: str, head: AuditTreeHead) -> str:
+    lines = [c.line for c in repository.cosignatures(session, log, head.size)]
+    return head.note + "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 def _published_size(session: Session, log: str, size: int) -> None:
@@ -259,13 +263,13 @@ def proofs_of_uses(
         return UsesProven(None, {})
     hasher = hasher_of(platform.suite)
     nodes = _tile_nodes(session, platform, log)
-    leaves: dict[str, LeafProof] = {}
+    proven: dict[str, LeafProof] = {}
     for index, row in repository.uses_of(session, log, ecard_id, since, latest.size):
         usage = orjson.loads(row[-1]).get("usage")
         if isinstance(usage, str):
             proof = inclusion_proof(hasher, index, latest.size, nodes)
-            leaves[usage] = LeafProof(log, index, _b64(leaf_bytes(row)), [_b64(p) for p in proof])
-    return UsesProven(checkpoint_note(session, log), leaves)
+            proven[usage] = LeafProof(log, index, _b64(leaf_bytes(row)), [_b64(p) for p in proof])
+    return UsesProven(_cosigned_note(session, log, latest), proven)
 
 
 def add_witness(session: Session, platform: Platform, name: str, public_key_pem: bytes) -> None:
