@@ -247,6 +247,8 @@ def operation_errors(route: APIRoute, method: str) -> Errors:
     found: list[type[EsscError]] = list(declared_errors(route))
     if route.dependant.path_params or route.dependant.query_params or has_body:
         found.append(InvalidInput)
+    if route.dependant.path_params or route.dependant.query_params:
+        found.append(bodies.NulInText)  # a %00 anywhere in the URL is refused before routing
     if has_body:
         found.extend(REQUEST_BODY_ERRORS)
     if signed:
