@@ -40,7 +40,12 @@ def test_any_bytes_are_one_value_or_a_named_refusal(body: bytes) -> None:
     refusal: EsscError | None = None
     try:
         read = _accepted(body)
-    except (bodies.BodyEncodingUnsupported, bodies.BodyNotJson, bodies.NulInText) as refused:
+    except (
+        bodies.BodyEncodingUnsupported,
+        bodies.BodyNotJson,
+        bodies.NumberOutOfRange,
+        bodies.NulInText,
+    ) as refused:
         refusal = refused
     if refusal is not None:
         assert refusal.status in {400, 415, 422}
@@ -70,3 +75,16 @@ def test_a_body_nested_too_deep_to_write_again_is_refused_by_name() -> None:
     deep = b"[" * 300 + b"]" * 300
     with pytest.raises(bodies.BodyNotJson):
         bodies.canonical(bodies.parse(deep, None))
+
+
+@pytest.mark.parametrize(
+    "literal", [b"-9223372036854775809", b"18446744073709551616", b'{"size": 1' + b"0" * 30 + b"}"]
+)
+def test_an_integer_beyond_64_bits_is_refused_rather_than_read_as_another_number(literal: bytes) -> None:
+    with pytest.raises(bodies.NumberOutOfRange):
+        bodies.parse(literal, "application/json")
+
+
+def test_integers_within_64_bits_and_long_digit_strings_are_read_exactly() -> None:
+    body = b'{"min": -9223372036854775808, "max": 18446744073709551615, "id": "12345678901234567890123"}'
+    assert bodies.parse(body, "application/json") == json.loads(body)

@@ -76,5 +76,5 @@ class LeavesOut(BaseModel):
 class CosignatureIn(BaseModel):
     """A witness's cosignature of the checkpoint of `size` leaves: one C2SP signature line."""
 
-    size: int = Field(ge=1)
+    size: int = Field(ge=1, le=2**62)
     cosignature: str = Field(max_length=4096)

@@ -8,6 +8,8 @@ can read fields the check never saw.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Final
 
 import orjson
@@ -17,6 +19,9 @@ from essc.kit.errors import EsscError
 # UTF-8, UTF-16 BE/LE (and UTF-32 LE, which starts like UTF-16 LE), UTF-32 BE.
 _BYTE_ORDER_MARKS: Final = (b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")
 _NUL_ESCAPE: Final = b"\\u0000"
+# An integer literal wider than 64 bits has at least 19 digits; orjson reads such a literal as a float.
+_LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")
+_INT64: Final = range(-(2**63), 2**64)
 # orjson writes at most this depth; a deeper body is refused rather than failing when it is written again.
 MAX_DEPTH: Final = 254
 
@@ -31,6 +36,12 @@ class BodyNotJson(EsscError):
     status = 400
     code = "body_not_json"
     title = "Request body is not JSON"
+
+
+class NumberOutOfRange(EsscError):
+    status = 422
+    code = "number_out_of_range"
+    title = "A number in the request body is an integer beyond 64 bits"
 
 
 class NulInText(EsscError):
@@ -75,12 +86,29 @@ def parse(body: bytes, content_type: str | None) -> Any:
     """The one parse of a non-empty request body; named errors for every body that is refused."""
     check_encoding(body, content_type)
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BodyNotJson(
             f"the request body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
             position=exc.pos,
         ) from None
+    # orjson reads an integer beyond 64 bits as a float: the application would see another number than the
+    # caller sent. Only a body with 19 digits in a row can hold one; the exact reading decides.
+    if _LONG_DIGITS.search(body) is not None and _wide_integer(json.loads(body)):
+        raise NumberOutOfRange("the request body holds an integer outside the 64-bit range")
+    return value
+
+
+def _wide_integer(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value not in _INT64
+    if isinstance(value, dict):
+        return any(_wide_integer(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_wide_integer(item) for item in value)
+    return False
 
 
 def canonical(value: Any) -> bytes:

@@ -82,6 +82,7 @@ REQUEST_BODY_ERRORS: Errors = (
     PayloadTooLarge,
     bodies.BodyEncodingUnsupported,
     bodies.BodyNotJson,
+    bodies.NumberOutOfRange,
     bodies.NulInText,
     envelope.PersonalFieldInClear,
 )
