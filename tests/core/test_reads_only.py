@@ -31,7 +31,7 @@ def test_a_reading_session_reads_but_refuses_changed_rows_and_data_changing_stat
 
 def test_a_reads_only_unit_of_work_refuses_to_audit(platform: Platform) -> None:
     context = RequestContext(actor=Actor(kind="channel", id="4400000001"))
-    uow = UnitOfWork.reads_only(platform, context, make_reading_factory(platform.engine)())
+    uow = UnitOfWork(platform, context, make_reading_factory(platform.engine)())
 
     with pytest.raises(WritesInReadOnlyWork):
         uow.audit("ecard.viewed", "ecard", "x", "44")

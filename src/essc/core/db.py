@@ -117,8 +117,10 @@ def wait_on_loop(awaitable: Awaitable[_T]) -> _T:
     return await_(awaitable)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[OrmSession]:
-    return sessionmaker(bind=engine, autoflush=False, expire_on_commit=False)
+def make_session_factory(
+    engine: Engine, session_class: type[OrmSession] = OrmSession
+) -> sessionmaker[OrmSession]:
+    return sessionmaker(bind=engine, class_=session_class, autoflush=False, expire_on_commit=False)
 
 
 class WritesInReadOnlyWork(RuntimeError):
@@ -126,7 +128,12 @@ class WritesInReadOnlyWork(RuntimeError):
 
 
 class ReadingSession(OrmSession):
-    """A session that refuses to write: a flush with changes or a DML statement raises before it is sent."""
+    """A session that refuses to write: a flush with changes or a DML statement raises before it is sent.
+
+    Work that only reads needs no transaction: PostgreSQL runs each statement in its own snapshot under READ
+    COMMITTED inside one as well, so a read loses nothing and saves the BEGIN and COMMIT round trips. A unit
+    of work on this session refuses to audit too (essc.core.uow).
+    """
 
     def flush(self, objects: Sequence[Any] | None = None) -> None:
         if self.new or self.dirty or self.deleted:
@@ -139,23 +146,24 @@ class ReadingSession(OrmSession):
         return super().execute(statement, *args, **kwargs)
 
 
+def _statements_stand_alone(engine: Engine) -> Engine:
+    """PostgreSQL in autocommit (each statement commits by itself); SQLite keeps its local transactions."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def make_reading_factory(engine: Engine) -> sessionmaker[OrmSession]:
-    """Sessions of work that only reads, on the single-statement engine (see below): no BEGIN and COMMIT."""
-    bound = (
-        engine if engine.dialect.name == "sqlite" else engine.execution_options(isolation_level="AUTOCOMMIT")
-    )
-    return sessionmaker(bind=bound, class_=ReadingSession, autoflush=False, expire_on_commit=False)
+    """Sessions of work that only reads (ReadingSession), without BEGIN and COMMIT round trips."""
+    return make_session_factory(_statements_stand_alone(engine), ReadingSession)
 
 
 def make_single_statement_factory(engine: Engine) -> sessionmaker[OrmSession]:
     """Sessions for work made of single statements that each stand alone: no BEGIN and COMMIT round trips.
 
-    On PostgreSQL every statement commits by itself; SQLite keeps its ordinary (local, cheap) transactions,
-    so code using these sessions still calls commit() where a write must last.
+    Code using these sessions still calls commit() where a write must last (SQLite's transactions).
     """
-    if engine.dialect.name == "sqlite":
-        return make_session_factory(engine)
-    return make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    return make_session_factory(_statements_stand_alone(engine))
 
 
 class UtcDateTime(TypeDecorator[datetime]):

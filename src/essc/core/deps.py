@@ -97,7 +97,7 @@ def requires(
     route's own code can raise (those of authentication and the protocol layer come with the party): the
     OpenAPI document publishes their statuses and codes (essc.web.openapi), and a test reads the code to
     check that the list is exactly what it raises (tests/web/test_declared_errors.py). A route that
-    `reads_only` gets a unit of work without a transaction (essc.core.uow.UnitOfWork.reads_only).
+    `reads_only` gets a unit of work on a `essc.core.db.ReadingSession`, without a transaction.
     """
     if party is Party.CHANNEL and function is None:
         raise ValueError("a channel route must name the function it serves")
@@ -149,7 +149,7 @@ async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
         environment=caller.environment if caller is not None else None,
     )
     if declared is not None and declared.reads_only:
-        reader = UnitOfWork.reads_only(platform, context, platform.loop_engine().reads())
+        reader = UnitOfWork(platform, context, platform.loop_engine().reads())
         try:
             yield reader  # nothing to commit: its session refuses every write
         finally:

@@ -8,7 +8,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from essc.core.auditing import PendingAuditEntry, audit_log
 from essc.core.context import RequestContext
-from essc.core.db import Session, WritesInReadOnlyWork, commit_guards_first, run_on_loop
+from essc.core.db import ReadingSession, Session, WritesInReadOnlyWork, commit_guards_first, run_on_loop
 from essc.core.events import Event, handlers
 from essc.core.platform import Platform
 from essc.kit.ids import new_id
@@ -27,19 +27,6 @@ class UnitOfWork:
         self.session: Session = session if session is not None else platform.session_factory()
         self.clock = platform.clock
         self._audit: list[PendingAuditEntry] = []
-        self._reads_only = False
-
-    @classmethod
-    def reads_only(cls, platform: Platform, context: RequestContext, session: Session) -> UnitOfWork:
-        """A unit of work that only reads, on a `essc.core.db.ReadingSession`: no BEGIN, no COMMIT.
-
-        PostgreSQL runs each statement in its own snapshot under READ COMMITTED inside a transaction as well,
-        so a read loses nothing by running without one and saves two round trips. Writing through it is a
-        programming error, refused before anything is sent (`WritesInReadOnlyWork`).
-        """
-        uow = cls(platform, context, session)
-        uow._reads_only = True
-        return uow
 
     def audit(
         self,
@@ -50,7 +37,7 @@ class UnitOfWork:
         **details: Any,
     ) -> None:
         """Record who did what to which subject; written in this transaction or not at all."""
-        if self._reads_only:
+        if isinstance(self.session, ReadingSession):
             raise WritesInReadOnlyWork(f"{action} would be audited in a unit of work declared to only read")
         actor = self.context.actor
         self._audit.append(
