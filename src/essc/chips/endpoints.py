@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from fastapi import status
 
-from essc.authorisations.errors import FUNCTION_REFUSALS
 from essc.cardholders.errors import CardNotFound
-from essc.channels.errors import ACTING_CHANNEL_REFUSALS
 from essc.chips import service
 from essc.chips.errors import (
     ChipChallengeExpired,
@@ -20,7 +18,7 @@ from essc.chips.schemas import ChallengeAnswer, ChallengeOut, ChallengeRequest, 
 from essc.core.deps import ChannelUoW, ProvinceUoW, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
-from essc.ecards.errors import CardNotActive, EcardUnlinked, SignNoNotFound
+from essc.ecards.errors import SIGN_NO_REFUSALS, CardNotActive, EcardUnlinked
 from essc.ecards.schemas import BusiSeqResponse
 from essc.kit.errors import InvalidInput, MalformedKey
 from essc.shared.policy import Function, Party
@@ -60,9 +58,7 @@ async def load_chip_key(province: str, aaz500: str, body: ChipKeyIn, uow: Provin
             Function.ISSUANCE,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
-                SignNoNotFound,
+                *SIGN_NO_REFUSALS,
                 CardNotActive,
                 ChipKeyMissing,
                 EcardUnlinked,
@@ -87,11 +83,9 @@ async def create_challenge(
             Function.ISSUANCE,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
+                *SIGN_NO_REFUSALS,
                 ChipSignatureInvalid,
                 ChipChallengeUnknown,
-                SignNoNotFound,
                 CardNotActive,
                 ChipChallengeUsed,
                 ChipKeyMissing,

@@ -6,9 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, status
 
-from essc.authorisations.errors import FUNCTION_REFUSALS
 from essc.cardholders.errors import UnknownRegion
-from essc.channels.errors import ACTING_CHANNEL_REFUSALS
 from essc.channels.models import Channel
 from essc.channels.service import acting_channel
 from essc.core.conflicts import ConcurrentWrite
@@ -16,6 +14,7 @@ from essc.core.deps import ChannelUoW, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards import service
 from essc.ecards.errors import (
+    SIGN_NO_REFUSALS,
     AttestationRefused,
     BankAccountInactive,
     BusiSeqInvalid,
@@ -25,7 +24,6 @@ from essc.ecards.errors import (
     PasswordAlreadySet,
     PasswordLocked,
     PasswordNotSet,
-    SignNoNotFound,
     WeakPassword,
     WrongPassword,
 )
@@ -65,9 +63,7 @@ CurrentChannel = Annotated[Channel, Depends(current_channel)]
             Function.ISSUANCE,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
-                SignNoNotFound,
+                *SIGN_NO_REFUSALS,
                 CardNotActive,
                 AttestationRefused,
                 HolderMismatch,
@@ -93,11 +89,7 @@ async def issue(
         requires(
             Function.ISSUANCE,
             party=Party.CHANNEL,
-            raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
-                SignNoNotFound,
-            ),
+            raises=(*SIGN_NO_REFUSALS,),
             reads_only=True,
         )
     ],
@@ -117,9 +109,7 @@ async def view(sign_no: str, request: Request, uow: ChannelUoW) -> EcardView:
             Function.ISSUANCE,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
-                SignNoNotFound,
+                *SIGN_NO_REFUSALS,
                 CardNotActive,
                 EcardUnlinked,
                 PasswordAlreadySet,
@@ -143,11 +133,9 @@ async def set_password(sign_no: str, body: PasswordSet, uow: ChannelUoW, channel
             Function.ISSUANCE,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
+                *SIGN_NO_REFUSALS,
                 WrongPassword,
                 PasswordLocked,
-                SignNoNotFound,
                 CardNotActive,
                 EcardUnlinked,
                 PasswordNotSet,
@@ -172,10 +160,8 @@ async def change_password(
             Function.ISSUANCE,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
+                *SIGN_NO_REFUSALS,
                 BusiSeqInvalid,
-                SignNoNotFound,
                 CardNotActive,
                 EcardUnlinked,
                 PasswordNotSet,
@@ -200,11 +186,9 @@ async def reset_password(sign_no: str, body: PasswordReset, uow: ChannelUoW, cha
             Function.ISSUANCE,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
+                *SIGN_NO_REFUSALS,
                 WrongPassword,
                 PasswordLocked,
-                SignNoNotFound,
                 CardNotActive,
                 EcardUnlinked,
                 PasswordNotSet,
@@ -229,10 +213,8 @@ async def create_busi_seq(
             Function.PAYMENT,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
+                *SIGN_NO_REFUSALS,
                 BusiSeqInvalid,
-                SignNoNotFound,
                 BankAccountInactive,
                 CardNotActive,
                 EcardUnlinked,
@@ -253,10 +235,8 @@ async def upgrade(sign_no: str, body: BusiSeqUse, uow: ChannelUoW, channel: Curr
             Function.ISSUANCE,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
+                *SIGN_NO_REFUSALS,
                 BusiSeqInvalid,
-                SignNoNotFound,
                 EcardUnlinked,
             ),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from essc.authorisations.errors import FUNCTION_REFUSALS
+from essc.channels.errors import ACTING_CHANNEL_REFUSALS
 from essc.kit.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 
 
@@ -65,3 +67,8 @@ class BusiSeqInvalid(Forbidden):
 class BankAccountInactive(Conflict):
     code = "bank_account_inactive"
     title = "The card's bank account is not active; 二级签发 is not possible"
+
+
+# What may refuse any channel request on a signNo before its own rules: the acting channel, the channel's
+# standing for the route's function, and the signNo itself (essc.ecards.service.authorise_sign_no).
+SIGN_NO_REFUSALS = (*ACTING_CHANNEL_REFUSALS, *FUNCTION_REFUSALS, SignNoNotFound)

@@ -9,14 +9,12 @@ from collections.abc import AsyncIterator
 from fastapi import Request, status
 from fastapi.responses import StreamingResponse
 
-from essc.authorisations.errors import FUNCTION_REFUSALS
-from essc.channels.errors import ACTING_CHANNEL_REFUSALS
 from essc.core.db import run_on_loop
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, platform_of, requires
 from essc.core.platform import Platform
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
-from essc.ecards.errors import BusiSeqInvalid, CardNotActive, EcardUnlinked, SignNoNotFound
+from essc.ecards.errors import SIGN_NO_REFUSALS, BusiSeqInvalid, CardNotActive, EcardUnlinked
 from essc.kit.codes import MalformedCode
 from essc.kit.qrimage import UnrenderablePayload
 from essc.login import service
@@ -81,12 +79,10 @@ async def create(request: Request, uow: TerminalUoW, body: CodeRequest | None = 
             Function.LOGIN,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
+                *SIGN_NO_REFUSALS,
                 *ACTING_TERMINAL_REFUSALS,
                 MalformedCode,
                 LoginCodeUnknown,
-                SignNoNotFound,
                 CardNotActive,
                 EcardUnlinked,
                 LoginCodeAlreadyScanned,
@@ -111,13 +107,11 @@ async def scan(body: ScanRequest, uow: ChannelUoW, channel: CurrentChannel) -> S
             Function.LOGIN,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
+                *SIGN_NO_REFUSALS,
                 *ACTING_TERMINAL_REFUSALS,
                 MalformedCode,
                 BusiSeqInvalid,
                 LoginCodeUnknown,
-                SignNoNotFound,
                 CardNotActive,
                 EcardUnlinked,
                 LoginCodeAlreadyScanned,
@@ -142,11 +136,9 @@ async def confirm(body: ConfirmRequest, uow: ChannelUoW, channel: CurrentChannel
             Function.LOGIN,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
+                *SIGN_NO_REFUSALS,
                 MalformedCode,
                 LoginCodeUnknown,
-                SignNoNotFound,
                 LoginCodeAlreadyScanned,
                 LoginCodeAnswered,
                 LoginCodeNotScanned,

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from fastapi import Path, Request, Response, status
 
-from essc.authorisations.errors import FUNCTION_REFUSALS
-from essc.channels.errors import ACTING_CHANNEL_REFUSALS
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
-from essc.ecards.errors import BusiSeqInvalid, CardNotActive, EcardUnlinked, SignNoNotFound
+from essc.ecards.errors import SIGN_NO_REFUSALS, BusiSeqInvalid, CardNotActive, EcardUnlinked
 from essc.kit.codes import MalformedCode
 from essc.kit.errors import InvalidSignature, MalformedKey
 from essc.kit.offline import (
@@ -38,13 +36,11 @@ router = api_router(prefix="/v1", tags=["offline"])
             Function.QR,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
+                *SIGN_NO_REFUSALS,
                 InvalidSignature,
                 MalformedCode,
                 MalformedKey,
                 BusiSeqInvalid,
-                SignNoNotFound,
                 CardNotActive,
                 EcardUnlinked,
                 DeviceKeyInvalid,

@@ -6,12 +6,10 @@ from typing import Annotated
 
 from fastapi import Query, Request, status
 
-from essc.authorisations.errors import FUNCTION_REFUSALS
-from essc.channels.errors import ACTING_CHANNEL_REFUSALS
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
-from essc.ecards.errors import CardNotActive, EcardUnlinked, SignNoNotFound
+from essc.ecards.errors import SIGN_NO_REFUSALS, CardNotActive, EcardUnlinked
 from essc.kit.codes import MalformedCode
 from essc.kit.qrimage import UnrenderablePayload
 from essc.kit.schemas import Instant
@@ -33,10 +31,8 @@ router = api_router(prefix="/v1", tags=["qr"])
             Function.QR,
             party=Party.CHANNEL,
             raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
+                *SIGN_NO_REFUSALS,
                 MalformedCode,
-                SignNoNotFound,
                 CardNotActive,
                 EcardUnlinked,
                 UnrenderablePayload,
@@ -58,11 +54,7 @@ async def issue_code(
         requires(
             Function.QUERIES,
             party=Party.CHANNEL,
-            raises=(
-                *ACTING_CHANNEL_REFUSALS,
-                *FUNCTION_REFUSALS,
-                SignNoNotFound,
-            ),
+            raises=(*SIGN_NO_REFUSALS,),
         )
     ],
 )
