@@ -237,8 +237,10 @@ class Floor:
                 keys=[f"{prefix}nonce-epoch", f"{prefix}nonce:{caller_id}:{nonce}"],
                 args=[int(time.time()), timestamp, window, 2 * window + 60],
             )
-            if int(claimed) != 1:
-                return _problem(401 if int(claimed) == 0 else 503, "nonce_reused")
+            if int(claimed) == 0:
+                return _problem(401, "nonce_reused")
+            if int(claimed) < 0:
+                return _problem(503, "nonce_store_recovering")
             try:
                 fields = orjson.loads(body)
                 parsed = parse_code(fields["code"])
