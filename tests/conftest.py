@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,11 +52,12 @@ def keystore(keystore_path: Path) -> KeyStore:
     return FileKeyStore(keystore_path, get_suite("sm"))
 
 
-def _postgres_database() -> Iterator[str]:
-    """A fresh database for this test process, dropped afterwards; unreachable PostgreSQL fails the run."""
+@contextmanager
+def postgres_database(prefix: str = "essc_test") -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards; unreachable PostgreSQL fails the run."""
     assert POSTGRES_URL is not None
     admin_url = make_url(normalise_url(POSTGRES_URL))
-    name = f"essc_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -67,18 +69,26 @@ def _postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A database of its own on the backend under test, with no schema: for tests of the migrations."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrating.db'}"
+        return
+    with postgres_database("essc_migration") as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """One migrated database per backend for the whole session; tests empty it after use."""
     urls = {"sqlite": f"sqlite:///{tmp_path_factory.mktemp('db') / 'essc.db'}"}
-    pg = _postgres_database() if POSTGRES_URL else None
-    if pg is not None:
-        urls["postgresql"] = next(pg)
-    for url in urls.values():
-        migrate.upgrade(url)
-    yield urls
-    if pg is not None:
-        next(pg, None)
+    with ExitStack() as stack:
+        if POSTGRES_URL:
+            urls["postgresql"] = stack.enter_context(postgres_database())
+        for url in urls.values():
+            migrate.upgrade(url)
+        yield urls
 
 
 @pytest.fixture(scope="session")

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
 
 from essc.audit import repository, service
 from essc.audit.models import AuditEntry
@@ -20,25 +14,6 @@ from essc.core.platform import build_platform
 from essc.core.settings import Settings
 from essc.kit.clock import FrozenClock, SystemClock
 from essc.kit.keystore import KeyStore
-
-
-@pytest.fixture
-def fresh_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database of the backend, for a migration of its own."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
-        return
-    admin_url = make_url(normalise_url(os.environ["ESSC_TEST_POSTGRES_URL"]))
-    name = f"essc_migrate_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _chained_rows(count: int) -> list[dict[str, object]]:
@@ -67,9 +42,11 @@ def _chained_rows(count: int) -> list[dict[str, object]]:
     ]
 
 
-def test_chained_entries_become_leaves_in_chain_order_and_verify(fresh_url: str, keystore: KeyStore) -> None:
-    migrate.upgrade(fresh_url, "0003")
-    engine = create_engine(normalise_url(fresh_url))
+def test_chained_entries_become_leaves_in_chain_order_and_verify(
+    empty_database_url: str, keystore: KeyStore
+) -> None:
+    migrate.upgrade(empty_database_url, "0003")
+    engine = create_engine(normalise_url(empty_database_url))
     with engine.begin() as conn:
         rows = _chained_rows(300)
         columns = ", ".join(rows[0])
@@ -80,8 +57,8 @@ def test_chained_entries_become_leaves_in_chain_order_and_verify(fresh_url: str,
             {"mac": b"\x01" * 32},
         )
     engine.dispose()
-    migrate.upgrade(fresh_url)
-    settings = Settings(database_url=fresh_url, run_dispatcher=False, run_sequencer=False)
+    migrate.upgrade(empty_database_url)
+    settings = Settings(database_url=empty_database_url, run_dispatcher=False, run_sequencer=False)
     platform = build_platform(settings, clock=FrozenClock(SystemClock().now()), keys=keystore)
     try:
         with platform.session_factory() as session:

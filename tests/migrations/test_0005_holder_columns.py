@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 
-from conftest import POSTGRES_URL
 from essc.core import migrate
-from essc.core.db import make_engine, normalise_url
-
-
-@pytest.fixture
-def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A database of its own, with no schema, on the backend under test."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrating.db'}"
-        return
-    assert POSTGRES_URL is not None
-    admin_url = make_url(normalise_url(POSTGRES_URL))
-    name = f"essc_migration_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+from essc.core.db import make_engine
 
 
 def _downgrade(url: str, revision: str) -> None:
@@ -66,9 +40,11 @@ def _person(number: int, masked: str) -> dict[str, object]:
     }
 
 
-def test_0005_re_masks_existing_holders_and_drops_their_birth_date(empty_url: str) -> None:
-    migrate.upgrade(empty_url, "0004")  # 0004 (the audit log) does not go back: 0005 is tested from it
-    engine = make_engine(empty_url)
+def test_0005_re_masks_existing_holders_and_drops_their_birth_date(empty_database_url: str) -> None:
+    migrate.upgrade(
+        empty_database_url, "0004"
+    )  # 0004 (the audit log) does not go back: 0005 is tested from it
+    engine = make_engine(empty_database_url)
     try:
         with engine.begin() as conn:
             columns = ", ".join(_person(1, ""))
@@ -76,14 +52,14 @@ def test_0005_re_masks_existing_holders_and_drops_their_birth_date(empty_url: st
             insert = text(f"INSERT INTO persons ({columns}) VALUES ({values})")
             conn.execute(insert, [_person(1, "4401**********123X"), _person(2, "1101**********0021")])
 
-        migrate.upgrade(empty_url, "0005")
+        migrate.upgrade(empty_database_url, "0005")
 
         assert "birth_date" not in {c["name"] for c in inspect(engine).get_columns("persons")}
         with engine.connect() as conn:
             masks = conn.execute(text("SELECT aac002_masked FROM persons ORDER BY id")).scalars().all()
         assert masks == ["4****************X", "1****************1"]
 
-        _downgrade(empty_url, "0004")
+        _downgrade(empty_database_url, "0004")
         assert "birth_date" in {c["name"] for c in inspect(engine).get_columns("persons")}
     finally:
         engine.dispose()
