@@ -92,10 +92,11 @@ REPO_DIR = BENCH_DIR.parent
 LUA_SCRIPT = BENCH_DIR / "wrk" / "requests.lua"
 BENCH_CALLER_HEADER = "x-essc-bench-caller"  # as bench/auth_twin.py and bench/floor_app.py read it
 # What each server serves: "module:attribute", and whether the attribute is a factory to call.
-APPS: dict[str, tuple[str, bool]] = {
-    "platform": ("essc.asgi:app", False),  # the production entry point
-    "twin": ("auth_twin:build", True),  # the production app, and under /open its unauthenticated twin
-    "floor": ("floor_app:build", True),
+# name: (target, a factory?, essc serve's background jobs process beside the workers?)
+APPS: dict[str, tuple[str, bool, bool]] = {
+    "platform": ("essc.asgi:app", False, True),  # the production entry point, served as essc serve serves it
+    "twin": ("auth_twin:build", True, True),  # the production app, and under /open its unauthenticated twin
+    "floor": ("floor_app:build", True, False),
 }
 PLATFORM, TWIN, FLOOR = "platform", "twin", "floor"
 PHASES: dict[str, str] = {
@@ -120,11 +121,15 @@ CODE_SECONDS = 60  # as issue_code: min(qr_code_ttl_seconds, MAX_CODE_SECONDS)
 # --- the servers -----------------------------------------------------------------------------------------
 
 
-def serve_command(server: str, target: str, port: int | str, workers: int, *, factory: bool) -> list[str]:
+def serve_command(
+    server: str, target: str, port: int | str, workers: int, *, factory: bool, jobs: bool = False
+) -> list[str]:
     """How a bench server is started; `target` is "module:attribute" found on PYTHONPATH.
 
     Platform and floor are started by the same command, so the server's own cost is the same on both sides.
-    The default is `essc serve`'s launcher (src/essc/ops/serve.py); granian is kept for comparison.
+    The default is `essc serve`'s launcher (src/essc/ops/serve.py); granian is kept for comparison. `jobs`
+    starts essc serve's background jobs process (webhooks, audit sequencing) beside the workers; its CPU is
+    the server's too (the platform's descendants are measured).
     """
     factory_flag = ["--factory"] if factory else []
     if server == "granian":
@@ -153,7 +158,7 @@ def serve_command(server: str, target: str, port: int | str, workers: int, *, fa
     # essc serve's own launcher (uvicorn on uvloop and httptools, our TCP_NODELAY listener), for any app.
     launch = (
         "from essc.ops.serve import serve_api; "
-        f"serve_api('127.0.0.1', {port}, {workers}, {target!r}, factory={factory})"
+        f"serve_api('127.0.0.1', {port}, {workers}, {target!r}, factory={factory}, jobs={jobs})"
     )
     return [sys.executable, "-c", launch]
 
@@ -220,7 +225,7 @@ def start_server(name: str, server: str, workers: int, env: dict[str, str], fold
     port = free_port()
     log = folder / f"{name}.log"
     process = subprocess.Popen(
-        serve_command(server, APPS[name][0], port, workers, factory=APPS[name][1]),
+        serve_command(server, APPS[name][0], port, workers, factory=APPS[name][1], jobs=APPS[name][2]),
         env=env,
         cwd=REPO_DIR,
         stdout=log.open("wb"),
@@ -796,7 +801,7 @@ def show(bench: Bench, scene: Scene, version: str, args: argparse.Namespace) -> 
     """Every run, then the ratios with their goals (median of rounds, and each round), then the setup."""
     print(
         f"\n== {version} + Redis; each server: "
-        f"{' '.join(serve_command(args.server, 'APP', 'PORT', args.workers, factory=False))}"
+        f"{' '.join(serve_command(args.server, 'APP', 'PORT', args.workers, factory=False, jobs=True))}"
     )
     print("== APP: platform essc.asgi:app, twin (platform side of ecard-open) auth_twin:build --factory,")
     print("== floor floor_app:build --factory")

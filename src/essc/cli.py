@@ -81,7 +81,7 @@ def serve(
     bootstrap.prepare(platform)
     platform.close()
     typer.echo(f"essc serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    serve_api(host, port, workers, access_log=access_log)
+    serve_api(host, port, workers, access_log=access_log, jobs=True)
 
 
 @app.command("demo")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import http.client
 import os
 import signal
@@ -16,8 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
+from essc.audit import repository as audit_repository
 from essc.core import migrate
+from essc.core.auditing import PendingAuditEntry
+from essc.core.settings import Settings
+from essc.kit.clock import SystemClock
+from essc.kit.ids import new_id
+from essc.ops.jobs import RESTART_DELAY_SECONDS, background_jobs
 
 SEQUENTIAL_REQUESTS = 50
 MEDIAN_LIMIT_SECONDS = 0.005
@@ -52,11 +61,20 @@ def _healthz_answers(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def server(keystore_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def server_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The served SQLite database, migrated (serve would too; here it is done while the imports are warm)."""
+    database_url = f"sqlite:///{tmp_path_factory.mktemp('serve-db') / 'essc.db'}"
+    migrate.upgrade(database_url)
+    return database_url
+
+
+@pytest.fixture(scope="module")
+def server(
+    keystore_path: Path, server_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     """`essc serve --workers 2` on a free port over its own migrated SQLite database."""
     folder = tmp_path_factory.mktemp("serve")
-    database_url = f"sqlite:///{folder / 'essc.db'}"
-    migrate.upgrade(database_url)  # serve would too; here it is done while the test imports are warm
+    database_url = server_database_url  # serve would too; here it is done while the test imports are warm
     port = _free_port()
     env = {
         **os.environ,
@@ -186,3 +204,78 @@ def test_the_server_side_of_an_accepted_connection_has_tcp_nodelay(server: Runni
         connection.close()
     assert nodelay is not None, "no server process holds the accepted socket"
     assert nodelay != 0, "Nagle is on for the accepted connection"
+
+
+def _entry(province: str, n: int) -> PendingAuditEntry:
+    return PendingAuditEntry(
+        id=new_id(),
+        at=SystemClock().now(),
+        actor_kind="platform",
+        actor_id="test",
+        action="test.recorded",
+        subject_kind="test",
+        subject_id=str(n),
+        province=province,
+        source_ip=None,
+        request_id=None,
+    )
+
+
+def _checkpoint_size(port: int, log: str) -> int | None:
+    """The size in the log's published checkpoint, None while it has none."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", f"/v1/audit/logs/{log}/checkpoint")
+        response = connection.getresponse()
+        body = response.read().decode()
+    finally:
+        connection.close()
+    if response.status == 404:
+        return None
+    assert response.status == 200, body
+    return int(body.splitlines()[1])
+
+
+@pytest.mark.slow
+def test_the_background_jobs_process_sequences_what_the_workers_commit(
+    server: RunningServer, server_database_url: str
+) -> None:
+    engine = create_engine(server_database_url)
+    try:
+        with Session(engine) as session:
+            audit_repository.append(session, [_entry("44", n) for n in range(3)])
+            session.commit()
+    finally:
+        engine.dispose()
+    deadline = time.monotonic() + 60
+    while (_checkpoint_size(server.port, "44") or 0) < 3:
+        assert time.monotonic() < deadline, "nothing sequenced the committed entries"
+        time.sleep(0.3)
+
+
+def test_workers_started_beside_the_jobs_process_run_no_jobs_and_the_settings_come_back() -> None:
+    before = dict(os.environ)
+    with background_jobs(target=functools.partial(time.sleep, 30)) as jobs:
+        assert jobs.process is not None
+        assert jobs.process.is_alive()
+        assert not Settings().run_sequencer
+        assert not Settings().run_dispatcher
+    assert not jobs.process.is_alive()
+    assert dict(os.environ) == before
+
+
+def test_a_jobs_process_that_dies_is_started_again() -> None:
+    with background_jobs(target=functools.partial(os._exit, 3)) as jobs:
+        deadline = time.monotonic() + 30
+        while jobs.starts < 3:
+            assert time.monotonic() < deadline, f"started {jobs.starts} times"
+            time.sleep(0.1)
+
+
+def test_a_jobs_process_stopped_by_a_signal_is_left_stopped() -> None:
+    with background_jobs(target=functools.partial(time.sleep, 0)) as jobs:
+        assert jobs.process is not None
+        jobs.process.join(30)
+        assert jobs.process.exitcode == 0
+        time.sleep(3 * RESTART_DELAY_SECONDS)
+        assert jobs.starts == 1

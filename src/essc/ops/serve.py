@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import socket
+from contextlib import nullcontext
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
+
+from essc.ops.jobs import background_jobs
 
 API_APP = "essc.asgi:app"
 
@@ -58,14 +61,20 @@ def serve_api(
     *,
     factory: bool = False,
     access_log: bool = False,
+    jobs: bool = False,
 ) -> None:
-    """Serve app (an import string, of a factory if factory) on host:port with N workers until stopped."""
+    """Serve app (an import string, of a factory if factory) on host:port with N workers until stopped.
+
+    `jobs` runs the platform's background work (webhook deliveries, audit sequencing) in one process beside
+    the workers (essc.ops.jobs) instead of a thread in each.
+    """
     listener = listening_socket(host, port)
-    config = server_config(workers, app, factory=factory, access_log=access_log)
     try:
-        if workers > 1:
-            Multiprocess(config, sockets=[listener]).run()
-        else:
-            uvicorn.Server(config).run(sockets=[listener])
+        with background_jobs() if jobs else nullcontext():
+            config = server_config(workers, app, factory=factory, access_log=access_log)
+            if workers > 1:
+                Multiprocess(config, sockets=[listener]).run()
+            else:
+                uvicorn.Server(config).run(sockets=[listener])
     finally:
         listener.close()
