@@ -12,7 +12,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from essc.audit import repository, service
 from essc.audit.models import AuditEntry
@@ -178,3 +180,44 @@ def test_a_sequencer_killed_at_random_moments_sequences_every_committed_entry_on
         assert head.size == len(indexes)
     with platform.session_factory() as session:
         assert service.verify(session, platform).findings == []
+
+
+def _unsequenced(platform: Platform) -> dict[str, int]:
+    with platform.session_factory() as session:
+        rows = session.execute(
+            select(AuditEntry.log, func.count())
+            .where(AuditEntry.leaf_index.is_(None))
+            .group_by(AuditEntry.log)
+        )
+        return {log: int(count) for log, count in rows}
+
+
+def test_a_round_sequences_a_new_log_and_its_opening_in_the_national_log_together(platform: Platform) -> None:
+    with platform.session_factory() as session:
+        repository.append(session, [_entry(platform, "45", n) for n in range(3)])
+        session.commit()
+    done = service.sequence_all(platform)
+    assert done["45"] == 3
+    assert done["00"] >= 1  # the opening of log 45
+    assert _unsequenced(platform) == {}
+
+
+def test_a_round_goes_on_while_batches_fill_and_stops_at_the_first_that_does_not(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with platform.session_factory() as session:
+        repository.append(session, [_entry(platform, "46", n) for n in range(7)])
+        session.commit()
+    rounds: list[int] = []
+    original = service.sequence_log
+
+    def counted(session: Session, platform: Platform, log: str, batch: int) -> int:
+        count = original(session, platform, log, batch)
+        if log == "46":
+            rounds.append(count)
+        return count
+
+    monkeypatch.setattr(service, "sequence_log", counted)
+    service.sequence_all(platform, batch=3)
+    assert rounds == [3, 3, 1]
+    assert _unsequenced(platform) == {}
