@@ -67,6 +67,7 @@ from essc.kit.codes import CodeKind, new_token_code
 from essc.kit.crypto import get_suite
 from essc.kit.crypto.base import CryptoSuite
 from essc.kit.keystore import KeyPurpose
+from essc.ops.jobs import JOBS_PROCESS_NAME
 from essc.shared.policy import Function
 from essc.wiring import register_handlers
 from essc_sdk import EsscClient
@@ -97,8 +98,10 @@ APPS: dict[str, tuple[str, bool, bool]] = {
     "platform": ("essc.asgi:app", False, True),  # the production entry point, served as essc serve serves it
     "twin": ("auth_twin:build", True, True),  # the production app, and under /open its unauthenticated twin
     "floor": ("floor_app:build", True, False),
+    "unaudited": ("unaudited_app:build", True, False),  # with --audit-cost: the platform, its audit log off
 }
-PLATFORM, TWIN, FLOOR = "platform", "twin", "floor"
+PLATFORM, TWIN, FLOOR, UNAUDITED = "platform", "twin", "floor", "unaudited"
+AUDIT_APPEND_GOAL_MS = 0.1
 PHASES: dict[str, str] = {
     "resolve": "POST /v1/qr/resolutions, terminal in a MAC session, a fresh nonce and code per request",
     "ecard-open": "GET /open/v1/ecards/{signNo}, unauthenticated (the twin; the floor reads the same rows)",
@@ -600,7 +603,15 @@ def check_floor(servers: dict[str, Server], requests: Requests) -> str:
 def server_side(server: Server, database: str) -> dict[str, list[int]]:
     """The processes whose CPU a request costs: the server's, the scratch database's backends, Redis."""
     backend = f" {database} ".encode()
-    found: dict[str, list[int]] = {"app": server.processes(), "db": [], "redis": []}
+    processes = server.processes()
+    # essc serve's background jobs process names itself (essc.ops.jobs); its CPU is shown on its own.
+    jobs = [pid for pid in processes if _comm(pid) == JOBS_PROCESS_NAME]
+    found: dict[str, list[int]] = {
+        "app": [pid for pid in processes if pid not in jobs],
+        "jobs": jobs,
+        "db": [],
+        "redis": [],
+    }
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -614,6 +625,13 @@ def server_side(server: Server, database: str) -> dict[str, list[int]]:
         elif command.startswith(b"redis-server"):
             found["redis"].append(int(entry.name))
     return found
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def cpu_by_group(groups: dict[str, list[int]]) -> dict[str, dict[int, float]]:
@@ -776,6 +794,8 @@ class Bench:
         for number in range(1, self.args.rounds + 1):
             for phase in self.args.phases:
                 targets = [PLATFORM, FLOOR] if phase in FLOORED else [PLATFORM]
+                if phase == "resolve" and self.args.audit_cost:
+                    targets.append(UNAUDITED)
                 if number % 2 == 0:
                     targets.reverse()  # alternate which side runs first
                 for target in targets:
@@ -785,7 +805,7 @@ class Bench:
 
 
 def row(run: Run) -> str:
-    split = "/".join(f"{run.ms_per_request(g):.3f}" for g in ("app", "db", "redis"))
+    split = "/".join(f"{run.ms_per_request(g):.3f}" for g in ("app", "jobs", "db", "redis"))
     return (
         f"{run.phase:11} {run.target:8} {run.round:>5} {run.ms_per_request():10.3f} {run.rate:9,.0f} "
         f"{run.p50_us / 1000:7.2f} {run.p99_us / 1000:7.2f} {run.errors:>6}  {split:20} "
@@ -795,6 +815,26 @@ def row(run: Run) -> str:
 
 def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
+
+
+def show_audit_cost(bench: Bench, args: argparse.Namespace) -> None:
+    """What auditing adds to a resolution: the platform against itself with the audit log switched off."""
+    added, sequencing = [], []
+    for number in range(1, args.rounds + 1):
+        pair = {r.target: r for r in bench.runs if r.phase == "resolve" and r.round == number}
+        if PLATFORM in pair and UNAUDITED in pair:
+            added.append(pair[PLATFORM].ms_per_request() - pair[UNAUDITED].ms_per_request())
+            sequencing.append(pair[PLATFORM].ms_per_request("jobs"))
+    if not added:
+        return
+    value = _median(added)
+    verdict = "met" if value <= AUDIT_APPEND_GOAL_MS else "NOT met"
+    print(
+        f"\n  audit on an online resolution, platform - platform with its audit log off (median of rounds):"
+        f"\n    appended and sequenced {value:+.3f} ms/req, of which the jobs process (sequencer) "
+        f"{_median(sequencing):.3f}; goal <= {AUDIT_APPEND_GOAL_MS} ms: {verdict}"
+        f"  (rounds: {', '.join(f'{v:+.3f}' for v in added)})"
+    )
 
 
 def show(bench: Bench, scene: Scene, version: str, args: argparse.Namespace) -> None:
@@ -811,7 +851,7 @@ def show(bench: Bench, scene: Scene, version: str, args: argparse.Namespace) -> 
     )
     print(
         f"{'phase':11} {'target':8} {'round':>5} {'srv ms/req':>10} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'errors':>6}  app/db/redis ms/req  busy cores"
+        f"{'errors':>6}  app/jobs/db/redis ms/req  busy cores"
     )
     for phase in args.phases:
         for run in (r for r in bench.runs if r.phase == phase):
@@ -848,9 +888,11 @@ def show(bench: Bench, scene: Scene, version: str, args: argparse.Namespace) -> 
         verdict = "met" if value <= goal else "NOT met"
         each = f"  (rounds: {', '.join(f'{v:.2f}' for v in ratios)})" if len(ratios) > 1 else ""
         print(f"    {label:44} {value:6.2f}  goal <= {goal:.1f}: {verdict}{each}")
+    if args.audit_cost and "resolve" in args.phases:
+        show_audit_cost(bench, args)
     print("\n  medians of rounds:   srv ms/req     req/s  p50 ms  p99 ms  errors")
     for phase in args.phases:
-        for target in (PLATFORM, FLOOR):
+        for target in (PLATFORM, FLOOR, UNAUDITED):
             runs = [r for r in bench.runs if r.phase == phase and r.target == target]
             if runs:
                 print(
@@ -899,7 +941,7 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
         requests: Requests | None = None
         with fresh_nonce_store(settings):
             try:
-                for name in APPS:
+                for name in (n for n in APPS if n != UNAUDITED or args.audit_cost):
                     servers[name] = start_server(name, args.server, args.workers, env, folder)
                 print("registering terminals and issuing e-cards through the API ...", file=sys.stderr)
                 scene = build_scene(servers[PLATFORM].base_url, suite, keys, args)
@@ -956,6 +998,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--margin", type=float, default=2.0, help="single-use requests prepared per expected request"
+    )
+    parser.add_argument(
+        "--audit-cost",
+        action="store_true",
+        help="also resolve on the platform with its audit log off, and print what auditing adds",
     )
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk", help="the wrk binary")
     parser.add_argument(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 # What the API workers are told when a jobs process runs beside them: they serve requests and nothing else.
 WORKER_ENVIRONMENT = {"ESSC_RUN_DISPATCHER": "false", "ESSC_RUN_SEQUENCER": "false"}
+JOBS_PROCESS_NAME = "essc-jobs"  # its name in ps and /proc/<pid>/comm
 RESTART_DELAY_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 15.0
 
@@ -53,7 +55,17 @@ def run_background_jobs() -> None:
         platform.close()
 
 
+def _name_this_process(name: str) -> None:
+    """Set the name ps and top show (Linux prctl PR_SET_NAME); elsewhere nothing."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.prctl(15, name.encode("ascii")[:15], 0, 0, 0)  # 15: PR_SET_NAME
+    except (OSError, AttributeError):
+        return
+
+
 def _run_in(environment: dict[str, str], target: Callable[[], None]) -> None:
+    _name_this_process(JOBS_PROCESS_NAME)
     os.environ.clear()
     os.environ.update(environment)
     target()
@@ -90,7 +102,7 @@ class JobsProcess:
 
     def _start_process(self) -> None:
         self.process = self._context.Process(
-            target=_run_in, args=(self._environment, self._target), name="essc-jobs"
+            target=_run_in, args=(self._environment, self._target), name=JOBS_PROCESS_NAME
         )
         self.process.start()
         self.starts += 1
