@@ -31,8 +31,9 @@ from essc.core.uow import UnitOfWork
 from essc.kit import wire
 from essc.kit.crypto.base import CryptoSuite, PublicKey
 from essc.kit.crypto.sm import sm3
-from essc.kit.errors import CryptoError, NotFound
+from essc.kit.errors import CryptoError, InvalidInput, NotFound
 from essc.kit.ids import new_id
+from essc.kit.names import InvalidDisplayName, check_display_name
 from essc.shared.callers import AuthenticatedCaller, Environment, MissingAuthHeader
 
 _PARSED_KEYS_MAX = 4096
@@ -295,6 +296,10 @@ def open_session(platform: Platform, caller: AuthenticatedCaller) -> OpenedSessi
 
 def register_caller(uow: UnitOfWork, kind: str, ref: str, name: str) -> Caller:
     """Register a signing party (a channel or a province's card system)."""
+    try:
+        name = check_display_name(name)
+    except InvalidDisplayName as exc:
+        raise InvalidInput(str(exc), field="name") from exc
     if repository.caller_by_ref(uow.session, kind, ref) is not None:
         raise DuplicateCaller(f"{kind}/{ref} is already registered")
     caller = Caller(
