@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from essc.access.models import Caller, CallerKey, CallerSession
+from essc.access.models import Caller, CallerKey, CallerSession, PublicKeyOwner
 from essc.audit.models import AuditCosignature, AuditEntry, AuditTile, AuditTreeHead, AuditWitness
 from essc.authorisations.models import ChannelGrant, ProvinceBusinessItem
 from essc.cardholders.models import Card, CardEvent, Person
@@ -51,6 +51,7 @@ __all__ = [
     "OutboxMessage",
     "Person",
     "ProvinceBusinessItem",
+    "PublicKeyOwner",
     "Region",
     "SeenNonce",
     "Terminal",

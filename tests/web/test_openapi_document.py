@@ -167,3 +167,29 @@ def test_header_patterns_are_json_schema_patterns(platform: Platform) -> None:
         assert "\\Z" not in pattern
         assert pattern.startswith("^")
         assert pattern.endswith("$")
+
+
+def test_links_lead_from_an_answer_to_the_operations_its_values_open(platform: Platform) -> None:
+    document = _document(platform)
+    operation_ids = {
+        operation["operationId"]
+        for operations in document["paths"].values()
+        for operation in operations.values()
+    }
+    issued = document["paths"]["/v1/ecards/issuance"]["post"]["responses"]["200"]["links"]
+    code = document["paths"]["/v1/ecards/{sign_no}/qr-codes"]["post"]["responses"]["201"]["links"]
+
+    assert issued["getEcards"] == {
+        "operationId": "view_v1_ecards__sign_no__get",
+        "parameters": {"sign_no": "$response.body#/signNo"},
+    }
+    assert code["postResolutions"]["requestBody"] == {"code": "$response.body#/code"}
+    links = [
+        link
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        for answer in operation["responses"].values()
+        for link in answer.get("links", {}).values()
+    ]
+    assert len(links) >= 30
+    assert {link["operationId"] for link in links} <= operation_ids

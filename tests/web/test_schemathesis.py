@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -259,3 +260,59 @@ def test_every_operation_answers_as_documented(platform: Platform, served: str, 
         failures += _run_operation(operation, session, served, backend)
     assert operations >= 50
     assert not failures, "\n".join(failures)
+
+
+# Stateful: schemathesis chains the operations the document's links join (essc.web.links), so an issued
+# e-card's signNo reaches its views, QR codes and busiSeqs, a QR code reaches a terminal's resolution, a
+# registered channel or terminal its management. Bounded by scenarios and steps: about 60 s per database on
+# the loaded CI machine (more with the variable when hunting).
+SCENARIOS = int(os.environ.get("ESSC_SCHEMATHESIS_SCENARIOS", "3"))
+STEPS_PER_SCENARIO = 8
+
+
+def test_chained_operations_answer_as_documented(platform: Platform, served: str, backend: str) -> None:
+    world = _world(platform, served)
+    schema = schemathesis.openapi.from_url(f"{served}/openapi.json").exclude(name=sorted(STREAMS))
+    session = SigningSession(world)
+    failures: list[str] = []
+    steps: Counter[str] = Counter()
+
+    class SignedStateMachine(schema.as_state_machine()):  # type: ignore[misc]
+        """Each step signed as its operation's party, checked by the same checks as the stateless test."""
+
+        def before_call(self, case: Any) -> None:
+            party = _party(case.operation)
+            session.signer = None if party == "public" else world.clients[party]
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": served, "session": session, "timeout": 30}
+
+        def validate_response(self, response: Any, case: Any, *_: Any, **__: Any) -> None:
+            steps[f"{case.operation.label} {response.status_code}"] += 1
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except (Exception, BaseExceptionGroup) as exc:  # collected, then reported together
+                body = response.request.body or b""
+                sent = (
+                    (response.request.url or "").encode()
+                    + b" "
+                    + (body.encode() if isinstance(body, str) else body)
+                )
+                known = _known_defect(backend, sent, str(exc))
+                if known is not None:
+                    warnings.warn(f"{case.operation.label}: known, {known}", stacklevel=1)
+                else:
+                    failures.append(f"{case.operation.label}: {exc}\n    sent: {sent!r:.300}")
+
+    SignedStateMachine.run(
+        settings=settings(
+            max_examples=SCENARIOS,
+            stateful_step_count=STEPS_PER_SCENARIO,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    assert not failures, "\n".join(failures)
+    assert sum(steps.values()) >= SCENARIOS, steps

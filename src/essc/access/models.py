@@ -58,6 +58,22 @@ class CallerKey(Base):
     not_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class PublicKeyOwner(Base):
+    """The one party a public key belongs to, keyed by the SM3 digest of its DER encoding.
+
+    Its primary key makes "one key, one party" hold under concurrency: of two parties registering one key at
+    once, the second insert finds the first's row instead of passing a read that saw none. The owner may hold
+    the key under several key ids (a sandbox key beside its production key), so the digest is unique here,
+    not in caller_keys.
+    """
+
+    __tablename__ = "public_key_owners"
+
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    caller_id: Mapped[str] = mapped_column(ForeignKey("callers.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class CallerSession(Base):
     """A MAC session opened by one signed request; its key is stored encrypted under a platform key."""
 

@@ -7,8 +7,8 @@ from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, select
 
-from essc.access.models import Caller, CallerKey, CallerSession
-from essc.core.db import HotStatement, Session, affected_rows
+from essc.access.models import Caller, CallerKey, CallerSession, PublicKeyOwner
+from essc.core.db import HotStatement, Session, affected_rows, insert_ignoring_conflicts, table_of
 from essc.core.nonces import SeenNonce
 
 
@@ -22,16 +22,20 @@ def caller_key(session: Session, caller_id: str, key_id: str) -> CallerKey | Non
     ).scalar_one_or_none()
 
 
-def holders_of_public_key(session: Session, public_key: bytes) -> list[Caller]:
-    """Every caller that has ever held this public key (DER), under any key id, whatever the key's status."""
-    return list(
-        session.execute(
-            select(Caller)
-            .join(CallerKey, CallerKey.caller_id == Caller.id)
-            .where(CallerKey.public_key == public_key)
-            .distinct()
-        ).scalars()
+def claim_public_key(session: Session, digest: bytes, caller_id: str, now: datetime) -> str:
+    """The id of the party that owns this key digest: the caller, unless another claimed it first.
+
+    INSERT ... ON CONFLICT DO NOTHING, then read the owner: of two concurrent claims, PostgreSQL makes the
+    second insert wait for the first transaction and then skip its row, and SQLite's write lock queues
+    them, so the loser reads the winner instead of passing a read that saw no owner.
+    """
+    insert_ignoring_conflicts(
+        session, table_of(PublicKeyOwner), [{"digest": digest, "caller_id": caller_id, "created_at": now}]
     )
+    owner = session.execute(
+        select(PublicKeyOwner.caller_id).where(PublicKeyOwner.digest == digest)
+    ).scalar_one()
+    return str(owner)
 
 
 def keys_of(session: Session, caller_id: str) -> list[CallerKey]:

@@ -30,8 +30,10 @@ from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit import wire
 from essc.kit.crypto.base import CryptoSuite, PublicKey
-from essc.kit.errors import CryptoError, NotFound
+from essc.kit.crypto.sm import sm3
+from essc.kit.errors import CryptoError, InvalidInput, NotFound
 from essc.kit.ids import new_id
+from essc.kit.names import InvalidDisplayName, check_display_name
 from essc.shared.callers import AuthenticatedCaller, Environment, MissingAuthHeader
 
 _PARSED_KEYS_MAX = 4096
@@ -294,6 +296,10 @@ def open_session(platform: Platform, caller: AuthenticatedCaller) -> OpenedSessi
 
 def register_caller(uow: UnitOfWork, kind: str, ref: str, name: str) -> Caller:
     """Register a signing party (a channel or a province's card system)."""
+    try:
+        name = check_display_name(name)
+    except InvalidDisplayName as exc:
+        raise InvalidInput(str(exc), field="name") from exc
     if repository.caller_by_ref(uow.session, kind, ref) is not None:
         raise DuplicateCaller(f"{kind}/{ref} is already registered")
     caller = Caller(
@@ -319,8 +325,10 @@ def add_key(
     if repository.caller_key(uow.session, caller.id, key_id) is not None:
         raise DuplicateCaller(f"{caller.kind}/{caller.ref} already has a key {key_id!r}")
     # One key, one party: a key shared by two parties would let either sign as the other.
-    others = [c for c in repository.holders_of_public_key(uow.session, parsed.to_der()) if c.id != caller.id]
-    if others:
+    owner = repository.claim_public_key(
+        uow.session, public_key_digest(parsed.to_der()), caller.id, uow.clock.now()
+    )
+    if owner != caller.id:
         raise PublicKeyInUse(
             f"this public key (fingerprint {parsed.fingerprint()}) is already registered to another party; "
             "every party signs with a key of its own",
@@ -350,6 +358,11 @@ def add_key(
         fingerprint=parsed.fingerprint(),
     )
     return key
+
+
+def public_key_digest(der: bytes) -> bytes:
+    """The key's identity in public_key_owners: SM3 of its DER, whatever the suite (migrations compute it)."""
+    return sm3(der)
 
 
 def schedule_key_stop(uow: UnitOfWork, caller: Caller, key_id: str, stops_at: datetime) -> CallerKey:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from essc.kit.schemas import Instant, WireModel
+from essc.kit.schemas import DisplayName, Instant, WireModel
 from essc.shared.callers import Environment
 from essc.shared.policy import Function
 
@@ -18,8 +18,8 @@ KEY_ID = r"^[A-Za-z0-9_.\-]{1,64}$"
 class Contact(WireModel):
     """Someone the ministry can reach about the channel."""
 
-    name: str = Field(min_length=1, max_length=64)
-    role: str = Field(default="technical", max_length=32)
+    name: DisplayName = Field(min_length=1, max_length=64)
+    role: DisplayName = Field(default="technical", min_length=1, max_length=32)
     phone: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, max_length=128)
 
@@ -36,8 +36,8 @@ class ChannelIn(WireModel):
     """A channel to register; a second-level one names its first-level parent and brings no keys."""
 
     channel_no: str = Field(alias="channelNo", pattern=CHANNEL_NO)
-    name: str = Field(min_length=1, max_length=128)
-    organisation: str = Field(min_length=1, max_length=128)
+    name: DisplayName = Field(min_length=1, max_length=128)
+    organisation: DisplayName = Field(min_length=1, max_length=128)
     channel_type: str = Field(alias="channelType", description="one of the six channel types")
     level: Literal[1, 2] = 1
     parent_channel_no: str | None = Field(default=None, alias="parentChannelNo", pattern=CHANNEL_NO)
@@ -88,7 +88,7 @@ class ChannelOut(WireModel):
 
 class ChannelStatusChange(WireModel):
     status: Literal["testing", "certified", "active", "suspended", "terminated"]
-    reason: str | None = Field(default=None, max_length=256)
+    reason: DisplayName | None = Field(default=None, min_length=1, max_length=256)
 
 
 class KeyRotation(WireModel):

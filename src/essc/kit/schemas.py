@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
-from essc.kit.names import check_person_name
+from essc.kit.names import check_display_name, check_person_name, display_name_pattern
 
 # Instants a request may name: timezone-aware, and once in UTC within these bounds. An offset can push a
 # datetime that parses past the year 1 or 9999 in UTC (0001-01-01T00:00:00+14:00), which Python cannot
@@ -44,3 +53,19 @@ INSTANT_JSON_SCHEMA = {
 Instant = Annotated[AwareDatetime, AfterValidator(utc_instant), WithJsonSchema(INSTANT_JSON_SCHEMA)]
 # Every person's name (aac003) a request carries (essc.kit.names).
 PersonName = Annotated[str, AfterValidator(check_person_name)]
+
+
+class _DisplayNamePattern:
+    """Adds the display-name rule's pattern to a string's JSON Schema (keeping its lengths)."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = display_name_pattern()
+        return json_schema
+
+
+# Every other name or short text a request carries that people read: app, organisation, institution and
+# contact names, reasons (essc.kit.names); the document states the rule as a pattern.
+DisplayName = Annotated[str, AfterValidator(check_display_name), _DisplayNamePattern()]

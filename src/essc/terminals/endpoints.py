@@ -7,7 +7,7 @@ from fastapi import status
 from essc.access.errors import DuplicateCaller, PublicKeyInUse
 from essc.core.deps import ProvinceUoW, requires
 from essc.core.routing import api_router
-from essc.kit.errors import MalformedKey, NotFound
+from essc.kit.errors import InvalidInput, MalformedKey, NotFound
 from essc.shared.policy import Party
 from essc.shared.provinces import WrongProvince, ensure_same_province
 from essc.terminals import service
@@ -88,6 +88,7 @@ async def set_institution_status(
                 DuplicateCaller,
                 DuplicateTerminal,
                 DisclosureNotAllowed,
+                InvalidInput,  # an institution named before display names had a rule
             ),
         )
     ],

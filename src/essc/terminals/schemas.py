@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from essc.kit.schemas import WireModel
+from essc.kit.schemas import DisplayName, WireModel
 
 
 class BusiType(StrEnum):
@@ -65,7 +65,7 @@ class PartyStatus(StrEnum):
 
 class InstitutionIn(WireModel):
     code: str = Field(pattern=r"^[0-9A-Z]{6,32}$", description="registration number, unique in the province")
-    name: str = Field(min_length=1, max_length=128)
+    name: DisplayName = Field(min_length=1, max_length=128)
     kind: InstitutionKind
     webhook_url: str | None = Field(default=None, alias="webhookUrl", max_length=512)
 
@@ -104,4 +104,4 @@ class TerminalOut(WireModel):
 
 class StatusChange(WireModel):
     status: PartyStatus
-    reason: str = Field(min_length=1, max_length=256)
+    reason: DisplayName = Field(min_length=1, max_length=256)

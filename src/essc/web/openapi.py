@@ -56,6 +56,7 @@ from essc.kit import bodies, envelope, wire
 from essc.kit.errors import EsscError, InvalidInput, PayloadTooLarge
 from essc.shared.callers import MissingAuthHeader, WrongCallerKind
 from essc.shared.policy import Party
+from essc.web.links import add_links
 
 Errors = tuple[type[EsscError], ...]
 
@@ -413,6 +414,7 @@ def _document(app: FastAPI, routes: Callable[[FastAPI], list[APIRoute]]) -> dict
                 operation = document["paths"][route.path_format].get(method.lower())
                 if operation is not None:
                     _document_operation(operation, route, method, schemas)
+    add_links(document)
     return document
 
 

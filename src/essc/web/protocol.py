@@ -160,9 +160,18 @@ class _Exchange:
 
     @functools.cached_property
     def signed_path(self) -> str:
-        """The path with its query as signed: what authentication, envelopes and the key's claim bind."""
-        url = URL(scope=self.scope)
-        return wire.path_with_query(url.path, url.query)
+        """The path with its query as signed: what authentication, envelopes and the key's claim bind.
+
+        Both exactly as sent (docs/protocol.md): the decoded path would make `/v1/ecards/%C4%80` sign as
+        `/v1/ecards/Ā`, which no client sends, and two spellings of one path share a signature.
+        """
+        raw_path = self.scope.get("raw_path")
+        if not raw_path:
+            url = URL(scope=self.scope)
+            return wire.path_with_query(url.path, url.query)
+        # Some ASGI clients leave the query on raw_path; a request target's path never holds a "?".
+        path = bytes(raw_path).split(b"?", 1)[0].decode("latin-1")
+        return wire.path_with_query(path, bytes(self.scope.get("query_string", b"")).decode("latin-1"))
 
     async def run(self) -> None:
         answer: _Answer | None = None
