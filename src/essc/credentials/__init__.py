@@ -1,1 +1,1 @@
-"""Electronic service credentials (电子办事凭证): SD-JWT VCs of a holder's e-card identity and their status list."""
+"""Electronic service credentials (电子办事凭证): SD-JWT VCs of a holder's e-card identity, status lists."""

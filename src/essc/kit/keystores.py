@@ -286,7 +286,11 @@ class _MetadataStore(ABC):
             if cached is not None:
                 return cached
             purpose, entry = self._find(key_id)
-            if purpose not in (KeyPurpose.PLATFORM_SIGNING, KeyPurpose.AUDIT_LOG, KeyPurpose.CREDENTIAL_SIGNING):
+            if purpose not in (
+                KeyPurpose.PLATFORM_SIGNING,
+                KeyPurpose.AUDIT_LOG,
+                KeyPurpose.CREDENTIAL_SIGNING,
+            ):
                 raise KeyNotFound(f"key {key_id!r} is not a signing key")
             key = self._load_public_key(key_id, entry)
             self._public_keys[key_id] = key

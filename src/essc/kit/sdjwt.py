@@ -38,11 +38,11 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
-from essc.kit.crypto.base import PublicKey
+from essc.kit.crypto.base import CryptoSuite, PublicKey
 from essc.kit.crypto.intl import IntlSuite
 from essc.kit.crypto.sm import SmSuite
 from essc.kit.errors import EsscError, InvalidSignature, MalformedKey
-from essc.kit.offline import public_key_from_raw, public_key_to_raw
+from essc.kit.offline import public_key_from_raw, public_key_to_raw, raw_signature
 
 __all__ = [
     "ES256",
@@ -64,9 +64,10 @@ __all__ = [
     "Issued",
     "JwsSigner",
     "KeyBindingInvalid",
-    "KeyBindingMissing",
     "KeyBindingMismatch",
+    "KeyBindingMissing",
     "KeyBindingStale",
+    "Sm2Signer",
     "Status",
     "StatusListMissing",
     "StatusListStale",
@@ -77,6 +78,7 @@ __all__ = [
     "issue",
     "jwk_of",
     "present",
+    "suite_signer",
     "verify_presentation",
 ]
 
@@ -93,7 +95,9 @@ MAX_DISCLOSURES: Final = 32
 SALT_BYTES: Final = 16
 KB_MAX_AGE: Final = 300  # seconds a key binding JWT is accepted after its iat
 CLOCK_SKEW: Final = 60  # seconds a verifier's clock may lag the platform's or the device's
-RESERVED_NAMES: Final = frozenset({"_sd", "_sd_alg", "...", "iss", "iat", "exp", "nbf", "cnf", "vct", "status"})
+RESERVED_NAMES: Final = frozenset(
+    {"_sd", "_sd_alg", "...", "iss", "iat", "exp", "nbf", "cnf", "vct", "status"}
+)
 
 
 # -- refusals ---------------------------------------------------------------------------------------------
@@ -193,7 +197,7 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64url_decode(text: str, error: Callable[[str], EsscError], what: str) -> bytes:
+def b64url_decode(text: Any, error: Callable[[str], EsscError], what: str) -> bytes:
     """Inverse of b64url; error(detail) for anything else (padding, other alphabets, non-ASCII)."""
     if not isinstance(text, str) or not text.isascii() or "=" in text or len(text) % 4 == 1:
         raise error(f"{what} is not base64url without padding")
@@ -278,6 +282,24 @@ class Es256Signer:
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
+@dataclass(frozen=True, slots=True)
+class Sm2Signer:
+    """SM2 JWS over a signing function that returns DER SM2 signatures (a device key of the sm suite)."""
+
+    kid: str
+    sign_der: Callable[[bytes], bytes]
+    alg: str = SM2_ALG
+
+    def sign(self, signing_input: bytes) -> bytes:
+        """The JWS signature: r||s, 32 bytes each."""
+        return raw_signature(_SM, self.sign_der(signing_input))
+
+
+def suite_signer(suite_name: str, kid: str, sign_der: Callable[[bytes], bytes]) -> JwsSigner:
+    """The JWS signer of a key of the sm (SM2) or intl (ES256) suite, e.g. a holder's device key."""
+    return Sm2Signer(kid, sign_der) if suite_name == "sm" else Es256Signer(kid, sign_der)
+
+
 def compact_jws(header: Mapping[str, Any], payload: Mapping[str, Any], signer: JwsSigner) -> str:
     """A JWS compact serialisation; alg and kid of the header are the signer's."""
     head = b64url(_json({**header, "alg": signer.alg, "kid": signer.kid}))
@@ -289,7 +311,7 @@ def compact_jws(header: Mapping[str, Any], payload: Mapping[str, Any], signer: J
 # -- keys -------------------------------------------------------------------------------------------------
 
 _INTL, _SM = IntlSuite(), SmSuite()
-_CURVES: Final = {"P-256": (_INTL, ES256), "SM2": (_SM, SM2_ALG)}
+_CURVES: Final[dict[str, tuple[CryptoSuite, str]]] = {"P-256": (_INTL, ES256), "SM2": (_SM, SM2_ALG)}
 
 
 def jwk_of(key: PublicKey, kid: str | None = None) -> dict[str, str]:
@@ -336,7 +358,7 @@ def _joserfc_key(pem: bytes) -> ECKey:
 
 
 def _verify_signature(alg: str, key: PublicKey, signing_input: bytes, signature: bytes) -> bool:
-    """Whether signature is a valid JWS signature of alg by key (ES256 through joserfc, SM2 by the sm suite)."""
+    """Whether signature is a valid JWS signature of alg by key (ES256 through joserfc, SM2 by its suite)."""
     if len(signature) != 64:
         return False
     if alg == ES256:
@@ -348,7 +370,9 @@ def _verify_signature(alg: str, key: PublicKey, signing_input: bytes, signature:
             return False
         return True
     if alg == SM2_ALG:
-        der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+        der = encode_dss_signature(
+            int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        )
         try:
             _SM.verify(key, signing_input, der)
         except InvalidSignature:
@@ -408,7 +432,7 @@ def issue(
     salts: Mapping[str, str] | None = None,
     decoys: int = 0,
 ) -> Issued:
-    """Sign an SD-JWT VC: claims in the clear, disclosable ones as digests in ``_sd`` (sorted, with decoys)."""
+    """Sign an SD-JWT VC: claims in the clear, disclosable ones as digests in ``_sd`` (sorted, decoys too)."""
     clash = sorted(set(claims) & set(disclosable)) + sorted(set(disclosable) & RESERVED_NAMES)
     if clash:
         raise ValueError(f"claims {clash} cannot be selectively disclosable")
@@ -606,33 +630,15 @@ def _check_key_binding(
         raise KeyBindingStale(f"the key binding JWT was made at {iat}; now is {now}")
 
 
-def verify_presentation(  # noqa: PLR0912, PLR0913 - one pass over the checks the formats require, in order
-    presentation: str,
-    issuer_keys: Mapping[str, PublicKey],
-    *,
-    now: int,
-    status_lists: Mapping[str, StatusListToken],
-    expected_aud: str | None = None,
-    expected_nonce: str | None = None,
-    issuer: str | None = None,
-    vct: str | None = None,
-) -> Verified:
-    """Check a presentation offline; the disclosed claims, or the refusal named for the first failed check.
-
-    Order: shape, issuer key and signature, header and claims, times, disclosures, key binding (when the
-    credential has cnf), status. status_lists are verified tokens by URI.
-    """
-    if not isinstance(presentation, str) or not presentation.isascii() or len(presentation) > MAX_PRESENTATION:
-        raise CredentialMalformed(f"a presentation is ASCII and at most {MAX_PRESENTATION} characters")
-    parts = presentation.strip().split("~")
-    if len(parts) < 2 or len(parts) > MAX_DISCLOSURES + 2:
-        raise CredentialMalformed("a presentation is <issuer JWT>~<disclosures>~<key binding JWT or empty>")
-    jwt_text, disclosures, kb_token = parts[0], parts[1:-1], parts[-1]
+def _check_issuer_jwt(
+    jwt_text: str, issuer_keys: Mapping[str, PublicKey], *, now: int, issuer: str | None, vct: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The issuer key id and payload of a verified issuer JWT whose header, claims and times are right."""
     jwt = _split_jwt(jwt_text, CredentialMalformed, "the issuer JWT")
     header, payload = jwt.header, jwt.payload
     kid = header.get("kid")
     key = issuer_keys.get(kid) if isinstance(kid, str) else None
-    if key is None:
+    if key is None or not isinstance(kid, str):
         raise CredentialIssuerUnknown(f"kid {kid!r} is not one of the platform's credential keys")
     if header.get("alg") != ES256:
         raise CredentialSignatureInvalid(f"the issuer JWT must be signed with {ES256}")
@@ -652,6 +658,11 @@ def verify_presentation(  # noqa: PLR0912, PLR0913 - one pass over the checks th
         raise CredentialNotYetValid(f"the credential was issued at {issued_at}, after now ({now})")
     if now >= expires_at:
         raise CredentialExpired(f"the credential expired at {expires_at}")
+    return kid, payload
+
+
+def _disclosed_claims(payload: Mapping[str, Any], disclosures: list[str]) -> tuple[dict[str, Any], set[str]]:
+    """The issuer's clear claims with the disclosed ones added; each disclosure signed once and used once."""
     digests = payload.get("_sd", [])
     if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
         raise CredentialMalformed("_sd must be a list of digests")
@@ -669,6 +680,37 @@ def verify_presentation(  # noqa: PLR0912, PLR0913 - one pass over the checks th
         seen.add(digest)
         disclosed.add(name)
         claims[name] = value
+    return claims, disclosed
+
+
+def verify_presentation(
+    presentation: str,
+    issuer_keys: Mapping[str, PublicKey],
+    *,
+    now: int,
+    status_lists: Mapping[str, StatusListToken],
+    expected_aud: str | None = None,
+    expected_nonce: str | None = None,
+    issuer: str | None = None,
+    vct: str | None = None,
+) -> Verified:
+    """Check a presentation offline; the disclosed claims, or the refusal named for the first failed check.
+
+    Order: shape, issuer key and signature, header and claims, times, disclosures, key binding (when the
+    credential has cnf), status. status_lists are verified tokens by URI.
+    """
+    if (
+        not isinstance(presentation, str)
+        or not presentation.isascii()
+        or len(presentation) > MAX_PRESENTATION
+    ):
+        raise CredentialMalformed(f"a presentation is ASCII and at most {MAX_PRESENTATION} characters")
+    parts = presentation.strip().split("~")
+    if len(parts) < 2 or len(parts) > MAX_DISCLOSURES + 2:
+        raise CredentialMalformed("a presentation is <issuer JWT>~<disclosures>~<key binding JWT or empty>")
+    jwt_text, disclosures, kb_token = parts[0], parts[1:-1], parts[-1]
+    kid, payload = _check_issuer_jwt(jwt_text, issuer_keys, now=now, issuer=issuer, vct=vct)
+    claims, disclosed = _disclosed_claims(payload, disclosures)
     key_bound = "cnf" in payload
     if key_bound:
         presented = presentation.strip()[: len(presentation.strip()) - len(kb_token)]
