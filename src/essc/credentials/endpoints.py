@@ -18,6 +18,7 @@ from essc.credentials.errors import StatusListNotFound
 from essc.credentials.schemas import CredentialOut, CredentialRequest, IssuerMetadata
 from essc.ecards.endpoints import CurrentChannel
 from essc.ecards.errors import SIGN_NO_REFUSALS, BusiSeqInvalid, CardNotActive, EcardUnlinked
+from essc.kit.errors import MalformedKey
 from essc.shared.policy import Function, Party
 
 router = api_router(tags=["credentials"])
@@ -80,7 +81,7 @@ async def status_list(
 @router.get(
     "/.well-known/jwt-vc-issuer",
     response_model=IssuerMetadata,
-    dependencies=[requires(None, party=Party.PUBLIC)],
+    dependencies=[requires(None, party=Party.PUBLIC, raises=(MalformedKey,))],
 )
 async def issuer_metadata(platform: Annotated[Platform, Depends(get_platform)]) -> IssuerMetadata:
     """SD-JWT VC issuer metadata: the issuer identifier and its credential keys (JWKS)."""
