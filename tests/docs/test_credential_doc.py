@@ -1,4 +1,4 @@
-"""docs/protocol.md, a credential presentation: the worked example is recomputed and verified, by us and the peer."""
+"""docs/protocol.md, a credential presentation: recomputed, verified by us and by the reference peer."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import io
 import json
 import secrets
 import zlib
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Final, Protocol
 
+import segno
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -78,6 +80,8 @@ __all__ = [
     "issue",
     "jwk_of",
     "present",
+    "presentation_png",
+    "public_key_of_jwk",
     "suite_signer",
     "verify_presentation",
 ]
@@ -336,6 +340,15 @@ def device_jwk(raw_point: bytes, suite_name: str) -> dict[str, str]:
     }
 
 
+def public_key_of_jwk(jwk: Mapping[str, Any]) -> PublicKey:
+    """The public key of an EC JWK of crv P-256 or SM2; MalformedKey otherwise."""
+    return _key_of_jwk(dict(jwk), _malformed_key)[0]
+
+
+def _malformed_key(detail: str) -> EsscError:
+    return MalformedKey(detail)
+
+
 def _key_of_jwk(jwk: Any, error: Callable[[str], EsscError]) -> tuple[PublicKey, str]:
     """(public key, JWS alg) of an EC JWK of crv P-256 or SM2."""
     if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") not in _CURVES:
@@ -478,6 +491,14 @@ def present(
         {"typ": KB_TYP}, {"iat": iat, "aud": aud, "nonce": nonce, "sd_hash": sd_hash(presented)}, device
     )
     return presented + kb
+
+
+def presentation_png(presentation: str, scale: int = 4) -> bytes:
+    """PNG of a presentation as a QR code: byte mode (base64url with . and ~ is not alphanumeric), level L."""
+    out = io.BytesIO()
+    symbol = segno.make_qr(presentation, error="l", mode="byte", boost_error=False)
+    symbol.save(out, kind="png", scale=scale, border=4)
+    return out.getvalue()
 
 
 # -- status lists -----------------------------------------------------------------------------------------
