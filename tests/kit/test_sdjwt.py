@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from joserfc import jws
+from joserfc.jwk import ECKey
 from jwcrypto.jwk import JWK
 from sd_jwt.common import SDObj
 from sd_jwt.holder import SDJWTHolder
@@ -362,3 +364,20 @@ def test_a_presentation_of_anything_verifies_or_is_named(text: str) -> None:
 @given(st.binary(max_size=200).map(lambda data: sdjwt.b64url(data) + "." + sdjwt.b64url(data[::-1]) + ".AA"))
 def test_a_status_list_token_of_anything_verifies_or_is_named(token: str) -> None:
     _only_named(lambda: sdjwt.StatusListToken.verify(token, KEYS, NOW))
+
+
+def test_joserfc_accepts_our_jws_as_standard_es256() -> None:
+    issued = _issued(bound=True)
+    presented = _bound(["aab301"])
+    status_list = sdjwt.StatusListToken.sign(
+        _signer(), URI, {1: 1}, size=8, bits=1, issued_at=NOW, expires_at=NOW + 60, ttl=60
+    )
+    issuer_key = ECKey.import_key(ISSUER_KEY.public_key().to_pem())
+    for token in (issued.jwt, status_list):
+        assert jws.deserialize_compact(token, issuer_key, algorithms=["ES256"]).headers()["kid"] == KID
+    kb = jws.deserialize_compact(
+        presented.rsplit("~", 1)[1],
+        ECKey.import_key(sdjwt.jwk_of(DEVICE_KEY.public_key())),
+        algorithms=["ES256"],
+    )
+    assert kb.headers()["typ"] == sdjwt.KB_TYP

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import io
 import json
@@ -34,11 +33,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Final, Protocol
 
+import orjson
 import segno
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
-from joserfc import jws
-from joserfc.errors import JoseError
-from joserfc.jwk import ECKey
 
 from essc.kit.crypto.base import CryptoSuite, PublicKey
 from essc.kit.crypto.intl import IntlSuite
@@ -217,16 +214,12 @@ def _json(data: Any) -> bytes:
 
 def _load_object(raw: bytes, error: Callable[[str], EsscError], what: str) -> dict[str, Any]:
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        value = orjson.loads(raw)  # strict: UTF-8 only, no NaN or Infinity, integers within 64 bits
+    except orjson.JSONDecodeError:
         raise error(f"{what} is not UTF-8 JSON") from None
     if not isinstance(value, dict):
         raise error(f"{what} is not a JSON object")
     return value
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def digest_of(disclosure: str) -> str:
@@ -244,8 +237,8 @@ def parse_disclosure(disclosure: str) -> tuple[str, str, Any]:
     """(salt, name, value) of an object-property disclosure; DisclosureInvalid for anything else."""
     raw = b64url_decode(disclosure, DisclosureInvalid, "a disclosure")
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         raise DisclosureInvalid("a disclosure is not UTF-8 JSON") from None
     if not (isinstance(value, list) and len(value) == 3):
         raise DisclosureInvalid("a disclosure must be a JSON array [salt, name, value]")
@@ -364,31 +357,17 @@ def _key_of_jwk(jwk: Any, error: Callable[[str], EsscError]) -> tuple[PublicKey,
         raise error("the JWK is not a point of its curve") from None
 
 
-@functools.lru_cache(maxsize=64)
-def _joserfc_key(pem: bytes) -> ECKey:
-    """joserfc's key of a P-256 public key (imported once: a verifier holds few issuer and device keys)."""
-    return ECKey.import_key(pem)
-
-
 def _verify_signature(alg: str, key: PublicKey, signing_input: bytes, signature: bytes) -> bool:
-    """Whether signature is a valid JWS signature of alg by key (ES256 through joserfc, SM2 by its suite)."""
+    """Whether signature (r||s) is a valid JWS signature of alg by key: ES256, or SM2 with SM3."""
     if len(signature) != 64:
         return False
-    if alg == ES256:
-        head, body = signing_input.split(b".")
-        token = f"{head.decode('ascii')}.{body.decode('ascii')}.{b64url(signature)}"
+    if alg in {ES256, SM2_ALG}:
+        suite = _INTL if alg == ES256 else _SM
+        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        der = encode_dss_signature(r, s)
         try:
-            jws.deserialize_compact(token, _joserfc_key(key.to_pem()), algorithms=[ES256])
-        except (JoseError, ValueError):
-            return False
-        return True
-    if alg == SM2_ALG:
-        der = encode_dss_signature(
-            int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-        )
-        try:
-            _SM.verify(key, signing_input, der)
-        except InvalidSignature:
+            suite.verify(key, signing_input, der)
+        except (InvalidSignature, MalformedKey):
             return False
         return True
     return False
