@@ -6,22 +6,45 @@ binding JWT when the credential names a device key, and reads its entry in a hel
 the bare signature work of the same bytes with `cryptography` (one ES256 verification, two with an ES256 key
 binding, one ES256 and one SM2 with an SM2 device key): what no implementation can skip. Both sides are timed
 in this process's CPU time and interleaved in chunks, so other work on a shared machine hits both alike.
+
+With --issuances N it also times N issuances through the platform's service (credentials.service.issue in one
+unit of work each, committed; SQLite in this process, so the database's CPU is counted too), beside the one
+ES256 signature an issuance cannot avoid. HTTP, authentication and the sealed answer are not included.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from essc.authorisations import service as authorisations
+from essc.cardholders.service import load_holders
+from essc.cardholders.synthetic import synthetic_holders
+from essc.channels import service as channels
+from essc.core.context import Actor, RequestContext
+from essc.core.migrate import upgrade
+from essc.core.platform import Platform, build_platform
+from essc.core.settings import Settings
+from essc.core.uow import UnitOfWork
+from essc.credentials import service as credentials
+from essc.credentials.schemas import CredentialRequest
+from essc.ecards import service as ecards
+from essc.ecards.schemas import Attestation, IssueRequest, Purpose
 from essc.kit import sdjwt
 from essc.kit.crypto import get_suite
 from essc.kit.crypto.intl import IntlPrivateKey, IntlPublicKey
 from essc.kit.crypto.sm import SmSuite
+from essc.shared.policy import Function
+from essc.wiring import register_handlers
 
 ROUNDS = 2_000
 CHUNK = 50
@@ -133,5 +156,86 @@ def main() -> None:
     print(f"status list of 1,048,576 entries: verified and inflated in {per_list * 1000:.2f} ms CPU")
 
 
+def _uow(platform: Platform, function: Function | None = None) -> UnitOfWork:
+    context = RequestContext(actor=Actor.operator("bench"), function=function.value if function else None)
+    return UnitOfWork(platform, context)
+
+
+def issuances(count: int) -> None:
+    """CPU per credential issued through the service, and the bare ES256 signature beside it."""
+    register_handlers()
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'bench.db'}"
+        upgrade(url)
+        settings = Settings(
+            database_url=url, keystore_path=Path(folder) / "keys", run_dispatcher=False, run_sequencer=False
+        )
+        platform = build_platform(settings)
+        try:
+            _issue_credentials(platform, count)
+        finally:
+            platform.close()
+
+
+def _issue_credentials(platform: Platform, count: int) -> None:
+    records = [replace(r, card_status="normal") for r in synthetic_holders("44", count, seed=7)]
+    with _uow(platform) as uow:
+        load_holders(uow, "44", list(enumerate(records, start=1)))
+        key = platform.suite.generate_private_key()
+        channel = channels.register(
+            uow,
+            "4400000999",
+            "Bench channel",
+            channels.ChannelType.HRSS_APP,
+            public_key=key.public_key().to_pem(),
+            key_id="k1",
+            webhook_url=None,
+        )
+        channels.commission(uow, channel, list(Function), attested_by="bench")
+        authorisations.open_everywhere(uow, channel, list(Function), ["44"], by="operator/bench")
+        uow.commit()
+    tokens = []
+    for record in records:
+        with _uow(platform, Function.ISSUANCE) as uow:
+            now = platform.clock.now()
+            attestation = Attestation(
+                method="face", provider="bench", reference="r", score=95, checked_at=now
+            )
+            request = IssueRequest(
+                aab301=record.aab301,
+                aac002=record.aac002,
+                aac003=record.aac003,
+                aaz500=record.aaz500,
+                attestation=attestation,
+            )
+            issued = ecards.issue(uow, channel, request, "bench", "bench")
+            _issuance, ecard, _person, _card = ecards.authorise_sign_no(uow, channel, issued.sign_no)
+            seq = ecards.issue_busi_seq(uow, ecard, channel, Purpose.CREDENTIAL, "face")
+            tokens.append((issued.sign_no, seq.busi_seq))
+            uow.commit()
+    signer = credentials.signer(platform)
+    spent = 0.0
+    for sign_no, busi_seq in tokens:
+        start = time.process_time()
+        with _uow(platform, Function.QUERIES) as uow:
+            credentials.issue(uow, channel, sign_no, CredentialRequest(busiSeq=busi_seq))
+            uow.commit()
+        spent += time.process_time() - start
+    start = time.process_time()
+    for _ in range(count):
+        signer.sign(b"x" * 900)
+    floor = (time.process_time() - start) / count
+    per = spent / count
+    print(
+        f"issuance through the service: {per * 1e6:,.0f} us CPU per credential ({count} issuances, "
+        f"SQLite in-process); bare ES256 signature {floor * 1e6:,.0f} us; x floor {floor / per:.2f}"
+    )
+
+
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--issuances", type=int, default=0, help="also time this many issuances")
+    arguments = parser.parse_args()
     main()
+    if arguments.issuances:
+        issuances(arguments.issuances)
