@@ -17,6 +17,7 @@ from essc.kit import sdjwt
 from essc.kit.clock import FrozenClock
 from essc.kit.crypto.base import PrivateKey
 from essc.kit.keystore import KeyPurpose
+from essc.shared.policy import Function
 from essc_sdk import PlatformError
 from factories import (
     Party,
@@ -245,3 +246,32 @@ def test_a_run_of_taken_indexes_opens_the_next_list(
     assert len(lists) >= 2
     assert len(set(indexes)) == 6
     assert all(0 <= idx < 4 for _list, idx in indexes)
+
+
+def test_an_unlinked_e_card_is_refused_issuance(platform: Platform, scene: Scene) -> None:
+    unlink = busi_seq(platform, scene.app, scene.sign_no, "unlink")
+    scene.app.client.post(f"/v1/ecards/{scene.sign_no}/unlink", {"busiSeq": unlink})
+    with pytest.raises(PlatformError) as refused:
+        scene.app.client.post(f"/v1/ecards/{scene.sign_no}/credentials", {"busiSeq": "x" * 32})
+    assert refused.value.code == "ecard_unlinked"
+
+
+def test_an_unknown_sign_no_is_refused(scene: Scene) -> None:
+    with pytest.raises(PlatformError) as refused:
+        scene.app.client.post("/v1/ecards/NOSUCHSIGNNO000000000000/credentials", {"busiSeq": "x" * 32})
+    assert refused.value.code == "sign_no_not_found"
+
+
+def test_a_channel_not_authorised_for_queries_is_refused(platform: Platform, scene: Scene) -> None:
+    others = channel(platform, scene.http, functions=[f for f in Function if f is not Function.QUERIES])
+    sign_no = issued_sign_no(platform, others, scene.record)
+    with pytest.raises(PlatformError) as refused:
+        others.client.post(f"/v1/ecards/{sign_no}/credentials", {"busiSeq": "x" * 32})
+    assert refused.value.code == "function_not_authorised"
+
+
+def test_clear_claims_are_only_the_two_personal_ones(platform: Platform, scene: Scene) -> None:
+    body = {"busiSeq": busi_seq(platform, scene.app, scene.sign_no, "credential"), "clearClaims": ["aac067"]}
+    with pytest.raises(PlatformError) as refused:
+        scene.app.client.post(f"/v1/ecards/{scene.sign_no}/credentials", body)
+    assert refused.value.code == "invalid_input"
