@@ -29,6 +29,7 @@ from essc.core.context import Actor, RequestContext
 from essc.core.db import HotResult, HotStatement, Session
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
+from essc.kit import sdjwt
 from essc.kit.crypto.base import PrivateKey
 from essc.shared.policy import Function
 from essc.web.app import create_app
@@ -334,3 +335,10 @@ def served(platform: Platform) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def credential_device_signer(platform: Platform, key: PrivateKey) -> sdjwt.JwsSigner:
+    """A holder's device signing key binding JWTs with its key of the platform's suite (SM2 or ES256)."""
+    return sdjwt.suite_signer(
+        platform.suite.name, "device", lambda message: platform.suite.sign(key, message)
+    )

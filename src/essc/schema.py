@@ -10,6 +10,7 @@ from essc.channels.models import Channel, ChannelCertification
 from essc.chips.models import ChipChallenge
 from essc.core.db import Base
 from essc.core.nonces import SeenNonce
+from essc.credentials.models import CredentialRecord, CredentialStatusList
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence
 from essc.idempotency.models import IdempotencyRecord
 from essc.login.models import LoginCode
@@ -37,6 +38,8 @@ __all__ = [
     "ChannelCertification",
     "ChannelGrant",
     "ChipChallenge",
+    "CredentialRecord",
+    "CredentialStatusList",
     "DeliveryAttempt",
     "DeviceCertificateRecord",
     "Ecard",

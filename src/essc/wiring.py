@@ -7,6 +7,7 @@ from essc.cardholders.events import CardChanged
 from essc.core.auditing import audit_log
 from essc.core.conflicts import name_conflicts
 from essc.core.events import handlers
+from essc.credentials import handlers as credentials_handlers
 from essc.ecards import handlers as ecards_handlers
 from essc.ecards.errors import PasswordAlreadySet
 from essc.ecards.events import EcardStopped
@@ -21,8 +22,8 @@ def register_handlers() -> None:
     audit_log.register(audit_repository.append)
     handlers.register(
         {
-            CardChanged: [ecards_handlers.follow_card],
-            EcardStopped: [offline_handlers.revoke_certificates],
+            CardChanged: [ecards_handlers.follow_card, credentials_handlers.follow_card],
+            EcardStopped: [offline_handlers.revoke_certificates, credentials_handlers.stop_unlinked],
         }
     )
     name_conflicts({"pk_ecard_passwords": PasswordAlreadySet})

@@ -1,6 +1,14 @@
 """SDK for registered terminals: online resolution, offline verification, status lists, upload queue."""
 
 from essc_terminal.codes import read_code
+from essc_terminal.credentials import (
+    CredentialRefused,
+    VerifiedCredential,
+    fetch_issuer_keys,
+    fetch_status_list,
+    load_status_lists,
+    verify_credential,
+)
 from essc_terminal.errors import (
     BusiTypeMismatch,
     BusiTypeNotGranted,
@@ -30,6 +38,7 @@ __all__ = [
     "CodeAlreadyUsed",
     "CodeExpired",
     "CodeUnknown",
+    "CredentialRefused",
     "InvalidArgument",
     "OfflineRefused",
     "PlatformRefused",
@@ -44,5 +53,10 @@ __all__ = [
     "UnreadableCode",
     "UntrustedResponse",
     "UploadOutcome",
+    "VerifiedCredential",
+    "fetch_issuer_keys",
+    "fetch_status_list",
+    "load_status_lists",
     "read_code",
+    "verify_credential",
 ]

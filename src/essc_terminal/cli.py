@@ -18,7 +18,15 @@ from essc.kit.codes import CodeKind, MalformedCode
 from essc.kit.crypto import get_suite
 from essc.kit.errors import EsscError
 from essc.kit.offline import NATIONAL, decode_offline
+from essc.kit.qrimage import MAX_IMAGE_BYTES, UnreadableImage, decode_image
 from essc_terminal.codes import parse, read_code
+from essc_terminal.credentials import (
+    fetch_issuer_keys,
+    fetch_status_list,
+    load_status_lists,
+    verify_credential,
+)
+from essc_terminal.credentials import issuer_keys as credential_issuer_keys
 from essc_terminal.errors import InvalidArgument, TerminalError
 from essc_terminal.terminal import Terminal
 
@@ -260,3 +268,81 @@ def upload(  # noqa: PLR0917 - typer builds the options from the parameters
             counts[item.outcome] = counts.get(item.outcome, 0) + 1
         summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "nothing to upload"
         typer.echo(f"{summary}; {len(device.pending())} still queued")
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def _http(ctx: typer.Context) -> httpx.Client:
+    injected = ctx.obj if isinstance(ctx.obj, Injected) else Injected()
+    return injected.http or httpx.Client(timeout=10)
+
+
+def _text_of(source: str, what: str) -> str:
+    """A file's text, or source itself when it names no file."""
+    path = Path(source)
+    try:
+        is_file = len(source) < 4096 and path.is_file()
+    except (OSError, ValueError):
+        is_file = False
+    if not is_file:
+        return source
+    data = path.read_bytes()[: MAX_IMAGE_BYTES + 1]
+    try:
+        return data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        pass
+    try:
+        texts = decode_image(data)
+    except UnreadableImage as exc:
+        raise InvalidArgument(f"{path.name} is neither {what} text nor a readable image") from exc
+    if len(texts) != 1:
+        raise InvalidArgument(f"{path.name} shows {len(texts)} QR codes; show one {what}")
+    return texts[0]
+
+
+@app.command("verify-credential")
+def verify_credential_command(  # noqa: PLR0917 - typer builds the options from the parameters
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="the presentation, a file holding it, or a QR image of it")],
+    issuer_keys: Annotated[
+        str,
+        typer.Option(
+            "--issuer-keys",
+            help="a copy of /.well-known/jwt-vc-issuer (file), or the platform's base URL to fetch it from",
+        ),
+    ],
+    status_list: Annotated[
+        list[str] | None,
+        typer.Option("--status-list", help="a status list token (file) or its URI to fetch; repeatable"),
+    ] = None,
+    aud: Annotated[
+        str | None, typer.Option("--aud", help="this verifier, as the key binding JWT names it")
+    ] = None,
+    nonce: Annotated[
+        str | None, typer.Option("--nonce", help="the nonce this verifier gave the holder")
+    ] = None,
+) -> None:
+    """Check an electronic service credential without network against the platform's keys and status lists."""
+    injected = ctx.obj if isinstance(ctx.obj, Injected) else Injected()
+    now = int((injected.clock or time.time)())
+    with _reporting():
+        if _is_url(issuer_keys):
+            issuer, keys = fetch_issuer_keys(_http(ctx), issuer_keys)
+        else:
+            try:
+                metadata = json.loads(Path(issuer_keys).read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise InvalidArgument(f"{issuer_keys} is not a copy of /.well-known/jwt-vc-issuer") from exc
+            issuer, keys = str(metadata.get("issuer", "")), credential_issuer_keys(metadata)
+        tokens = [
+            fetch_status_list(_http(ctx), item) if _is_url(item) else _text_of(item, "status list")
+            for item in status_list or []
+        ]
+        held = load_status_lists(tokens, keys, now)
+        presentation = _text_of(source, "presentation")
+        verified = verify_credential(
+            presentation, keys, held, now, expected_aud=aud, expected_nonce=nonce, issuer=issuer or None
+        )
+        _dump(verified.as_json())

@@ -22,6 +22,7 @@ class Purpose(StrEnum):
     QUERY = "query"
     BUSINESS = "business"
     OFFLINE_DEVICE = "offline_device"
+    CREDENTIAL = "credential"  # an electronic service credential of the holder's identity (essc.credentials)
 
 
 class Attestation(WireModel):

@@ -21,11 +21,21 @@ class KeyPurpose(StrEnum):
     AUDIT_LOG = "audit-log"  # signs the audit logs' tree heads (asymmetric)
     PASSWORD_PEPPER = "password-pepper"  # noqa: S105 - a key purpose name; keyed pre-hash of e-card passwords (symmetric)
     TOKEN = "token"  # noqa: S105 - a key purpose name; HMAC of one-time tokens (busiSeq) (symmetric)
+    # Signs electronic service credentials and their status lists (SD-JWT VC): ES256 whatever the store's
+    # suite, so that standard wallets and verifiers accept them (asymmetric).
+    CREDENTIAL_SIGNING = "credential-signing"
 
 
 ASYMMETRIC_PURPOSES = frozenset(
-    {KeyPurpose.PLATFORM_SIGNING, KeyPurpose.PLATFORM_ENCRYPTION, KeyPurpose.AUDIT_LOG}
+    {
+        KeyPurpose.PLATFORM_SIGNING,
+        KeyPurpose.PLATFORM_ENCRYPTION,
+        KeyPurpose.AUDIT_LOG,
+        KeyPurpose.CREDENTIAL_SIGNING,
+    }
 )
+# Purposes whose keys have one algorithm whatever the store's suite (a suite's signature_algorithm).
+FIXED_ALGORITHMS = {KeyPurpose.CREDENTIAL_SIGNING: "ECDSA-P256-SHA256"}
 SYMMETRIC_PURPOSES = frozenset(p for p in KeyPurpose if p not in ASYMMETRIC_PURPOSES)
 
 
@@ -70,8 +80,8 @@ class KeyStore(Protocol):
         """Any signing key's public half, current or retired, by key id; KeyNotFound otherwise."""
         ...
 
-    def public_keys(self) -> dict[str, PublicKey]:
-        """Every signing public key that verifiers should still accept, by key id."""
+    def public_keys(self, purpose: KeyPurpose = KeyPurpose.PLATFORM_SIGNING) -> dict[str, PublicKey]:
+        """Every signing public key of the purpose that verifiers should still accept, by key id."""
         ...
 
     def decrypter(self, key_id: str | None = None) -> Decrypter:

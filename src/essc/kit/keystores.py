@@ -32,7 +32,7 @@ from essc.kit.crypto.base import CryptoSuite, PrivateKey, PublicKey
 from essc.kit.crypto.intl import IntlSuite
 from essc.kit.crypto.sm import SmSuite
 from essc.kit.errors import DecryptionFailed, KeyNotFound, MalformedKey
-from essc.kit.keystore import ASYMMETRIC_PURPOSES, DataKey, Decrypter, KeyPurpose, Signer
+from essc.kit.keystore import ASYMMETRIC_PURPOSES, FIXED_ALGORITHMS, DataKey, Decrypter, KeyPurpose, Signer
 
 __all__ = ["FileKeyStore", "Hsm", "HsmKeyStore", "SandboxHsm", "key_id_prefix"]
 
@@ -45,6 +45,7 @@ _PREFIX: Final = {
     KeyPurpose.AUDIT_LOG: "al",
     KeyPurpose.PASSWORD_PEPPER: "pp",
     KeyPurpose.TOKEN: "tk",
+    KeyPurpose.CREDENTIAL_SIGNING: "cs",
 }
 _ASYMMETRIC: Final = ASYMMETRIC_PURPOSES
 _VERSION: Final = 1
@@ -249,6 +250,8 @@ class _MetadataStore(ABC):
         key_id = self._new_key_id(purpose)
         now = _now()
         entry: dict[str, Any] = {"key_id": key_id, "created_at": now, "retired": None}
+        if purpose in FIXED_ALGORITHMS:
+            entry["algorithm"] = FIXED_ALGORITHMS[purpose]
         if purpose is KeyPurpose.PLATFORM_ENCRYPTION:
             self._create_encryption_key(key_id, entry)
         elif purpose in _ASYMMETRIC:
@@ -283,18 +286,22 @@ class _MetadataStore(ABC):
             if cached is not None:
                 return cached
             purpose, entry = self._find(key_id)
-            if purpose not in (KeyPurpose.PLATFORM_SIGNING, KeyPurpose.AUDIT_LOG):
+            if purpose not in (
+                KeyPurpose.PLATFORM_SIGNING,
+                KeyPurpose.AUDIT_LOG,
+                KeyPurpose.CREDENTIAL_SIGNING,
+            ):
                 raise KeyNotFound(f"key {key_id!r} is not a signing key")
             key = self._load_public_key(key_id, entry)
             self._public_keys[key_id] = key
             return key
 
-    def public_keys(self) -> dict[str, PublicKey]:
-        """Every signing public key, current and retired (old signatures must stay verifiable)."""
+    def public_keys(self, purpose: KeyPurpose = KeyPurpose.PLATFORM_SIGNING) -> dict[str, PublicKey]:
+        """Every signing public key of purpose, current and retired (old signatures must stay verifiable)."""
         with self._lock:
             with contextlib.suppress(KeyNotFound):
                 self._reload()
-            series = self._series(KeyPurpose.PLATFORM_SIGNING) or {"keys": []}
+            series = self._series(purpose) or {"keys": []}
             return {entry["key_id"]: self.public_key(entry["key_id"]) for entry in series["keys"]}
 
     def decrypter(self, key_id: str | None = None) -> Decrypter:
@@ -386,8 +393,13 @@ class FileKeyStore(_MetadataStore):
             raise KeyNotFound(f"invalid key id {key_id!r}")  # never let an id walk out of the directory
         return self.path / f"{key_id}{suffix}"
 
+    def _suite_of(self, entry: dict[str, Any]) -> CryptoSuite:
+        """The suite of a key: its purpose's fixed algorithm (recorded in its entry), else the store's."""
+        algorithm = entry.get("algorithm")
+        return self._suite if algorithm is None else _SUITE_BY_ALGORITHM[algorithm]
+
     def _create_signing_key(self, key_id: str, entry: dict[str, Any]) -> None:
-        key = self._suite.generate_private_key()
+        key = self._suite_of(entry).generate_private_key()
         _write_private(self._key_file(key_id, ".pem"), key.to_pem())
         self._private_keys[key_id] = key
 
@@ -404,16 +416,16 @@ class FileKeyStore(_MetadataStore):
         with self._lock:
             key = self._private_keys.get(key_id)
             if key is None:
-                self._find(key_id)
+                suite = self._suite_of(self._find(key_id)[1])
                 path = self._key_file(key_id, ".pem")
                 try:
                     pem = path.read_bytes()
                 except FileNotFoundError:
                     raise KeyNotFound(f"key file {path} is missing") from None
                 try:
-                    key = self._suite.load_private_key(pem)
+                    key = suite.load_private_key(pem)
                 except MalformedKey as exc:
-                    raise KeyNotFound(f"key file {path} is not a {self._suite.name} private key") from exc
+                    raise KeyNotFound(f"key file {path} is not a {suite.name} private key") from exc
                 self._private_keys[key_id] = key
             return key
 
@@ -439,7 +451,8 @@ class FileKeyStore(_MetadataStore):
         _check_signing(purpose)
         with self._lock:
             key_id = self._current_id(purpose)
-            return _LocalSigner(key_id, self._suite, self._private_key(key_id))
+            suite = self._suite_of(self._find(key_id)[1])
+            return _LocalSigner(key_id, suite, self._private_key(key_id))
 
 
 class Hsm(Protocol):
@@ -655,7 +668,8 @@ class HsmKeyStore(_MetadataStore):
         return str(self._meta["kek"])
 
     def _create_signing_key(self, key_id: str, entry: dict[str, Any]) -> None:
-        public = self._hsm.generate_signing_key(key_id, self._suite.signature_algorithm)
+        algorithm = entry.get("algorithm", self._suite.signature_algorithm)
+        public = self._hsm.generate_signing_key(key_id, algorithm)
         # Kept for operators' convenience only; verification always asks the HSM.
         entry["public_key"] = public.to_pem().decode()
         self._public_keys[key_id] = public

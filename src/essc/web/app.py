@@ -22,6 +22,7 @@ from essc.core.deps import get_platform, policy_of, requires
 from essc.core.platform import Platform
 from essc.core.problems import install_problem_handlers
 from essc.core.routing import LoopRoute
+from essc.credentials.endpoints import router as credentials_router
 from essc.directory.endpoints import router as directory_router
 from essc.ecards.endpoints import router as ecards_router
 from essc.kit import envelope, wire
@@ -51,6 +52,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     authorisations_router,
     directory_router,
     audit_router,
+    credentials_router,
 )
 
 
