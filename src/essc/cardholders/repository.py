@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, func, insert, select, text, tuple_, update
 
 from essc.cardholders.models import Card, CardEvent, ImportBatch, Person
-from essc.core.db import Session, UtcDateTime, affected_rows
+from essc.core.db import Base, Session, UtcDateTime, affected_rows
 
 
 def person_by_index(session: Session, aac002_index: bytes) -> Person | None:
@@ -246,7 +246,7 @@ def insert_staged_persons(session: Session, now: datetime) -> int:
 
 def update_persons_from(session: Session, province: str, rows: Sequence[StagedRow], now: datetime) -> None:
     """Write the re-sealed fields of persons whose content changed."""
-    persons = Person.__table__
+    persons = Base.metadata.tables["persons"]
     session.execute(
         update(persons)
         .where(persons.c.province == province, persons.c.id == bindparam("pid"))
