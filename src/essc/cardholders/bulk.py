@@ -16,12 +16,12 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from essc.cardholders import repository
 from essc.cardholders.importfile import (
     BadRow,
     Format,
-    HolderRecord,
     ImportFileError,
     csv_row,
     decode_line,
@@ -61,7 +61,22 @@ def file_digest(suite: CryptoSuite, path: Path) -> str:
     return suite.hash(b"".join(blocks)).hex()
 
 
-def row_leaf(province: str, index: bytes, digest: bytes, record: HolderRecord) -> bytes:
+class CardFields(Protocol):
+    """The card columns a row digest covers: a file's record and a stored card both have them."""
+
+    @property
+    def aaz500(self) -> str: ...
+    @property
+    def aaz501(self) -> str: ...
+    @property
+    def aab301(self) -> str: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def bank_account_active(self) -> bool: ...
+
+
+def row_leaf(province: str, index: bytes, digest: bytes, record: CardFields) -> bytes:
     """The bytes a loaded row contributes to its batch's Merkle root: keyed digests and card fields only."""
     # aac002, name and phone enter only through the keyed blind index and content digest; the card's status
     # is left out because card events move it afterwards, each with an audit entry of its own.
@@ -227,6 +242,14 @@ class BulkReport:
     bytes_total: int = 0
     seconds: float = 0.0
     bad_rows: list[tuple[int, str]] = field(default_factory=list)
+    # Seconds of this process by phase: waiting for prepared batches, staging, merging, committing.
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, phase: str, since: float) -> float:
+        """Add the time since `since` to a phase; the time now."""
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - since
+        return now
 
     @property
     def loaded(self) -> int:
@@ -267,7 +290,9 @@ def _merge(
     province = local.setup.province
     with UnitOfWork(platform, RequestContext(actor=actor)) as uow:
         session, now = uow.session, uow.clock.now()
+        mark = time.perf_counter()
         repository.stage(session, prepared.rows)
+        mark = report.timed("stage", mark)
         existing = repository.resolve_staged_persons(session, province)
         bad = list(prepared.bad)
         for line, other in existing.elsewhere.items():
@@ -329,7 +354,9 @@ def _merge(
                 committed_at=now,
             )
         )
+        mark = report.timed("merge", mark)
         uow.commit()
+        report.timed("commit", mark)
     report.rows += len(leaves) + prepared.repeated + len(bad)
     report.persons_added += persons_added
     report.persons_updated += len(changed)
@@ -359,6 +386,13 @@ def _resume(platform: Platform, digest: str, province: str, report: BulkReport) 
     last = done[-1]
     report.bytes_done = last.byte_end
     return last.byte_end, last.last_line, last.batch_no + 1
+
+
+def _ready(item: tuple[Chunk, Future[Prepared]], report: BulkReport) -> tuple[Chunk, Prepared]:
+    mark = time.perf_counter()
+    prepared = item[1].result()
+    report.timed("wait", mark)
+    return item[0], prepared
 
 
 def bulk_import(
@@ -411,18 +445,19 @@ def bulk_import(
     try:
         if executor is None:
             for chunk in chunks:
-                merge(chunk, local.prepare(chunk.lines))
+                mark = time.perf_counter()
+                prepared = local.prepare(chunk.lines)
+                report.timed("prepare", mark)
+                merge(chunk, prepared)
         else:
             pending: deque[tuple[Chunk, Future[Prepared]]] = deque()
             for chunk in chunks:
                 pending.append((chunk, executor.submit(_prepare_in_worker, chunk.lines)))
                 # Bounded: the workers prepare the next batches while this process merges one.
                 if len(pending) > workers:
-                    done_chunk, future = pending.popleft()
-                    merge(done_chunk, future.result())
+                    merge(*_ready(pending.popleft(), report))
             while pending:
-                done_chunk, future = pending.popleft()
-                merge(done_chunk, future.result())
+                merge(*_ready(pending.popleft(), report))
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
