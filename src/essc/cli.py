@@ -15,7 +15,8 @@ from essc.audit import service as audit_service
 from essc.audit.witness import Witness, accepted_checkpoints
 from essc.authorisations import service as authorisations
 from essc.authorisations.models import GrantStatus
-from essc.cardholders.importer import ImportReport, import_file
+from essc.cardholders.bulk import DEFAULT_BATCH_SIZE, BulkReport, bulk_import
+from essc.cardholders.importer import ImportReport
 from essc.cardholders.synthetic import synthetic_holders, write_csv, write_ndjson
 from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
@@ -119,6 +120,21 @@ def db_upgrade() -> None:
     typer.echo("database at head")
 
 
+def _progress_line(report: BulkReport) -> str:
+    """rows, share of the file, rows/s and the time left (from the bytes still to read)."""
+    done = report.bytes_done / max(report.bytes_total, 1)
+    rate = (report.rows - report.rows_resumed) / max(report.seconds, 1e-9)
+    byte_rate = (report.bytes_done - report.bytes_resumed) / max(report.seconds, 1e-9)
+    left = (report.bytes_total - report.bytes_done) / byte_rate if byte_rate > 0 else 0.0
+    minutes, seconds = divmod(int(left), 60)
+    width = 24
+    bar = "#" * int(done * width) + "-" * (width - int(done * width))
+    return (
+        f"\r  [{bar}] {100 * done:5.1f}%  {report.rows:,} rows, {len(report.bad_rows):,} bad, "
+        f"{rate:,.0f} rows/s, {minutes}:{seconds:02d} left "
+    )
+
+
 @app.command("import")
 def import_holders(
     path: Annotated[Path, typer.Argument(help="CSV or NDJSON file of holders and cards", exists=True)],
@@ -126,31 +142,41 @@ def import_holders(
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or ndjson; guessed from the suffix")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="rows per transaction")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="rows per committed batch", min=1)] = DEFAULT_BATCH_SIZE,
+    workers: Annotated[
+        int, typer.Option(help="processes that validate and encrypt (0: in this process)", min=0)
+    ] = 2,
     errors: Annotated[Path | None, typer.Option(help="write bad rows (line, reason) to this file")] = None,
 ) -> None:
-    """Stream a province's holder file into the cardholder base; loading twice changes nothing."""
+    """Bulk-load a holder file in committed batches; a rerun resumes; loading twice changes nothing."""
     if fmt not in (None, "csv", "ndjson"):
         raise typer.BadParameter("--format must be csv or ndjson")
     platform = _platform()
     bootstrap.prepare(platform)
-    started = time.monotonic()
 
-    def show(report: ImportReport) -> None:
-        rate = report.rows / max(time.monotonic() - started, 1e-9)
-        typer.echo(
-            f"\r  {report.rows:,} rows, {len(report.bad_rows):,} bad, {rate:,.0f} rows/s", nl=False, err=True
-        )
+    def show(report: BulkReport) -> None:
+        typer.echo(_progress_line(report), nl=False, err=True)
 
     try:
         chosen: Literal["csv", "ndjson"] | None = fmt  # type: ignore[assignment]
-        report = import_file(
-            platform, province, path, Actor.operator("cli"), fmt=chosen, batch_size=batch_size, progress=show
+        report = bulk_import(
+            platform,
+            province,
+            path,
+            Actor.operator("cli"),
+            fmt=chosen,
+            batch_size=batch_size,
+            workers=workers,
+            progress=show,
         )
     except EsscError as exc:
         _fail(exc)
         return
+    finally:
+        platform.close()
     typer.echo("", err=True)
+    if report.resumed_batches:
+        typer.echo(f"{report.resumed_batches:,} batches were committed by an earlier run of this file")
     typer.echo(
         f"{report.rows:,} rows: {report.persons_added:,} persons added, {report.persons_updated:,} updated, "
         f"{report.cards_added:,} cards added, {report.cards_updated:,} updated, "

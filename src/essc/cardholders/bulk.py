@@ -238,7 +238,9 @@ class BulkReport:
     unchanged: int = 0
     batches: int = 0
     resumed_batches: int = 0
+    rows_resumed: int = 0
     bytes_done: int = 0
+    bytes_resumed: int = 0
     bytes_total: int = 0
     seconds: float = 0.0
     bad_rows: list[tuple[int, str]] = field(default_factory=list)
@@ -381,10 +383,11 @@ def _resume(platform: Platform, digest: str, province: str, report: BulkReport) 
         report.unchanged += batch.rows
         report.bad_rows.extend(_rejected_rows(batch.rejected))
     report.resumed_batches = len(done)
+    report.rows_resumed = report.rows
     if not done:
         return 0, 0, 0
     last = done[-1]
-    report.bytes_done = last.byte_end
+    report.bytes_done = report.bytes_resumed = last.byte_end
     return last.byte_end, last.last_line, last.batch_no + 1
 
 
