@@ -11,12 +11,14 @@ import httpx
 import typer
 
 from essc.access import service as access
+from essc.audit import repository as audit_repository
 from essc.audit import service as audit_service
 from essc.audit.witness import Witness, accepted_checkpoints
 from essc.authorisations import service as authorisations
 from essc.authorisations.models import GrantStatus
 from essc.cardholders.bulk import DEFAULT_BATCH_SIZE, BulkReport, bulk_import
 from essc.cardholders.importer import ImportReport
+from essc.cardholders.proofs import prove_import, verify_import_proof
 from essc.cardholders.synthetic import synthetic_holders, write_csv, write_ndjson
 from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
@@ -400,6 +402,29 @@ def audit_verify(
     )
     if not report.intact:
         raise typer.Exit(code=1)
+
+
+@audit_app.command("prove-import")
+def audit_prove_import(
+    aac002: Annotated[
+        str, typer.Option(prompt="aac002", hide_input=True, help="the holder's ID number (asked, not echoed)")
+    ],
+) -> None:
+    """Print the proof (JSON) that a holder's row was bulk-imported: row digest, batch path, log inclusion."""
+    platform = _platform()
+    try:
+        with platform.session_factory() as session:
+            proof = prove_import(session, platform, aac002.strip().upper())
+            head = audit_repository.latest_head(session, proof.log)
+            assert head is not None
+            verify_import_proof(audit_service.hasher_of(platform.suite), proof, bytes(head.root))
+    except EsscError as exc:
+        _fail(exc)
+        return
+    finally:
+        platform.close()
+    typer.echo(proof.as_json().decode("utf-8"))
+    typer.echo(f"checked against log {proof.log} at {proof.log_size:,} leaves", err=True)
 
 
 @audit_app.command("sequence")

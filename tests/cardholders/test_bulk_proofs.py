@@ -34,7 +34,9 @@ def _log_root(platform: Platform) -> bytes:
         return bytes(head.root)
 
 
-def test_one_persons_proof_checks_end_to_end_against_the_signed_log(platform: Platform, tmp_path: Path) -> None:
+def test_one_persons_proof_checks_end_to_end_against_the_signed_log(
+    platform: Platform, tmp_path: Path
+) -> None:
     aac002s = _imported(platform, tmp_path)
     audit_service.sequence_all(platform)
 
