@@ -1,4 +1,4 @@
-"""One imported holder is provable: row digest, its path to the batch root, the batch entry in the signed log."""
+"""An imported holder is provable: row digest, its path to the batch root, the batch entry in the log."""
 
 from __future__ import annotations
 
