@@ -139,5 +139,6 @@ def test_prove_import_prints_a_checked_proof_that_names_no_one(workdir: Path) ->
     result = runner.invoke(app, ["audit", "prove-import"], input=f"{aac002}\n")
 
     assert result.exit_code == 0, result.output
-    assert '"batch_path"' in result.stdout and '"log_path"' in result.stdout
+    assert '"batch_path"' in result.stdout
+    assert '"log_path"' in result.stdout
     assert aac002 not in result.output

@@ -1,4 +1,4 @@
-"""A bulk import killed (SIGKILL) at random batches resumes: every good row exactly once, bad rows reported."""
+"""A bulk import killed (SIGKILL) at random batches resumes: every good row exactly once, bad rows too."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ print("done", flush=True)
 
 
 def _kill_after(url: str, keys: Path, path: Path, batches: int) -> bool:
-    """Run an import in a child process and SIGKILL it after `batches` committed batches; False if it ended."""
+    """Run an import in a child process, SIGKILL it after `batches` committed batches; False if it ended."""
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD, url, str(keys), str(path)], stdout=subprocess.PIPE, text=True
     )
@@ -51,7 +51,7 @@ def _kill_after(url: str, keys: Path, path: Path, batches: int) -> bool:
             if line.strip() == "done":
                 return False
             if int(line) >= batches:
-                time.sleep(random.uniform(0, 0.03))  # noqa: S311 - somewhere inside the next batch
+                time.sleep(random.uniform(0, 0.03))  # somewhere inside the next batch
                 os.kill(child.pid, signal.SIGKILL)
                 return True
         return False

@@ -18,5 +18,6 @@ def test_the_fast_spelling_is_crockford_base32_of_the_value(value: int) -> None:
 
 def test_ids_are_26_crockford_characters_ordered_by_time() -> None:
     first, second = ids.new_id(), ids.new_id()
-    assert len(first) == 26 and set(first) <= set(ids._CROCKFORD)
+    assert len(first) == 26
+    assert set(first) <= set(ids._CROCKFORD)
     assert first[:10] <= second[:10]
