@@ -17,6 +17,7 @@ from essc.audit.witness import Witness, accepted_checkpoints
 from essc.authorisations import service as authorisations
 from essc.authorisations.models import GrantStatus
 from essc.cardholders.bulk import DEFAULT_BATCH_SIZE, BulkReport, bulk_import
+from essc.cardholders.feeds import apply_feed
 from essc.cardholders.importer import ImportReport
 from essc.cardholders.proofs import prove_import, verify_import_proof
 from essc.cardholders.synthetic import synthetic_holders, write_csv, write_ndjson
@@ -191,6 +192,36 @@ def import_holders(
         errors.write_text(
             "".join(f"{line}\t{reason}\n" for line, reason in report.bad_rows), encoding="utf-8"
         )
+    if report.bad_rows:
+        raise typer.Exit(code=2)
+
+
+@app.command("feed")
+def apply_daily_feed(
+    path: Annotated[Path, typer.Argument(help="NDJSON feed of holder changes", exists=True)],
+    province: Annotated[str, typer.Option(help="two-digit province code the feed belongs to")],
+) -> None:
+    """Apply a province's daily feed in each holder's event order; applying it twice changes nothing."""
+    platform = _platform()
+    bootstrap.prepare(platform)
+
+    def show(report: BulkReport) -> None:
+        typer.echo(_progress_line(report), nl=False, err=True)
+
+    try:
+        report = apply_feed(platform, province, path, Actor.operator("cli"), progress=show)
+    except EsscError as exc:
+        _fail(exc)
+        return
+    finally:
+        platform.close()
+    typer.echo("", err=True)
+    typer.echo(
+        f"{report.rows:,} changes: {report.applied:,} applied, {len(report.ignored):,} older than applied "
+        f"(ignored), {len(report.bad_rows):,} bad"
+    )
+    for line, reason in (report.bad_rows + report.ignored)[:20]:
+        typer.echo(f"  line {line}: {reason}", err=True)
     if report.bad_rows:
         raise typer.Exit(code=2)
 
