@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import resource
 import shutil
 import sys
 import tempfile
@@ -113,6 +114,7 @@ class BackendResult:
     baselines: list[Phase]
     statistics: str
     own_cpu: float
+    worker_cpu: float
     database_cpu: float
     marks: list[tuple[int, float]]
 
@@ -266,6 +268,7 @@ def run_backend(
         ) as analyzer:
             marks: list[tuple[int, float]] = []
             sample = CpuSample.now()
+            children = _children_cpu()
             start = perf_counter()
             report: ImportReport | BulkReport
             if args.importer == "bulk":
@@ -293,6 +296,7 @@ def run_backend(
             # The importer's pooled connections are still open, so their backends' CPU is all import work.
             database_cpu = backend_cpu_seconds(import_url)
             own_cpu = finished.own - sample.own
+            worker_cpu = _children_cpu() - children  # the bulk path's worker processes, reaped at its end
         statistics = analyzer.summary() if analyzer else "SQLite: no ANALYZE (none needed to use the indexes)"
         platform.close()
         if report.bad_rows:
@@ -336,9 +340,15 @@ def run_backend(
         baselines,
         statistics,
         own_cpu,
+        worker_cpu,
         database_cpu,
         marks,
     )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _check_same_counts(backend: str, url: str, written: dict[str, int]) -> None:
@@ -367,10 +377,11 @@ def show(result: BackendResult, rows: int, parse_seconds: float) -> None:
     print(f"{'load':52} {'seconds':>9} {'rows/s':>10} {'import/baseline':>16}")
     print(f"{result.imported.label + ' (the import)':52} {imported:9.1f} {rows / imported:10,.0f} {'':>16}")
     print(f"{'':6}CPU during the import: {result.imported.cpu}")
-    cpu = result.own_cpu + result.database_cpu
+    cpu = result.own_cpu + result.worker_cpu + result.database_cpu
     print(
-        f"{'':6}CPU spent on it: this process {result.own_cpu:.1f} s + database backends "
-        f"{result.database_cpu:.1f} s = {cpu:.1f} CPU-s, {rows / cpu:,.0f} rows per CPU-second"
+        f"{'':6}CPU spent on it: this process {result.own_cpu:.1f} s + worker processes "
+        f"{result.worker_cpu:.1f} s + database backends {result.database_cpu:.1f} s = {cpu:.1f} CPU-s, "
+        f"{rows / cpu:,.0f} rows per CPU-second"
     )
     print(f"{'':6}planner statistics: {result.statistics}")
     if isinstance(result.report, BulkReport):
