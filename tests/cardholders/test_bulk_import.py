@@ -13,7 +13,7 @@ from essc.cardholders.models import Card, ImportBatch, Person
 from essc.cardholders.synthetic import synthetic_holders, write_csv, write_ndjson
 from essc.core.context import Actor
 from essc.core.platform import Platform
-from factories import read_clear_holder
+from factories import holder, load, read_clear_holder
 
 OPERATOR = Actor.operator("test")
 
@@ -84,3 +84,31 @@ def test_worker_processes_load_the_same_as_in_process(platform: Platform, tmp_pa
 
     assert (report.rows, report.persons_added, report.batches) == (300, 300, 5)
     assert _counts(platform) == (300, 300, 5, 5)
+
+
+def test_rows_the_database_refuses_are_reported_by_line_and_the_rest_load(
+    platform: Platform, tmp_path: Path
+) -> None:
+    elsewhere = holder("11")
+    load(platform, elsewhere)
+    records = list(synthetic_holders("44", 6, seed=12))
+    write_csv(tmp_path / "day1.csv", records[:3])
+    bulk_import(platform, "44", tmp_path / "day1.csv", OPERATOR, workers=0)
+    rows = [
+        replace(records[3], aac002=elsewhere.aac002),  # a person of province 11
+        replace(records[4], aaz500=records[0].aaz500),  # a card another person holds
+        replace(records[5], aab301="110101"),  # a region outside the province
+        records[1],
+    ]
+    write_csv(tmp_path / "day2.csv", rows)
+
+    report = bulk_import(platform, "44", tmp_path / "day2.csv", OPERATOR, workers=0)
+
+    assert [line for line, _ in report.bad_rows] == [2, 3, 4]
+    reasons = " | ".join(reason for _, reason in report.bad_rows)
+    assert "already held by province 11" in reasons
+    assert "belongs to another person" in reasons
+    assert "not in province 44" in reasons
+    assert records[0].aaz500 not in reasons
+    assert elsewhere.aac002 not in reasons
+    assert (report.unchanged, _counts(platform)[:2]) == (1, (4, 4))
