@@ -1,9 +1,10 @@
-"""Holder import rows/s through essc's real import path, against a plain bulk insert of the rows it wrote."""
+"""Holder import rows/s through essc's import (bulk or row path) against COPY of the rows it wrote."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import resource
 import shutil
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from sqlalchemy import Table, func, inspect, literal_column, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnClause
 
+from essc.cardholders.bulk import DEFAULT_BATCH_SIZE, BulkReport, bulk_import
 from essc.cardholders.importer import ImportReport, import_file
 from essc.cardholders.importfile import BadRow, parse_file
 from essc.cardholders.synthetic import synthetic_holders, write_csv
@@ -105,13 +107,14 @@ class BackendResult:
     backend: str
     version: str
     suite: str
-    report: ImportReport
+    report: ImportReport | BulkReport
     imported: Phase
     meter: Meter
     written: dict[str, int]
     baselines: list[Phase]
     statistics: str
     own_cpu: float
+    worker_cpu: float
     database_cpu: float
     marks: list[tuple[int, float]]
 
@@ -223,12 +226,12 @@ def copy_baseline(source_url: str, target_url: str, tables: Sequence[Table], fol
     return phase
 
 
-def progress_marks(total: int, marks: list[tuple[int, float]]) -> Callable[[ImportReport], None]:
+def progress_marks(total: int, marks: list[tuple[int, float]]) -> Callable[[ImportReport | BulkReport], None]:
     """Record (rows, seconds) at every tenth of the file and say so on stderr: shows how the rate holds up."""
     step = max(1, total // 10)
     start = perf_counter()
 
-    def mark(report: ImportReport) -> None:
+    def mark(report: ImportReport | BulkReport) -> None:
         if report.rows >= (len(marks) + 1) * step:
             elapsed = perf_counter() - start
             rows, seconds = marks[-1] if marks else (0, 0.0)
@@ -256,7 +259,8 @@ def run_backend(
         platform.fields = TimedFieldCipher(platform.suite, platform.keys, meter)
         platform.blind_index = TimedBlindIndex(platform.suite, platform.keys, meter)
         settle(import_url)
-        print(f"[{backend}] importing {rows:,} rows through import_file ...", file=sys.stderr)
+        label = "bulk_import" if args.importer == "bulk" else "import_file"
+        print(f"[{backend}] importing {rows:,} rows through {label} ...", file=sys.stderr)
         with (
             AutoAnalyze(import_url, args.pg_autoanalyze == "emulate")
             if backend == "postgresql"
@@ -264,21 +268,35 @@ def run_backend(
         ) as analyzer:
             marks: list[tuple[int, float]] = []
             sample = CpuSample.now()
+            children = _children_cpu()
             start = perf_counter()
-            report = import_file(
-                platform,
-                PROVINCE,
-                csv_path,
-                Actor.operator("bench"),
-                batch_size=batch_size,
-                progress=progress_marks(rows, marks),
-            )
-            imported = Phase("import_file", perf_counter() - start)
+            report: ImportReport | BulkReport
+            if args.importer == "bulk":
+                report = bulk_import(
+                    platform,
+                    PROVINCE,
+                    csv_path,
+                    Actor.operator("bench"),
+                    batch_size=batch_size,
+                    workers=args.workers,
+                    progress=progress_marks(rows, marks),
+                )
+            else:
+                report = import_file(
+                    platform,
+                    PROVINCE,
+                    csv_path,
+                    Actor.operator("bench"),
+                    batch_size=batch_size,
+                    progress=progress_marks(rows, marks),
+                )
+            imported = Phase(label, perf_counter() - start)
             finished = CpuSample.now()
             imported.cpu = sample.until(finished, imported.seconds)
             # The importer's pooled connections are still open, so their backends' CPU is all import work.
             database_cpu = backend_cpu_seconds(import_url)
             own_cpu = finished.own - sample.own
+            worker_cpu = _children_cpu() - children  # the bulk path's worker processes, reaped at its end
         statistics = analyzer.summary() if analyzer else "SQLite: no ANALYZE (none needed to use the indexes)"
         platform.close()
         if report.bad_rows:
@@ -322,9 +340,15 @@ def run_backend(
         baselines,
         statistics,
         own_cpu,
+        worker_cpu,
         database_cpu,
         marks,
     )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _check_same_counts(backend: str, url: str, written: dict[str, int]) -> None:
@@ -351,14 +375,18 @@ def show(result: BackendResult, rows: int, parse_seconds: float) -> None:
     tables = ", ".join(f"{name} {count:,}" for name, count in result.written.items())
     print(f"rows written by the import: {tables}")
     print(f"{'load':52} {'seconds':>9} {'rows/s':>10} {'import/baseline':>16}")
-    print(f"{'import_file (real import path)':52} {imported:9.1f} {rows / imported:10,.0f} {'':>16}")
+    print(f"{result.imported.label + ' (the import)':52} {imported:9.1f} {rows / imported:10,.0f} {'':>16}")
     print(f"{'':6}CPU during the import: {result.imported.cpu}")
-    cpu = result.own_cpu + result.database_cpu
+    cpu = result.own_cpu + result.worker_cpu + result.database_cpu
     print(
-        f"{'':6}CPU spent on it: this process {result.own_cpu:.1f} s + database backends "
-        f"{result.database_cpu:.1f} s = {cpu:.1f} CPU-s, {rows / cpu:,.0f} rows per CPU-second"
+        f"{'':6}CPU spent on it: this process {result.own_cpu:.1f} s + worker processes "
+        f"{result.worker_cpu:.1f} s + database backends {result.database_cpu:.1f} s = {cpu:.1f} CPU-s, "
+        f"{rows / cpu:,.0f} rows per CPU-second"
     )
     print(f"{'':6}planner statistics: {result.statistics}")
+    if isinstance(result.report, BulkReport):
+        phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.report.phases.items())
+        print(f"{'':6}the import process's time by phase: {phases}")
     tenths = [(0, 0.0), *result.marks]
     rates = [f"{(b - a) / (y - x) / 1000:.1f}k" for (a, x), (b, y) in pairwise(tenths)]
     print(f"{'':6}import rows/s by tenth of the file: {' '.join(rates)}")
@@ -372,6 +400,9 @@ def show(result: BackendResult, rows: int, parse_seconds: float) -> None:
         if phase.cpu:
             print(f"{'':6}CPU during this baseline: {phase.cpu}")
     meter = result.meter
+    if not meter.field_calls:
+        print("  field encryption and the blind index ran in the worker processes (not timed from here)")
+        return
     crypto = meter.field_seconds + meter.index_seconds
     print(f"time inside the import ({result.suite} suite, perf_counter around each call):")
     lines = [
@@ -392,7 +423,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="holders to import (default 1,000,000)")
     parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="both")
-    parser.add_argument("--batch-size", type=int, default=1000, help="importer batch size (its default)")
+    parser.add_argument("--batch-size", type=int, default=None, help="batch size (default: the importer's)")
+    parser.add_argument(
+        "--importer", choices=["bulk", "rows"], default="bulk", help="bulk_import or import_file"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="bulk_import's worker processes (0: in process)"
+    )
     parser.add_argument(
         "--postgres-url", default=DEFAULT_POSTGRES_URL, help="server URL to create scratch DBs"
     )
@@ -405,6 +442,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="if the server runs with autovacuum=off: emulate its ANALYZE (default) or never analyze",
     )
     args = parser.parse_args(argv)
+    if args.batch_size is None:
+        args.batch_size = DEFAULT_BATCH_SIZE if args.importer == "bulk" else 1000
     backends = BACKENDS if args.backend == "both" else (args.backend,)
 
     exit_cleanly_on_sigterm()
@@ -417,7 +456,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         parse_seconds = parse_only_seconds(csv_path)
         size = csv_path.stat().st_size / 2**20
         print(
-            f"# bench_import: {args.rows:,} synthetic holders of province {PROVINCE}, batch {args.batch_size}"
+            f"# bench_import: {args.rows:,} synthetic holders of province {PROVINCE}, "
+            f"{args.importer} importer, batch {args.batch_size}, "
+            f"workers {args.workers if args.importer == 'bulk' else 0}"
         )
         print(f"# {machine()}; one process, the database server on the same machine;")
         print("# the machine is shared: 'machine busy' above this process + its database means other load")

@@ -143,7 +143,9 @@ class AutoAnalyze:
     )
     _DUE = (
         "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
-        "WHERE s.n_mod_since_analyze > :threshold + :scale * greatest(c.reltuples, 0)"
+        "WHERE s.n_mod_since_analyze > :threshold + :scale * greatest(c.reltuples, 0) "
+        # Autovacuum never analyzes another session's temporary table (nor could this connection).
+        "AND c.relpersistence <> 't'"
     )
 
     def __init__(self, url: str, enabled: bool = True) -> None:

@@ -342,3 +342,33 @@ def credential_device_signer(platform: Platform, key: PrivateKey) -> sdjwt.JwsSi
     return sdjwt.suite_signer(
         platform.suite.name, "device", lambda message: platform.suite.sign(key, message)
     )
+
+# -- bulk import and daily feeds (tests/cardholders/test_bulk_*.py) -----------------------------------------
+
+
+def read_clear_holder(platform: Platform, aac002: str) -> ClearHolder:
+    """A loaded holder's clear fields and card, found by ID number (for asserting what an import wrote)."""
+    from essc.cardholders import repository as holders
+    from essc.cardholders.service import aac002_index, read_clear_person
+
+    with operator_uow(platform) as uow:
+        person = holders.person_by_index(uow.session, aac002_index(platform, aac002))
+        assert person is not None, "no such holder"
+        clear = read_clear_person(uow, person, "test")
+        cards = holders.cards_of_person(uow.session, person.province, person.id)
+        return ClearHolder(
+            clear.aac002,
+            clear.aac003,
+            clear.aac067,
+            {card.aaz500: (card.status, card.bank_account_active) for card in cards},
+        )
+
+
+@dataclass(frozen=True)
+class ClearHolder:
+    """What the platform holds of one person, decrypted: ID number, name, phone and cards by aaz500."""
+
+    aac002: str
+    aac003: str
+    aac067: str | None
+    cards: dict[str, tuple[str, bool]]

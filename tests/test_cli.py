@@ -127,3 +127,18 @@ def test_import_reports_rejected_rows_by_line_and_reason_with_masked_values_only
     assert f"{rows[2][0][0]}{'*' * 16}{rows[2][0][-1]}" in reported
     assert "aac003 '*" in reported
     assert f"aac067 '{rows[6][2][:3]}****{rows[6][2][-4:]}'" in reported
+
+
+def test_prove_import_prints_a_checked_proof_that_names_no_one(workdir: Path) -> None:
+    holders = workdir / "holders.csv"
+    assert runner.invoke(app, ["demo-data", "generate", str(holders), "--count", "20"]).exit_code == 0
+    aac002 = holders.read_text(encoding="utf-8").splitlines()[7].split(",")[0]
+    assert runner.invoke(app, ["import", str(holders), "--province", "44", "--workers", "0"]).exit_code == 0
+    assert runner.invoke(app, ["audit", "sequence", "--once"]).exit_code == 0
+
+    result = runner.invoke(app, ["audit", "prove-import"], input=f"{aac002}\n")
+
+    assert result.exit_code == 0, result.output
+    assert '"batch_path"' in result.stdout
+    assert '"log_path"' in result.stdout
+    assert aac002 not in result.output

@@ -11,12 +11,16 @@ import httpx
 import typer
 
 from essc.access import service as access
+from essc.audit import repository as audit_repository
 from essc.audit import service as audit_service
 from essc.audit.witness import Witness, accepted_checkpoints
 from essc.authorisations import service as authorisations
 from essc.authorisations.models import GrantStatus
-from essc.cardholders.importer import ImportReport, import_file
-from essc.cardholders.synthetic import synthetic_holders, write_csv, write_ndjson
+from essc.cardholders.bulk import DEFAULT_BATCH_SIZE, BulkReport, bulk_import
+from essc.cardholders.feeds import apply_feed
+from essc.cardholders.importer import ImportReport
+from essc.cardholders.proofs import prove_import, verify_import_proof
+from essc.cardholders.synthetic import write_parallel
 from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
 from essc.core.nonces import RedisNonceStore
@@ -119,6 +123,21 @@ def db_upgrade() -> None:
     typer.echo("database at head")
 
 
+def _progress_line(report: BulkReport) -> str:
+    """rows, share of the file, rows/s and the time left (from the bytes still to read)."""
+    done = report.bytes_done / max(report.bytes_total, 1)
+    rate = (report.rows - report.rows_resumed) / max(report.seconds, 1e-9)
+    byte_rate = (report.bytes_done - report.bytes_resumed) / max(report.seconds, 1e-9)
+    left = (report.bytes_total - report.bytes_done) / byte_rate if byte_rate > 0 else 0.0
+    minutes, seconds = divmod(int(left), 60)
+    width = 24
+    bar = "#" * int(done * width) + "-" * (width - int(done * width))
+    return (
+        f"\r  [{bar}] {100 * done:5.1f}%  {report.rows:,} rows, {len(report.bad_rows):,} bad, "
+        f"{rate:,.0f} rows/s, {minutes}:{seconds:02d} left "
+    )
+
+
 @app.command("import")
 def import_holders(
     path: Annotated[Path, typer.Argument(help="CSV or NDJSON file of holders and cards", exists=True)],
@@ -126,31 +145,41 @@ def import_holders(
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or ndjson; guessed from the suffix")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="rows per transaction")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="rows per committed batch", min=1)] = DEFAULT_BATCH_SIZE,
+    workers: Annotated[
+        int, typer.Option(help="processes that validate and encrypt (0: in this process)", min=0)
+    ] = 2,
     errors: Annotated[Path | None, typer.Option(help="write bad rows (line, reason) to this file")] = None,
 ) -> None:
-    """Stream a province's holder file into the cardholder base; loading twice changes nothing."""
+    """Bulk-load a holder file in committed batches; a rerun resumes; loading twice changes nothing."""
     if fmt not in (None, "csv", "ndjson"):
         raise typer.BadParameter("--format must be csv or ndjson")
     platform = _platform()
     bootstrap.prepare(platform)
-    started = time.monotonic()
 
-    def show(report: ImportReport) -> None:
-        rate = report.rows / max(time.monotonic() - started, 1e-9)
-        typer.echo(
-            f"\r  {report.rows:,} rows, {len(report.bad_rows):,} bad, {rate:,.0f} rows/s", nl=False, err=True
-        )
+    def show(report: BulkReport) -> None:
+        typer.echo(_progress_line(report), nl=False, err=True)
 
     try:
         chosen: Literal["csv", "ndjson"] | None = fmt  # type: ignore[assignment]
-        report = import_file(
-            platform, province, path, Actor.operator("cli"), fmt=chosen, batch_size=batch_size, progress=show
+        report = bulk_import(
+            platform,
+            province,
+            path,
+            Actor.operator("cli"),
+            fmt=chosen,
+            batch_size=batch_size,
+            workers=workers,
+            progress=show,
         )
     except EsscError as exc:
         _fail(exc)
         return
+    finally:
+        platform.close()
     typer.echo("", err=True)
+    if report.resumed_batches:
+        typer.echo(f"{report.resumed_batches:,} batches were committed by an earlier run of this file")
     typer.echo(
         f"{report.rows:,} rows: {report.persons_added:,} persons added, {report.persons_updated:,} updated, "
         f"{report.cards_added:,} cards added, {report.cards_updated:,} updated, "
@@ -167,17 +196,55 @@ def import_holders(
         raise typer.Exit(code=2)
 
 
+@app.command("feed")
+def apply_daily_feed(
+    path: Annotated[Path, typer.Argument(help="NDJSON feed of holder changes", exists=True)],
+    province: Annotated[str, typer.Option(help="two-digit province code the feed belongs to")],
+) -> None:
+    """Apply a province's daily feed in each holder's event order; applying it twice changes nothing."""
+    platform = _platform()
+    bootstrap.prepare(platform)
+
+    def show(report: BulkReport) -> None:
+        typer.echo(_progress_line(report), nl=False, err=True)
+
+    try:
+        report = apply_feed(platform, province, path, Actor.operator("cli"), progress=show)
+    except EsscError as exc:
+        _fail(exc)
+        return
+    finally:
+        platform.close()
+    typer.echo("", err=True)
+    typer.echo(
+        f"{report.rows:,} changes: {report.applied:,} applied, {len(report.ignored):,} older than applied "
+        f"(ignored), {len(report.bad_rows):,} bad"
+    )
+    for line, reason in (report.bad_rows + report.ignored)[:20]:
+        typer.echo(f"  line {line}: {reason}", err=True)
+    if report.bad_rows:
+        raise typer.Exit(code=2)
+
+
 @demo_data_app.command("generate")
 def generate(
     out: Annotated[Path, typer.Argument(help="file to write (.csv or .ndjson)")],
     province: Annotated[str, typer.Option(help="two-digit province code")] = "44",
     count: Annotated[int, typer.Option(help="number of holders")] = 10_000,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="processes making disjoint shards (1: the single seeded stream)", min=1)
+    ] = 1,
 ) -> None:
     """Write a synthetic holder file (Faker zh_CN names, valid ID numbers)."""
-    records = synthetic_holders(province, count, seed)
-    (write_ndjson if out.suffix in (".ndjson", ".jsonl") else write_csv)(out, records)
-    typer.echo(f"wrote {count:,} holders to {out}")
+    started = time.monotonic()
+    try:
+        written = write_parallel(out, province, count, seed, workers)
+    except EsscError as exc:
+        _fail(exc)
+        return
+    rate = written / max(time.monotonic() - started, 1e-9)
+    typer.echo(f"wrote {written:,} holders to {out} ({rate:,.0f} holders/s)")
 
 
 @keys_app.command("list")
@@ -374,6 +441,29 @@ def audit_verify(
     )
     if not report.intact:
         raise typer.Exit(code=1)
+
+
+@audit_app.command("prove-import")
+def audit_prove_import(
+    aac002: Annotated[
+        str, typer.Option(prompt="aac002", hide_input=True, help="the holder's ID number (asked, not echoed)")
+    ],
+) -> None:
+    """Print the proof (JSON) that a holder's row was bulk-imported: row digest, batch path, log inclusion."""
+    platform = _platform()
+    try:
+        with platform.session_factory() as session:
+            proof = prove_import(session, platform, aac002.strip().upper())
+            head = audit_repository.latest_head(session, proof.log)
+            assert head is not None
+            verify_import_proof(audit_service.hasher_of(platform.suite), proof, bytes(head.root))
+    except EsscError as exc:
+        _fail(exc)
+        return
+    finally:
+        platform.close()
+    typer.echo(proof.as_json().decode("utf-8"))
+    typer.echo(f"checked against log {proof.log} at {proof.log_size:,} leaves", err=True)
 
 
 @audit_app.command("sequence")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from essc.access.models import Caller, CallerKey, CallerSession, PublicKeyOwner
 from essc.audit.models import AuditCosignature, AuditEntry, AuditTile, AuditTreeHead, AuditWitness
 from essc.authorisations.models import ChannelGrant, ProvinceBusinessItem
-from essc.cardholders.models import Card, CardEvent, Person
+from essc.cardholders.models import Card, CardEvent, HolderFeedMark, ImportBatch, Person
 from essc.channels.models import Channel, ChannelCertification
 from essc.chips.models import ChipChallenge
 from essc.core.db import Base
@@ -44,7 +44,9 @@ __all__ = [
     "DeviceCertificateRecord",
     "Ecard",
     "EcardPassword",
+    "HolderFeedMark",
     "IdempotencyRecord",
+    "ImportBatch",
     "Institution",
     "Issuance",
     "IssuanceEvidence",

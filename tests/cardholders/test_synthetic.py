@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from stdnum.cn import ric
 
 from essc.cardholders.importfile import GoodRow, parse_file
-from essc.cardholders.synthetic import _Permutation, synthetic_holders, write_csv, write_ndjson
+from essc.cardholders.synthetic import (
+    _Permutation,
+    synthetic_holders,
+    write_csv,
+    write_ndjson,
+    write_parallel,
+)
 from essc.kit.errors import InvalidInput
 from essc.kit.idnumber import birth_date_of, normalise_id_number
 from essc.regions.data import counties_of, is_known_region, province_codes
@@ -120,3 +126,24 @@ def test_generation_is_fast() -> None:
     assert produced == 50_000
     # About 100,000/s on a development machine; the bound leaves room for slow CI runners.
     assert elapsed < 5.0, f"{produced / elapsed:,.0f} records/s"
+
+
+def test_shards_of_one_seed_are_disjoint_and_a_single_shard_is_the_whole_stream() -> None:
+    shards = [list(synthetic_holders("44", 300, seed=5, shard=i, shards=3)) for i in range(3)]
+    rows = [record for shard in shards for record in shard]
+
+    assert len({r.aac002 for r in rows}) == len({r.aaz500 for r in rows}) == 900
+    assert list(synthetic_holders("44", 50, seed=5, shard=0, shards=1)) == list(
+        synthetic_holders("44", 50, seed=5)
+    )
+
+
+def test_write_parallel_makes_one_importable_file_of_distinct_holders(tmp_path: Path) -> None:
+    path = tmp_path / "holders.csv"
+
+    written = write_parallel(path, "44", 101, seed=2, workers=2)
+
+    rows = list(parse_file(path))
+    assert written == len(rows) == 101
+    assert all(isinstance(row, GoodRow) for row in rows)
+    assert len({row.record.aac002 for row in rows if isinstance(row, GoodRow)}) == 101

@@ -33,3 +33,13 @@ class ReplacementMissing(InvalidInput):
 class EventConflict(Conflict):
     code = "event_id_conflict"
     title = "The eventId was already used for a different event"
+
+
+class RowNotImported(NotFound):
+    code = "holder_row_not_imported"
+    title = "The holder's current row was not loaded by a bulk import batch"
+
+
+class ImportNotSequenced(Conflict):
+    code = "import_batch_not_sequenced"
+    title = "The import batch's audit entry is not under a signed tree head yet"

@@ -295,11 +295,7 @@ def _decoded_lines(path: Path) -> Generator[tuple[int, str | None]]:
         raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}", path=str(path)) from exc
     with handle:
         for number, raw in enumerate(handle, start=1):
-            data = raw[len(_BOM) :] if number == 1 and raw.startswith(_BOM) else raw
-            try:
-                yield number, data.decode("utf-8")
-            except UnicodeDecodeError:
-                yield number, None
+            yield number, decode_line(number, raw)
 
 
 def _csv_fields(text: str) -> list[str]:
@@ -328,51 +324,75 @@ def _csv_header(lines: Iterator[tuple[int, str | None]], path: Path) -> list[str
     raise ImportFileError(f"{path.name}: the file is empty; a CSV import needs a header row", path=str(path))
 
 
+def csv_row(header: list[str], number: int, text: str | None) -> ParsedRow | None:
+    """One CSV data line checked against the header; None for a line that holds no row (blank)."""
+    if text is None:
+        return BadRow(number, "the line is not valid UTF-8")
+    if not text.strip():
+        return None
+    try:
+        fields = _csv_fields(text.rstrip("\r\n"))
+    except csv.Error as exc:
+        return BadRow(number, f"malformed CSV: {exc}")
+    if not any(field.strip() for field in fields):
+        return None  # spreadsheet exports end with rows of empty cells
+    if len(fields) != len(header):
+        return BadRow(number, f"expected {len(header)} fields as in the header, got {len(fields)}")
+    result = _record(dict(zip(header, fields, strict=True)))
+    return GoodRow(number, result) if isinstance(result, HolderRecord) else BadRow(number, result)
+
+
+def ndjson_row(number: int, text: str | None) -> ParsedRow | None:
+    """One NDJSON line checked; None for a blank line."""
+    if text is None:
+        return BadRow(number, "the line is not valid UTF-8")
+    if not text.strip():
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return BadRow(number, f"invalid JSON: {exc}")
+    if not isinstance(value, dict):
+        return BadRow(number, f"expected a JSON object, got {type(value).__name__}")
+    missing = [key for key in REQUIRED_COLUMNS if key not in value]
+    if missing:
+        return BadRow(number, f"missing key{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    result = _record(value)
+    return GoodRow(number, result) if isinstance(result, HolderRecord) else BadRow(number, result)
+
+
+def decode_line(number: int, raw: bytes) -> str | None:
+    """A physical line as text (a BOM dropped from line 1); None when it is not valid UTF-8."""
+    data = raw[len(_BOM) :] if number == 1 and raw.startswith(_BOM) else raw
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def read_csv_header(path: Path) -> list[str]:
+    """The CSV file's column names, or ImportFileError when they cannot describe holder rows."""
+    lines = _decoded_lines(path)
+    try:
+        return _csv_header(lines, path)
+    finally:
+        lines.close()
+
+
 def _parse_csv(path: Path) -> Iterator[ParsedRow]:
     lines = _decoded_lines(path)
     header = _csv_header(lines, path)
-    width = len(header)
     for number, text in lines:
-        if text is None:
-            yield BadRow(number, "the line is not valid UTF-8")
-            continue
-        if not text.strip():
-            continue
-        try:
-            fields = _csv_fields(text.rstrip("\r\n"))
-        except csv.Error as exc:
-            yield BadRow(number, f"malformed CSV: {exc}")
-            continue
-        if not any(field.strip() for field in fields):
-            continue  # spreadsheet exports end with rows of empty cells
-        if len(fields) != width:
-            yield BadRow(number, f"expected {width} fields as in the header, got {len(fields)}")
-            continue
-        result = _record(dict(zip(header, fields, strict=True)))
-        yield GoodRow(number, result) if isinstance(result, HolderRecord) else BadRow(number, result)
+        row = csv_row(header, number, text)
+        if row is not None:
+            yield row
 
 
 def _parse_ndjson(path: Path) -> Iterator[ParsedRow]:
     for number, text in _decoded_lines(path):
-        if text is None:
-            yield BadRow(number, "the line is not valid UTF-8")
-            continue
-        if not text.strip():
-            continue
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            yield BadRow(number, f"invalid JSON: {exc}")
-            continue
-        if not isinstance(value, dict):
-            yield BadRow(number, f"expected a JSON object, got {type(value).__name__}")
-            continue
-        missing = [key for key in REQUIRED_COLUMNS if key not in value]
-        if missing:
-            yield BadRow(number, f"missing key{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-            continue
-        result = _record(value)
-        yield GoodRow(number, result) if isinstance(result, HolderRecord) else BadRow(number, result)
+        row = ndjson_row(number, text)
+        if row is not None:
+            yield row
 
 
 def guess_format(path: Path) -> Format:

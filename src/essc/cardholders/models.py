@@ -6,12 +6,14 @@ from datetime import datetime
 
 from sqlalchemy import (
     CHAR,
+    BigInteger,
     Boolean,
     ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -85,3 +87,42 @@ class CardEvent(Base):
     replacement_card_id: Mapped[str | None] = mapped_column(CHAR(26))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ImportBatch(Base):
+    """The ledger of a bulk import: one row per committed batch, written in that batch's transaction.
+
+    A file is known by its digest; its batches commit in order, so the rows of a file are the prefix that
+    survived a crash and a rerun resumes after the last of them. The row digests are the leaves of the
+    batch's Merkle root, which the batch's audit entry carries (docs/bulk-import.md).
+    """
+
+    __tablename__ = "import_batches"
+    __table_args__ = (Index("ix_import_batches_province", "province", "committed_at"),)
+
+    file_digest: Mapped[str] = mapped_column(CHAR(64), primary_key=True)
+    batch_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    province: Mapped[str] = mapped_column(CHAR(2))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    first_line: Mapped[int] = mapped_column(Integer)
+    last_line: Mapped[int] = mapped_column(Integer)
+    byte_end: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(Integer)
+    changed: Mapped[int] = mapped_column(Integer)
+    root: Mapped[bytes] = mapped_column(LargeBinary(64))
+    row_digests: Mapped[bytes] = mapped_column(LargeBinary)
+    # Bad rows as "line<TAB>reason" lines, reasons masked: a rerun reports them again without re-reading.
+    rejected: Mapped[str] = mapped_column(Text)
+    committed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class HolderFeedMark(Base):
+    """The sequence of the last change a province's daily feed applied to a holder: older ones are ignored."""
+
+    __tablename__ = "holder_feed_marks"
+
+    province: Mapped[str] = mapped_column(CHAR(2), primary_key=True)
+    aac002_index: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

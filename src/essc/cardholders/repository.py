@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, select, text, tuple_, update
 
-from essc.cardholders.models import Card, CardEvent, Person
-from essc.core.db import Session
+from essc.cardholders.models import Card, CardEvent, ImportBatch, Person
+from essc.core.db import Base, Session, UtcDateTime, affected_rows
 
 
 def person_by_index(session: Session, aac002_index: bytes) -> Person | None:
@@ -88,3 +90,251 @@ def cards_by_keys(session: Session, keys: Sequence[tuple[str, str]]) -> list[Car
     if not keys:
         return []
     return list(session.execute(select(Card).where(tuple_(Card.province, Card.id).in_(keys))).scalars())
+
+
+# -- bulk import: the staging table, the set-wise merge and the batch ledger ------------------------------
+
+
+class StagedRow(NamedTuple):
+    """One prepared holder row as the staging table holds it (column order of _STAGED_COLUMNS)."""
+
+    line: int
+    person_id: str
+    aac002_index: bytes
+    aac002_cipher: bytes
+    aac003_cipher: bytes
+    aac067_cipher: bytes | None
+    aac002_masked: str
+    aac003_masked: str
+    content_digest: bytes
+    card_id: str
+    aaz500: str
+    aaz501: str
+    aab301: str
+    generation: int
+    bank_account_active: bool
+    status: str
+
+
+_STAGED_COLUMNS = StagedRow._fields
+_STAGED_TYPES = (
+    "int4", "text", "bytea", "bytea", "bytea", "bytea", "text", "text", "bytea",
+    "text", "text", "text", "text", "int4", "bool", "text",
+)  # fmt: skip
+_STAGING_BODY = """(
+    line integer NOT NULL, person_id text NOT NULL, aac002_index {blob} NOT NULL,
+    aac002_cipher {blob} NOT NULL, aac003_cipher {blob} NOT NULL, aac067_cipher {blob},
+    aac002_masked text NOT NULL, aac003_masked text NOT NULL, content_digest {blob} NOT NULL,
+    card_id text NOT NULL, aaz500 text NOT NULL, aaz501 text NOT NULL, aab301 text NOT NULL,
+    generation integer NOT NULL, bank_account_active boolean NOT NULL, status text NOT NULL,
+    existing boolean NOT NULL DEFAULT FALSE
+)"""
+_SQLITE_STAGE = "INSERT INTO import_staging ({}) VALUES ({})".format(  # noqa: S608 - our own columns
+    ", ".join(_STAGED_COLUMNS), ", ".join("?" for _ in _STAGED_COLUMNS)
+)
+_NOW = bindparam("now", type_=UtcDateTime())
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def stage(session: Session, rows: Sequence[StagedRow]) -> None:
+    """Load prepared rows into this connection's empty staging table: binary COPY on PostgreSQL."""
+    if _is_postgresql(session):
+        session.execute(
+            text(
+                "CREATE TEMP TABLE IF NOT EXISTS import_staging "
+                + _STAGING_BODY.format(blob="bytea")
+                + " ON COMMIT DELETE ROWS"
+            )
+        )
+        session.execute(text("CREATE INDEX IF NOT EXISTS ix_import_staging ON import_staging (aac002_index)"))
+        driver = session.connection().connection.driver_connection
+        columns = ", ".join(_STAGED_COLUMNS)
+        statement = f"COPY import_staging ({columns}) FROM STDIN (FORMAT BINARY)"
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            copy.set_types(_STAGED_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        # A temporary table is never analyzed by autovacuum: without this the merge's plans guess its size.
+        session.execute(text("ANALYZE import_staging"))
+        return
+    session.execute(
+        text("CREATE TEMP TABLE IF NOT EXISTS import_staging " + _STAGING_BODY.format(blob="blob"))
+    )
+    session.execute(
+        text("CREATE INDEX IF NOT EXISTS temp.ix_import_staging ON import_staging (aac002_index)")
+    )
+    session.execute(text("DELETE FROM import_staging"))
+    if rows:
+        driver = session.connection().connection.driver_connection
+        driver.executemany(_SQLITE_STAGE, rows)  # type: ignore[union-attr]
+
+
+@dataclass(slots=True)
+class StagedPersons:
+    """What the database already holds of a staged batch, by line."""
+
+    existing: set[int] = field(default_factory=set)
+    changed: dict[int, str] = field(default_factory=dict)  # line -> the existing person's id
+    elsewhere: dict[int, str] = field(default_factory=dict)  # line -> the province that holds the person
+    card_conflicts: dict[int, str] = field(default_factory=dict)  # line -> aaz500 held by another person
+    cards: set[str] = field(default_factory=set)  # aaz500 already held by the same person
+
+
+def resolve_staged_persons(session: Session, province: str) -> StagedPersons:
+    """Point staged rows at the persons that exist; find rows held by another province or another person."""
+    found = StagedPersons()
+    session.execute(
+        text(
+            "UPDATE import_staging SET person_id = p.id, existing = TRUE FROM persons p "
+            "WHERE p.aac002_index = import_staging.aac002_index AND p.province = :province"
+        ),
+        {"province": province},
+    )
+    rows = session.execute(
+        text(
+            "SELECT s.line, p.province, p.id, p.content_digest = s.content_digest FROM import_staging s "
+            "JOIN persons p ON p.aac002_index = s.aac002_index"
+        )
+    )
+    for line, held_by, person_id, same in rows:
+        if held_by != province:
+            found.elsewhere[line] = held_by
+            continue
+        found.existing.add(line)
+        if not same:
+            found.changed[line] = person_id
+    cards = session.execute(
+        text(
+            "SELECT s.line, s.aaz500, c.person_id = s.person_id FROM import_staging s "
+            "JOIN cards c ON c.province = :province AND c.aaz500 = s.aaz500"
+        ),
+        {"province": province},
+    )
+    for line, aaz500, same_person in cards:
+        if line in found.elsewhere:
+            continue
+        if same_person:
+            found.cards.add(aaz500)
+        else:
+            found.card_conflicts[line] = aaz500
+    return found
+
+
+def drop_staged(session: Session, lines: Sequence[int]) -> None:
+    if lines:
+        session.execute(text("DELETE FROM import_staging WHERE line = :line"), [{"line": n} for n in lines])
+
+
+def insert_staged_persons(session: Session, now: datetime) -> int:
+    """Insert the staged persons that do not exist yet (a person's first line in the batch); the count."""
+    result = session.execute(
+        text(
+            "INSERT INTO persons (province, id, aac002_index, aac002_cipher, aac003_cipher, aac067_cipher, "
+            "aac002_masked, aac003_masked, content_digest, created_at, updated_at) "
+            "SELECT substr(s.aab301, 1, 2), s.person_id, s.aac002_index, s.aac002_cipher, s.aac003_cipher, "
+            "s.aac067_cipher, s.aac002_masked, s.aac003_masked, s.content_digest, :now, :now "
+            "FROM import_staging s WHERE NOT s.existing AND s.line = "
+            "(SELECT min(t.line) FROM import_staging t WHERE t.aac002_index = s.aac002_index)"
+        ).bindparams(_NOW),
+        {"now": now},
+    )
+    return affected_rows(result)
+
+
+def update_persons_from(session: Session, province: str, rows: Sequence[StagedRow], now: datetime) -> None:
+    """Write the re-sealed fields of persons whose content changed."""
+    persons = Base.metadata.tables["persons"]
+    session.execute(
+        update(persons)
+        .where(persons.c.province == province, persons.c.id == bindparam("pid"))
+        .values(
+            aac002_cipher=bindparam("c2"),
+            aac003_cipher=bindparam("c3"),
+            aac067_cipher=bindparam("c67"),
+            aac002_masked=bindparam("m2"),
+            aac003_masked=bindparam("m3"),
+            content_digest=bindparam("digest"),
+            updated_at=bindparam("now"),
+        ),
+        [
+            {
+                "pid": r.person_id,
+                "c2": r.aac002_cipher,
+                "c3": r.aac003_cipher,
+                "c67": r.aac067_cipher,
+                "m2": r.aac002_masked,
+                "m3": r.aac003_masked,
+                "digest": r.content_digest,
+                "now": now,
+            }
+            for r in rows
+        ],
+    )
+
+
+def upsert_staged_cards(session: Session, province: str, now: datetime) -> set[str]:
+    """Insert new cards, update changed ones (never their status), leave equal ones; the aaz500 touched."""
+    result = session.execute(
+        text(
+            "INSERT INTO cards (province, id, person_id, aaz500, aaz501, aab301, generation, "
+            "bank_account_active, status, chip_public_key, issued_at, status_changed_at) "
+            "SELECT :province, s.card_id, s.person_id, s.aaz500, s.aaz501, s.aab301, s.generation, "
+            "s.bank_account_active, s.status, NULL, :now, :now FROM import_staging s WHERE TRUE "
+            "ON CONFLICT (province, aaz500) DO UPDATE SET aaz501 = excluded.aaz501, "
+            "aab301 = excluded.aab301, generation = excluded.generation, "
+            "bank_account_active = excluded.bank_account_active "
+            "WHERE cards.aaz501 <> excluded.aaz501 OR cards.aab301 <> excluded.aab301 "
+            "OR cards.generation <> excluded.generation "
+            "OR cards.bank_account_active <> excluded.bank_account_active "
+            "RETURNING aaz500"
+        ).bindparams(_NOW),
+        {"province": province, "now": now},
+    )
+    return {str(number) for number in result.scalars()}
+
+
+def analyze_holders(session: Session) -> None:
+    """Fresh planner statistics for the tables a bulk load grows."""
+    for table in ("persons", "cards"):
+        session.execute(text(f"ANALYZE {table}"))
+
+
+def import_batches(session: Session, file_digest: str) -> list[ImportBatch]:
+    """The committed batches of a file, in order."""
+    return list(
+        session.execute(
+            select(ImportBatch).where(ImportBatch.file_digest == file_digest).order_by(ImportBatch.batch_no)
+        ).scalars()
+    )
+
+
+def batch_holding(session: Session, province: str, row_digest: bytes) -> tuple[ImportBatch, int] | None:
+    """The latest committed batch of the province whose rows include this row digest, and its position."""
+    position = (
+        "position(:digest IN row_digests)" if _is_postgresql(session) else "instr(row_digests, :digest)"
+    )
+    candidates = session.execute(
+        text(
+            f"SELECT file_digest, batch_no, {position} FROM import_batches "  # noqa: S608 - a constant of ours
+            f"WHERE province = :province AND {position} > 0 ORDER BY committed_at DESC, batch_no DESC"
+        ),
+        {"digest": row_digest, "province": province},
+    )
+    size = len(row_digest)
+    for file_digest, batch_no, at in candidates:
+        # The digest may straddle two stored digests by chance; only an aligned match is a row of the batch.
+        start = int(at) - 1
+        if start % size == 0:
+            batch = session.get(ImportBatch, (file_digest, batch_no))
+            assert batch is not None
+            return batch, start // size
+    return None
+
+
+def cards_of_person(session: Session, province: str, person_id: str) -> list[Card]:
+    return list(
+        session.execute(select(Card).where(Card.province == province, Card.person_id == person_id)).scalars()
+    )

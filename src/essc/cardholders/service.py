@@ -16,6 +16,7 @@ from essc.cardholders.models import Card, CardEvent
 from essc.cardholders.schemas import CardEventIn, CardEventOut, ClearPerson, NewCard
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
+from essc.kit.fieldcrypt import BlindIndex, FieldCipher
 from essc.kit.idnumber import birth_date_of
 from essc.kit.ids import new_id
 from essc.kit.masking import mask_card_number, mask_id_number, mask_name
@@ -31,13 +32,20 @@ def aac002_index(platform: Platform, aac002: str) -> bytes:
     return platform.blind_index.of("aac002", aac002)
 
 
-def _content_digest(platform: Platform, record: HolderRecord) -> bytes:
+def content_digest(index: BlindIndex, record: HolderRecord) -> bytes:
+    """Keyed digest of a holder's clear fields: a re-import tells "same" from "changed" without decrypting."""
     # Keyed, so the digest of a low-entropy ID number cannot be brute-forced from a database copy.
-    return platform.blind_index.of("person", f"{record.aac002}\x00{record.aac003}\x00{record.aac067 or ''}")
+    return index.of("person", f"{record.aac002}\x00{record.aac003}\x00{record.aac067 or ''}")
 
 
-def _person_fields(platform: Platform, province: str, person_id: str, record: HolderRecord) -> dict[str, Any]:
-    cipher = platform.fields
+def _content_digest(platform: Platform, record: HolderRecord) -> bytes:
+    return content_digest(platform.blind_index, record)
+
+
+def person_fields(
+    cipher: FieldCipher, index: BlindIndex, province: str, person_id: str, record: HolderRecord
+) -> dict[str, Any]:
+    """A person row's encrypted, masked and digested columns, sealed to that row."""
     return {
         "aac002_cipher": cipher.encrypt(record.aac002, field_aad(province, person_id, "aac002")),
         "aac003_cipher": cipher.encrypt(record.aac003, field_aad(province, person_id, "aac003")),
@@ -46,8 +54,12 @@ def _person_fields(platform: Platform, province: str, person_id: str, record: Ho
         ),
         "aac002_masked": mask_id_number(record.aac002),
         "aac003_masked": mask_name(record.aac003),
-        "content_digest": _content_digest(platform, record),
+        "content_digest": content_digest(index, record),
     }
+
+
+def _person_fields(platform: Platform, province: str, person_id: str, record: HolderRecord) -> dict[str, Any]:
+    return person_fields(platform.fields, platform.blind_index, province, person_id, record)
 
 
 @dataclass(slots=True)

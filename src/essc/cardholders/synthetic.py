@@ -8,8 +8,11 @@ permutations of their code spaces, which makes them unique within a stream witho
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import random
+import shutil
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
@@ -89,8 +92,14 @@ class _Permutation:
                 return value
 
 
-def synthetic_holders(province: str, count: int, seed: int = 0) -> Iterator[HolderRecord]:
-    """`count` valid holders of a province, equal for equal seeds; aac002 and aaz500 unique in the stream."""
+def synthetic_holders(
+    province: str, count: int, seed: int = 0, *, shard: int = 0, shards: int = 1
+) -> Iterator[HolderRecord]:
+    """`count` valid holders of a province, equal for equal seeds; aac002 and aaz500 unique in the stream.
+
+    Shard i of n draws from every n-th county and card letter only, so the n shards of one seed are disjoint
+    and can be made in parallel; a single shard is the whole stream.
+    """
     last_birth_year = LAST_BIRTH_DAY.year
     counties = [c for c in counties_of(province) if (valid_since(c) or 0) <= last_birth_year]
     if not counties:
@@ -99,10 +108,17 @@ def synthetic_holders(province: str, count: int, seed: int = 0) -> Iterator[Hold
         )
     if count < 0:
         raise InvalidInput(f"count must not be negative, got {count}", field="count")
-    return _holders(province, counties, count, seed)
+    if not 0 <= shard < shards <= min(len(counties), len(_CARD_LETTERS)):
+        raise InvalidInput(
+            f"shard {shard} of {shards} is not possible for province {province}", field="shards"
+        )
+    stream = f"{seed}" if shards == 1 else f"{seed}/{shard}of{shards}"
+    return _holders(province, counties[shard::shards], _CARD_LETTERS[shard::shards], count, stream)
 
 
-def _holders(province: str, counties: list[str], count: int, seed: int) -> Iterator[HolderRecord]:
+def _holders(
+    province: str, counties: list[str], letters: str, count: int, seed: str
+) -> Iterator[HolderRecord]:
     surnames, male, female = _name_pools()
     day_codes, day_years = _birth_days()
     since = [valid_since(county) or 0 for county in counties]
@@ -112,7 +128,7 @@ def _holders(province: str, counties: list[str], count: int, seed: int) -> Itera
     # Reproducible test data, never secrets: a seeded non-cryptographic generator is the point.
     rng = random.Random(f"essc-synthetic/{province}/{seed}")  # noqa: S311
     person_order = _Permutation(space, rng)
-    card_order = _Permutation(len(_CARD_LETTERS) * _CARD_DIGITS, rng)
+    card_order = _Permutation(len(letters) * _CARD_DIGITS, rng)
     pool_mask = (1 << _POOL_BITS) - 1
     index = 0
     for produced in range(count):
@@ -141,7 +157,7 @@ def _holders(province: str, counties: list[str], count: int, seed: int) -> Itera
             aac002=first17 + check_digit(first17),
             aac003=surnames[rng.getrandbits(_POOL_BITS)] + given,
             aac067=f"{rng.choice(MOBILE_PREFIXES)}{rng.randrange(_MOBILE_SUFFIXES):08d}",
-            aaz500=f"{_CARD_LETTERS[card // _CARD_DIGITS]}{card % _CARD_DIGITS:08d}",
+            aaz500=f"{letters[card // _CARD_DIGITS]}{card % _CARD_DIGITS:08d}",
             aaz501=f"{rng.getrandbits(128):032x}",
             aab301=prefectures[county],
             generation=3 if rng.random() < THIRD_GENERATION_SHARE else 2,
@@ -181,4 +197,42 @@ def write_ndjson(path: Path, records: Iterable[HolderRecord]) -> int:
         for record in records:
             handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
             written += 1
+    return written
+
+
+def _write_shard(out: str, province: str, count: int, *, seed: int, shard: int, shards: int) -> int:
+    """Write one shard's rows without a header (a worker process's part of write_parallel)."""
+    records = synthetic_holders(province, count, seed, shard=shard, shards=shards)
+    path = Path(out)
+    if path.suffix == ".ndjson":
+        return write_ndjson(path, records)
+    written = write_csv(path, records)
+    with path.open("rb") as handle:
+        data = handle.read()
+    path.write_bytes(data[data.index(b"\n") + 1 :])
+    return written
+
+
+def write_parallel(path: Path, province: str, count: int, seed: int = 0, workers: int = 2) -> int:
+    """Write `count` holders made by `workers` processes, one shard each, into one CSV or NDJSON file."""
+    if workers <= 1:
+        writer = write_ndjson if path.suffix in (".ndjson", ".jsonl") else write_csv
+        return writer(path, synthetic_holders(province, count, seed))
+    suffix = ".ndjson" if path.suffix in (".ndjson", ".jsonl") else ".csv"
+    parts = [path.with_name(f"{path.name}.part{shard}{suffix}") for shard in range(workers)]
+    sizes = [count // workers + (1 if shard < count % workers else 0) for shard in range(workers)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(_write_shard, str(part), province, size, seed=seed, shard=shard, shards=workers)
+            for shard, (part, size) in enumerate(zip(parts, sizes, strict=True))
+        ]
+        written = sum(future.result() for future in futures)
+    with path.open("wb") as out:
+        if suffix == ".csv":
+            out.write((",".join(COLUMNS) + "\n").encode("utf-8"))
+        for part in parts:
+            with part.open("rb") as handle:
+                shutil.copyfileobj(handle, out, 1 << 20)
+            part.unlink()
     return written

@@ -3,18 +3,53 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Protocol
 
 from essc.kit.crypto.base import CryptoSuite
-from essc.kit.errors import DecryptionFailed
-from essc.kit.keystore import KeyPurpose, KeyStore
+from essc.kit.errors import DecryptionFailed, KeyNotFound
+from essc.kit.keystore import DataKey, KeyPurpose
 
 _VERSION = 1
+
+
+class DataKeys(Protocol):
+    """The part of a key store that field encryption and the blind index use."""
+
+    def data_key(self, purpose: KeyPurpose) -> DataKey: ...
+
+    def data_key_by_id(self, key_id: str) -> DataKey: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedKeys:
+    """The current personal-data and blind-index keys, copied once for a worker process (picklable)."""
+
+    personal: DataKey
+    blind_index: DataKey
+
+    @classmethod
+    def of(cls, keys: DataKeys) -> PinnedKeys:
+        return cls(keys.data_key(KeyPurpose.PERSONAL_DATA), keys.data_key(KeyPurpose.BLIND_INDEX))
+
+    def data_key(self, purpose: KeyPurpose) -> DataKey:
+        if purpose is KeyPurpose.PERSONAL_DATA:
+            return self.personal
+        if purpose is KeyPurpose.BLIND_INDEX:
+            return self.blind_index
+        raise KeyNotFound(f"no pinned key for {purpose.value}")
+
+    def data_key_by_id(self, key_id: str) -> DataKey:
+        for key in (self.personal, self.blind_index):
+            if key.key_id == key_id:
+                return key
+        raise KeyNotFound(f"key {key_id} is not pinned")
 
 
 class FieldCipher:
     """AEAD-encrypts a field under the current personal-data key; the AAD binds it to its row and column."""
 
-    def __init__(self, suite: CryptoSuite, keys: KeyStore) -> None:
+    def __init__(self, suite: CryptoSuite, keys: DataKeys) -> None:
         self._suite = suite
         self._keys = keys
 
@@ -47,7 +82,7 @@ class BlindIndex:
     Its key is never rotated in place (the CLI refuses): a new key would mean re-indexing every row.
     """
 
-    def __init__(self, suite: CryptoSuite, keys: KeyStore) -> None:
+    def __init__(self, suite: CryptoSuite, keys: DataKeys) -> None:
         self._suite = suite
         self._secret = keys.data_key(KeyPurpose.BLIND_INDEX).secret
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# RFC 4648 base32 digits to Crockford's: lets the C encoder spell an id (bulk imports make millions).
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode("ascii"))
 
 
 def _base32(value: int, length: int) -> str:
@@ -20,7 +23,10 @@ def _base32(value: int, length: int) -> str:
 def new_id() -> str:
     """26-character ULID-like id: 48-bit millisecond time then 80 random bits."""
     millis = time.time_ns() // 1_000_000
-    return _base32((millis << 80) | int.from_bytes(os.urandom(10), "big"), 26)
+    value = ((millis & (1 << 48) - 1) << 80) | int.from_bytes(os.urandom(10), "big")
+    # 26 digits are 130 bits: the 128-bit value after two zero bits, then six bits of padding to 17 bytes.
+    encoded = base64.b32encode((value << 6).to_bytes(17, "big"))[:26]
+    return encoded.translate(_TO_CROCKFORD).decode("ascii")
 
 
 def random_code(length: int) -> str:

@@ -1,0 +1,469 @@
+"""Bulk import of a province's holder file: parallel preparation, staging by COPY, set-wise merge by batch.
+
+The file is read in batches of lines. Worker processes validate, encrypt and index each batch (the keys are
+handed to them once, at start); the main process loads every prepared batch into a staging table (binary COPY
+on PostgreSQL, executemany on SQLite) and merges it into persons and cards with a few set-wise statements,
+then commits the batch with its ledger row and one audit entry carrying the Merkle root of its rows. Batches
+commit in file order, so a killed import leaves a prefix of them and a rerun resumes after it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from essc.cardholders import repository
+from essc.cardholders.importfile import (
+    BadRow,
+    Format,
+    ImportFileError,
+    csv_row,
+    decode_line,
+    guess_format,
+    ndjson_row,
+    read_csv_header,
+)
+from essc.cardholders.models import ImportBatch
+from essc.cardholders.repository import StagedRow
+from essc.cardholders.service import person_fields
+from essc.core.context import Actor, RequestContext
+from essc.core.platform import Platform
+from essc.core.uow import UnitOfWork
+from essc.kit.crypto import get_suite
+from essc.kit.crypto.base import CryptoSuite
+from essc.kit.fieldcrypt import BlindIndex, FieldCipher, PinnedKeys
+from essc.kit.ids import new_id
+from essc.kit.masking import mask_card_number
+from essc.kit.merkle import MemoryTree, TreeHasher
+
+ROW_LEAF_FORMAT = b"essc-import-row/1"
+BATCH_ACTION = "holders.batch_loaded"
+BATCH_SUBJECT = "import_batch"
+DEFAULT_BATCH_SIZE = 10_000
+_FILE_BLOCK = 1 << 20
+# ANALYZE persons and cards after these batches of a run: the merge's lookups need statistics that say the
+# tables are large before the planner probes their unique indexes instead of scanning them.
+_ANALYZE_AFTER = frozenset({1, 4, 16, 64})
+
+
+def file_digest(suite: CryptoSuite, path: Path) -> str:
+    """The file's identity in the ledger: the suite's hash over the hashes of its 1 MiB blocks (hex)."""
+    blocks = []
+    with path.open("rb") as handle:
+        while block := handle.read(_FILE_BLOCK):
+            blocks.append(suite.hash(block))
+    return suite.hash(b"".join(blocks)).hex()
+
+
+class CardFields(Protocol):
+    """The card columns a row digest covers: a file's record and a stored card both have them."""
+
+    @property
+    def aaz500(self) -> str: ...
+    @property
+    def aaz501(self) -> str: ...
+    @property
+    def aab301(self) -> str: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def bank_account_active(self) -> bool: ...
+
+
+def row_leaf(province: str, index: bytes, digest: bytes, record: CardFields) -> bytes:
+    """The bytes a loaded row contributes to its batch's Merkle root: keyed digests and card fields only."""
+    # aac002, name and phone enter only through the keyed blind index and content digest; the card's status
+    # is left out because card events move it afterwards, each with an audit entry of its own.
+    return b"\x00".join(
+        (
+            ROW_LEAF_FORMAT,
+            province.encode("ascii"),
+            index.hex().encode("ascii"),
+            digest.hex().encode("ascii"),
+            record.aaz500.encode("ascii"),
+            record.aaz501.encode("ascii"),
+            record.aab301.encode("ascii"),
+            str(record.generation).encode("ascii"),
+            b"1" if record.bank_account_active else b"0",
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSetup:
+    """What a worker process needs, given once at its start: the suite, the keys and the file's shape."""
+
+    suite: str
+    keys: PinnedKeys
+    province: str
+    fmt: Format
+    header: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A batch validated and sealed: rows to stage (line order) with their row digests, and the bad rows."""
+
+    rows: list[StagedRow] = field(default_factory=list)
+    digests: dict[int, bytes] = field(default_factory=dict)
+    bad: list[tuple[int, str]] = field(default_factory=list)
+    repeated: int = 0
+
+
+class Preparer:
+    """Validation, encryption and indexing of batches of lines; one per worker process."""
+
+    def __init__(self, setup: WorkerSetup) -> None:
+        suite = get_suite(setup.suite)
+        self.setup = setup
+        self.cipher = FieldCipher(suite, setup.keys)
+        self.index = BlindIndex(suite, setup.keys)
+        self.hasher = TreeHasher(suite.hash)
+
+    def prepare(
+        self, lines: list[tuple[int, bytes]], person_ids: Mapping[int, str] | None = None
+    ) -> Prepared:
+        """Check and seal each line; `person_ids` seals given lines to an existing person's id instead."""
+        setup, out = self.setup, Prepared()
+        header = list(setup.header)
+        persons: dict[bytes, str] = {}
+        cards: dict[str, bytes] = {}
+        for number, raw in lines:
+            text = decode_line(number, raw)
+            row = csv_row(header, number, text) if setup.fmt == "csv" else ndjson_row(number, text)
+            if row is None:
+                continue
+            if isinstance(row, BadRow):
+                out.bad.append((row.line, row.reason))
+                continue
+            record = row.record
+            if record.aab301[:2] != setup.province:
+                out.bad.append((number, f"aab301 {record.aab301} is not in province {setup.province}"))
+                continue
+            index = self.index.of("aac002", record.aac002)
+            owner = cards.get(record.aaz500)
+            if owner is not None:
+                if owner == index:
+                    out.repeated += 1  # the same holder and card again in this batch: nothing new
+                else:
+                    out.bad.append(
+                        (number, f"aaz500 {mask_card_number(record.aaz500)} belongs to another person")
+                    )
+                continue
+            cards[record.aaz500] = index
+            person_id = (person_ids or {}).get(number) or persons.setdefault(index, new_id())
+            sealed = person_fields(self.cipher, self.index, setup.province, person_id, record)
+            out.rows.append(
+                StagedRow(
+                    line=number,
+                    person_id=person_id,
+                    aac002_index=index,
+                    aac002_cipher=sealed["aac002_cipher"],
+                    aac003_cipher=sealed["aac003_cipher"],
+                    aac067_cipher=sealed["aac067_cipher"],
+                    aac002_masked=sealed["aac002_masked"],
+                    aac003_masked=sealed["aac003_masked"],
+                    content_digest=sealed["content_digest"],
+                    card_id=new_id(),
+                    aaz500=record.aaz500,
+                    aaz501=record.aaz501,
+                    aab301=record.aab301,
+                    generation=record.generation,
+                    bank_account_active=record.bank_account_active,
+                    status=record.card_status,
+                )
+            )
+            leaf = row_leaf(setup.province, index, sealed["content_digest"], record)
+            out.digests[number] = self.hasher.leaf(leaf)
+        return out
+
+
+_WORKER: Preparer | None = None
+
+
+def _start_worker(setup: WorkerSetup) -> None:
+    global _WORKER  # noqa: PLW0603 - one preparer per worker process, made once from the keys it was given
+    _WORKER = Preparer(setup)
+
+
+def _prepare_in_worker(lines: list[tuple[int, bytes]]) -> Prepared:
+    assert _WORKER is not None, "the worker was started without its setup"
+    return _WORKER.prepare(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A batch of the file's physical lines (line number, raw bytes) and where in the file it ends."""
+
+    batch_no: int
+    lines: list[tuple[int, bytes]]
+    first_line: int
+    last_line: int
+    byte_end: int
+
+
+def _chunks(path: Path, fmt: Format, size: int, *, start: int, line: int, batch_no: int) -> Iterator[Chunk]:
+    """The file's batches from byte `start` (after line `line`), the CSV header skipped."""
+    with path.open("rb") as handle:
+        handle.seek(start)
+        if start == 0 and fmt == "csv":
+            handle.readline()
+            line = 1
+        while True:
+            lines: list[tuple[int, bytes]] = []
+            while len(lines) < size and (raw := handle.readline()):
+                line += 1
+                lines.append((line, raw))
+            if not lines:
+                return
+            yield Chunk(batch_no, lines, lines[0][0], line, handle.tell())
+            batch_no += 1
+
+
+@dataclass(slots=True)
+class BulkReport:
+    """What an import did, over every run of the same file (bad rows of earlier runs included)."""
+
+    rows: int = 0
+    persons_added: int = 0
+    persons_updated: int = 0
+    cards_added: int = 0
+    cards_updated: int = 0
+    unchanged: int = 0
+    batches: int = 0
+    resumed_batches: int = 0
+    rows_resumed: int = 0
+    bytes_done: int = 0
+    bytes_resumed: int = 0
+    bytes_total: int = 0
+    seconds: float = 0.0
+    bad_rows: list[tuple[int, str]] = field(default_factory=list)
+    # Seconds of this process by phase: waiting for prepared batches, staging, merging, committing.
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, phase: str, since: float) -> float:
+        """Add the time since `since` to a phase; the time now."""
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - since
+        return now
+
+    @property
+    def loaded(self) -> int:
+        return self.rows - len(self.bad_rows)
+
+
+BulkProgress = Callable[[BulkReport], None]
+
+
+def _rejected_text(bad: list[tuple[int, str]]) -> str:
+    return "".join(f"{line}\t{reason}\n" for line, reason in sorted(bad))
+
+
+def _rejected_rows(text: str) -> list[tuple[int, str]]:
+    rows = []
+    for item in text.splitlines():
+        line, _, reason = item.partition("\t")
+        rows.append((int(line), reason))
+    return rows
+
+
+def subject_of(digest: str, batch_no: int) -> str:
+    """The audit subject id of a file's batch (fits the 64 characters of a subject id)."""
+    return f"{digest[:48]}/{batch_no}"
+
+
+def _merge(
+    platform: Platform,
+    actor: Actor,
+    local: Preparer,
+    *,
+    digest: str,
+    chunk: Chunk,
+    prepared: Prepared,
+    report: BulkReport,
+) -> None:
+    """Stage and merge one prepared batch, then commit it with its ledger row and audit entry."""
+    province = local.setup.province
+    with UnitOfWork(platform, RequestContext(actor=actor)) as uow:
+        session, now = uow.session, uow.clock.now()
+        mark = time.perf_counter()
+        repository.stage(session, prepared.rows)
+        mark = report.timed("stage", mark)
+        existing = repository.resolve_staged_persons(session, province)
+        bad = list(prepared.bad)
+        for line, other in existing.elsewhere.items():
+            bad.append((line, f"aac002 is already held by province {other}"))
+        for line, aaz500 in existing.card_conflicts.items():
+            bad.append((line, f"aaz500 {mask_card_number(aaz500)} belongs to another person"))
+        dropped = set(existing.elsewhere) | set(existing.card_conflicts)
+        repository.drop_staged(session, sorted(dropped))
+        persons_added = repository.insert_staged_persons(session, now)
+        changed = {line: pid for line, pid in existing.changed.items() if line not in dropped}
+        if changed:
+            lines = [(n, raw) for n, raw in chunk.lines if n in changed]
+            resealed = local.prepare(lines, changed).rows
+            repository.update_persons_from(session, province, resealed, now)
+        touched_cards = repository.upsert_staged_cards(session, province, now)
+        kept = [row for row in prepared.rows if row.line not in dropped]
+        firsts: dict[bytes, int] = {}
+        for row in kept:
+            if row.line not in existing.existing:
+                firsts.setdefault(row.aac002_index, row.line)
+        added_lines = set(firsts.values())
+        card_lines = {row.aaz500: row.line for row in kept}
+        touched = {card_lines[number] for number in touched_cards} | added_lines | set(changed)
+        leaves = [prepared.digests[row.line] for row in kept]
+        root = MemoryTree(local.hasher, leaves).root()
+        cards_updated = len(touched_cards & existing.cards)
+        uow.audit(
+            BATCH_ACTION,
+            BATCH_SUBJECT,
+            subject_of(digest, chunk.batch_no),
+            province,
+            file=digest,
+            batch=chunk.batch_no,
+            first_line=chunk.first_line,
+            last_line=chunk.last_line,
+            rows=len(leaves),
+            root=root.hex(),
+            persons_added=persons_added,
+            persons_updated=len(changed),
+            cards_added=len(touched_cards) - cards_updated,
+            cards_updated=cards_updated,
+            rejected=len(bad),
+        )
+        session.add(
+            ImportBatch(
+                file_digest=digest,
+                batch_no=chunk.batch_no,
+                province=province,
+                kind="holders",
+                status="committed",
+                first_line=chunk.first_line,
+                last_line=chunk.last_line,
+                byte_end=chunk.byte_end,
+                rows=len(leaves) + prepared.repeated,
+                changed=len(touched),
+                root=root,
+                row_digests=b"".join(leaves),
+                rejected=_rejected_text(bad),
+                committed_at=now,
+            )
+        )
+        mark = report.timed("merge", mark)
+        uow.commit()
+        report.timed("commit", mark)
+    report.rows += len(leaves) + prepared.repeated + len(bad)
+    report.persons_added += persons_added
+    report.persons_updated += len(changed)
+    report.cards_added += len(touched_cards) - cards_updated
+    report.cards_updated += cards_updated
+    report.unchanged += len(leaves) + prepared.repeated - len(touched)
+    report.bad_rows.extend(bad)
+    report.batches += 1
+    report.bytes_done = chunk.byte_end
+
+
+def _resume(platform: Platform, digest: str, province: str, report: BulkReport) -> tuple[int, int, int]:
+    """Count what earlier runs of the file committed; the byte, line and batch to go on from."""
+    with platform.session_factory() as session:
+        done = repository.import_batches(session, digest)
+    if done and done[0].province != province:
+        raise ImportFileError(
+            f"this file was imported for province {done[0].province}, not {province}", province=province
+        )
+    for batch in done:
+        report.rows += batch.rows + len(_rejected_rows(batch.rejected))
+        report.unchanged += batch.rows
+        report.bad_rows.extend(_rejected_rows(batch.rejected))
+    report.resumed_batches = len(done)
+    report.rows_resumed = report.rows
+    if not done:
+        return 0, 0, 0
+    last = done[-1]
+    report.bytes_done = report.bytes_resumed = last.byte_end
+    return last.byte_end, last.last_line, last.batch_no + 1
+
+
+def _ready(item: tuple[Chunk, Future[Prepared]], report: BulkReport) -> tuple[Chunk, Prepared]:
+    mark = time.perf_counter()
+    prepared = item[1].result()
+    report.timed("wait", mark)
+    return item[0], prepared
+
+
+def bulk_import(
+    platform: Platform,
+    province: str,
+    path: Path,
+    actor: Actor,
+    *,
+    fmt: Format | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int = 2,
+    progress: BulkProgress | None = None,
+) -> BulkReport:
+    """Import a holder file in committed batches; a rerun resumes after the last batch and changes nothing."""
+    chosen = fmt or guess_format(path)
+    header = tuple(read_csv_header(path)) if chosen == "csv" else ()
+    if not path.is_file():
+        raise ImportFileError(f"cannot read {path}: no such file", path=str(path))
+    setup = WorkerSetup(platform.suite.name, PinnedKeys.of(platform.keys), province, chosen, header)
+    local = Preparer(setup)
+    digest = file_digest(platform.suite, path)
+    report = BulkReport(bytes_total=path.stat().st_size)
+    start, line, batch_no = _resume(platform, digest, province, report)
+    started = time.monotonic()
+    chunks = _chunks(path, chosen, batch_size, start=start, line=line, batch_no=batch_no)
+    executor = (
+        ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(setup,),
+        )
+        if workers > 0
+        else None
+    )
+    analyzed = 0
+
+    def merge(chunk: Chunk, prepared: Prepared) -> None:
+        nonlocal analyzed
+        _merge(platform, actor, local, digest=digest, chunk=chunk, prepared=prepared, report=report)
+        analyzed += 1
+        if analyzed in _ANALYZE_AFTER:
+            with platform.session_factory() as session:
+                repository.analyze_holders(session)
+                session.commit()
+        report.seconds = time.monotonic() - started
+        if progress:
+            progress(report)
+
+    try:
+        if executor is None:
+            for chunk in chunks:
+                mark = time.perf_counter()
+                prepared = local.prepare(chunk.lines)
+                report.timed("prepare", mark)
+                merge(chunk, prepared)
+        else:
+            pending: deque[tuple[Chunk, Future[Prepared]]] = deque()
+            for chunk in chunks:
+                pending.append((chunk, executor.submit(_prepare_in_worker, chunk.lines)))
+                # Bounded: the workers prepare the next batches while this process merges one.
+                if len(pending) > workers:
+                    merge(*_ready(pending.popleft(), report))
+            while pending:
+                merge(*_ready(pending.popleft(), report))
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+    report.bad_rows.sort()
+    report.seconds = time.monotonic() - started
+    return report
