@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -334,3 +334,41 @@ def served(platform: Platform) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+# Eligibility certification (线上待遇资格认证)
+
+
+def due_record(platform: Platform, record: HolderRecord, **changes: object) -> dict[str, object]:
+    """A due item of the holder, open since yesterday and due in 30 days, as a province names it."""
+    now = platform.clock.now()
+    body: dict[str, object] = {
+        "ref": f"due-{next(_seeds)}",
+        "aaz500": record.aaz500,
+        "benefitType": "basic_pension",
+        "opensAt": (now - timedelta(days=1)).isoformat(),
+        "dueAt": (now + timedelta(days=30)).isoformat(),
+    }
+    body.update(changes)
+    return body
+
+
+def load_due(owner: Party, period: int, *items: dict[str, object], province: str = "44") -> dict[str, Any]:
+    """Load due items through the province's endpoint; returns the platform's answer."""
+    answer: dict[str, Any] = owner.client.post(
+        f"/v1/provinces/{province}/eligibility/due-items", {"period": period, "items": list(items)}
+    )
+    return answer
+
+
+def certification(
+    platform: Platform, app: Party, sign_no: str, due_item_id: str, **changes: object
+) -> dict[str, object]:
+    """A certification request by the signNo's holder: a fresh face check, a busiSeq for eligibility."""
+    body: dict[str, object] = {
+        "dueItemId": due_item_id,
+        "busiSeq": busi_seq(platform, app, sign_no, "eligibility"),
+        "attestation": attestation(platform),
+    }
+    body.update(changes)
+    return body

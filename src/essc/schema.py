@@ -11,6 +11,15 @@ from essc.chips.models import ChipChallenge
 from essc.core.db import Base
 from essc.core.nonces import SeenNonce
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence
+from essc.eligibility.models import (
+    BenefitSystemEndpoint,
+    Certification,
+    Delegation,
+    DueItem,
+    Reminder,
+)
+from essc.eligibility.models import Delivery as EligibilityDelivery
+from essc.eligibility.models import DeliveryAttempt as EligibilityDeliveryAttempt
 from essc.idempotency.models import IdempotencyRecord
 from essc.login.models import LoginCode
 from essc.offline.models import DeviceCertificateRecord, OfflineAcceptanceRecord
@@ -26,6 +35,7 @@ __all__ = [
     "AuditTreeHead",
     "AuditWitness",
     "Base",
+    "BenefitSystemEndpoint",
     "BusiSeq",
     "Caller",
     "CallerKey",
@@ -33,14 +43,19 @@ __all__ = [
     "Card",
     "CardEvent",
     "CardUsage",
+    "Certification",
     "Channel",
     "ChannelCertification",
     "ChannelGrant",
     "ChipChallenge",
+    "Delegation",
     "DeliveryAttempt",
     "DeviceCertificateRecord",
+    "DueItem",
     "Ecard",
     "EcardPassword",
+    "EligibilityDelivery",
+    "EligibilityDeliveryAttempt",
     "IdempotencyRecord",
     "Institution",
     "Issuance",
@@ -52,6 +67,7 @@ __all__ = [
     "Person",
     "ProvinceBusinessItem",
     "Region",
+    "Reminder",
     "SeenNonce",
     "Terminal",
     "TerminalGrant",

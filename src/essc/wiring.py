@@ -10,6 +10,7 @@ from essc.core.events import handlers
 from essc.ecards import handlers as ecards_handlers
 from essc.ecards.errors import PasswordAlreadySet
 from essc.ecards.events import EcardStopped
+from essc.eligibility.errors import AlreadyCertified
 from essc.offline import handlers as offline_handlers
 
 
@@ -25,4 +26,6 @@ def register_handlers() -> None:
             EcardStopped: [offline_handlers.revoke_certificates],
         }
     )
-    name_conflicts({"pk_ecard_passwords": PasswordAlreadySet})
+    name_conflicts(
+        {"pk_ecard_passwords": PasswordAlreadySet, "pk_eligibility_certifications": AlreadyCertified}
+    )

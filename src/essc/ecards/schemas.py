@@ -22,6 +22,8 @@ class Purpose(StrEnum):
     QUERY = "query"
     BUSINESS = "business"
     OFFLINE_DEVICE = "offline_device"
+    ELIGIBILITY = "eligibility"  # 线上待遇资格认证: certify a due item
+    ELIGIBILITY_DELEGATION = "eligibility_delegation"  # grant or revoke a relative's delegation
 
 
 class Attestation(WireModel):
