@@ -372,3 +372,37 @@ def certification(
     }
     body.update(changes)
     return body
+
+
+@dataclass
+class EligibilityScene:
+    """A holder with an e-card in a channel, their province's system, and one due item of `period`."""
+
+    app: Party
+    owner: Party
+    record: HolderRecord
+    sign_no: str
+    item_id: str
+    http: TestClient
+
+
+def eligibility_scene(platform: Platform, period: int = 2027, **due_changes: object) -> EligibilityScene:
+    record = holder()
+    load(platform, record)
+    http = app_client(platform)
+    app = channel(platform, http)
+    owner = province(platform, http)
+    sign_no = issued_sign_no(platform, app, record)
+    answer = load_due(owner, period, due_record(platform, record, **due_changes))
+    assert answer["loaded"] == 1, answer
+    items = app.client.get(f"/v1/eligibility/{sign_no}/due-items")["items"]
+    return EligibilityScene(app, owner, record, sign_no, items[0]["dueItemId"], http)
+
+
+def certify(platform: Platform, scene: EligibilityScene) -> dict[str, Any]:
+    """The scene's holder certifies its due item; returns the certification."""
+    made: dict[str, Any] = scene.app.client.post(
+        f"/v1/eligibility/{scene.sign_no}/certifications",
+        certification(platform, scene.app, scene.sign_no, scene.item_id),
+    )
+    return made

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
@@ -10,50 +9,26 @@ import pytest
 from sqlalchemy import select
 
 from essc.audit.models import AuditEntry
-from essc.cardholders.importfile import HolderRecord
 from essc.core.platform import Platform
 from essc.eligibility.models import Certification, Delivery, DeliveryStatus, DueItem
 from essc.kit.clock import FrozenClock
 from essc.shared.policy import Function
 from essc_sdk import PlatformError
 from factories import (
-    Party,
     app_client,
     attestation,
     busi_seq,
     certification,
     channel,
     due_record,
+    eligibility_scene,
     holder,
     issued_sign_no,
     load,
     load_due,
-    province,
 )
 
 PERIOD = 2027
-
-
-@dataclass
-class Scene:
-    app: Party
-    owner: Party
-    record: HolderRecord
-    sign_no: str
-    item_id: str
-
-
-def _scene(platform: Platform, **due_changes: object) -> Scene:
-    record = holder()
-    load(platform, record)
-    http = app_client(platform)
-    app = channel(platform, http)
-    owner = province(platform, http)
-    sign_no = issued_sign_no(platform, app, record)
-    answer = load_due(owner, PERIOD, due_record(platform, record, **due_changes))
-    assert answer["loaded"] == 1
-    items = app.client.get(f"/v1/eligibility/{sign_no}/due-items")["items"]
-    return Scene(app, owner, record, sign_no, items[0]["dueItemId"])
 
 
 def _refused(call: object) -> PlatformError:
@@ -64,7 +39,7 @@ def _refused(call: object) -> PlatformError:
 
 
 def test_the_holder_sees_what_they_must_certify_and_by_when(platform: Platform) -> None:
-    scene = _scene(platform, benefitType="work_injury")
+    scene = eligibility_scene(platform, benefitType="work_injury")
     [item] = scene.app.client.get(f"/v1/eligibility/{scene.sign_no}/due-items")["items"]
     assert (item["benefitType"], item["period"], item["standing"]) == ("work_injury", PERIOD, "due")
     assert item["certification"] is None
@@ -72,14 +47,14 @@ def test_the_holder_sees_what_they_must_certify_and_by_when(platform: Platform) 
 
 
 def test_an_item_past_its_due_date_is_overdue(platform: Platform, clock: FrozenClock) -> None:
-    scene = _scene(platform)
+    scene = eligibility_scene(platform)
     clock.advance(timedelta(days=31))
     [item] = scene.app.client.get(f"/v1/eligibility/{scene.sign_no}/due-items")["items"]
     assert item["standing"] == "overdue"
 
 
 def test_a_certification_records_who_when_how_and_the_evidence(platform: Platform) -> None:
-    scene = _scene(platform)
+    scene = eligibility_scene(platform)
     body = certification(platform, scene.app, scene.sign_no, scene.item_id)
     made = scene.app.client.post(f"/v1/eligibility/{scene.sign_no}/certifications", body)
     assert (made["certifier"], made["method"], made["late"]) == ("holder", "face", False)
@@ -100,7 +75,7 @@ def test_a_certification_records_who_when_how_and_the_evidence(platform: Platfor
 
 
 def test_the_result_is_queued_for_the_province_in_the_same_transaction(platform: Platform) -> None:
-    scene = _scene(platform)
+    scene = eligibility_scene(platform)
     made = scene.app.client.post(
         f"/v1/eligibility/{scene.sign_no}/certifications",
         certification(platform, scene.app, scene.sign_no, scene.item_id),
@@ -117,7 +92,7 @@ def test_the_result_is_queued_for_the_province_in_the_same_transaction(platform:
 
 
 def test_a_second_certification_is_refused_and_names_the_first(platform: Platform) -> None:
-    scene = _scene(platform)
+    scene = eligibility_scene(platform)
     path = f"/v1/eligibility/{scene.sign_no}/certifications"
     first = scene.app.client.post(path, certification(platform, scene.app, scene.sign_no, scene.item_id))
     again = certification(platform, scene.app, scene.sign_no, scene.item_id)
@@ -127,14 +102,14 @@ def test_a_second_certification_is_refused_and_names_the_first(platform: Platfor
 
 
 def test_an_item_whose_period_has_not_opened_is_not_due(platform: Platform) -> None:
-    scene = _scene(platform, opensAt=(platform.clock.now() + timedelta(days=2)).isoformat())
+    scene = eligibility_scene(platform, opensAt=(platform.clock.now() + timedelta(days=2)).isoformat())
     body = certification(platform, scene.app, scene.sign_no, scene.item_id)
     refused = _refused(lambda: scene.app.client.post(f"/v1/eligibility/{scene.sign_no}/certifications", body))
     assert (refused.status, refused.code) == (409, "not_due")
 
 
 def test_an_overdue_item_can_still_be_certified_late(platform: Platform, clock: FrozenClock) -> None:
-    scene = _scene(platform)
+    scene = eligibility_scene(platform)
     clock.advance(timedelta(days=40))
     body = certification(platform, scene.app, scene.sign_no, scene.item_id)
     made = scene.app.client.post(f"/v1/eligibility/{scene.sign_no}/certifications", body)
@@ -142,7 +117,7 @@ def test_an_overdue_item_can_still_be_certified_late(platform: Platform, clock: 
 
 
 def test_another_holders_item_is_not_found(platform: Platform) -> None:
-    scene = _scene(platform)
+    scene = eligibility_scene(platform)
     other = holder()
     load(platform, other)
     other_sign_no = issued_sign_no(platform, scene.app, other)
@@ -152,7 +127,7 @@ def test_another_holders_item_is_not_found(platform: Platform) -> None:
 
 
 def test_a_busi_seq_of_another_purpose_is_refused(platform: Platform) -> None:
-    scene = _scene(platform)
+    scene = eligibility_scene(platform)
     body = certification(
         platform,
         scene.app,
@@ -165,7 +140,7 @@ def test_a_busi_seq_of_another_purpose_is_refused(platform: Platform) -> None:
 
 
 def test_a_busi_seq_certifies_once(platform: Platform) -> None:
-    first = _scene(platform)
+    first = eligibility_scene(platform)
     load_due(first.owner, PERIOD + 1, due_record(platform, first.record))
     items = first.app.client.get(f"/v1/eligibility/{first.sign_no}/due-items")["items"]
     second = next(i["dueItemId"] for i in items if i["dueItemId"] != first.item_id)
@@ -186,7 +161,7 @@ def test_a_busi_seq_certifies_once(platform: Platform) -> None:
 def test_a_face_check_the_verifier_does_not_confirm_is_refused(
     platform: Platform, changes: dict[str, object], field: str
 ) -> None:
-    scene = _scene(platform)
+    scene = eligibility_scene(platform)
     face = {**attestation(platform), **changes}
     body = certification(platform, scene.app, scene.sign_no, scene.item_id, attestation=face)
     refused = _refused(lambda: scene.app.client.post(f"/v1/eligibility/{scene.sign_no}/certifications", body))
@@ -194,7 +169,7 @@ def test_a_face_check_the_verifier_does_not_confirm_is_refused(
 
 
 def test_a_stale_face_check_is_refused(platform: Platform) -> None:
-    scene = _scene(platform)
+    scene = eligibility_scene(platform)
     face = attestation(platform, at=platform.clock.now() - timedelta(minutes=11))
     body = certification(platform, scene.app, scene.sign_no, scene.item_id, attestation=face)
     refused = _refused(lambda: scene.app.client.post(f"/v1/eligibility/{scene.sign_no}/certifications", body))
@@ -202,7 +177,7 @@ def test_a_stale_face_check_is_refused(platform: Platform) -> None:
 
 
 def test_a_channel_not_authorised_for_the_function_is_refused(platform: Platform) -> None:
-    scene = _scene(platform)
+    scene = eligibility_scene(platform)
     http = app_client(platform)
     other = channel(
         platform, http, functions=[f for f in Function if f != Function.ELIGIBILITY_CERTIFICATION]
@@ -213,13 +188,13 @@ def test_a_channel_not_authorised_for_the_function_is_refused(platform: Platform
 
 
 def test_an_unknown_sign_no_is_refused(platform: Platform) -> None:
-    scene = _scene(platform)
+    scene = eligibility_scene(platform)
     refused = _refused(lambda: scene.app.client.get("/v1/eligibility/NOSUCHSIGNNO/certifications"))
     assert refused.code == "sign_no_not_found"
 
 
 def test_nothing_is_stored_in_the_clear(platform: Platform) -> None:
-    scene = _scene(platform)
+    scene = eligibility_scene(platform)
     scene.app.client.post(
         f"/v1/eligibility/{scene.sign_no}/certifications",
         certification(platform, scene.app, scene.sign_no, scene.item_id),

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from enum import StrEnum
 from typing import Protocol
 
 import httpx
@@ -150,10 +150,19 @@ def sandbox_due_records(province: str, period: int, card_numbers: Sequence[str])
     ]
 
 
+class FaceOutcome(StrEnum):
+    """What the face verification service said of a check: confirmed, not confirmed, or nothing."""
+
+    CONFIRMED = "confirmed"
+    NOT_CONFIRMED = "not_confirmed"
+    UNAVAILABLE = "unavailable"
+
+
 @dataclass(frozen=True, slots=True)
 class FaceVerdict:
-    """A face check the verifier confirmed: the evidence a certification records."""
+    """The face verification service's answer on a check: the evidence a certification records."""
 
+    outcome: FaceOutcome
     method: str
     provider: str
     reference: str
@@ -162,14 +171,15 @@ class FaceVerdict:
 
 
 class FaceVerifier(Protocol):
-    """Confirms a channel's face attestation with the face verification service that made it."""
+    """Asks the face verification service that made a channel's face check whether it stands."""
 
-    async def verify(self, attestation: Attestation, now: datetime) -> FaceVerdict:
-        """The verdict; raises AttestationRefused, or FaceCheckUnavailable when the service is down."""
+    async def verify(self, attestation: Attestation) -> FaceVerdict:
+        """Its verdict; a service that cannot be asked gives FaceOutcome.UNAVAILABLE, never an exception."""
         ...
 
 
-def _check_fresh(attestation: Attestation, now: datetime) -> None:
+def check_fresh(attestation: Attestation, now: datetime) -> None:
+    """A face check good enough to rely on: score 80 or more, made within the last 10 minutes."""
     if attestation.score < MIN_FACE_SCORE:
         raise AttestationRefused(
             f"attestation score {attestation.score} is below {MIN_FACE_SCORE}", field="attestation.score"
@@ -183,48 +193,58 @@ def _check_fresh(attestation: Attestation, now: datetime) -> None:
         )
 
 
-def _verdict(attestation: Attestation, score: int) -> FaceVerdict:
+def confirmed(verdict: FaceVerdict) -> FaceVerdict:
+    """The verdict if the service confirmed the check; else the named refusal."""
+    if verdict.outcome is FaceOutcome.UNAVAILABLE:
+        raise FaceCheckUnavailable("the face verification service could not be asked; try again")
+    if verdict.outcome is not FaceOutcome.CONFIRMED:
+        raise AttestationRefused(
+            "the face verification service does not confirm this check", field="attestation.reference"
+        )
+    return verdict
+
+
+def _verdict(attestation: Attestation, outcome: FaceOutcome, score: int | None = None) -> FaceVerdict:
     return FaceVerdict(
-        attestation.method, attestation.provider, attestation.reference, score, attestation.checked_at
+        outcome,
+        attestation.method,
+        attestation.provider,
+        attestation.reference,
+        attestation.score if score is None else score,
+        attestation.checked_at,
     )
 
 
 class SandboxFaceVerifier:
-    """Accepts a fresh attestation of score 80 or more, except references starting `refused`."""
+    """Confirms every check except those whose reference starts `refused` (to try the refusal)."""
 
-    async def verify(self, attestation: Attestation, now: datetime) -> FaceVerdict:
-        _check_fresh(attestation, now)
-        if attestation.reference.startswith("refused"):
-            raise AttestationRefused(
-                "the face verification service does not confirm this check", field="attestation.reference"
-            )
-        return _verdict(attestation, attestation.score)
+    async def verify(self, attestation: Attestation) -> FaceVerdict:
+        refused = attestation.reference.startswith("refused")
+        return _verdict(attestation, FaceOutcome.NOT_CONFIRMED if refused else FaceOutcome.CONFIRMED)
 
 
 class HttpFaceVerifier:
-    """The real adapter: asks the face verification service whether it made this check, with what score."""
+    """The real adapter: POSTs {provider, reference} to the service's /verifications; it answers
+    {verified, score}."""
 
     def __init__(self, url: str, timeout: float = 5.0) -> None:
         self._url = url.rstrip("/")
         self._timeout = timeout
 
-    async def verify(self, attestation: Attestation, now: datetime) -> FaceVerdict:
-        _check_fresh(attestation, now)
+    async def verify(self, attestation: Attestation) -> FaceVerdict:
         query = {"provider": attestation.provider, "reference": attestation.reference}
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
                 response = await client.post(f"{self._url}/verifications", json=query)
             answer = response.json() if response.status_code == 200 else None
-        except (httpx.HTTPError, ValueError) as exc:
-            raise FaceCheckUnavailable(f"face verification: {type(exc).__name__}") from exc
+        except (httpx.HTTPError, ValueError):
+            answer = None
         if not isinstance(answer, dict):
-            raise FaceCheckUnavailable(f"face verification answered HTTP {response.status_code}")
+            return _verdict(attestation, FaceOutcome.UNAVAILABLE)
         score = answer.get("score")
         if answer.get("verified") is not True or not isinstance(score, int) or score < MIN_FACE_SCORE:
-            raise AttestationRefused(
-                "the face verification service does not confirm this check", field="attestation.reference"
-            )
-        return _verdict(attestation, score)
+            return _verdict(attestation, FaceOutcome.NOT_CONFIRMED)
+        return _verdict(attestation, FaceOutcome.CONFIRMED, score)
 
 
 class EligibilitySettings(BaseSettings):
@@ -235,8 +255,12 @@ class EligibilitySettings(BaseSettings):
     face_verifier_url: str | None = None
 
 
-@lru_cache(maxsize=1)
+_configured: list[FaceVerifier] = []
+
+
 def face_verifier() -> FaceVerifier:
-    """The configured face verifier of this process."""
-    url = EligibilitySettings().face_verifier_url
-    return HttpFaceVerifier(url) if url else SandboxFaceVerifier()
+    """The face verifier this process's settings name, made on first use."""
+    if not _configured:
+        url = EligibilitySettings().face_verifier_url
+        _configured.append(HttpFaceVerifier(url) if url else SandboxFaceVerifier())
+    return _configured[0]

@@ -18,7 +18,7 @@ from essc.ecards.errors import (
     EcardUnlinked,
 )
 from essc.eligibility import service
-from essc.eligibility.adapters import face_verifier
+from essc.eligibility.adapters import check_fresh, confirmed, face_verifier
 from essc.eligibility.errors import (
     AlreadyCertified,
     DelegateIsHolder,
@@ -101,7 +101,8 @@ async def certify(
     sign_no: str, body: CertifyRequest, request: Request, uow: ChannelUoW, channel: CurrentChannel
 ) -> CertificationView:
     """Certify a due item after a face check and a busiSeq, for the holder or under a delegation."""
-    verdict = await face_verifier().verify(body.attestation, uow.clock.now())
+    check_fresh(body.attestation, uow.clock.now())
+    verdict = confirmed(await face_verifier().verify(body.attestation))
     digest = caller_of(request).body_digest
     return await uow.run(service.certify, channel, sign_no, body, verdict=verdict, digest=digest)
 

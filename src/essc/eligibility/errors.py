@@ -35,11 +35,6 @@ class DelegateIsHolder(InvalidInput):
     title = "A holder cannot delegate certification to their own e-card"
 
 
-class UnknownCard(InvalidInput):
-    code = "eligibility_unknown_card"
-    title = "A due item names a card the province's cardholder base does not hold"
-
-
 class BenefitSystemUnavailable(EsscError):
     status = 502
     code = "benefit_system_unavailable"
