@@ -386,11 +386,13 @@ class EligibilityScene:
     http: TestClient
 
 
-def eligibility_scene(platform: Platform, period: int = 2027, **due_changes: object) -> EligibilityScene:
+def eligibility_scene(
+    platform: Platform, period: int = 2027, provinces: Iterable[str] = ("44",), **due_changes: object
+) -> EligibilityScene:
     record = holder()
     load(platform, record)
     http = app_client(platform)
-    app = channel(platform, http)
+    app = channel(platform, http, provinces=provinces)
     owner = province(platform, http)
     sign_no = issued_sign_no(platform, app, record)
     answer = load_due(owner, period, due_record(platform, record, **due_changes))
