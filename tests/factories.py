@@ -401,6 +401,18 @@ def eligibility_scene(
     return EligibilityScene(app, owner, record, sign_no, items[0]["dueItemId"], http)
 
 
+def another_holder(
+    platform: Platform, scene: EligibilityScene, period: int = 2027, **due_changes: object
+) -> EligibilityScene:
+    """A second holder in the scene's channel and province, with one due item of `period`."""
+    record = holder()
+    load(platform, record)
+    sign_no = issued_sign_no(platform, scene.app, record)
+    assert load_due(scene.owner, period, due_record(platform, record, **due_changes))["loaded"] == 1
+    items = scene.app.client.get(f"/v1/eligibility/{sign_no}/due-items")["items"]
+    return replace(scene, record=record, sign_no=sign_no, item_id=items[0]["dueItemId"])
+
+
 def certify(platform: Platform, scene: EligibilityScene) -> dict[str, Any]:
     """The scene's holder certifies its due item; returns the certification."""
     made: dict[str, Any] = scene.app.client.post(
