@@ -127,3 +127,23 @@ def test_import_reports_rejected_rows_by_line_and_reason_with_masked_values_only
     assert f"{rows[2][0][0]}{'*' * 16}{rows[2][0][-1]}" in reported
     assert "aac003 '*" in reported
     assert f"aac067 '{rows[6][2][:3]}****{rows[6][2][-4:]}'" in reported
+
+
+def test_eligibility_load_remind_and_deliver(workdir: Path) -> None:
+    assert runner.invoke(app, ["demo", "--holders", "12", "--no-serve"]).exit_code == 0
+    loaded = runner.invoke(
+        app, ["eligibility", "load", "--province", "44", "--period", "2031", "--sandbox", "5"]
+    )
+    assert loaded.exit_code == 0, loaded.output
+    assert loaded.output.startswith("5 loaded, 0 unchanged, 0 rejected")
+    again = runner.invoke(
+        app, ["eligibility", "load", "--province", "44", "--period", "2031", "--sandbox", "5"]
+    )
+    assert again.output.startswith("0 loaded, 5 unchanged")
+    unregistered = runner.invoke(app, ["eligibility", "load", "--province", "44", "--period", "2031"])
+    assert unregistered.exit_code == 1
+    assert "benefit_system_not_registered" in unregistered.output
+    assert runner.invoke(app, ["eligibility", "remind", "--days", "30"]).output.endswith(
+        "reminder(s) queued\n"
+    )
+    assert runner.invoke(app, ["eligibility", "deliver"]).output == "0 result(s) attempted\n"
