@@ -142,3 +142,23 @@ def test_prove_import_prints_a_checked_proof_that_names_no_one(workdir: Path) ->
     assert '"batch_path"' in result.stdout
     assert '"log_path"' in result.stdout
     assert aac002 not in result.output
+
+
+def test_eligibility_load_remind_and_deliver(workdir: Path) -> None:
+    assert runner.invoke(app, ["demo", "--holders", "12", "--no-serve"]).exit_code == 0
+    loaded = runner.invoke(
+        app, ["eligibility", "load", "--province", "44", "--period", "2031", "--sandbox", "5"]
+    )
+    assert loaded.exit_code == 0, loaded.output
+    assert loaded.output.startswith("5 loaded, 0 unchanged, 0 rejected")
+    again = runner.invoke(
+        app, ["eligibility", "load", "--province", "44", "--period", "2031", "--sandbox", "5"]
+    )
+    assert again.output.startswith("0 loaded, 5 unchanged")
+    unregistered = runner.invoke(app, ["eligibility", "load", "--province", "44", "--period", "2031"])
+    assert unregistered.exit_code == 1
+    assert "benefit_system_not_registered" in unregistered.output
+    assert runner.invoke(app, ["eligibility", "remind", "--days", "30"]).output.endswith(
+        "reminder(s) queued\n"
+    )
+    assert runner.invoke(app, ["eligibility", "deliver"]).output == "0 result(s) attempted\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,6 +28,8 @@ from essc.core.nonces import RedisNonceStore
 from essc.core.platform import Platform, build_platform
 from essc.core.settings import Settings
 from essc.core.uow import UnitOfWork
+from essc.eligibility import delivery as eligibility_delivery
+from essc.eligibility import jobs as eligibility_jobs
 from essc.kit.crypto import get_suite
 from essc.kit.errors import EsscError
 from essc.kit.keystore import KeyPurpose
@@ -44,6 +47,10 @@ keys_app = typer.Typer(help="Platform key store: list, rotate.", no_args_is_help
 parties_app = typer.Typer(help="Channels and province card systems that sign requests.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit logs: sequence, verify, witness.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Webhook outbox.", no_args_is_help=True)
+eligibility_app = typer.Typer(
+    help="Benefit eligibility certification: load due items, deliver results, send reminders.",
+    no_args_is_help=True,
+)
 demo_data_app = typer.Typer(help="Synthetic cardholder files.", no_args_is_help=True)
 ministry_app = typer.Typer(
     help="The channel registry and authorisations, as the ministry's operator.", no_args_is_help=True
@@ -54,6 +61,7 @@ for sub, name in [
     (parties_app, "parties"),
     (audit_app, "audit"),
     (webhooks_app, "webhooks"),
+    (eligibility_app, "eligibility"),
     (demo_data_app, "demo-data"),
     (ministry_app, "ministry"),
     (terminal_app, "terminal"),
@@ -106,11 +114,13 @@ def run_demo(
     report = demo.ensure_demo_holders(platform, folder, holders, progress=show)
     if report is not None:
         typer.echo("", err=True)
+    due = demo.ensure_demo_due_items(platform)
     platform.close()
     typer.echo("Demo parties (keys written under var/demo/):")
     for party in parties:
         typer.echo(f"  {party.label:22} key id {party.key_id}  private key {party.private_key_path}")
     typer.echo(f"Demo holders: var/demo/holders-{demo.DEMO_PROVINCE}.csv")
+    typer.echo(f"Eligibility certification: {due} new due item(s) from the sandbox benefit system")
     if serve_after:
         serve(host="127.0.0.1", port=port, workers=1, access_log=True)
 
@@ -574,6 +584,59 @@ def webhooks_deliver() -> None:
     platform = _platform()
     count = deliver_due(platform, HttpxSender(), limit=1000)
     typer.echo(f"{count} webhook(s) attempted")
+
+
+@eligibility_app.command("load")
+def eligibility_load(
+    province: Annotated[str, typer.Option(help="two-digit province code")],
+    period: Annotated[int, typer.Option(help="the annual period, e.g. 2027", min=2000, max=2199)],
+    sandbox: Annotated[
+        int, typer.Option(help="use the sandbox benefit system naming this many of the province's cards")
+    ] = 0,
+) -> None:
+    """Load who must certify in a period from the province's benefit system (or the sandbox one)."""
+    platform = _platform()
+    try:
+        system = (
+            eligibility_jobs.sandbox_system(platform, province, period, sandbox)
+            if sandbox
+            else eligibility_jobs.registered_system(platform, province)
+        )
+        result = eligibility_jobs.load_from(platform, system, province, period, Actor.operator("cli"))
+    except EsscError as exc:
+        _fail(exc)
+        return
+    finally:
+        platform.close()
+    typer.echo(f"{result.loaded} loaded, {result.unchanged} unchanged, {len(result.rejected)} rejected")
+    for rejection in result.rejected[:20]:
+        typer.echo(f"  {rejection.ref}: {rejection.reason}")
+
+
+@eligibility_app.command("deliver")
+def eligibility_deliver() -> None:
+    """Deliver every certification result that is due now to its province, once."""
+    platform = _platform()
+    try:
+        count = eligibility_delivery.deliver_due(
+            platform, eligibility_delivery.RegisteredBenefitSystems(platform), limit=1000
+        )
+    finally:
+        platform.close()
+    typer.echo(f"{count} result(s) attempted")
+
+
+@eligibility_app.command("remind")
+def eligibility_remind(
+    days: Annotated[int, typer.Option(help="remind of items due within this many days", min=1, max=366)] = 30,
+) -> None:
+    """Queue one webhook per holder, period and channel for items due soon (idempotent)."""
+    platform = _platform()
+    try:
+        sent = eligibility_jobs.remind(platform, timedelta(days=days), Actor.operator("cli"))
+    finally:
+        platform.close()
+    typer.echo(f"{sent} reminder(s) queued")
 
 
 def main() -> None:

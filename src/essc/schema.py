@@ -12,6 +12,15 @@ from essc.core.db import Base
 from essc.core.nonces import SeenNonce
 from essc.credentials.models import CredentialRecord, CredentialStatusList
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceEvidence
+from essc.eligibility.models import (
+    BenefitSystemEndpoint,
+    Certification,
+    Delegation,
+    DueItem,
+    Reminder,
+)
+from essc.eligibility.models import Delivery as EligibilityDelivery
+from essc.eligibility.models import DeliveryAttempt as EligibilityDeliveryAttempt
 from essc.idempotency.models import IdempotencyRecord
 from essc.login.models import LoginCode
 from essc.offline.models import DeviceCertificateRecord, OfflineAcceptanceRecord
@@ -27,6 +36,7 @@ __all__ = [
     "AuditTreeHead",
     "AuditWitness",
     "Base",
+    "BenefitSystemEndpoint",
     "BusiSeq",
     "Caller",
     "CallerKey",
@@ -34,16 +44,21 @@ __all__ = [
     "Card",
     "CardEvent",
     "CardUsage",
+    "Certification",
     "Channel",
     "ChannelCertification",
     "ChannelGrant",
     "ChipChallenge",
     "CredentialRecord",
     "CredentialStatusList",
+    "Delegation",
     "DeliveryAttempt",
     "DeviceCertificateRecord",
+    "DueItem",
     "Ecard",
     "EcardPassword",
+    "EligibilityDelivery",
+    "EligibilityDeliveryAttempt",
     "HolderFeedMark",
     "IdempotencyRecord",
     "ImportBatch",
@@ -58,6 +73,7 @@ __all__ = [
     "ProvinceBusinessItem",
     "PublicKeyOwner",
     "Region",
+    "Reminder",
     "SeenNonce",
     "Terminal",
     "TerminalGrant",

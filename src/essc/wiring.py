@@ -11,6 +11,7 @@ from essc.credentials import handlers as credentials_handlers
 from essc.ecards import handlers as ecards_handlers
 from essc.ecards.errors import PasswordAlreadySet
 from essc.ecards.events import EcardStopped
+from essc.eligibility.errors import AlreadyCertified
 from essc.offline import handlers as offline_handlers
 
 
@@ -26,4 +27,6 @@ def register_handlers() -> None:
             EcardStopped: [offline_handlers.revoke_certificates, credentials_handlers.stop_unlinked],
         }
     )
-    name_conflicts({"pk_ecard_passwords": PasswordAlreadySet})
+    name_conflicts(
+        {"pk_ecard_passwords": PasswordAlreadySet, "pk_eligibility_certifications": AlreadyCertified}
+    )

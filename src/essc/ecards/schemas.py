@@ -24,6 +24,9 @@ class Purpose(StrEnum):
     OFFLINE_DEVICE = "offline_device"
     CREDENTIAL = "credential"  # an electronic service credential of the holder's identity (essc.credentials)
 
+    ELIGIBILITY = "eligibility"  # 线上待遇资格认证: certify a due item
+    ELIGIBILITY_DELEGATION = "eligibility_delegation"  # grant or revoke a relative's delegation
+
 
 class Attestation(WireModel):
     """The channel's statement that it checked the holder's face and liveness."""

@@ -18,6 +18,7 @@ from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
+from essc.eligibility import jobs as eligibility_jobs
 from essc.shared.policy import Function
 from essc.terminals import repository as terminals_repository
 from essc.terminals import service as terminals
@@ -140,3 +141,13 @@ def ensure_demo_holders(
     write_csv(folder / f"holders-{DEMO_PROVINCE}.csv", synthetic_holders(DEMO_PROVINCE, count))
     rows = (GoodRow(line=i + 2, record=r) for i, r in enumerate(synthetic_holders(DEMO_PROVINCE, count)))
     return import_rows(platform, DEMO_PROVINCE, rows, Actor.operator("demo"), progress=progress)
+
+
+DEMO_DUE_ITEMS = 30
+
+
+def ensure_demo_due_items(platform: Platform) -> int:
+    """Due items of this year for the demo province's first holders, from the sandbox benefit system."""
+    period = platform.clock.now().year
+    system = eligibility_jobs.sandbox_system(platform, DEMO_PROVINCE, period, DEMO_DUE_ITEMS)
+    return eligibility_jobs.load_from(platform, system, DEMO_PROVINCE, period, Actor.operator("demo")).loaded

@@ -25,6 +25,8 @@ from essc.core.routing import LoopRoute
 from essc.credentials.endpoints import router as credentials_router
 from essc.directory.endpoints import router as directory_router
 from essc.ecards.endpoints import router as ecards_router
+from essc.eligibility.delivery import DeliveryThread
+from essc.eligibility.endpoints import router as eligibility_router
 from essc.kit import envelope, wire
 from essc.login.endpoints import router as login_router
 from essc.offline.endpoints import router as offline_router
@@ -53,6 +55,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     directory_router,
     audit_router,
     credentials_router,
+    eligibility_router,
 )
 
 
@@ -66,6 +69,8 @@ def create_app(platform: Platform) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         dispatcher = DispatcherThread(platform) if platform.settings.run_dispatcher else None
+        # Certification results to provinces' benefit systems: delivered beside the webhooks.
+        results = DeliveryThread(platform) if platform.settings.run_dispatcher else None
         sequencer = (
             SequencerThread(platform, platform.settings.audit_sequence_interval_seconds)
             if platform.settings.run_sequencer
@@ -73,6 +78,8 @@ def create_app(platform: Platform) -> FastAPI:
         )
         if dispatcher:
             dispatcher.start()
+        if results:
+            results.start()
         if sequencer:
             sequencer.start()
         try:
@@ -82,6 +89,8 @@ def create_app(platform: Platform) -> FastAPI:
                 sequencer.stop()
             if dispatcher:
                 dispatcher.stop()
+            if results:
+                results.stop()
             await platform.close_loop()
 
     app = FastAPI(
