@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 from typing import Any, ClassVar, Final
 
+from joserfc._rfc7515.model import JWSAlgModel
+from joserfc._rfc7517.models import NativeKeyBinding
 from joserfc.errors import InvalidKeyTypeError
 from joserfc.jwk import ECKey
-from joserfc._rfc7517.models import NativeKeyBinding
-from joserfc.jws import JWSAlgModel, JWSRegistry
+from joserfc.jws import JWSRegistry
 
 from essc.kit.crypto import openssl_sm2
 from essc.kit.crypto.openssl_sm2 import Sm2PrivateKey, Sm2PublicKey
@@ -28,9 +29,7 @@ SM2_ORDER: Final = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D
 _SPKI_PREFIX: Final = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d03420004")
 # PKCS#8 PrivateKeyInfo of an SM2 key up to its 32-byte scalar: version 0, id-ecPublicKey with the SM2
 # curve, then an OCTET STRING holding the SEC1 ECPrivateKey (version 1, the scalar; OpenSSL derives Q).
-_PKCS8_PREFIX: Final = bytes.fromhex(
-    "3041020100301306072a8648ce3d020106082a811ccf5501822d042730250201010420"
-)
+_PKCS8_PREFIX: Final = bytes.fromhex("3041020100301306072a8648ce3d020106082a811ccf5501822d042730250201010420")
 
 
 def _b64(data: bytes) -> str:
@@ -79,7 +78,7 @@ class _Sm2Binding(NativeKeyBinding):
 class Sm2Key(ECKey):
     """An SM2 key as a JWK of kty EC, crv SM2 (a subclass of ECKey, so joserfc's key lookup accepts it)."""
 
-    binding: ClassVar[type[NativeKeyBinding]] = _Sm2Binding  # type: ignore[misc]
+    binding: ClassVar[type[NativeKeyBinding]] = _Sm2Binding  # type: ignore[assignment]
 
     @property
     def is_private(self) -> bool:
@@ -118,7 +117,7 @@ class Sm2Key(ECKey):
             raise MalformedKey("an SM2 JWK has kty EC")
         raw = _Sm2Binding.import_from_dict(value)
         params = {k: v for k, v in value.items() if k in ("kid", "use", "alg")}
-        return cls(raw, raw, params or None)
+        return cls(raw, raw, params or None)  # type: ignore[arg-type]
 
 
 class Sm2Sm3Algorithm(JWSAlgModel):
