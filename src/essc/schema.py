@@ -14,6 +14,7 @@ from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, Issuance
 from essc.idempotency.models import IdempotencyRecord
 from essc.login.models import LoginCode
 from essc.offline.models import DeviceCertificateRecord, OfflineAcceptanceRecord
+from essc.oidc.models import Authorization, ClientAssertion, Grant, RelyingParty, Token
 from essc.qr.models import CardUsage, OnlineCode
 from essc.regions.models import Region
 from essc.terminals.models import Institution, Terminal, TerminalGrant
@@ -25,6 +26,7 @@ __all__ = [
     "AuditTile",
     "AuditTreeHead",
     "AuditWitness",
+    "Authorization",
     "Base",
     "BusiSeq",
     "Caller",
@@ -37,10 +39,12 @@ __all__ = [
     "ChannelCertification",
     "ChannelGrant",
     "ChipChallenge",
+    "ClientAssertion",
     "DeliveryAttempt",
     "DeviceCertificateRecord",
     "Ecard",
     "EcardPassword",
+    "Grant",
     "IdempotencyRecord",
     "Institution",
     "Issuance",
@@ -52,7 +56,9 @@ __all__ = [
     "Person",
     "ProvinceBusinessItem",
     "Region",
+    "RelyingParty",
     "SeenNonce",
     "Terminal",
     "TerminalGrant",
+    "Token",
 ]

@@ -295,14 +295,17 @@ def set_password(uow: UnitOfWork, channel: Channel, sign_no: str, pin: str) -> N
 
 
 def _verify_password(uow: UnitOfWork, ecard: Ecard, channel: Channel, pin: str) -> None:
+    verify_password(uow, ecard, pin, channel=channel.channel_no)
+
+
+def verify_password(uow: UnitOfWork, ecard: Ecard, pin: str, **audit_facts: str) -> None:
+    """The e-card password with its lockout, for a channel or a login page (audit_facts say which)."""
     row = repository.password(uow.session, ecard.province, ecard.id, lock=True)
     if row is None:
         raise PasswordNotSet("set the e-card password first")
     now, settings = uow.clock.now(), uow.platform.settings
     if row.locked_until is not None and row.locked_until > now:
-        uow.audit(
-            "ecard.password_refused_locked", "ecard", ecard.id, ecard.province, channel=channel.channel_no
-        )
+        uow.audit("ecard.password_refused_locked", "ecard", ecard.id, ecard.province, **audit_facts)
         raise PasswordLocked(
             f"locked until {row.locked_until.isoformat()}; wait or reset the password after a face check "
             f"(busiSeq purpose {Purpose.PASSWORD_RESET.value}, method face)",
@@ -324,8 +327,8 @@ def _verify_password(uow: UnitOfWork, ecard: Ecard, channel: Channel, pin: str) 
         "ecard",
         ecard.id,
         ecard.province,
-        channel=channel.channel_no,
         locked=remaining <= 0,
+        **audit_facts,
     )
     if remaining <= 0:
         raise PasswordLocked(

@@ -21,6 +21,9 @@ class KeyPurpose(StrEnum):
     AUDIT_LOG = "audit-log"  # signs the audit logs' tree heads (asymmetric)
     PASSWORD_PEPPER = "password-pepper"  # noqa: S105 - a key purpose name; keyed pre-hash of e-card passwords (symmetric)
     TOKEN = "token"  # noqa: S105 - a key purpose name; HMAC of one-time tokens (busiSeq) (symmetric)
+    # The seed the ID-token signing keys (ES256 on P-256, SM2SM3 on SM2) derive from (symmetric): one
+    # series under either suite, wrapped like every data key, so both algorithms exist on every platform.
+    ID_TOKEN_SEED = "id-token-seed"  # noqa: S105 - a key purpose name
 
 
 ASYMMETRIC_PURPOSES = frozenset(

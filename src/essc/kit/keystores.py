@@ -45,6 +45,7 @@ _PREFIX: Final = {
     KeyPurpose.AUDIT_LOG: "al",
     KeyPurpose.PASSWORD_PEPPER: "pp",
     KeyPurpose.TOKEN: "tk",
+    KeyPurpose.ID_TOKEN_SEED: "it",
 }
 _ASYMMETRIC: Final = ASYMMETRIC_PURPOSES
 _VERSION: Final = 1

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, APIRouter
 from fastapi.telemetry import TelemetryConfig
 from starlette.routing import BaseRoute
@@ -27,6 +28,8 @@ from essc.ecards.endpoints import router as ecards_router
 from essc.kit import envelope, wire
 from essc.login.endpoints import router as login_router
 from essc.offline.endpoints import router as offline_router
+from essc.oidc.endpoints import router as oidc_router
+from essc.oidc.errors import OAuthError
 from essc.qr.endpoints import router as qr_router
 from essc.regions.endpoints import router as regions_router
 from essc.shared.policy import Party
@@ -51,6 +54,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     authorisations_router,
     directory_router,
     audit_router,
+    oidc_router,
 )
 
 
@@ -95,6 +99,16 @@ def create_app(platform: Platform) -> FastAPI:
     app.router.route_class = LoopRoute
     app.state.platform = platform
     install_problem_handlers(app)
+
+    @app.exception_handler(OAuthError)
+    async def _oauth_error(_request: Request, exc: OAuthError) -> JSONResponse:
+        # OAuth endpoints answer as RFC 6749 §5.2 requires (ARCHITECTURE.md, OpenID provider), not problems.
+        headers = {"Cache-Control": "no-store"}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = f'Bearer error="{exc.code}"'
+        return JSONResponse(
+            {"error": exc.code, "error_description": exc.detail}, status_code=exc.status, headers=headers
+        )
 
     @app.get("/healthz", tags=["operations"], dependencies=[requires(None, party=Party.PUBLIC)])
     async def healthz() -> dict[str, str]:
