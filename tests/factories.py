@@ -307,16 +307,16 @@ def drop_redis_keys(url: str, prefix: str) -> None:
         client.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
 @contextmanager
-def served(platform: Platform) -> Iterator[str]:
+def served(platform: Platform, port: int | None = None) -> Iterator[str]:
     """The platform served by uvicorn in a thread of this process, over the test database; yields its URL."""
-    port = _free_port()
+    port = port or free_port()
     server = uvicorn.Server(
         # lifespan on: at shutdown the app closes its event loop's engine, so no database connection outlives
         # the server (PostgreSQL's connection slots are shared by every test process).

@@ -58,16 +58,20 @@ def push(
 ) -> Pushed:
     verifier, challenge = pkce()
     state, nonce = secrets.token_urlsafe(8), secrets.token_urlsafe(8)
-    form = {
-        "response_type": "code",
-        "client_id": rp.client_id,
-        "redirect_uri": RP_REDIRECT,
-        "scope": scope,
-        "state": state,
-        "nonce": nonce,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    } | client_auth(platform, rp) | changes
+    form = (
+        {
+            "response_type": "code",
+            "client_id": rp.client_id,
+            "redirect_uri": RP_REDIRECT,
+            "scope": scope,
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        | client_auth(platform, rp)
+        | changes
+    )
     answer = http.post("/oidc/par", data=form)
     assert answer.status_code == 201, answer.text
     return Pushed(answer.json()["request_uri"], verifier, state, nonce)
@@ -81,7 +85,9 @@ def open_page(http: TestClient, rp: RelyingPartyClient, pushed: Pushed) -> str:
     return found.group(1)
 
 
-def kiosk(http: TestClient, interaction: str, essc_no: str, password: str = KIOSK_PASSWORD, **extra: str) -> Any:
+def kiosk(
+    http: TestClient, interaction: str, essc_no: str, password: str = KIOSK_PASSWORD, **extra: str
+) -> Any:
     form = {"interaction": interaction, "essc_no": essc_no, "password": password} | extra
     return http.post("/oidc/authorize/kiosk", data=form, follow_redirects=False)
 
@@ -94,7 +100,12 @@ def code_of(answer: Any) -> dict[str, str]:
 
 
 def login(
-    http: TestClient, platform: Platform, rp: RelyingPartyClient, essc_no: str, scope: str = "openid", **extra: str
+    http: TestClient,
+    platform: Platform,
+    rp: RelyingPartyClient,
+    essc_no: str,
+    scope: str = "openid",
+    **extra: str,
 ) -> tuple[Pushed, dict[str, str]]:
     pushed = push(http, platform, rp, scope)
     return pushed, code_of(kiosk(http, open_page(http, rp, pushed), essc_no, **extra))
@@ -103,12 +114,16 @@ def login(
 def redeem(
     http: TestClient, platform: Platform, rp: RelyingPartyClient, code: str, verifier: str, **changes: str
 ) -> Any:
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": RP_REDIRECT,
-        "code_verifier": verifier,
-    } | client_auth(platform, rp) | changes
+    form = (
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": RP_REDIRECT,
+            "code_verifier": verifier,
+        }
+        | client_auth(platform, rp)
+        | changes
+    )
     return http.post("/oidc/token", data=form)
 
 

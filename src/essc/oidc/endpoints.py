@@ -95,8 +95,14 @@ async def discovery(p: Annotated[Platform, Depends(get_platform)]) -> dict[str, 
 
 @router.get("/oidc/jwks", dependencies=[requires(None, party=Party.PUBLIC)])
 async def jwks(p: Annotated[Platform, Depends(get_platform)]) -> dict[str, Any]:
-    """The ID-token signing keys: ES256 (P-256) and SM2SM3 (kty EC, crv SM2)."""
+    """The ES256 ID-token keys (jwks_uri): standard JWKs only, so any client library parses the set."""
     return service.jwks(p)
+
+
+@router.get("/oidc/jwks/sm2", dependencies=[requires(None, party=Party.PUBLIC)])
+async def sm2_jwks(p: Annotated[Platform, Depends(get_platform)]) -> dict[str, Any]:
+    """The SM2SM3 ID-token keys (kty EC, crv SM2; discovery's sm2_jwks_uri)."""
+    return service.sm2_jwks(p)
 
 
 # -- the OAuth endpoints ---------------------------------------------------------------------------------

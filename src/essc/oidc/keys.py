@@ -35,11 +35,12 @@ class SigningKeys:
         return self.sm2 if alg == SM2_SM3 else self.es256
 
     def public_jwks(self) -> dict[str, Any]:
-        keys = [
-            self.es256.as_dict(private=False, use="sig", alg=ES256),
-            self.sm2.as_dict(private=False, use="sig", alg=SM2_SM3),
-        ]
-        return {"keys": keys}
+        """The jwks_uri set: standard keys only, so an unchanged client library can parse every member."""
+        return {"keys": [self.es256.as_dict(private=False, use="sig", alg=ES256)]}
+
+    def sm2_jwks(self) -> dict[str, Any]:
+        """The SM2 keys (kty EC, crv SM2), a set of their own: libraries that know no SM2 refuse the set."""
+        return {"keys": [self.sm2.as_dict(private=False, use="sig", alg=SM2_SM3)]}
 
 
 _cache: dict[str, SigningKeys] = {}

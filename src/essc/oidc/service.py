@@ -75,7 +75,9 @@ CODE_SECONDS: Final = 60  # an authorization code lives at most 60 s
 ACCESS_SECONDS: Final = 600
 REFRESH_SECONDS: Final = 30 * 24 * 3600
 ID_TOKEN_SECONDS: Final = 600
-ASSERTION_MAX_SECONDS: Final = 300  # a client assertion may not claim to live longer than this
+# A client assertion may not claim to live longer (Authlib, unchanged, asks for one hour); its jti is kept
+# until it expires, so the bound is also what the replay store holds per assertion.
+ASSERTION_MAX_SECONDS: Final = 3600
 SKEW_SECONDS: Final = 30
 _VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -269,6 +271,7 @@ class Endpoints:
             "token_endpoint": self.token,
             "userinfo_endpoint": f"{base}/userinfo",
             "jwks_uri": f"{base}/jwks",
+            "sm2_jwks_uri": f"{base}/jwks/sm2",  # essc's extension: SM2SM3 keys (docs/protocol.md)
             "end_session_endpoint": f"{base}/logout",
             "backchannel_logout_supported": True,
             "backchannel_logout_session_supported": True,
@@ -769,6 +772,10 @@ def userinfo(uow: UnitOfWork, access_token: str) -> tuple[str, bytes]:
 
 def jwks(platform: Platform) -> dict[str, Any]:
     return signing_keys(platform.keys).public_jwks()
+
+
+def sm2_jwks(platform: Platform) -> dict[str, Any]:
+    return signing_keys(platform.keys).sm2_jwks()
 
 
 # -- logout ------------------------------------------------------------------------------------------------
