@@ -14,7 +14,7 @@ from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, Issuance
 from essc.idempotency.models import IdempotencyRecord
 from essc.login.models import LoginCode
 from essc.offline.models import DeviceCertificateRecord, OfflineAcceptanceRecord
-from essc.oidc.models import Authorization, ClientAssertion, Grant, RelyingParty, Token
+from essc.oidc.models import Authorization, ClientAssertion, Grant, LogoutNotice, RelyingParty, Token
 from essc.qr.models import CardUsage, OnlineCode
 from essc.regions.models import Region
 from essc.terminals.models import Institution, Terminal, TerminalGrant
@@ -50,6 +50,7 @@ __all__ = [
     "Issuance",
     "IssuanceEvidence",
     "LoginCode",
+    "LogoutNotice",
     "OfflineAcceptanceRecord",
     "OnlineCode",
     "OutboxMessage",

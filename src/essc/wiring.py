@@ -11,6 +11,7 @@ from essc.ecards import handlers as ecards_handlers
 from essc.ecards.errors import PasswordAlreadySet
 from essc.ecards.events import EcardStopped
 from essc.offline import handlers as offline_handlers
+from essc.oidc import handlers as oidc_handlers
 
 
 def register_handlers() -> None:
@@ -22,7 +23,7 @@ def register_handlers() -> None:
     handlers.register(
         {
             CardChanged: [ecards_handlers.follow_card],
-            EcardStopped: [offline_handlers.revoke_certificates],
+            EcardStopped: [offline_handlers.revoke_certificates, oidc_handlers.end_sessions],
         }
     )
     name_conflicts({"pk_ecard_passwords": PasswordAlreadySet})

@@ -112,12 +112,12 @@ def login(
 
 
 def redeem(
-    http: TestClient, platform: Platform, rp: RelyingPartyClient, code: str, verifier: str, **changes: str
+    http: TestClient, platform: Platform, rp: RelyingPartyClient, the_code: str, verifier: str, **changes: str
 ) -> Any:
     form = (
         {
             "grant_type": "authorization_code",
-            "code": code,
+            "code": the_code,
             "redirect_uri": RP_REDIRECT,
             "code_verifier": verifier,
         }

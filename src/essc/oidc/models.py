@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CHAR, Boolean, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import CHAR, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from essc.core.db import Base, UtcDateTime
@@ -119,3 +119,28 @@ class ClientAssertion(Base):
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     jti: Mapped[str] = mapped_column(String(128), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class NoticeStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"  # every attempt failed
+
+
+class LogoutNotice(Base):
+    """A back-channel logout token for one relying party, queued in the transaction that ended the session."""
+
+    __tablename__ = "oidc_logout_notices"
+    __table_args__ = (Index("ix_oidc_logout_notices_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)  # also the logout token's jti
+    client_id: Mapped[str] = mapped_column(ForeignKey("oidc_relying_parties.client_id"))
+    grant_id: Mapped[str] = mapped_column(CHAR(26))
+    url: Mapped[str] = mapped_column(String(512))
+    logout_token: Mapped[str] = mapped_column(Text)  # names a pairwise sub and a sid, nothing personal
+    status: Mapped[str] = mapped_column(String(16))  # NoticeStatus
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(256))

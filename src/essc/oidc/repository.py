@@ -16,6 +16,7 @@ from essc.oidc.models import (
     AuthorizationStatus,
     ClientAssertion,
     Grant,
+    LogoutNotice,
     RelyingParty,
     RelyingPartyStatus,
     Token,
@@ -123,6 +124,10 @@ def by_code(session: Session, digest: bytes) -> Authorization | None:
 
 def add_token(session: Session, token: Token) -> None:
     session.add(token)
+
+
+def add_notice(session: Session, notice: LogoutNotice) -> None:
+    session.add(notice)
 
 
 def spend_refresh(session: Session, digest: bytes, now: datetime) -> Token | None:

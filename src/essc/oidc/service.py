@@ -52,6 +52,8 @@ from essc.oidc.models import (
     Authorization,
     AuthorizationStatus,
     Grant,
+    LogoutNotice,
+    NoticeStatus,
     RelyingParty,
     RelyingPartyStatus,
     Token,
@@ -781,14 +783,47 @@ def sm2_jwks(platform: Platform) -> dict[str, Any]:
 # -- logout ------------------------------------------------------------------------------------------------
 
 
+BACKCHANNEL_EVENT: Final = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_SECONDS: Final = 120
+
+
 def _announce_logout(uow: UnitOfWork, grant_ids: list[str]) -> None:
-    """Back-channel logout of each grant's relying party (hooked in by the logout delivery)."""
+    """Queue a back-channel logout token for each ended grant whose relying party asked for them."""
+    now = uow.clock.now()
+    issuer = Endpoints.of(uow.platform).issuer
+    keys = signing_keys(uow.platform.keys)
     for grant_id in grant_ids:
-        for hook in _logout_hooks:
-            hook(uow, grant_id)
-
-
-_logout_hooks: list[Any] = []
+        grant = repository.grant(uow.session, grant_id)
+        rp = repository.relying_party(uow.session, grant.client_id) if grant else None
+        if grant is None or rp is None or rp.backchannel_logout_uri is None:
+            continue
+        notice_id = new_id()
+        claims = {
+            "iss": issuer,
+            "aud": rp.client_id,
+            "iat": int(now.timestamp()),
+            "exp": int(now.timestamp()) + LOGOUT_TOKEN_SECONDS,
+            "jti": notice_id,
+            "sub": subject(uow, rp, grant.holder_province, grant.ecard_id),
+            "sid": grant.id,
+            "events": {BACKCHANNEL_EVENT: {}},
+        }
+        key = keys.for_algorithm(rp.id_token_alg)
+        header = {"alg": rp.id_token_alg, "kid": key.kid, "typ": "logout+jwt"}
+        repository.add_notice(
+            uow.session,
+            LogoutNotice(
+                id=notice_id,
+                client_id=rp.client_id,
+                grant_id=grant.id,
+                url=rp.backchannel_logout_uri,
+                logout_token=jwt.encode(header, claims, key, algorithms=[rp.id_token_alg]),
+                status=NoticeStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            ),
+        )
 
 
 def end_sessions_of_holder(uow: UnitOfWork, province: str, ecard_id: str, reason: str) -> int:

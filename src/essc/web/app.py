@@ -28,6 +28,7 @@ from essc.ecards.endpoints import router as ecards_router
 from essc.kit import envelope, wire
 from essc.login.endpoints import router as login_router
 from essc.offline.endpoints import router as offline_router
+from essc.oidc.delivery import LogoutDeliveryThread
 from essc.oidc.endpoints import router as oidc_router
 from essc.oidc.errors import OAuthError
 from essc.qr.endpoints import router as qr_router
@@ -68,6 +69,7 @@ def create_app(platform: Platform) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         dispatcher = DispatcherThread(platform) if platform.settings.run_dispatcher else None
+        logouts = LogoutDeliveryThread(platform) if platform.settings.run_dispatcher else None
         sequencer = (
             SequencerThread(platform, platform.settings.audit_sequence_interval_seconds)
             if platform.settings.run_sequencer
@@ -75,6 +77,8 @@ def create_app(platform: Platform) -> FastAPI:
         )
         if dispatcher:
             dispatcher.start()
+        if logouts:
+            logouts.start()
         if sequencer:
             sequencer.start()
         try:
@@ -84,6 +88,8 @@ def create_app(platform: Platform) -> FastAPI:
                 sequencer.stop()
             if dispatcher:
                 dispatcher.stop()
+            if logouts:
+                logouts.stop()
             await platform.close_loop()
 
     app = FastAPI(

@@ -1,4 +1,4 @@
-"""OpenID Connect provider: relying parties, authorizations, grants, tokens, client assertions
+"""OpenID Connect provider: relying parties, authorizations, grants, tokens, assertions, logout notices
 
 Revision ID: 0007
 Revises: 0005
@@ -101,6 +101,29 @@ def upgrade() -> None:
         batch_op.create_index("ix_oidc_grants_holder", ["holder_province", "ecard_id"], unique=False)
 
     op.create_table(
+        "oidc_logout_notices",
+        sa.Column("id", sa.CHAR(length=26), nullable=False),
+        sa.Column("client_id", sa.String(length=64), nullable=False),
+        sa.Column("grant_id", sa.CHAR(length=26), nullable=False),
+        sa.Column("url", sa.String(length=512), nullable=False),
+        sa.Column("logout_token", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", essc.core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", essc.core.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", essc.core.db.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.String(length=256), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["oidc_relying_parties.client_id"],
+            name=op.f("fk_oidc_logout_notices_client_id_oidc_relying_parties"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_oidc_logout_notices")),
+    )
+    with op.batch_alter_table("oidc_logout_notices", schema=None) as batch_op:
+        batch_op.create_index("ix_oidc_logout_notices_due", ["status", "next_attempt_at"], unique=False)
+
+    op.create_table(
         "oidc_tokens",
         sa.Column("digest", sa.LargeBinary(length=32), nullable=False),
         sa.Column("grant_id", sa.CHAR(length=26), nullable=False),
@@ -122,6 +145,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_oidc_tokens_grant")
 
     op.drop_table("oidc_tokens")
+    with op.batch_alter_table("oidc_logout_notices", schema=None) as batch_op:
+        batch_op.drop_index("ix_oidc_logout_notices_due")
+
+    op.drop_table("oidc_logout_notices")
     with op.batch_alter_table("oidc_grants", schema=None) as batch_op:
         batch_op.drop_index("ix_oidc_grants_holder")
 
