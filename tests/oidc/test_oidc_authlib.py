@@ -83,7 +83,7 @@ def test_authlib_completes_discovery_par_code_pkce_private_key_jwt_and_refresh(p
         )
         location = _login_in_browser(base, authorize_url, essc_no)
         assert parse_qs(urlsplit(location).query)["state"] == [state]
-        # A wrong verifier and a mismatched redirect URI are refused; they spend nothing, the code still works.
+        # A wrong verifier and a mismatched redirect URI are refused, spending nothing.
         with pytest.raises(AuthlibOAuthError) as wrong_verifier:
             client.fetch_token(
                 metadata["token_endpoint"],

@@ -17,9 +17,10 @@ from essc.core.deps import MinistryUoW, ProvinceUoW, caller_of, get_platform, re
 from essc.core.platform import Platform
 from essc.core.routing import api_router
 from essc.core.uow import UnitOfWork
-from essc.kit.errors import EsscError, InvalidInput
+from essc.kit.errors import EsscError, MalformedKey
 from essc.oidc import page, service
 from essc.oidc.errors import (
+    CodeReplayed,
     HolderLoginRefused,
     InvalidClient,
     InvalidClientMetadata,
@@ -28,6 +29,7 @@ from essc.oidc.errors import (
     InvalidRequestUri,
     InvalidScope,
     InvalidToken,
+    RefreshReused,
     RelyingPartyExists,
     RelyingPartyNotFound,
     SlowDown,
@@ -41,7 +43,7 @@ from essc.shared.provinces import WrongProvince, ensure_same_province
 router = api_router(tags=["openid-connect"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM = "application/x-www-form-urlencoded"
-CLIENT_AUTH_REFUSALS = (InvalidClient, UnauthorizedClient, InvalidRequest)
+CLIENT_AUTH_REFUSALS = (InvalidClient, UnauthorizedClient, InvalidRequest, MalformedKey)
 
 
 async def oidc_uow(request: Request) -> AsyncIterator[UnitOfWork]:
@@ -93,13 +95,13 @@ async def discovery(p: Annotated[Platform, Depends(get_platform)]) -> dict[str, 
     return service.Endpoints.of(p).discovery()
 
 
-@router.get("/oidc/jwks", dependencies=[requires(None, party=Party.PUBLIC)])
+@router.get("/oidc/jwks", dependencies=[requires(None, party=Party.PUBLIC, raises=(MalformedKey,))])
 async def jwks(p: Annotated[Platform, Depends(get_platform)]) -> dict[str, Any]:
     """The ES256 ID-token keys (jwks_uri): standard JWKs only, so any client library parses the set."""
     return service.jwks(p)
 
 
-@router.get("/oidc/jwks/sm2", dependencies=[requires(None, party=Party.PUBLIC)])
+@router.get("/oidc/jwks/sm2", dependencies=[requires(None, party=Party.PUBLIC, raises=(MalformedKey,))])
 async def sm2_jwks(p: Annotated[Platform, Depends(get_platform)]) -> dict[str, Any]:
     """The SM2SM3 ID-token keys (kty EC, crv SM2; discovery's sm2_jwks_uri)."""
     return service.sm2_jwks(p)
@@ -151,7 +153,10 @@ async def authorize(request: Request, uow: OidcUoW) -> HTMLResponse:
 )
 async def kiosk(request: Request, uow: OidcUoW) -> Response:
     """The holder's e-card number and password; a redirect to the site with the code, or the page again."""
-    form = await _form(request)
+    try:
+        form = await _form(request)
+    except InvalidRequest as exc:
+        return HTMLResponse(page.error_page(exc.detail), status_code=400, headers=NO_STORE)
     interaction = form.get("interaction", [""])[0]
     try:
         location = await uow.run(
@@ -180,7 +185,7 @@ async def kiosk(request: Request, uow: OidcUoW) -> Response:
         requires(
             None,
             party=Party.PUBLIC,
-            raises=(*CLIENT_AUTH_REFUSALS, InvalidGrant, UnsupportedGrantType),
+            raises=(*CLIENT_AUTH_REFUSALS, InvalidGrant, CodeReplayed, RefreshReused, UnsupportedGrantType),
         )
     ],
 )
@@ -200,13 +205,16 @@ async def _userinfo(request: Request, uow: UnitOfWork) -> Response:
     return Response(body, media_type=media_type, headers=NO_STORE)
 
 
-@router.get("/oidc/userinfo", dependencies=[requires(None, party=Party.PUBLIC, raises=(InvalidToken,))])
+USERINFO = [requires(None, party=Party.PUBLIC, raises=(InvalidToken, MalformedKey))]
+
+
+@router.get("/oidc/userinfo", dependencies=USERINFO)
 async def userinfo(request: Request, uow: OidcUoW) -> Response:
     """The holder's claims; sealed as a JWE (application/jwt) when they hold the clear ID number."""
     return await _userinfo(request, uow)
 
 
-@router.post("/oidc/userinfo", dependencies=[requires(None, party=Party.PUBLIC, raises=(InvalidToken,))])
+@router.post("/oidc/userinfo", dependencies=USERINFO)
 async def userinfo_post(request: Request, uow: OidcUoW) -> Response:
     """userinfo by POST (OpenID Connect Core §5.3.1)."""
     return await _userinfo(request, uow)
@@ -215,7 +223,7 @@ async def userinfo_post(request: Request, uow: OidcUoW) -> Response:
 @router.get(
     "/oidc/logout",
     response_class=HTMLResponse,
-    dependencies=[requires(None, party=Party.PUBLIC, raises=(InvalidRequest,))],
+    dependencies=[requires(None, party=Party.PUBLIC, raises=(InvalidRequest, MalformedKey))],
 )
 async def logout(request: Request, uow: OidcUoW) -> Response:
     """RP-initiated logout: every session of the holder ends at every relying party."""
@@ -238,7 +246,7 @@ async def logout(request: Request, uow: OidcUoW) -> Response:
 
 # -- the registry ----------------------------------------------------------------------------------------
 
-REGISTRY_REFUSALS = (InvalidClientMetadata, RelyingPartyExists, InvalidInput, WrongProvince)
+REGISTRY_REFUSALS = (InvalidClientMetadata, RelyingPartyExists, MalformedKey)
 
 
 @router.post(
@@ -246,7 +254,7 @@ REGISTRY_REFUSALS = (InvalidClientMetadata, RelyingPartyExists, InvalidInput, Wr
     response_model=RelyingPartyOut,
     status_code=status.HTTP_201_CREATED,
     tags=["openid-connect"],
-    dependencies=[requires(None, party=Party.PROVINCE, raises=REGISTRY_REFUSALS)],
+    dependencies=[requires(None, party=Party.PROVINCE, raises=(*REGISTRY_REFUSALS, WrongProvince))],
 )
 async def register_for_province(
     province: str, body: RelyingPartyIn, request: Request, uow: ProvinceUoW

@@ -37,6 +37,18 @@ class InvalidGrant(OAuthError):
     title = "The code or refresh token is invalid, expired, used, or was issued to another client"
 
 
+class CodeReplayed(InvalidGrant):
+    """A second use of a code: what the first use issued is revoked, and that revocation is kept."""
+
+    persist_changes = True
+
+
+class RefreshReused(InvalidGrant):
+    """A rotated refresh token presented again: its whole family is revoked, and that revocation is kept."""
+
+    persist_changes = True
+
+
 class UnauthorizedClient(OAuthError):
     status = 400
     code = "unauthorized_client"

@@ -23,8 +23,7 @@ from essc.cardholders.service import read_clear_person
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.ecards import passwords
-from essc.ecards.errors import PasswordLocked, PasswordNotSet, WrongPassword
-from essc.ecards.service import verify_password
+from essc.ecards.service import PasswordOutcome, check_password
 from essc.kit.crypto.base import CryptoSuite
 from essc.kit.errors import MalformedKey
 from essc.kit.ids import new_id
@@ -32,6 +31,7 @@ from essc.kit.jose import SM2_CURVE, Sm2Key
 from essc.kit.keystore import KeyPurpose
 from essc.oidc import repository
 from essc.oidc.errors import (
+    CodeReplayed,
     HolderLoginRefused,
     InvalidClient,
     InvalidClientMetadata,
@@ -40,6 +40,7 @@ from essc.oidc.errors import (
     InvalidRequestUri,
     InvalidScope,
     InvalidToken,
+    RefreshReused,
     RelyingPartyExists,
     RelyingPartyNotFound,
     SlowDown,
@@ -311,7 +312,9 @@ def _required(form: dict[str, list[str]], name: str) -> str:
 
 
 def _rp_keys(rp: RelyingParty, use: str) -> list[ECKey]:
-    return [k for k in _keys_of(orjson.loads(rp.jwks)) if _use(k) == use]
+    """The relying party's keys of one use (checked when it registered)."""
+    keys = [_signing_key(jwk) for jwk in orjson.loads(rp.jwks)["keys"]]
+    return [k for k in keys if _use(k) == use]
 
 
 def _checked_claims(
@@ -537,10 +540,8 @@ def kiosk_login(uow: UnitOfWork, interaction: str, essc_no: str, pin: str, conse
     if ecard is None:
         _pretend_kdf(uow.platform.suite, uow.platform.keys.data_key(KeyPurpose.PASSWORD_PEPPER).secret, pin)
         raise _refused()
-    try:
-        verify_password(uow, ecard, pin, relying_party=rp.client_id)
-    except (WrongPassword, PasswordLocked, PasswordNotSet):
-        raise _refused() from None
+    if check_password(uow, ecard, pin, relying_party=rp.client_id).outcome is not PasswordOutcome.MATCHED:
+        raise _refused()
     found = repository.holder(uow.session, ecard.province, ecard.id)
     if found is None or not card_is_usable(found[2].status):
         raise _refused()
@@ -594,18 +595,6 @@ def _pkce_matches(verifier: str, challenge: str) -> bool:
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
     return hmac.compare_digest(expected, challenge)
-
-
-class CodeReplayed(InvalidGrant):
-    """A second use of a code: what the first use issued is revoked, and that revocation is kept."""
-
-    persist_changes = True
-
-
-class RefreshReused(InvalidGrant):
-    """A rotated refresh token presented again: its whole family is revoked, and that revocation is kept."""
-
-    persist_changes = True
 
 
 def token(uow: UnitOfWork, rp: RelyingParty, form: dict[str, list[str]]) -> dict[str, Any]:
@@ -764,12 +753,12 @@ def userinfo(uow: UnitOfWork, access_token: str) -> tuple[str, bytes]:
         "aud": rp.client_id,
     }
     key = _rp_keys(rp, "enc")[0]
-    token = jwe.encrypt_compact(
+    jwe_compact = jwe.encrypt_compact(
         {"alg": "ECDH-ES+A256KW", "enc": "A256GCM", "kid": key.kid, "cty": "json"},
         orjson.dumps(sealed),
         key,
     )
-    return "application/jwt", token.encode("ascii")
+    return "application/jwt", jwe_compact.encode("ascii")
 
 
 def jwks(platform: Platform) -> dict[str, Any]:
