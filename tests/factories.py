@@ -308,16 +308,16 @@ def drop_redis_keys(url: str, prefix: str) -> None:
         client.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
 @contextmanager
-def served(platform: Platform) -> Iterator[str]:
+def served(platform: Platform, port: int | None = None) -> Iterator[str]:
     """The platform served by uvicorn in a thread of this process, over the test database; yields its URL."""
-    port = _free_port()
+    port = port or free_port()
     server = uvicorn.Server(
         # lifespan on: at shutdown the app closes its event loop's engine, so no database connection outlives
         # the server (PostgreSQL's connection slots are shared by every test process).
@@ -459,3 +459,84 @@ def certify(platform: Platform, scene: EligibilityScene) -> dict[str, Any]:
         certification(platform, scene.app, scene.sign_no, scene.item_id),
     )
     return made
+
+
+# -- the OpenID provider (essc.oidc) ------------------------------------------------------------------------
+
+_rp_numbers = itertools.count(1)
+RP_REDIRECT = "https://rp.test/callback"
+KIOSK_PASSWORD = "385916"
+
+
+@dataclass
+class RelyingPartyClient:
+    """A registered relying party with its private keys: signing (private_key_jwt) and encryption (JWE)."""
+
+    client_id: str
+    signing: Any  # joserfc ECKey (P-256) or kit.jose.Sm2Key
+    encryption: Any  # joserfc ECKey (P-256)
+
+
+def relying_party(
+    platform: Platform,
+    *,
+    province: str = "00",
+    id_token_alg: str = "ES256",
+    scopes: tuple[str, ...] = ("openid", "profile", "region"),
+    clear_id_number: bool = False,
+    backchannel_logout_uri: str | None = None,
+    redirect_uris: tuple[str, ...] = (RP_REDIRECT,),
+    sm2_client_key: bool = False,
+) -> RelyingPartyClient:
+    """Register a relying party through the registry's service, as a province or the ministry would."""
+    from joserfc.jwk import ECKey
+
+    from essc.kit.crypto import openssl_sm2
+    from essc.kit.jose import Sm2Key
+    from essc.oidc import service as oidc
+    from essc.oidc.schemas import RelyingPartyIn
+
+    number = next(_rp_numbers)
+    signing: Any = (
+        Sm2Key.of(openssl_sm2.generate_private_key(), kid=f"sig{number}")
+        if sm2_client_key
+        else ECKey.generate_key("P-256", parameters={"kid": f"sig{number}"})
+    )
+    encryption = ECKey.generate_key("P-256", parameters={"kid": f"enc{number}", "use": "enc"})
+    keys = [signing.as_dict(private=False), encryption.as_dict(private=False)]
+    body = RelyingPartyIn.model_validate(
+        {
+            "clientId": f"rp-{number}-{province}",
+            "name": f"Relying party {number}",
+            "redirectUris": list(redirect_uris),
+            "jwks": {"keys": keys},
+            "idTokenAlg": id_token_alg,
+            "scopes": list(scopes),
+            "clearIdNumber": clear_id_number,
+            "backchannelLogoutUri": backchannel_logout_uri,
+        }
+    )
+    with operator_uow(platform) as uow:
+        out = oidc.register(uow, body, province, "operator/tests")
+        uow.commit()
+    return RelyingPartyClient(out.client_id, signing, encryption)
+
+
+def kiosk_holder(
+    platform: Platform, http: TestClient, record: HolderRecord | None = None, password: str = KIOSK_PASSWORD
+) -> tuple[str, HolderRecord]:
+    """A loaded holder with an e-card and its password, and the province enabling login; their esscNo."""
+    from sqlalchemy import select
+
+    from essc.ecards.models import Ecard, Issuance
+
+    record = record or holder()
+    load(platform, record)
+    app = channel(platform, http, provinces=(record.aab301[:2],))
+    sign_no = issued_sign_no(platform, app, record)
+    app.client.put(f"/v1/ecards/{sign_no}/password", {"password": password})
+    with operator_uow(platform) as uow:
+        issuance = uow.session.execute(select(Issuance).where(Issuance.sign_no == sign_no)).scalar_one()
+        ecard = uow.session.get(Ecard, (issuance.province, issuance.ecard_id))
+        assert ecard is not None
+        return ecard.essc_no, record

@@ -24,6 +24,7 @@ from essc.eligibility.models import DeliveryAttempt as EligibilityDeliveryAttemp
 from essc.idempotency.models import IdempotencyRecord
 from essc.login.models import LoginCode
 from essc.offline.models import DeviceCertificateRecord, OfflineAcceptanceRecord
+from essc.oidc.models import Authorization, ClientAssertion, Grant, LogoutNotice, RelyingParty, Token
 from essc.qr.models import CardUsage, OnlineCode
 from essc.regions.models import Region
 from essc.terminals.models import Institution, Terminal, TerminalGrant
@@ -35,6 +36,7 @@ __all__ = [
     "AuditTile",
     "AuditTreeHead",
     "AuditWitness",
+    "Authorization",
     "Base",
     "BenefitSystemEndpoint",
     "BusiSeq",
@@ -49,6 +51,7 @@ __all__ = [
     "ChannelCertification",
     "ChannelGrant",
     "ChipChallenge",
+    "ClientAssertion",
     "CredentialRecord",
     "CredentialStatusList",
     "Delegation",
@@ -59,6 +62,7 @@ __all__ = [
     "EcardPassword",
     "EligibilityDelivery",
     "EligibilityDeliveryAttempt",
+    "Grant",
     "HolderFeedMark",
     "IdempotencyRecord",
     "ImportBatch",
@@ -66,6 +70,7 @@ __all__ = [
     "Issuance",
     "IssuanceEvidence",
     "LoginCode",
+    "LogoutNotice",
     "OfflineAcceptanceRecord",
     "OnlineCode",
     "OutboxMessage",
@@ -73,8 +78,10 @@ __all__ = [
     "ProvinceBusinessItem",
     "PublicKeyOwner",
     "Region",
+    "RelyingParty",
     "Reminder",
     "SeenNonce",
     "Terminal",
     "TerminalGrant",
+    "Token",
 ]

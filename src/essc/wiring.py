@@ -13,6 +13,7 @@ from essc.ecards.errors import PasswordAlreadySet
 from essc.ecards.events import EcardStopped
 from essc.eligibility.errors import AlreadyCertified
 from essc.offline import handlers as offline_handlers
+from essc.oidc import handlers as oidc_handlers
 
 
 def register_handlers() -> None:
@@ -24,7 +25,11 @@ def register_handlers() -> None:
     handlers.register(
         {
             CardChanged: [ecards_handlers.follow_card, credentials_handlers.follow_card],
-            EcardStopped: [offline_handlers.revoke_certificates, credentials_handlers.stop_unlinked],
+            EcardStopped: [
+                offline_handlers.revoke_certificates,
+                credentials_handlers.stop_unlinked,
+                oidc_handlers.end_sessions,
+            ],
         }
     )
     name_conflicts(

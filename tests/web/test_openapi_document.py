@@ -84,15 +84,31 @@ def test_every_refusal_is_a_problem_with_its_codes(platform: Platform) -> None:
     document = _document(platform)
     assert "HTTPValidationError" not in document["components"]["schemas"]
     for _method, path, operation in _operations(document):
-        for status, answer in operation["responses"].items():
+        for status, documented in operation["responses"].items():
+            answer = documented
             if status.startswith("2"):
                 continue
             if path == "/readyz" and status == "503":
                 assert list(answer["content"]) == ["application/json"]  # the readiness report, not a problem
                 continue
             if list(answer["content"]) == ["text/html"]:
-                assert path == "/channel-apps", "only the public page shows its refusals in the page"
+                assert path in (
+                    "/channel-apps",
+                    "/oidc/authorize",
+                    "/oidc/authorize/kiosk",
+                    "/oidc/logout",
+                ), "only the public pages show their refusals in the page"
                 continue
+            if "application/json" in answer["content"]:
+                # OAuth endpoints answer RFC 6749 error JSON (essc.oidc.errors), beside any problem.
+                assert path.startswith("/oidc/"), path
+                oauth = answer["content"]["application/json"]["schema"]["properties"]["error"]["enum"]
+                assert set(oauth) <= set(answer["x-essc-codes"])
+                if list(answer["content"]) == ["application/json"]:
+                    continue
+                answer = answer | {
+                    "content": {k: v for k, v in answer["content"].items() if k != "application/json"}
+                }
             assert list(answer["content"]) == ["application/problem+json"], (path, status)
             schema = answer["content"]["application/problem+json"]["schema"]
             assert schema["allOf"][0] == {"$ref": "#/components/schemas/Problem"}

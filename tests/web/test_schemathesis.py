@@ -72,8 +72,9 @@ def schema_valid_request_accepted(ctx: Any, response: Any, case: Any) -> bool | 
         response.status_code not in (400, 422)
         or case.meta is None
         or not case.meta.generation.mode.is_positive
+        or not response.content.startswith(b"{")
     ):
-        return None
+        return None  # pages show their refusals as HTML (OAuth error JSON names no code below)
     problem = orjson.loads(response.content)
     if problem.get("code") in {"invalid_input", "missing_auth_header", "personal_field_in_clear"} and (
         problem.get("errors") or problem.get("code") != "invalid_input"

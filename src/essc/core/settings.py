@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     )
     password_max_failures: int = Field(default=5, description="wrong e-card passwords before lockout")
     password_lockout_minutes: int = Field(default=30, description="how long a locked password stays locked")
+    oidc_logins_per_minute_per_source: int = Field(
+        default=30, description="holder login attempts at the OpenID provider per source address per minute"
+    )
+    oidc_logins_per_minute_per_client: int = Field(
+        default=600, description="holder login attempts at the OpenID provider per relying party per minute"
+    )
     webhook_max_attempts: int = Field(default=12, description="deliveries tried before a webhook is dead")
     webhook_timeout_seconds: float = Field(default=5.0)
     run_dispatcher: bool = Field(default=True, description="deliver webhooks from inside the API process")

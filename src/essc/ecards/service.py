@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import TypeVar
 
 from essc.authorisations.service import authorise, authorise_standing
@@ -295,24 +297,40 @@ def set_password(uow: UnitOfWork, channel: Channel, sign_no: str, pin: str) -> N
 
 
 def _verify_password(uow: UnitOfWork, ecard: Ecard, channel: Channel, pin: str) -> None:
+    verify_password(uow, ecard, pin, channel=channel.channel_no)
+
+
+class PasswordOutcome(StrEnum):
+    """What checking an e-card password found."""
+
+    MATCHED = "matched"
+    WRONG = "wrong"
+    LOCKED = "locked"  # locked before this attempt, or by it
+    NOT_SET = "not_set"
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordCheck:
+    outcome: PasswordOutcome
+    attempts_left: int = 0
+    locked_until: datetime | None = None
+    newly_locked: bool = False  # this attempt used the last one
+
+
+def check_password(uow: UnitOfWork, ecard: Ecard, pin: str, **audit_facts: str) -> PasswordCheck:
+    """The e-card password with its lockout, without raising: for callers that answer every failure alike."""
     row = repository.password(uow.session, ecard.province, ecard.id, lock=True)
     if row is None:
-        raise PasswordNotSet("set the e-card password first")
+        return PasswordCheck(PasswordOutcome.NOT_SET)
     now, settings = uow.clock.now(), uow.platform.settings
     if row.locked_until is not None and row.locked_until > now:
-        uow.audit(
-            "ecard.password_refused_locked", "ecard", ecard.id, ecard.province, channel=channel.channel_no
-        )
-        raise PasswordLocked(
-            f"locked until {row.locked_until.isoformat()}; wait or reset the password after a face check "
-            f"(busiSeq purpose {Purpose.PASSWORD_RESET.value}, method face)",
-            locked_until=row.locked_until.isoformat(),
-        )
+        uow.audit("ecard.password_refused_locked", "ecard", ecard.id, ecard.province, **audit_facts)
+        return PasswordCheck(PasswordOutcome.LOCKED, locked_until=row.locked_until)
     pepper = uow.platform.keys.data_key_by_id(row.pepper_key_id)
     if passwords.password_matches(uow.platform.suite, pepper.secret, ecard.id, pin, row.password_hash):
         row.failed_attempts, row.locked_until = 0, None
         uow.session.flush()
-        return
+        return PasswordCheck(PasswordOutcome.MATCHED)
     row.failed_attempts += 1
     remaining = settings.password_max_failures - row.failed_attempts
     if remaining <= 0:
@@ -324,16 +342,37 @@ def _verify_password(uow: UnitOfWork, ecard: Ecard, channel: Channel, pin: str) 
         "ecard",
         ecard.id,
         ecard.province,
-        channel=channel.channel_no,
         locked=remaining <= 0,
+        **audit_facts,
     )
     if remaining <= 0:
+        return PasswordCheck(PasswordOutcome.LOCKED, locked_until=row.locked_until, newly_locked=True)
+    return PasswordCheck(PasswordOutcome.WRONG, attempts_left=remaining)
+
+
+def verify_password(uow: UnitOfWork, ecard: Ecard, pin: str, **audit_facts: str) -> None:
+    """The e-card password with its lockout; a named refusal for each failure."""
+    check = check_password(uow, ecard, pin, **audit_facts)
+    if check.outcome is PasswordOutcome.MATCHED:
+        return
+    if check.outcome is PasswordOutcome.NOT_SET:
+        raise PasswordNotSet("set the e-card password first")
+    locked_until = check.locked_until.isoformat() if check.locked_until else None
+    if check.outcome is PasswordOutcome.LOCKED and check.newly_locked:
         raise PasswordLocked(
-            f"too many wrong passwords; locked for {settings.password_lockout_minutes} minutes "
+            f"too many wrong passwords; locked for {uow.platform.settings.password_lockout_minutes} minutes "
             "or until reset",
-            locked_until=row.locked_until.isoformat() if row.locked_until else None,
+            locked_until=locked_until,
         )
-    raise WrongPassword(f"wrong e-card password; {remaining} attempts left", attempts_left=remaining)
+    if check.outcome is PasswordOutcome.LOCKED:
+        raise PasswordLocked(
+            f"locked until {locked_until}; wait or reset the password after a face check "
+            f"(busiSeq purpose {Purpose.PASSWORD_RESET.value}, method face)",
+            locked_until=locked_until,
+        )
+    raise WrongPassword(
+        f"wrong e-card password; {check.attempts_left} attempts left", attempts_left=check.attempts_left
+    )
 
 
 def change_password(uow: UnitOfWork, channel: Channel, sign_no: str, old: str, new: str) -> None:

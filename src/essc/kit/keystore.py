@@ -25,6 +25,10 @@ class KeyPurpose(StrEnum):
     # suite, so that standard wallets and verifiers accept them (asymmetric).
     CREDENTIAL_SIGNING = "credential-signing"
 
+    # The seed the ID-token signing keys (ES256 on P-256, SM2SM3 on SM2) derive from (symmetric): one
+    # series under either suite, wrapped like every data key, so both algorithms exist on every platform.
+    ID_TOKEN_SEED = "id-token-seed"  # noqa: S105 - a key purpose name
+
 
 ASYMMETRIC_PURPOSES = frozenset(
     {

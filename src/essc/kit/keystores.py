@@ -46,6 +46,7 @@ _PREFIX: Final = {
     KeyPurpose.PASSWORD_PEPPER: "pp",
     KeyPurpose.TOKEN: "tk",
     KeyPurpose.CREDENTIAL_SIGNING: "cs",
+    KeyPurpose.ID_TOKEN_SEED: "it",
 }
 _ASYMMETRIC: Final = ASYMMETRIC_PURPOSES
 _VERSION: Final = 1

@@ -13,10 +13,9 @@ from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-from essc.audit.sequencer import SequencerThread
 from essc.core.platform import build_platform
 from essc.core.settings import Settings
-from essc.webhooks.dispatcher import DispatcherThread
+from essc.web.app import platform_jobs
 from essc.wiring import register_handlers
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ STOP_TIMEOUT_SECONDS = 15.0
 
 
 def run_background_jobs() -> None:
-    """Deliver webhooks and sequence the audit logs (each as its settings say) until SIGTERM or SIGINT."""
+    """Run the platform's background jobs (essc.web.app.platform_jobs) until SIGTERM or SIGINT."""
     register_handlers()
     settings = Settings()
     platform = build_platform(settings)
@@ -40,17 +39,13 @@ def run_background_jobs() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    jobs: list[DispatcherThread | SequencerThread] = []
-    if settings.run_dispatcher:
-        jobs.append(DispatcherThread(platform))
-    if settings.run_sequencer:
-        jobs.append(SequencerThread(platform, settings.audit_sequence_interval_seconds))
+    jobs = platform_jobs(platform)
     for job in jobs:
         job.start()
     try:
         stopping.wait()
     finally:
-        for job in jobs:
+        for job in reversed(jobs):
             job.stop()
         platform.close()
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, APIRouter
 from fastapi.telemetry import TelemetryConfig
 from starlette.routing import BaseRoute
@@ -30,6 +31,9 @@ from essc.eligibility.endpoints import router as eligibility_router
 from essc.kit import envelope, wire
 from essc.login.endpoints import router as login_router
 from essc.offline.endpoints import router as offline_router
+from essc.oidc.delivery import LogoutDeliveryThread
+from essc.oidc.endpoints import router as oidc_router
+from essc.oidc.errors import OAuthError
 from essc.qr.endpoints import router as qr_router
 from essc.regions.endpoints import router as regions_router
 from essc.shared.policy import Party
@@ -56,7 +60,30 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit_router,
     credentials_router,
     eligibility_router,
+    oidc_router,
 )
+
+
+class BackgroundJob(Protocol):
+    """Work a process does beside serving: started once, stopped when the process leaves."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def platform_jobs(platform: Platform) -> list[BackgroundJob]:
+    """The platform's background work, as its settings ask: one list for `essc demo` and essc serve's jobs.
+
+    Deliveries (webhooks to channels, certification results to provinces' benefit systems, back-channel
+    logouts to relying parties) follow ESSC_RUN_DISPATCHER; audit sequencing follows ESSC_RUN_SEQUENCER.
+    """
+    jobs: list[BackgroundJob] = []
+    if platform.settings.run_dispatcher:
+        jobs += [DispatcherThread(platform), DeliveryThread(platform), LogoutDeliveryThread(platform)]
+    if platform.settings.run_sequencer:
+        jobs.append(SequencerThread(platform, platform.settings.audit_sequence_interval_seconds))
+    return jobs
 
 
 def _telemetry(enabled: bool) -> TelemetryConfig:
@@ -68,29 +95,14 @@ def create_app(platform: Platform) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        dispatcher = DispatcherThread(platform) if platform.settings.run_dispatcher else None
-        # Certification results to provinces' benefit systems: delivered beside the webhooks.
-        results = DeliveryThread(platform) if platform.settings.run_dispatcher else None
-        sequencer = (
-            SequencerThread(platform, platform.settings.audit_sequence_interval_seconds)
-            if platform.settings.run_sequencer
-            else None
-        )
-        if dispatcher:
-            dispatcher.start()
-        if results:
-            results.start()
-        if sequencer:
-            sequencer.start()
+        jobs = platform_jobs(platform)
+        for job in jobs:
+            job.start()
         try:
             yield
         finally:
-            if sequencer:
-                sequencer.stop()
-            if dispatcher:
-                dispatcher.stop()
-            if results:
-                results.stop()
+            for job in reversed(jobs):
+                job.stop()
             await platform.close_loop()
 
     app = FastAPI(
@@ -106,6 +118,16 @@ def create_app(platform: Platform) -> FastAPI:
     app.router.route_class = LoopRoute
     app.state.platform = platform
     install_problem_handlers(app)
+
+    @app.exception_handler(OAuthError)
+    async def _oauth_error(_request: Request, exc: OAuthError) -> JSONResponse:
+        # OAuth endpoints answer as RFC 6749 §5.2 requires (ARCHITECTURE.md, OpenID provider), not problems.
+        headers = {"Cache-Control": "no-store"}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = f'Bearer error="{exc.code}"'
+        return JSONResponse(
+            {"error": exc.code, "error_description": exc.detail}, status_code=exc.status, headers=headers
+        )
 
     @app.get("/healthz", tags=["operations"], dependencies=[requires(None, party=Party.PUBLIC)])
     async def healthz() -> dict[str, str]:

@@ -279,6 +279,12 @@ def _responses(errors: Iterable[type[EsscError]], pages: Errors = ()) -> dict[st
             "schema": {"allOf": [_ref("schemas", "Problem"), {"properties": {"code": {"enum": codes}}}]}
         }
         content: dict[str, Any] = {PROBLEM_MEDIA_TYPE: problem}
+        oauth = [e.code for e in listed if getattr(e, "oauth", False)]
+        if oauth:
+            # The OpenID provider's OAuth endpoints answer RFC 6749 error JSON, not problems (oidc.errors).
+            content = {"application/json": {"schema": _oauth_error(oauth)}} | (
+                content if len(oauth) < len(listed) else {}
+            )
         if any(error in pages for error in listed):
             content = {"text/html": {"schema": {"type": "string"}}}
         answers[str(status)] = {
@@ -287,6 +293,14 @@ def _responses(errors: Iterable[type[EsscError]], pages: Errors = ()) -> dict[st
             "content": content,
         }
     return answers
+
+
+def _oauth_error(codes: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"enum": codes}, "error_description": {"type": "string"}},
+    }
 
 
 def _parameter(header: tuple[str, bool, dict[str, Any], str]) -> dict[str, Any]:

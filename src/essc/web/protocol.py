@@ -56,6 +56,9 @@ _CALLER_KEYS_MAX = 4096
 LIVENESS_PATH = "/healthz"
 LIVENESS_BODY = b'{"status":"ok"}'
 _LIVENESS_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(LIVENESS_BODY))]
+# The OpenID provider's endpoints take form bodies (RFC 6749), not JSON: the one place forms pass.
+OAUTH_PREFIX = "/oidc/"
+OAUTH_FORM = "application/x-www-form-urlencoded"
 
 
 def request_id(given: str | None) -> str:
@@ -232,6 +235,13 @@ class _Exchange:
         bodies.refuse_nul_in_url(self.scope.get("raw_path") or b"", self.scope.get("query_string", b""))
         if not body:
             return body, None, False
+        if self._oauth_form():
+            # OAuth and the login page speak forms (RFC 6749); their routes parse them, nothing personal
+            # travels in them but the e-card password, which is no field of the envelopes.
+            bodies.check_encoding(body, self.headers.get("content-type"))
+            if b"%00" in body:
+                raise bodies.NulInText("the form holds %00, the NUL character (U+0000)", field="body")
+            return body, None, False
         parsed = bodies.parse(body, self.headers.get("content-type"))
         app_body = bodies.canonical(parsed)
         bodies.refuse_nul(body, parsed)
@@ -239,6 +249,10 @@ class _Exchange:
         if personal:
             envelope.refuse_clear_fields(parsed)
         return app_body, parsed, personal
+
+    def _oauth_form(self) -> bool:
+        content_type = self.headers.get("content-type", "").split(";")[0].strip().lower()
+        return content_type == OAUTH_FORM and str(self.scope.get("path", "")).startswith(OAUTH_PREFIX)
 
     def _authenticate_and_claim(self, body: bytes) -> idempotency.Answer | None:
         """Authenticate, then claim the Idempotency-Key (run on the loop: both are database work)."""

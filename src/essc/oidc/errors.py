@@ -1,0 +1,103 @@
+"""Why an OpenID Connect step was refused: OAuth error codes (RFC 6749 §5.2, RFC 9126) and the registry's."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from essc.kit.errors import Conflict, EsscError, Forbidden, NotFound
+
+
+class OAuthError(EsscError):
+    """Rendered as OAuth error JSON ({"error", "error_description"}) as the RFCs require, not a problem."""
+
+    oauth: ClassVar[bool] = True
+
+
+class InvalidRequest(OAuthError):
+    status = 400
+    code = "invalid_request"
+    title = "The request is missing a parameter, repeats one or is otherwise malformed"
+
+
+class InvalidRequestUri(OAuthError):
+    status = 400
+    code = "invalid_request_uri"
+    title = "The request_uri is unknown, expired or already used"
+
+
+class InvalidClient(OAuthError):
+    status = 401
+    code = "invalid_client"
+    title = "Client authentication failed (private_key_jwt)"
+
+
+class InvalidGrant(OAuthError):
+    status = 400
+    code = "invalid_grant"
+    title = "The code or refresh token is invalid, expired, used, or was issued to another client"
+
+
+class CodeReplayed(InvalidGrant):
+    """A second use of a code: what the first use issued is revoked, and that revocation is kept."""
+
+    persist_changes = True
+
+
+class RefreshReused(InvalidGrant):
+    """A rotated refresh token presented again: its whole family is revoked, and that revocation is kept."""
+
+    persist_changes = True
+
+
+class UnauthorizedClient(OAuthError):
+    status = 400
+    code = "unauthorized_client"
+    title = "The relying party is not authorised for this (suspended, or the province has not enabled login)"
+
+
+class UnsupportedGrantType(OAuthError):
+    status = 400
+    code = "unsupported_grant_type"
+    title = "Only authorization_code and refresh_token grants are offered"
+
+
+class InvalidScope(OAuthError):
+    status = 400
+    code = "invalid_scope"
+    title = "A scope the relying party may not ask for, or no openid scope"
+
+
+class InvalidToken(OAuthError):
+    status = 401
+    code = "invalid_token"
+    title = "The access token is invalid, expired or revoked"
+
+
+class SlowDown(OAuthError):
+    status = 429
+    code = "slow_down"
+    title = "Too many requests from this relying party or source; wait and retry"
+
+
+class RelyingPartyExists(Conflict):
+    code = "relying_party_exists"
+    title = "A relying party with this client_id is registered already"
+
+
+class RelyingPartyNotFound(NotFound):
+    code = "relying_party_not_found"
+    title = "No such relying party (or it is registered by another province)"
+
+
+class InvalidClientMetadata(EsscError):
+    status = 400
+    code = "invalid_client_metadata"
+    title = "A redirect URI, key set, algorithm or scope of the registration is not acceptable"
+
+
+class HolderLoginRefused(Forbidden):
+    """One answer for an unknown e-card, a wrong password and a locked one, so none can be told apart."""
+
+    code = "holder_login_refused"
+    title = "The e-card number or password is wrong, or the e-card cannot log in now"
+    persist_changes = True  # a wrong password counts towards the lockout

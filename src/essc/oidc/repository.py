@@ -1,0 +1,203 @@
+"""All SQL of the OpenID provider; every single-use value is spent by one conditional UPDATE, so one wins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, select, update
+
+from essc.authorisations.models import ProvinceBusinessItem
+from essc.cardholders.models import Card, Person
+from essc.core.db import Session, affected_rows, insert_ignoring_conflicts, table_of
+from essc.ecards.models import Ecard
+from essc.oidc.models import (
+    Authorization,
+    AuthorizationStatus,
+    ClientAssertion,
+    Grant,
+    LogoutNotice,
+    RelyingParty,
+    RelyingPartyStatus,
+    Token,
+    TokenKind,
+)
+from essc.shared.policy import Function
+
+
+def add_relying_party(session: Session, values: dict[str, Any]) -> bool:
+    """Insert a relying party unless its client_id is taken; False when it was."""
+    return insert_ignoring_conflicts(session, table_of(RelyingParty), [values]) == 1
+
+
+def relying_party(session: Session, client_id: str) -> RelyingParty | None:
+    return session.get(RelyingParty, client_id)
+
+
+def active_relying_parties(session: Session) -> list[RelyingParty]:
+    return list(
+        session.execute(
+            select(RelyingParty)
+            .where(RelyingParty.status == RelyingPartyStatus.ACTIVE)
+            .order_by(RelyingParty.province, RelyingParty.name)
+        ).scalars()
+    )
+
+
+def login_enabled(session: Session, province: str) -> bool:
+    """Whether the province enabled the login business item for its cardholders (absent: disabled)."""
+    row = session.get(ProvinceBusinessItem, (province, Function.LOGIN.value))
+    return bool(row and row.enabled)
+
+
+def claim_assertion(session: Session, client_id: str, jti: str, expires_at: datetime) -> bool:
+    """Record a client assertion's jti; False when it was seen before (a replay)."""
+    values = {"client_id": client_id, "jti": jti, "expires_at": expires_at}
+    return insert_ignoring_conflicts(session, table_of(ClientAssertion), [values]) == 1
+
+
+def _change(session: Session, *conditions: ColumnElement[bool], **values: Any) -> Authorization | None:
+    return session.execute(
+        update(Authorization)
+        .where(*conditions)
+        .values(**values)
+        .returning(Authorization)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def spend_request(
+    session: Session, digest: bytes, client_id: str, now: datetime, *, interaction: bytes, until: datetime
+) -> Authorization | None:
+    """Spend a pushed request_uri once: it becomes the page's interaction."""
+    return _change(
+        session,
+        Authorization.request_digest == digest,
+        Authorization.client_id == client_id,
+        Authorization.status == AuthorizationStatus.PUSHED,
+        Authorization.expires_at > now,
+        status=AuthorizationStatus.SHOWN,
+        interaction_digest=interaction,
+        expires_at=until,
+    )
+
+
+def by_interaction(session: Session, digest: bytes) -> Authorization | None:
+    return session.execute(
+        select(Authorization).where(Authorization.interaction_digest == digest)
+    ).scalar_one_or_none()
+
+
+def issue_code(
+    session: Session, authorization_id: str, now: datetime, code_digest: bytes, **values: Any
+) -> Authorization | None:
+    """The holder logged in on a live page: the code replaces the interaction (one of racing posts wins)."""
+    return _change(
+        session,
+        Authorization.id == authorization_id,
+        Authorization.status == AuthorizationStatus.SHOWN,
+        Authorization.expires_at > now,
+        status=AuthorizationStatus.CODE_ISSUED,
+        code_digest=code_digest,
+        **values,
+    )
+
+
+def redeem_code(session: Session, digest: bytes, client_id: str, now: datetime) -> Authorization | None:
+    """Spend a live code of this client once."""
+    return _change(
+        session,
+        Authorization.code_digest == digest,
+        Authorization.client_id == client_id,
+        Authorization.status == AuthorizationStatus.CODE_ISSUED,
+        Authorization.expires_at > now,
+        status=AuthorizationStatus.REDEEMED,
+        redeemed_at=now,
+    )
+
+
+def by_code(session: Session, digest: bytes) -> Authorization | None:
+    return session.execute(
+        select(Authorization).where(Authorization.code_digest == digest)
+    ).scalar_one_or_none()
+
+
+def add_token(session: Session, token: Token) -> None:
+    session.add(token)
+
+
+def add_notice(session: Session, notice: LogoutNotice) -> None:
+    session.add(notice)
+
+
+def spend_refresh(session: Session, digest: bytes, now: datetime) -> Token | None:
+    """Rotate a live refresh token away once; of concurrent refreshes one wins."""
+    return session.execute(
+        update(Token)
+        .where(
+            Token.digest == digest,
+            Token.kind == TokenKind.REFRESH,
+            Token.used_at.is_(None),
+            Token.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(Token)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def token(session: Session, digest: bytes) -> Token | None:
+    return session.get(Token, digest)
+
+
+def live_access(session: Session, digest: bytes, now: datetime) -> Grant | None:
+    """The grant of a live access token, if the token and its grant are both in force."""
+    return session.execute(
+        select(Grant)
+        .join(Token, Token.grant_id == Grant.id)
+        .where(
+            Token.digest == digest,
+            Token.kind == TokenKind.ACCESS,
+            Token.expires_at > now,
+            Grant.revoked_at.is_(None),
+        )
+    ).scalar_one_or_none()
+
+
+def grant(session: Session, grant_id: str) -> Grant | None:
+    return session.get(Grant, grant_id)
+
+
+def revoke_grant(session: Session, grant_id: str, now: datetime, reason: str) -> bool:
+    """Revoke a grant (every token of it stops at once: lookups join the grant); False if it was already."""
+    done = session.execute(
+        update(Grant)
+        .where(Grant.id == grant_id, Grant.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return affected_rows(done) == 1
+
+
+def live_grants_of_holder(session: Session, province: str, ecard_id: str) -> list[Grant]:
+    return list(
+        session.execute(
+            select(Grant).where(
+                Grant.holder_province == province, Grant.ecard_id == ecard_id, Grant.revoked_at.is_(None)
+            )
+        ).scalars()
+    )
+
+
+def ecard_by_number(session: Session, essc_no: str) -> Ecard | None:
+    return session.execute(select(Ecard).where(Ecard.essc_no == essc_no)).scalar_one_or_none()
+
+
+def holder(session: Session, province: str, ecard_id: str) -> tuple[Ecard, Person, Card] | None:
+    row = session.execute(
+        select(Ecard, Person, Card)
+        .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
+        .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
+        .where(Ecard.province == province, Ecard.id == ecard_id)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])

@@ -1,0 +1,65 @@
+"""Wire types of the relying-party registry and the provider's JSON answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from essc.kit.schemas import WireModel
+from essc.oidc.models import RelyingPartyStatus
+
+
+class Scope(StrEnum):
+    """What a relying party may ask for; openid is required, the rest add claims."""
+
+    OPENID = "openid"  # sub (pairwise), the masked name and the region
+    PROFILE = "profile"  # name: the masked name
+    REGION = "region"  # region: the holder's card region (GB/T 2260)
+    ID_NUMBER = "id_number"  # the clear ID number, sealed (JWE), after the holder's consent
+
+
+class IdTokenAlg(StrEnum):
+    ES256 = "ES256"
+    SM2SM3 = "SM2SM3"
+
+
+class RelyingPartyIn(WireModel):
+    client_id: str = Field(alias="clientId", pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")
+    name: str = Field(min_length=1, max_length=128)
+    redirect_uris: list[str] = Field(alias="redirectUris", min_length=1, max_length=10)
+    jwks: dict[str, Any] = Field(description="public keys: signing (private_key_jwt), encryption (JWE)")
+    id_token_alg: IdTokenAlg = Field(default=IdTokenAlg.ES256, alias="idTokenAlg")
+    scopes: list[Scope] = Field(default=[Scope.OPENID, Scope.PROFILE, Scope.REGION])
+    clear_id_number: bool = Field(default=False, alias="clearIdNumber")
+    backchannel_logout_uri: str | None = Field(default=None, alias="backchannelLogoutUri", max_length=512)
+    sector: str | None = Field(default=None, max_length=255, description="default: the redirect URIs' host")
+
+
+class RelyingPartyOut(WireModel):
+    client_id: str = Field(alias="clientId")
+    name: str
+    province: str
+    status: RelyingPartyStatus
+    redirect_uris: list[str] = Field(alias="redirectUris")
+    id_token_alg: IdTokenAlg = Field(alias="idTokenAlg")
+    scopes: list[Scope]
+    clear_id_number: bool = Field(alias="clearIdNumber")
+    backchannel_logout_uri: str | None = Field(alias="backchannelLogoutUri")
+    sector: str
+    registered_by: str = Field(alias="registeredBy")
+    created_at: datetime = Field(alias="createdAt")
+
+
+class RelyingPartyStatusChange(WireModel):
+    status: RelyingPartyStatus
+
+
+class PublicRelyingParty(WireModel):
+    """A relying party as the public list shows it beside the channel apps."""
+
+    client_id: str = Field(alias="clientId")
+    name: str
+    province: str
