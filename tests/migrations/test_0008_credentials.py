@@ -50,7 +50,7 @@ def test_0008_creates_the_credential_tables_and_drops_them_going_back(empty_data
         with engine.begin() as connection:
             config = migrate.alembic_config(empty_database_url)
             config.attributes["connection"] = connection
-            command.downgrade(config, "0005")
+            command.downgrade(config, "0007")
         assert not {"credentials", "credential_status_lists"} & set(inspect(engine).get_table_names())
     finally:
         engine.dispose()

@@ -95,7 +95,7 @@ def _certification(item_id: str, certification_id: str) -> dict[str, object]:
 
 
 def test_0009_creates_the_eligibility_tables_whose_keys_hold_and_drops_them(empty_database_url: str) -> None:
-    migrate.upgrade(empty_database_url, "0005")
+    migrate.upgrade(empty_database_url, "0008")
     migrate.upgrade(empty_database_url, "0009")
     engine = make_engine(empty_database_url)
     try:
@@ -112,7 +112,7 @@ def test_0009_creates_the_eligibility_tables_whose_keys_hold_and_drops_them(empt
             _insert(
                 conn, "eligibility_due_items", {**_due_item("B" * 26, "basic_pension"), "source_ref": "other"}
             )
-        _downgrade(empty_database_url, "0005")
+        _downgrade(empty_database_url, "0008")
         assert not TABLES & set(inspect(engine).get_table_names())
         migrate.upgrade(empty_database_url, "0009")
         assert set(inspect(engine).get_table_names()) >= TABLES

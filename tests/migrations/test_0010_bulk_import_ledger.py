@@ -26,7 +26,7 @@ def test_0010_adds_the_ledger_and_the_feed_marks_and_takes_them_back(empty_datab
         with engine.begin() as connection:
             config = migrate.alembic_config(empty_database_url)
             config.attributes["connection"] = connection
-            command.downgrade(config, "0005")
+            command.downgrade(config, "0009")
     finally:
         engine.dispose()
 

@@ -1,7 +1,7 @@
 """eligibility certification: due items, certifications, delegations, reminders, deliveries to provinces
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-04 10:20:51.861489
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import essc.core.db
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

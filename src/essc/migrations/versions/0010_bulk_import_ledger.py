@@ -1,7 +1,7 @@
 """bulk import ledger (a row per committed batch) and the daily feed's per-holder sequence marks
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0009
 Create Date: 2026-12-04 10:40:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from essc.core.db import UtcDateTime
 
 revision = "0010"
-down_revision = "0005"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
