@@ -181,6 +181,7 @@ def _request(
             "devicePublicKey": _device_key(scene),
             "busiSeq": "not-a-real-busi-seq",
         },
+        "/v1/ecards/{sign_no}/credentials": {"busiSeq": "not-a-real-busi-seq"},
         "/v1/ecards/{sign_no}/chip-challenges": {},
         "/v1/ecards/{sign_no}/chip-challenges/{challenge_id}/response": {"signature": _DUMMY_SIGNATURE},
         "/v1/login-codes/scan": {"code": login_code, "signNo": sign_no},
