@@ -41,6 +41,7 @@ from essc.kit.crypto.base import CryptoSuite, PublicKey
 from essc.kit.crypto.intl import IntlSuite
 from essc.kit.crypto.sm import SmSuite
 from essc.kit.errors import EsscError, InvalidSignature, MalformedKey
+from essc.kit.jose import SM2_SM3
 from essc.kit.offline import public_key_from_raw, public_key_to_raw, raw_signature
 
 __all__ = [
@@ -96,9 +97,9 @@ KB_TYP: Final = "kb+jwt"
 STATUS_LIST_TYP: Final = "statuslist+jwt"
 SD_ALG: Final = "sha-256"
 ES256: Final = "ES256"
-# The JWS name of SM2 with SM3 (user id 1234567812345678, signature r||s): no registered name exists; this one
-# is the platform's, for device keys of the sm suite. ES256 stays the default for everything a wallet checks.
-SM2_ALG: Final = "SM2"
+# SM2 with SM3 (user id 1234567812345678, signature r||s) under the one JWS name the platform gives it
+# (kit.jose, docs/protocol.md), for device keys of the sm suite; ES256 stays the default for wallets.
+SM2_ALG: Final = SM2_SM3
 MAX_PRESENTATION: Final = 16_384  # characters: what a QR code or an app-to-app hand-over carries at most
 MAX_DISCLOSURES: Final = 32
 SALT_BYTES: Final = 16
