@@ -280,7 +280,7 @@ def _responses(errors: Iterable[type[EsscError]], pages: Errors = ()) -> dict[st
         content: dict[str, Any] = {PROBLEM_MEDIA_TYPE: problem}
         oauth = [e.code for e in listed if getattr(e, "oauth", False)]
         if oauth:
-            # The OpenID provider's OAuth endpoints answer RFC 6749 error JSON, not problems (essc.oidc.errors).
+            # The OpenID provider's OAuth endpoints answer RFC 6749 error JSON, not problems.
             content = {"application/json": {"schema": _oauth_error(oauth)}} | (
                 content if len(oauth) < len(listed) else {}
             )
