@@ -47,6 +47,7 @@ from factories import (
     channel,
     holder,
     institution,
+    issue_request,
     issued_sign_no,
     load,
     ministry,
@@ -267,13 +268,16 @@ def test_every_operation_answers_as_documented(platform: Platform, served: str, 
 # e-card's signNo reaches its views, QR codes and busiSeqs, a QR code reaches a terminal's resolution, a
 # registered channel or terminal its management. Bounded by scenarios and steps: about 60 s per database on
 # the loaded CI machine (more with the variable when hunting).
-SCENARIOS = int(os.environ.get("ESSC_SCHEMATHESIS_SCENARIOS", "3"))
-STEPS_PER_SCENARIO = 8
+ISSUANCE = "POST /v1/ecards/issuance"
+SCENARIOS = int(os.environ.get("ESSC_SCHEMATHESIS_SCENARIOS", "2"))
+STEPS_PER_SCENARIO = 6
 
 
 def test_chained_operations_answer_as_documented(platform: Platform, served: str, backend: str) -> None:
     world = _world(platform, served)
     schema = schemathesis.openapi.from_url(f"{served}/openapi.json").exclude(name=sorted(STREAMS))
+    # Only the document's own links chain operations (inferred ones would spend the steps elsewhere).
+    schema.config.phases.stateful.inference.algorithms = []
     session = SigningSession(world)
     failures: list[str] = []
     steps: Counter[str] = Counter()
@@ -284,6 +288,14 @@ def test_chained_operations_answer_as_documented(platform: Platform, served: str
         def before_call(self, case: Any) -> None:
             party = _party(case.operation)
             session.signer = None if party == "public" else world.clients[party]
+            if case.operation.label == ISSUANCE and isinstance(case.body, dict):
+                # A holder the world loaded, so the chain starts from a real e-card (its envelope sealed
+                # by the session); the other operations keep what schemathesis generated.
+                issued = issue_request(platform, world.record)
+                case.body = {
+                    **{k: v for k, v in issued.items() if k not in ("aac002", "aac003")},
+                    envelope.MEMBER: {},
+                }
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"base_url": served, "session": session, "timeout": 30}
@@ -316,4 +328,5 @@ def test_chained_operations_answer_as_documented(platform: Platform, served: str
         )
     )
     assert not failures, "\n".join(failures)
-    assert sum(steps.values()) >= SCENARIOS, steps
+    # Every scenario took steps (the chains start at the operations links leave from).
+    assert sum(steps.values()) >= SCENARIOS, dict(steps)
