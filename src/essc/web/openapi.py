@@ -56,6 +56,7 @@ from essc.kit import bodies, envelope, wire
 from essc.kit.errors import EsscError, InvalidInput, PayloadTooLarge
 from essc.shared.callers import MissingAuthHeader, WrongCallerKind
 from essc.shared.policy import Party
+from essc.web.links import add_links
 
 Errors = tuple[type[EsscError], ...]
 
@@ -280,7 +281,7 @@ def _responses(errors: Iterable[type[EsscError]], pages: Errors = ()) -> dict[st
         content: dict[str, Any] = {PROBLEM_MEDIA_TYPE: problem}
         oauth = [e.code for e in listed if getattr(e, "oauth", False)]
         if oauth:
-            # The OpenID provider's OAuth endpoints answer RFC 6749 error JSON, not problems.
+            # The OpenID provider's OAuth endpoints answer RFC 6749 error JSON, not problems (oidc.errors).
             content = {"application/json": {"schema": _oauth_error(oauth)}} | (
                 content if len(oauth) < len(listed) else {}
             )
@@ -427,6 +428,7 @@ def _document(app: FastAPI, routes: Callable[[FastAPI], list[APIRoute]]) -> dict
                 operation = document["paths"][route.path_format].get(method.lower())
                 if operation is not None:
                     _document_operation(operation, route, method, schemas)
+    add_links(document)
     return document
 
 
