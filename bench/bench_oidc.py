@@ -1,7 +1,8 @@
 """Complete OpenID Connect logins per server core-second, beside a floor measured in the same run.
 
 A login is what a relying party and a kiosk holder do: PAR (private_key_jwt, ES256), GET /oidc/authorize (the
-page), POST /oidc/authorize/kiosk (e-card number and password, a 303 with the code), POST /oidc/token (a second
+page), POST /oidc/authorize/kiosk (e-card number and password, a 303 with the code), POST /oidc/token (a
+second
 assertion, PKCE S256, the ES256 ID token back). The platform (essc.asgi:app) and the floor
 (bench/oidc_floor_app.py: bare Starlette routes on the same scratch database doing the same durable work: the
 authorization row inserted, spent twice and redeemed, the grant and two tokens inserted, the assertion jti
@@ -146,7 +147,8 @@ def login(http: httpx.Client, issuer: str, client_id: str, key: ECKey, essc_no: 
     tokens = http.post(
         "/oidc/token",
         data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier,
+            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
             "client_assertion": _assertion(client_id, key, f"{issuer}/oidc/token"),
         } | auth,
     )  # fmt: skip
@@ -252,15 +254,18 @@ def main() -> None:
                 if errors:
                     print(tail(folder / "server.log")[-3000:], file=sys.stderr)
                 print(
-                    f"{name}: {done} logins, {errors} errors, {cpu:.2f} server CPU s, {done / cpu:.1f} logins per core-second"
+                    f"{name}: {done} logins, {errors} errors, {cpu:.2f} server CPU s, {done / cpu:.1f} "
+                    f"logins per core-second"
                 )
             platform_rate = results["platform"][0] / results["platform"][1]
             floor_rate = results["floor"][0] / results["floor"][1]
             print(
-                f"machine: {machine()}; backend {args.backend}; {args.clients} clients, {args.seconds:.0f} s each"
+                f"machine: {machine()}; backend {args.backend}; {args.clients} clients, "
+                f"{args.seconds:.0f} s each"
             )
             print(
-                f"platform / floor: {platform_rate / floor_rate:.2f} (CPU per login: platform {1000 / platform_rate:.1f} ms, floor {1000 / floor_rate:.1f} ms)"
+                f"platform / floor: {platform_rate / floor_rate:.2f} (CPU per login: platform "
+                f"{1000 / platform_rate:.1f} ms, floor {1000 / floor_rate:.1f} ms)"
             )
             print(f"against the peer figure of 192 logins per core-second: {platform_rate / 192:.2f}x")
 

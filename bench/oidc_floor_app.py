@@ -1,11 +1,12 @@
-"""The floor of bench_oidc: a login's durable work on a bare async stack (Starlette on the platform's async engine).
+"""The floor of bench_oidc: a login's durable work on a bare async stack (Starlette, the platform's engine).
 
 Per login, as the platform: PAR verifies the ES256 client assertion, claims its jti and inserts the
-authorization row (digest of the request_uri); the page spends the request_uri (UPDATE ... RETURNING); the kiosk
-post reads the e-card by number and its password row, runs the argon2id verification on the password executor,
-and issues the code (UPDATE); the token endpoint verifies the second assertion, claims its jti, redeems the code
-(UPDATE), inserts the grant and two tokens and signs an ES256 ID token. No registry, policy, audit, page
-rendering, rate limits or checks of the rest of the rules: what the platform does beyond this is its cost.
+authorization row (digest of the request_uri); the page spends the request_uri (UPDATE ... RETURNING); the
+kiosk post reads the e-card by number and its password row, runs the argon2id verification on the password
+executor, and issues the code (UPDATE); the token endpoint verifies the second assertion, claims its jti,
+redeems the code (UPDATE), inserts the grant and two tokens and signs an ES256 ID token. No registry,
+policy, audit, page rendering, rate limits or checks of the rest of the rules: what the platform does
+beyond this is its cost.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ async def authorize(request: Request) -> Response:
         row = (
             await connection.execute(
                 text(
-                    "UPDATE oidc_authorizations SET status = 'shown', interaction_digest = :i, expires_at = :e "
+                    "UPDATE oidc_authorizations SET status = 'shown', interaction_digest = :i, "
+                    "expires_at = :e "
                     "WHERE request_digest = :d AND status = 'pushed' AND expires_at > :n RETURNING id"
                 ),
                 {
@@ -143,8 +145,10 @@ async def kiosk(request: Request) -> Response:
         row = (
             await connection.execute(
                 text(
-                    "UPDATE oidc_authorizations SET status = 'code_issued', code_digest = :c, expires_at = :e, "
-                    "holder_province = :p, ecard_id = :i, auth_time = :n WHERE interaction_digest = :d AND status = 'shown' "
+                    "UPDATE oidc_authorizations SET status = 'code_issued', code_digest = :c, expires_at "
+                    "= :e, "
+                    "holder_province = :p, ecard_id = :i, auth_time = :n WHERE interaction_digest = :d "
+                    "AND status = 'shown' "
                     "RETURNING params"
                 ),
                 {
@@ -178,7 +182,8 @@ async def token(request: Request) -> Response:
         row = (
             await connection.execute(
                 text(
-                    "UPDATE oidc_authorizations SET status = 'redeemed', redeemed_at = :n WHERE code_digest = :d "
+                    "UPDATE oidc_authorizations SET status = 'redeemed', redeemed_at = :n WHERE "
+                    "code_digest = :d "
                     "AND status = 'code_issued' RETURNING params, holder_province, ecard_id, auth_time"
                 ),
                 {"n": _now(), "d": _digest(str(form["code"]))},
@@ -190,7 +195,8 @@ async def token(request: Request) -> Response:
         grant = secrets.token_hex(13)
         await connection.execute(
             text(
-                "INSERT INTO oidc_grants (id, client_id, holder_province, ecard_id, scope, clear_id_consent, auth_time, created_at) "
+                "INSERT INTO oidc_grants (id, client_id, holder_province, ecard_id, scope, "
+                "clear_id_consent, auth_time, created_at) "
                 "VALUES (:g, :c, :p, :e, 'openid', false, :a, :n)"
             ),
             {"g": grant, "c": client_id, "p": row[1], "e": row[2], "a": row[3], "n": _now()},
@@ -198,7 +204,8 @@ async def token(request: Request) -> Response:
         for value, kind in ((access, "access"), (refresh, "refresh")):
             await connection.execute(
                 text(
-                    "INSERT INTO oidc_tokens (digest, grant_id, kind, created_at, expires_at) VALUES (:d, :g, :k, :n, :e)"
+                    "INSERT INTO oidc_tokens (digest, grant_id, kind, created_at, expires_at) VALUES "
+                    "(:d, :g, :k, :n, :e)"
                 ),
                 {
                     "d": _digest(value),

@@ -31,7 +31,7 @@ from essc.shared.policy import NATIONAL, Function
 from essc.shared.policy import Party as PolicyParty
 from essc.web.app import ROUTERS, api_routes, create_app
 from essc_sdk import PlatformError
-from factories import Party, app_client, channel, holder, issue_request, load, operator_uow
+from factories import Party, app_client, attestation, channel, holder, issue_request, load, operator_uow
 
 PROVINCES = ("44", "11")
 AUTHORISATION_CODES = {
@@ -182,13 +182,27 @@ def _request(
             "busiSeq": "not-a-real-busi-seq",
         },
         "/v1/ecards/{sign_no}/credentials": {"busiSeq": "not-a-real-busi-seq"},
+        "/v1/eligibility/{sign_no}/certifications": {
+            "dueItemId": "01HZZZZZZZZZZZZZZZZZZZZZZZ",
+            "busiSeq": "not-a-real-busi-seq",
+            "attestation": attestation(scene.platform),
+        },
+        "/v1/eligibility/{sign_no}/delegations": {
+            "delegateSignNo": sign_no,
+            "busiSeq": "not-a-real-busi-seq",
+        },
+        "/v1/eligibility/{sign_no}/delegations/{delegation_id}/revoke": {"busiSeq": "not-a-real-busi-seq"},
         "/v1/ecards/{sign_no}/chip-challenges": {},
         "/v1/ecards/{sign_no}/chip-challenges/{challenge_id}/response": {"signature": _DUMMY_SIGNATURE},
         "/v1/login-codes/scan": {"code": login_code, "signNo": sign_no},
         "/v1/login-codes/confirm": {"code": login_code, "signNo": sign_no, "busiSeq": "not-a-real-busi-seq"},
         "/v1/login-codes/deny": {"code": login_code, "signNo": sign_no},
     }
-    concrete = path.replace("{sign_no}", sign_no).replace("{challenge_id}", "01HZZZZZZZZZZZZZZZZZZZZZZZ")
+    concrete = (
+        path.replace("{sign_no}", sign_no)
+        .replace("{challenge_id}", "01HZZZZZZZZZZZZZZZZZZZZZZZ")
+        .replace("{delegation_id}", "01HZZZZZZZZZZZZZZZZZZZZZZZ")
+    )
     return concrete, bodies.get(path, {})
 
 
