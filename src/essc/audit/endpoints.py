@@ -16,7 +16,13 @@ from essc.audit.errors import (
     UnknownLog,
     UnknownWitness,
 )
-from essc.audit.schemas import ConsistencyProofOut, CosignatureIn, InclusionProofOut, LeavesOut
+from essc.audit.schemas import (
+    MAX_TREE_SIZE,
+    ConsistencyProofOut,
+    CosignatureIn,
+    InclusionProofOut,
+    LeavesOut,
+)
 from essc.core.context import Actor, RequestContext
 from essc.core.db import run_on_loop
 from essc.core.deps import get_platform, requires
@@ -79,8 +85,8 @@ def _inclusion(uow: UnitOfWork, log: str, index: int, size: int) -> InclusionPro
 async def inclusion_proof(
     log: str,
     uow: ReaderUoW,
-    index: Annotated[int, Query(ge=0, le=2**62)],
-    size: Annotated[int, Query(ge=1, le=2**62)],
+    index: Annotated[int, Query(ge=0, le=MAX_TREE_SIZE)],
+    size: Annotated[int, Query(ge=1, le=MAX_TREE_SIZE)],
 ) -> InclusionProofOut:
     """Proof that leaf `index` is in the signed tree of `size` leaves."""
     return await uow.run(_inclusion, log, index, size)
@@ -98,8 +104,8 @@ def _consistency(uow: UnitOfWork, log: str, size1: int, size2: int) -> Consisten
 async def consistency_proof(
     log: str,
     uow: ReaderUoW,
-    size1: Annotated[int, Query(ge=1, le=2**62)],
-    size2: Annotated[int, Query(ge=1, le=2**62)],
+    size1: Annotated[int, Query(ge=1, le=MAX_TREE_SIZE)],
+    size2: Annotated[int, Query(ge=1, le=MAX_TREE_SIZE)],
 ) -> ConsistencyProofOut:
     """Proof that the signed tree of `size2` leaves extends the signed tree of `size1`."""
     return await uow.run(_consistency, log, size1, size2)
@@ -113,7 +119,7 @@ def _leaves(uow: UnitOfWork, log: str, start: int, limit: int) -> LeavesOut:
 async def leaves(
     log: str,
     uow: ReaderUoW,
-    start: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    start: Annotated[int, Query(ge=0, le=MAX_TREE_SIZE)] = 0,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LEAVES_PAGE)] = 100,
 ) -> LeavesOut:
     """A page of the log's leaves: the canonical bytes of each entry, under the latest signed tree head."""

@@ -8,6 +8,10 @@ from pydantic import BaseModel, Field
 
 from essc.core.auditing import NATIONAL_LOG, PendingAuditEntry
 
+# Tree sizes and leaf indexes a request may name: integers every JSON client reads exactly (2^53), which no
+# log will reach (a billion entries a day for 24,000 years).
+MAX_TREE_SIZE = 2**53
+
 # Recorded by every unit of work, so defined below the domains (essc.core.auditing).
 __all__ = [
     "NATIONAL_LOG",
@@ -76,5 +80,5 @@ class LeavesOut(BaseModel):
 class CosignatureIn(BaseModel):
     """A witness's cosignature of the checkpoint of `size` leaves: one C2SP signature line."""
 
-    size: int = Field(ge=1, le=2**62)
+    size: int = Field(ge=1, le=MAX_TREE_SIZE)
     cosignature: str = Field(max_length=4096)

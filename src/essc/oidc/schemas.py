@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import Field
 
@@ -26,11 +25,29 @@ class IdTokenAlg(StrEnum):
     SM2SM3 = "SM2SM3"
 
 
+class PublicJwk(WireModel):
+    """A relying party's public EC key (RFC 7517): P-256, or SM2 (kit.jose); no other members."""
+
+    kty: str = Field(pattern=r"^EC$")
+    crv: str = Field(pattern=r"^(P-256|SM2)$")
+    x: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    y: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    kid: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+    use: str | None = Field(default=None, pattern=r"^(sig|enc)$")
+    alg: str | None = Field(default=None, pattern=r"^(ES256|SM2SM3|ECDH-ES\+A256KW)$")
+
+
+class PublicJwks(WireModel):
+    """A JWK set of 1-10 public keys."""
+
+    keys: list[PublicJwk] = Field(min_length=1, max_length=10)
+
+
 class RelyingPartyIn(WireModel):
     client_id: str = Field(alias="clientId", pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")
     name: str = Field(min_length=1, max_length=128)
     redirect_uris: list[str] = Field(alias="redirectUris", min_length=1, max_length=10)
-    jwks: dict[str, Any] = Field(description="public keys: signing (private_key_jwt), encryption (JWE)")
+    jwks: PublicJwks = Field(description="public keys: signing (private_key_jwt), encryption (JWE)")
     id_token_alg: IdTokenAlg = Field(default=IdTokenAlg.ES256, alias="idTokenAlg")
     scopes: list[Scope] = Field(default=[Scope.OPENID, Scope.PROFILE, Scope.REGION])
     clear_id_number: bool = Field(default=False, alias="clearIdNumber")

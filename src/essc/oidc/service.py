@@ -139,7 +139,8 @@ def _check_redirect(uri: str) -> str:
 def register(uow: UnitOfWork, body: RelyingPartyIn, province: str, by: str) -> RelyingPartyOut:
     """Register a relying party of a province ("00": the ministry, every province), active at once."""
     hosts = [_check_redirect(uri) for uri in body.redirect_uris]
-    keys = _keys_of(body.jwks)
+    jwks = body.jwks.model_dump(exclude_none=True)
+    keys = _keys_of(jwks)
     if not any(_use(k) == "sig" for k in keys):
         raise InvalidClientMetadata("jwks needs a signing key (use sig) for private_key_jwt", field="jwks")
     scopes = set(body.scopes)
@@ -162,7 +163,7 @@ def register(uow: UnitOfWork, body: RelyingPartyIn, province: str, by: str) -> R
         "registered_by": by,
         "status": RelyingPartyStatus.ACTIVE.value,
         "redirect_uris": orjson.dumps(body.redirect_uris).decode(),
-        "jwks": orjson.dumps(body.jwks).decode(),
+        "jwks": orjson.dumps(jwks).decode(),
         "id_token_alg": body.id_token_alg.value,
         "scopes": " ".join(sorted(s.value for s in scopes)),
         "clear_id_number": body.clear_id_number,
