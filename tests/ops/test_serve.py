@@ -284,3 +284,48 @@ def test_a_jobs_process_stopped_by_a_signal_is_left_stopped() -> None:
         assert jobs.process.exitcode == 0
         time.sleep(3 * RESTART_DELAY_SECONDS)
         assert jobs.starts == 1
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in {"Z", "X"}  # exited; only its reaping is left
+
+
+@pytest.mark.slow
+def test_a_jobs_process_leaves_when_its_server_is_killed_outright(
+    keystore_path: Path, server_database_url: str
+) -> None:
+    env = {
+        **os.environ,
+        "ESSC_DATABASE_URL": server_database_url,
+        "ESSC_KEYSTORE_PATH": str(keystore_path),
+        "ESSC_RUN_DISPATCHER": "false",
+    }
+    env.pop("ESSC_REDIS_URL", None)
+    server = (
+        "import time\n"
+        "from essc.ops.jobs import background_jobs\n"
+        "with background_jobs() as jobs:\n"
+        "    print(jobs.process.pid, flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", server], env=env, stdout=subprocess.PIPE)
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        comm = Path(f"/proc/{pid}/comm")
+        deadline = time.monotonic() + 90
+        while comm.read_text().strip() != JOBS_PROCESS_NAME:
+            assert time.monotonic() < deadline, "the jobs process did not start"
+            time.sleep(0.1)
+        time.sleep(2)  # past its imports: running its jobs
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while not _gone(pid):
+        assert time.monotonic() < deadline, "the jobs process outlived its server"
+        time.sleep(0.2)

@@ -24,11 +24,13 @@ log = logging.getLogger(__name__)
 WORKER_ENVIRONMENT = {"ESSC_RUN_DISPATCHER": "false", "ESSC_RUN_SEQUENCER": "false"}
 JOBS_PROCESS_NAME = "essc-jobs"  # its name in ps and /proc/<pid>/comm
 RESTART_DELAY_SECONDS = 1.0
+PARENT_CHECK_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 15.0
 
 
 def run_background_jobs() -> None:
     """Run the platform's background jobs (essc.web.app.platform_jobs) until SIGTERM or SIGINT."""
+    parent = os.getppid()
     register_handlers()
     settings = Settings()
     platform = build_platform(settings)
@@ -43,7 +45,9 @@ def run_background_jobs() -> None:
     for job in jobs:
         job.start()
     try:
-        stopping.wait()
+        # A server killed outright (SIGKILL) cannot stop its jobs process: it leaves with it instead.
+        while not stopping.wait(PARENT_CHECK_SECONDS) and os.getppid() == parent:
+            pass
     finally:
         for job in reversed(jobs):
             job.stop()
