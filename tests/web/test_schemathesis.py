@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,23 +84,6 @@ def schema_valid_request_accepted(ctx: Any, response: Any, case: Any) -> bool | 
             title="Schema-valid request refused",
             message=f"{response.status_code} {problem.get('code')}: {problem.get('detail')}",
         )
-    return None
-
-
-# 5xx that belong to other items of issue 12, fixed on their own branches: reported (a warning naming the
-# item), not failed here. Each entry: (backend or None for any, what the sent request contains, the item).
-KNOWN_DEFECTS: tuple[tuple[str | None, bytes, str], ...] = (
-    ("postgresql", b"\\u0000", "issue 12 item 6: a NUL character in a text field answers 500 on PostgreSQL"),
-    ("postgresql", b"%00", "issue 12 item 6: a NUL character in a text field answers 500 on PostgreSQL"),
-)
-
-
-def _known_defect(backend: str, sent: bytes, failure: str) -> str | None:
-    if "Server error" not in failure:
-        return None
-    for on, marker, item in KNOWN_DEFECTS:
-        if on in (None, backend) and marker in sent:
-            return item
     return None
 
 
@@ -207,7 +189,7 @@ def _party(operation: Any) -> str:
     return policy.get("party", "public")
 
 
-def _run_operation(operation: Any, session: SigningSession, url: str, backend: str) -> list[str]:
+def _run_operation(operation: Any, session: SigningSession, url: str) -> list[str]:
     """Generate and send EXAMPLES_PER_OPERATION requests; the failures, one line each."""
     failures: list[str] = []
     session.signer = None if _party(operation) == "public" else session.world.clients[_party(operation)]
@@ -238,17 +220,13 @@ def _run_operation(operation: Any, session: SigningSession, url: str, backend: s
                 + b" "
                 + (body.encode() if isinstance(body, str) else body)
             )
-            known = _known_defect(backend, sent, str(exc))
-            if known is not None:
-                warnings.warn(f"{operation.label}: known, {known}", stacklevel=1)
-            else:
-                failures.append(f"{operation.label}: {exc}\n    sent: {sent!r:.300}")
+            failures.append(f"{operation.label}: {exc}\n    sent: {sent!r:.300}")
 
     exercise()
     return failures
 
 
-def test_every_operation_answers_as_documented(platform: Platform, served: str, backend: str) -> None:
+def test_every_operation_answers_as_documented(platform: Platform, served: str) -> None:
     world = _world(platform, served)
     schema = schemathesis.openapi.from_url(f"{served}/openapi.json")
     session = SigningSession(world)
@@ -259,7 +237,7 @@ def test_every_operation_answers_as_documented(platform: Platform, served: str, 
         if operation.label in STREAMS:
             continue
         operations += 1
-        failures += _run_operation(operation, session, served, backend)
+        failures += _run_operation(operation, session, served)
     assert operations >= 50
     assert not failures, "\n".join(failures)
 
@@ -273,7 +251,7 @@ SCENARIOS = int(os.environ.get("ESSC_SCHEMATHESIS_SCENARIOS", "2"))
 STEPS_PER_SCENARIO = 6
 
 
-def test_chained_operations_answer_as_documented(platform: Platform, served: str, backend: str) -> None:
+def test_chained_operations_answer_as_documented(platform: Platform, served: str) -> None:
     world = _world(platform, served)
     schema = schemathesis.openapi.from_url(f"{served}/openapi.json").exclude(name=sorted(STREAMS))
     # Only the document's own links chain operations (inferred ones would spend the steps elsewhere).
@@ -311,11 +289,7 @@ def test_chained_operations_answer_as_documented(platform: Platform, served: str
                     + b" "
                     + (body.encode() if isinstance(body, str) else body)
                 )
-                known = _known_defect(backend, sent, str(exc))
-                if known is not None:
-                    warnings.warn(f"{case.operation.label}: known, {known}", stacklevel=1)
-                else:
-                    failures.append(f"{case.operation.label}: {exc}\n    sent: {sent!r:.300}")
+                failures.append(f"{case.operation.label}: {exc}\n    sent: {sent!r:.300}")
 
     SignedStateMachine.run(
         settings=settings(
