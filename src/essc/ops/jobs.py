@@ -25,12 +25,14 @@ WORKER_ENVIRONMENT = {"ESSC_RUN_DISPATCHER": "false", "ESSC_RUN_SEQUENCER": "fal
 JOBS_PROCESS_NAME = "essc-jobs"  # its name in ps and /proc/<pid>/comm
 RESTART_DELAY_SECONDS = 1.0
 PARENT_CHECK_SECONDS = 1.0
+PARENT_VARIABLE = "ESSC_JOBS_PARENT_PID"
 STOP_TIMEOUT_SECONDS = 15.0
 
 
 def run_background_jobs() -> None:
     """Run the platform's background jobs (essc.web.app.platform_jobs) until SIGTERM or SIGINT."""
-    parent = os.getppid()
+    # The server that started this process; it may have died while this one was still starting.
+    parent = int(os.environ.get(PARENT_VARIABLE, os.getppid()))
     register_handlers()
     settings = Settings()
     platform = build_platform(settings)
@@ -77,7 +79,7 @@ class JobsProcess:
         self._target = target
         # Taken now, before the workers' settings are changed: a jobs process started again later reads the
         # operator's settings too.
-        self._environment = dict(os.environ)
+        self._environment = {**os.environ, PARENT_VARIABLE: str(os.getpid())}
         self._context = multiprocessing.get_context("spawn")
         self._leaving = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise, name="essc-jobs-supervisor", daemon=True)
