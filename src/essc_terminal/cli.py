@@ -292,7 +292,7 @@ def _text_of(source: str, what: str) -> str:
     try:
         return data.decode("ascii").strip()
     except UnicodeDecodeError:
-        pass
+        pass  # not text: a photo or a saved image of the code, read below
     try:
         texts = decode_image(data)
     except UnreadableImage as exc:

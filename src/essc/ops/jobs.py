@@ -48,8 +48,9 @@ def run_background_jobs() -> None:
         job.start()
     try:
         # A server killed outright (SIGKILL) cannot stop its jobs process: it leaves with it instead.
-        while not stopping.wait(PARENT_CHECK_SECONDS) and os.getppid() == parent:
-            pass
+        while not stopping.wait(PARENT_CHECK_SECONDS):
+            if os.getppid() != parent:
+                break
     finally:
         for job in reversed(jobs):
             job.stop()
