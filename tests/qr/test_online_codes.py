@@ -308,6 +308,7 @@ def test_the_spend_is_refused_in_sql_exactly_when_the_rule_refuses_the_terminal(
             uow.clock.now(),
             device.id,
             busi_type,
+            records=qr_repository.UseRecords.fresh(uow.stamp()),
         )
         try:
             ensure_acting(acting, BusiType(busi_type))

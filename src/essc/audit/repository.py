@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    String,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from essc.audit.leaves import LEAF_COLUMNS, canonical_details
 from essc.audit.models import AuditCosignature, AuditEntry, AuditTile, AuditTreeHead, AuditWitness
-from essc.core.auditing import PendingAuditEntry
-from essc.core.db import HotStatement, Session, table_of
+from essc.core.auditing import NATIONAL_LOG, AuditStamp, PendingAuditEntry
+from essc.core.db import HotStatement, Session, UtcDateTime, table_of
 
 _entries = table_of(AuditEntry)
 # Built once: it runs on every audited request. A plain INSERT: no row another transaction could hold.
@@ -43,6 +59,81 @@ def append(session: Session, pending: list[PendingAuditEntry]) -> None:
     ]
     if rows:
         _INSERT_ENTRIES.execute(session, rows[0] if len(rows) == 1 else rows)
+
+
+# The binds every entry written inside a statement shares (stamp_params); each entry binds its own id.
+_STAMP_AT = bindparam("audit_at", type_=UtcDateTime())
+_STAMP_ACTOR_KIND = bindparam("audit_actor_kind", type_=String())
+_STAMP_ACTOR_ID = bindparam("audit_actor_id", type_=String())
+_STAMP_SOURCE_IP = bindparam("audit_source_ip", type_=String())
+_STAMP_REQUEST_ID = bindparam("audit_request_id", type_=String())
+
+
+def stamp_params(stamp: AuditStamp) -> dict[str, Any]:
+    """The parameters of the binds that entry_insert statements share."""
+    return {
+        "audit_at": stamp.at,
+        "audit_actor_kind": stamp.actor_kind,
+        "audit_actor_id": stamp.actor_id,
+        "audit_source_ip": stamp.source_ip,
+        "audit_request_id": stamp.request_id,
+    }
+
+
+def entry_insert(
+    rows: Select[Any],
+    *,
+    id_param: str,
+    action: str,
+    subject_kind: str,
+    subject_id: ColumnElement[str],
+    province: ColumnElement[str],
+    details: Mapping[str, ColumnElement[Any] | str],
+) -> Insert:
+    """PostgreSQL: an entry for each row `rows` selects, to be part of the statement that makes the change.
+
+    `rows` gives the FROM and WHERE; the entry's id is the bind `id_param`, who and when the stamp's binds.
+    The row is the one `append` would insert for the same entry, `details` in the same canonical JSON.
+    """
+    values = (  # in LEAF_COLUMNS order
+        bindparam(id_param, type_=String()),
+        func.coalesce(province, NATIONAL_LOG),
+        _STAMP_AT,
+        _STAMP_ACTOR_KIND,
+        _STAMP_ACTOR_ID,
+        literal(action, String()),
+        literal(subject_kind, String()),
+        subject_id,
+        province,
+        _STAMP_SOURCE_IP,
+        _STAMP_REQUEST_ID,
+        canonical_details_sql(details),
+    )
+    return insert(_entries).from_select(LEAF_COLUMNS, rows.with_only_columns(*values))
+
+
+def canonical_details_sql(details: Mapping[str, ColumnElement[Any] | str]) -> ColumnElement[str]:
+    """PostgreSQL SQL of canonical_details: sorted keys, no spaces, values as JSON strings.
+
+    A constant is encoded here as canonical_details encodes it; a column or bind is text made a JSON string
+    by to_json, which escapes as orjson does (a property test holds them equal).
+    """
+    parts: list[ColumnElement[str]] = []
+    for n, key in enumerate(sorted(details)):
+        value = details[key]
+        prefix = ("{" if n == 0 else ",") + orjson.dumps(key).decode() + ":"
+        if isinstance(value, str):
+            parts.append(literal(prefix + orjson.dumps(value).decode(), Text()))
+        else:
+            parts.append(literal(prefix, Text()))
+            parts.append(cast(func.to_json(cast(value, Text())), Text()))
+    if not parts:
+        return literal("{}", Text())
+    parts.append(literal("}", Text()))
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.concat(part)
+    return joined
 
 
 def is_postgresql(session: Session) -> bool:

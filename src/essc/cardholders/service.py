@@ -236,8 +236,11 @@ class EncryptedPerson(Protocol):
     def aac067_cipher(self) -> bytes | None: ...
 
 
-def read_clear_person(uow: UnitOfWork, person: EncryptedPerson, purpose: str) -> ClearPerson:
-    """Decrypt a person's fields for a caller entitled to them; the read itself is audited."""
+def read_clear_person(uow: UnitOfWork, person: EncryptedPerson, purpose: str | None) -> ClearPerson:
+    """Decrypt a person's fields for a caller entitled to them; the read itself is audited.
+
+    `purpose` None: the caller's statement already wrote the read's audit entry (essc.qr.repository).
+    """
     cipher = uow.platform.fields
     aac067 = (
         cipher.decrypt(person.aac067_cipher, field_aad(person.province, person.id, "aac067"))
@@ -249,7 +252,8 @@ def read_clear_person(uow: UnitOfWork, person: EncryptedPerson, purpose: str) ->
         aac003=cipher.decrypt(person.aac003_cipher, field_aad(person.province, person.id, "aac003")),
         aac067=aac067,
     )
-    uow.audit("person.clear_read", "person", person.id, person.province, purpose=purpose)
+    if purpose is not None:
+        uow.audit("person.clear_read", "person", person.id, person.province, purpose=purpose)
     return clear
 
 

@@ -18,6 +18,17 @@ NATIONAL_LOG = "00"
 
 
 @dataclass(frozen=True, slots=True)
+class AuditStamp:
+    """Who, from where and when, shared by the entries a unit of work writes inside a statement of its own."""
+
+    at: datetime
+    actor_kind: str
+    actor_id: str
+    source_ip: str | None
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class PendingAuditEntry:
     """An audit entry recorded during a unit of work, written when it commits (source_ip: a keyed digest)."""
 

@@ -124,7 +124,7 @@ def make_session_factory(
 
 
 class WritesInReadOnlyWork(RuntimeError):
-    """Work declared to only read (a route's `requires(..., reads_only=True)`) tried to change something."""
+    """Work declared to only read (`requires(..., work=Work.READS_ONLY)`) tried to change something."""
 
 
 class ReadingSession(OrmSession):
@@ -146,6 +146,25 @@ class ReadingSession(OrmSession):
         return super().execute(statement, *args, **kwargs)
 
 
+class WritesOutsideTheStatement(RuntimeError):
+    """Work declared to write in one statement (`requires(..., one_statement=True)`) wrote another way."""
+
+
+class OneStatementSession(OrmSession):
+    """A session for work whose every change is one data-modifying statement, committed by itself.
+
+    On PostgreSQL a statement outside a transaction is atomic on its own: a resolution that spends its code
+    and inserts its usage and audit rows in one statement needs no BEGIN and COMMIT round trips. ORM changes
+    would go out as further statements, each committed alone, so a flush with changes raises before it is
+    sent.
+    """
+
+    def flush(self, objects: Sequence[Any] | None = None) -> None:
+        if self.new or self.dirty or self.deleted:
+            raise WritesOutsideTheStatement("rows were changed outside the one statement the work declared")
+        super().flush(objects)
+
+
 def _statements_stand_alone(engine: Engine) -> Engine:
     """PostgreSQL in autocommit (each statement commits by itself); SQLite keeps its local transactions."""
     if engine.dialect.name == "sqlite":
@@ -164,6 +183,11 @@ def make_single_statement_factory(engine: Engine) -> sessionmaker[OrmSession]:
     Code using these sessions still calls commit() where a write must last (SQLite's transactions).
     """
     return make_session_factory(_statements_stand_alone(engine))
+
+
+def make_one_statement_factory(engine: Engine) -> sessionmaker[OrmSession]:
+    """Sessions of work that writes in one statement (OneStatementSession), in autocommit on PostgreSQL."""
+    return make_session_factory(_statements_stand_alone(engine), OneStatementSession)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -50,13 +51,25 @@ async def signed_caller(request: Request) -> AuthenticatedCaller:
 Raises = tuple[type[EsscError], ...]
 
 
+class Work(StrEnum):
+    """How a route's unit of work meets the database."""
+
+    # BEGIN, everything the route does, COMMIT (or ROLLBACK): the default
+    TRANSACTION = "transaction"
+    # No transaction (no BEGIN and COMMIT round trips); the session refuses every write (ReadingSession)
+    READS_ONLY = "reads_only"
+    # All its changes are one statement, atomic alone: no transaction on PostgreSQL (OneStatementSession);
+    # a request that must also fence an Idempotency-Key, and SQLite, run it in a transaction
+    ONE_STATEMENT = "one_statement"
+
+
 class SignedPolicy:
     """The per-request check of a route's declaration for signed parties: the caller's kind."""
 
-    def __init__(self, policy: Policy, raises: Raises = (), *, reads_only: bool = False) -> None:
+    def __init__(self, policy: Policy, raises: Raises = (), *, work: Work = Work.TRANSACTION) -> None:
         self.policy = policy
         self.raises = raises
-        self.reads_only = reads_only
+        self.work = work
 
     # The caller is read from the request, not through a sub-dependency: FastAPI solves each dependency of
     # a request anew, and this one runs on every signed request.
@@ -74,10 +87,10 @@ class SignedPolicy:
 class PublicPolicy:
     """The declaration of a route anyone may call."""
 
-    def __init__(self, policy: Policy, raises: Raises = (), *, reads_only: bool = False) -> None:
+    def __init__(self, policy: Policy, raises: Raises = (), *, work: Work = Work.TRANSACTION) -> None:
         self.policy = policy
         self.raises = raises
-        self.reads_only = reads_only
+        self.work = work
 
     async def __call__(self) -> None:
         return None
@@ -88,7 +101,7 @@ def requires(
     *,
     party: Party,
     raises: Sequence[type[EsscError]] = (),
-    reads_only: bool = False,
+    work: Work = Work.TRANSACTION,
 ) -> Any:
     """A route's declaration of the function and party it serves, enforced on every request.
 
@@ -96,15 +109,15 @@ def requires(
     essc.authorisations.service.authorise where the holder's province is known. `raises` names the errors the
     route's own code can raise (those of authentication and the protocol layer come with the party): the
     OpenAPI document publishes their statuses and codes (essc.web.openapi), and a test reads the code to
-    check that the list is exactly what it raises (tests/web/test_declared_errors.py). A route that
-    `reads_only` gets a unit of work on a `essc.core.db.ReadingSession`, without a transaction.
+    check that the list is exactly what it raises (tests/web/test_declared_errors.py). `work` says how its
+    unit of work meets the database (Work).
     """
     if party is Party.CHANNEL and function is None:
         raise ValueError("a channel route must name the function it serves")
     policy = Policy(party=party, function=function)
     declared = tuple(dict.fromkeys(raises))
     kind = PublicPolicy if party is Party.PUBLIC else SignedPolicy
-    return Depends(kind(policy, declared, reads_only=reads_only))
+    return Depends(kind(policy, declared, work=work))
 
 
 def declaration_of(route: APIRoute) -> SignedPolicy | PublicPolicy | None:
@@ -148,15 +161,20 @@ async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
         function=function.value if function is not None else None,
         environment=caller.environment if caller is not None else None,
     )
-    if declared is not None and declared.reads_only:
-        reader = UnitOfWork(platform, context, platform.loop_engine().reads())
+    work = declared.work if declared is not None else Work.TRANSACTION
+    engine = platform.loop_engine()
+    if work is Work.READS_ONLY:
+        reader = UnitOfWork(platform, context, engine.reads())
         try:
             yield reader  # nothing to commit: its session refuses every write
         finally:
             await reader.close_on_loop()
         return
-    uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
-    for fence in getattr(request.state, SESSION_FENCES, ()):
+    fences = getattr(request.state, SESSION_FENCES, ())
+    # The fence of an Idempotency-Key is a second statement that must commit with the change.
+    alone = work is Work.ONE_STATEMENT and not fences and engine.engine.dialect.name == "postgresql"
+    uow = UnitOfWork(platform, context, engine.one_statement() if alone else engine.sessions())
+    for fence in fences:
         fence(uow.session)
     try:
         try:

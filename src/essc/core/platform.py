@@ -14,6 +14,7 @@ from essc.core.db import (
     Session,
     make_async_engine,
     make_engine,
+    make_one_statement_factory,
     make_reading_factory,
     make_session_factory,
     make_single_statement_factory,
@@ -37,6 +38,7 @@ class LoopEngine:
     sessions: sessionmaker[Session]
     single_statements: sessionmaker[Session]
     reads: sessionmaker[Session]
+    one_statement: sessionmaker[Session]
 
     @classmethod
     def build(cls, url: str) -> LoopEngine:
@@ -46,6 +48,7 @@ class LoopEngine:
             make_session_factory(engine.sync_engine),
             make_single_statement_factory(engine.sync_engine),
             make_reading_factory(engine.sync_engine),
+            make_one_statement_factory(engine.sync_engine),
         )
 
 

@@ -6,9 +6,17 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from essc.core.auditing import PendingAuditEntry, audit_log
+from essc.core.auditing import AuditStamp, PendingAuditEntry, audit_log
 from essc.core.context import RequestContext
-from essc.core.db import ReadingSession, Session, WritesInReadOnlyWork, commit_guards_first, run_on_loop
+from essc.core.db import (
+    OneStatementSession,
+    ReadingSession,
+    Session,
+    WritesInReadOnlyWork,
+    WritesOutsideTheStatement,
+    commit_guards_first,
+    run_on_loop,
+)
 from essc.core.events import Event, handlers
 from essc.core.platform import Platform
 from essc.kit.ids import new_id
@@ -39,6 +47,9 @@ class UnitOfWork:
         """Record who did what to which subject; written in this transaction or not at all."""
         if isinstance(self.session, ReadingSession):
             raise WritesInReadOnlyWork(f"{action} would be audited in a unit of work declared to only read")
+        if isinstance(self.session, OneStatementSession):
+            # Appended at commit it would be a second statement, committed apart from the change it records.
+            raise WritesOutsideTheStatement(f"{action} must be written by the work's one statement (stamp())")
         actor = self.context.actor
         self._audit.append(
             PendingAuditEntry(
@@ -55,6 +66,22 @@ class UnitOfWork:
                 details=details,
             )
         )
+
+    def stamp(self) -> AuditStamp:
+        """Who, from where and now: for audit entries a statement writes itself (essc.audit.repository)."""
+        actor = self.context.actor
+        return AuditStamp(
+            at=self.clock.now(),
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            source_ip=self._address_digest(self.context.source_ip),
+            request_id=self.context.request_id,
+        )
+
+    @property
+    def in_one_statement(self) -> bool:
+        """True when the work's changes must be one statement, committed by itself (no transaction)."""
+        return isinstance(self.session, OneStatementSession)
 
     def _address_digest(self, address: str | None) -> str | None:
         """The caller's address as its blind index: audit leaves are published and name no one."""

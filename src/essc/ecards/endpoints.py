@@ -10,7 +10,7 @@ from essc.cardholders.errors import UnknownRegion
 from essc.channels.models import Channel
 from essc.channels.service import acting_channel
 from essc.core.conflicts import ConcurrentWrite
-from essc.core.deps import ChannelUoW, caller_of, requires
+from essc.core.deps import ChannelUoW, Work, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards import service
 from essc.ecards.errors import (
@@ -90,7 +90,7 @@ async def issue(
             Function.ISSUANCE,
             party=Party.CHANNEL,
             raises=(*SIGN_NO_REFUSALS,),
-            reads_only=True,
+            work=Work.READS_ONLY,
         )
     ],
 )

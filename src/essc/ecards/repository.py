@@ -5,14 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, and_, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, String, and_, bindparam, delete, select, update
 
 from essc.authorisations.repository import Standing, standing_columns, standing_of
+from essc.cardholders.lifecycle import CardStatus
 from essc.cardholders.models import Card, Person
 from essc.channels.models import Channel
 from essc.core.db import HotStatement, Session, affected_rows, insert_ignoring_conflicts, table_of
-from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance
+from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceStatus
 from essc.shared.tokens import unspent
+
+
+def statuses_usable_sql(
+    issuance_status: ColumnElement[str], card_status: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """SQL of essc.ecards.service.statuses_usable, for a write that only a usable e-card may make."""
+    return and_(issuance_status == IssuanceStatus.ACTIVE.value, card_status == CardStatus.NORMAL.value)
 
 
 def ecard_of_person(session: Session, province: str, person_id: str) -> Ecard | None:

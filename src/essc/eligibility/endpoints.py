@@ -8,7 +8,7 @@ from fastapi import Depends, Query, Request, status
 
 from essc.channels.models import Channel
 from essc.channels.service import acting_channel
-from essc.core.deps import ChannelUoW, MinistryUoW, ProvinceUoW, caller_of, requires
+from essc.core.deps import ChannelUoW, MinistryUoW, ProvinceUoW, Work, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards.errors import (
     SIGN_NO_REFUSALS,
@@ -66,7 +66,9 @@ CurrentChannel = Annotated[Channel, Depends(current_channel)]
 @router.get(
     "/eligibility/{sign_no}/due-items",
     response_model=DueList,
-    dependencies=[requires(ELIGIBILITY, party=Party.CHANNEL, raises=(*SIGN_NO_REFUSALS,), reads_only=True)],
+    dependencies=[
+        requires(ELIGIBILITY, party=Party.CHANNEL, raises=(*SIGN_NO_REFUSALS,), work=Work.READS_ONLY)
+    ],
 )
 async def due_items(sign_no: str, uow: ChannelUoW, channel: CurrentChannel) -> DueList:
     """What the holder must certify and by when, and what holders who delegated to them must certify."""
@@ -110,7 +112,9 @@ async def certify(
 @router.get(
     "/eligibility/{sign_no}/certifications",
     response_model=CertificationList,
-    dependencies=[requires(ELIGIBILITY, party=Party.CHANNEL, raises=(*SIGN_NO_REFUSALS,), reads_only=True)],
+    dependencies=[
+        requires(ELIGIBILITY, party=Party.CHANNEL, raises=(*SIGN_NO_REFUSALS,), work=Work.READS_ONLY)
+    ],
 )
 async def certifications(sign_no: str, uow: ChannelUoW, channel: CurrentChannel) -> CertificationList:
     """The holder's certifications: who certified, when, how, and the evidence reference."""
@@ -146,7 +150,9 @@ async def grant_delegation(
 @router.get(
     "/eligibility/{sign_no}/delegations",
     response_model=DelegationList,
-    dependencies=[requires(ELIGIBILITY, party=Party.CHANNEL, raises=(*SIGN_NO_REFUSALS,), reads_only=True)],
+    dependencies=[
+        requires(ELIGIBILITY, party=Party.CHANNEL, raises=(*SIGN_NO_REFUSALS,), work=Work.READS_ONLY)
+    ],
 )
 async def delegations(sign_no: str, uow: ChannelUoW, channel: CurrentChannel) -> DelegationList:
     """Delegations granted by and to this e-card."""
@@ -204,7 +210,7 @@ async def register_benefit_system(province: str, body: BenefitSystemIn, uow: Pro
     "/provinces/{province}/eligibility/figures",
     response_model=Figures,
     dependencies=[
-        requires(None, party=Party.PROVINCE, raises=(WrongProvince, InvalidInput), reads_only=True)
+        requires(None, party=Party.PROVINCE, raises=(WrongProvince, InvalidInput), work=Work.READS_ONLY)
     ],
 )
 async def province_figures(province: str, period: PeriodQuery, uow: ProvinceUoW) -> Figures:
@@ -216,7 +222,7 @@ async def province_figures(province: str, period: PeriodQuery, uow: ProvinceUoW)
 @router.get(
     "/ministry/eligibility/figures",
     response_model=Figures,
-    dependencies=[requires(None, party=Party.MINISTRY, raises=(InvalidInput,), reads_only=True)],
+    dependencies=[requires(None, party=Party.MINISTRY, raises=(InvalidInput,), work=Work.READS_ONLY)],
 )
 async def ministry_figures(
     province: Annotated[str, Query(pattern=r"^[0-9]{2}$")], period: PeriodQuery, uow: MinistryUoW

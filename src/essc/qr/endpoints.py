@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Query, Request, status
 
-from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, requires
+from essc.core.deps import ChannelUoW, TerminalUoW, Work, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
 from essc.ecards.errors import SIGN_NO_REFUSALS, CardNotActive, EcardUnlinked
@@ -86,6 +86,7 @@ async def usage_history(
                 CodeExpired,
                 WrongCodeKind,
             ),
+            work=Work.ONE_STATEMENT,
         )
     ],
 )

@@ -6,11 +6,30 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVarTuple
 
-from sqlalchemy import Select, bindparam, delete, insert, select, true, update
+from sqlalchemy import (
+    LABEL_STYLE_TABLENAME_PLUS_COL,
+    Select,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    insert,
+    literal,
+    not_,
+    select,
+    true,
+    update,
+)
 
+from essc.audit.repository import entry_insert, stamp_params
 from essc.cardholders.models import Card, Person
-from essc.core.db import HotStatement, Session, affected_rows, table_of
+from essc.core.auditing import AuditStamp
+from essc.core.db import HotStatement, Session, UtcDateTime, affected_rows, table_of
 from essc.ecards.models import Ecard, Issuance
+from essc.ecards.repository import statuses_usable_sql
+from essc.kit.ids import new_id
 from essc.qr.models import CardUsage, OnlineCode
 from essc.shared.tokens import unspent
 from essc.terminals.models import Institution, Terminal
@@ -22,6 +41,7 @@ from essc.terminals.repository import (
     may_act_for,
     terminal_with_grant,
 )
+from essc.terminals.schemas import Disclosure
 
 _Row = TypeVarTuple("_Row")
 
@@ -49,6 +69,39 @@ class SpentCode(NamedTuple):
     card_status: str
     aab301: str
     person: HolderPerson
+    # True when the spend wrote the use and its audit entries itself (PostgreSQL: UseRecords)
+    recorded: bool = False
+
+
+ONLINE_CODE_METHOD = "online_code"
+
+
+class UseRecords(NamedTuple):
+    """What the statement spending a code writes beside it on PostgreSQL, under these ids and this stamp.
+
+    A usable e-card: the card_usages row, the clear read's audit entry (a clear grant) and `ecard.used`;
+    an unusable one: `qr.refused`. Each the row service.record_use and UnitOfWork.audit would write.
+    """
+
+    stamp: AuditStamp
+    usage_id: str
+    clear_read_entry_id: str
+    used_entry_id: str
+    refused_entry_id: str
+
+    @classmethod
+    def fresh(cls, stamp: AuditStamp) -> UseRecords:
+        # Entry ids sort by time: the clear read is recorded before the use, as the service orders them.
+        return cls(stamp, new_id(), new_id(), new_id(), new_id())
+
+    def params(self) -> dict[str, Any]:
+        return {
+            **stamp_params(self.stamp),
+            "usage_id": self.usage_id,
+            "clear_read_entry_id": self.clear_read_entry_id,
+            "used_entry_id": self.used_entry_id,
+            "refused_entry_id": self.refused_entry_id,
+        }
 
 
 _HOLDER_COLUMNS = (
@@ -68,7 +121,7 @@ _HOLDER_COLUMNS = (
 )
 
 
-def _spent_code(channel_id: str, row: Sequence[Any]) -> SpentCode:
+def _spent_code(channel_id: str, row: Sequence[Any], *, recorded: bool = False) -> SpentCode:
     """A SpentCode from the channel and the _HOLDER_COLUMNS of a row."""
     province, ecard_id, issuance_status, sign_level, card_status, aab301 = row[:6]
     return SpentCode(
@@ -80,27 +133,37 @@ def _spent_code(channel_id: str, row: Sequence[Any]) -> SpentCode:
         card_status,
         aab301,
         HolderPerson(*row[6:13]),
+        recorded,
     )
 
 
 def spend(
-    session: Session, token_digest: bytes, now: datetime, terminal_id: str, busi_type: str
+    session: Session,
+    token_digest: bytes,
+    now: datetime,
+    terminal_id: str,
+    busi_type: str,
+    *,
+    records: UseRecords,
 ) -> tuple[ActingTerminal | None, SpentCode | None]:
     """Spend a live code for a terminal allowed to act for the busiType; read the terminal and the holder.
 
     The UPDATE alone decides: of many concurrent resolutions exactly one gets a row, and none does for a
     terminal that may not act (its grant is in the UPDATE's WHERE, so a refused terminal cannot burn a code).
-    On PostgreSQL the reads ride in the same statement (a data-modifying CTE), one round trip on the
-    platform's hottest path; SQLite has no such CTEs and takes three.
+    On PostgreSQL the reads and the records (UseRecords) ride in the same statement (data-modifying CTEs):
+    one round trip on the platform's hottest path, atomic without a transaction around it. SQLite has no
+    such CTEs: it takes three, and the service records the use (SpentCode.recorded is False).
     """
     params = {"digest": token_digest, "now": now, "terminal": terminal_id, "busi_type": busi_type}
     if session.get_bind().dialect.name == "postgresql":
-        rows = _SPEND_AND_READ.execute(session, params).rows
+        rows = _SPEND_AND_RECORD.execute(session, {**params, **records.params()}).rows
         if not rows:
             return None, None
         row = rows[0]
         holder = row[len(ACTING_TERMINAL_COLUMNS) :]
-        return acting_terminal_of(row), None if holder[0] is None else _spent_code(holder[-1], holder)
+        if holder[0] is None:
+            return acting_terminal_of(row), None
+        return acting_terminal_of(row), _spent_code(holder[-1], holder, recorded=True)
     code_rows = _CONSUME.execute(session, params).rows
     acting = terminal_with_grant(session, terminal_id, busi_type)
     if not code_rows:
@@ -145,13 +208,106 @@ _HOLDER = HotStatement(
 _INSERT_USAGE = HotStatement(insert(table_of(CardUsage)), columns_from_params=True)
 _spent = _CONSUME_CODE.cte("spent")
 # One row whenever the terminal exists: the holder's columns are NULL when no code was spent.
-_SPEND_AND_READ = HotStatement(
-    _with_holder(
-        acting_terminal_query(*_HOLDER_COLUMNS, _spent.c.channel_id)
-        .outerjoin(_spent, true())
-        .outerjoin(Issuance, (Issuance.province == _spent.c.province) & (Issuance.id == _spent.c.issuance_id))
-    )
+_SPEND_AND_READ_QUERY = _with_holder(
+    acting_terminal_query(*_HOLDER_COLUMNS, _spent.c.channel_id)
+    .outerjoin(_spent, true())
+    .outerjoin(Issuance, (Issuance.province == _spent.c.province) & (Issuance.id == _spent.c.issuance_id))
 )
+
+
+# The same select as a CTE, and what the statement writes from it (UseRecords), each only for its rows.
+_resolved = _SPEND_AND_READ_QUERY.set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL).cte("resolved")
+_r = _resolved.c
+_was_spent = _r.ecards_id.is_not(None)
+_usable = and_(_was_spent, statuses_usable_sql(_r.issuances_status, _r.cards_status))
+_busi_type = bindparam("busi_type", type_=String())
+_usage_id = bindparam("usage_id", type_=String())
+_USAGE_COLUMNS = (
+    "province",
+    "id",
+    "ecard_id",
+    "channel_id",
+    "terminal_id",
+    "institution_id",
+    "busi_type",
+    "method",
+    "disclosure",
+    "at",
+)
+
+
+def spend_and_record(*, audited: bool = True) -> Select[Any]:
+    """`spend`'s statement on PostgreSQL; `audited` False leaves its audit entries out (a benchmark's twin).
+
+    PostgreSQL runs every data-modifying CTE once and to completion, whether or not the SELECT reads it.
+    """
+    records = [
+        insert(table_of(CardUsage))
+        .from_select(
+            _USAGE_COLUMNS,
+            select(
+                _r.ecards_province,
+                _usage_id,
+                _r.ecards_id,
+                _r.spent_channel_id,
+                _r.terminals_id,
+                _r.institutions_id,
+                _busi_type,
+                literal(ONLINE_CODE_METHOD, String()),
+                _r.terminal_grants_disclosure,
+                bindparam("now", type_=UtcDateTime()),
+            ).where(_usable),
+        )
+        .cte("usage"),
+    ]
+    if audited:
+        records += [
+            entry_insert(
+                select()
+                .select_from(_resolved)
+                .where(_usable, _r.terminal_grants_disclosure == Disclosure.CLEAR.value),
+                id_param="clear_read_entry_id",
+                action="person.clear_read",
+                subject_kind="person",
+                subject_id=_r.persons_id,
+                province=_r.persons_province,
+                details={"purpose": literal("qr_resolution:", Text()).concat(cast(_busi_type, Text()))},
+            ).cte("clear_read"),
+            entry_insert(
+                select().select_from(_resolved).where(_usable),
+                id_param="used_entry_id",
+                action="ecard.used",
+                subject_kind="ecard",
+                subject_id=_r.ecards_id,
+                province=_r.ecards_province,
+                details={
+                    "terminal": _r.terminals_terminal_no,
+                    "institution": _r.institutions_code,
+                    "busi_type": _busi_type,
+                    "method": ONLINE_CODE_METHOD,
+                    "disclosure": _r.terminal_grants_disclosure,
+                    "usage": _usage_id,
+                },
+            ).cte("used"),
+            entry_insert(
+                select().select_from(_resolved).where(_was_spent, not_(_usable)),
+                id_param="refused_entry_id",
+                action="qr.refused",
+                subject_kind="ecard",
+                subject_id=_r.ecards_id,
+                province=_r.ecards_province,
+                details={
+                    "terminal": _r.terminals_terminal_no,
+                    "busi_type": _busi_type,
+                    "card_status": _r.cards_status,
+                    "issuance_status": _r.issuances_status,
+                },
+            ).cte("refused"),
+        ]
+    return select(*_resolved.c).add_cte(*records)
+
+
+_SPEND_AND_RECORD = HotStatement(spend_and_record())
 
 
 def add_usage(session: Session, usage: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from essc.kit.ids import new_id
 from essc.qr import repository
 from essc.qr.errors import CardNotUsable, CodeAlreadyUsed, CodeExpired, CodeUnknown, WrongCodeKind
 from essc.qr.models import OnlineCode
-from essc.qr.repository import SpentCode
+from essc.qr.repository import ONLINE_CODE_METHOD, SpentCode, UseRecords
 from essc.qr.schemas import (
     CodeRequest,
     ImageFormat,
@@ -72,42 +72,49 @@ def resolve(uow: UnitOfWork, terminal_caller_id: str, request: ResolveRequest) -
     parsed = parse_code(request.code)
     if parsed.kind is not CodeKind.ONLINE:
         raise WrongCodeKind(f"a code of kind {parsed.kind.name} cannot be resolved online here", field="code")
-    now = uow.clock.now()
+    records = UseRecords.fresh(uow.stamp())
+    now = records.stamp.at
     digest = OneTimeTokens.of(uow.platform).digest(parsed.body.hex())
-    acting, spent = repository.spend(uow.session, digest, now, terminal_caller_id, request.busi_type.value)
+    busi_type = request.busi_type
+    acting, spent = repository.spend(
+        uow.session, digest, now, terminal_caller_id, busi_type.value, records=records
+    )
     # The spend was conditioned on the same rule, so a refused terminal has burnt nothing.
-    acting, disclosure = ensure_acting(acting, request.busi_type)
+    acting, disclosure = ensure_acting(acting, busi_type)
     terminal, owner = acting.terminal, acting.institution
     if spent is None:
         raise _why_not_live(uow, digest)
     if not statuses_usable(spent.issuance_status, spent.card_status):
-        uow.audit(
-            "qr.refused",
-            "ecard",
-            spent.ecard_id,
-            spent.province,
-            terminal=terminal.terminal_no,
-            busi_type=request.busi_type.value,
-            card_status=spent.card_status,
-            issuance_status=spent.issuance_status,
-        )
+        if not spent.recorded:
+            uow.audit(
+                "qr.refused",
+                "ecard",
+                spent.ecard_id,
+                spent.province,
+                terminal=terminal.terminal_no,
+                busi_type=busi_type.value,
+                card_status=spent.card_status,
+                issuance_status=spent.issuance_status,
+            )
         raise CardNotUsable(
             "the e-card cannot be used now (card or e-card status changed); ask the holder to check the app",
             card_status=spent.card_status,
         )
-    resolution = _disclose(uow, owner.id, spent, disclosure=disclosure, busi_type=request.busi_type, now=now)
-    record_use(
-        uow,
-        spent.province,
-        spent.ecard_id,
-        channel_id=spent.channel_id,
-        terminal=terminal,
-        owner=owner,
-        busi_type=request.busi_type,
-        method="online_code",
-        disclosure=disclosure,
-        now=now,
-    )
+    resolution = _disclose(uow, owner.id, spent, disclosure=disclosure, busi_type=busi_type, now=now)
+    if not spent.recorded:
+        record_use(
+            uow,
+            spent.province,
+            spent.ecard_id,
+            channel_id=spent.channel_id,
+            terminal=terminal,
+            owner=owner,
+            busi_type=busi_type,
+            method=ONLINE_CODE_METHOD,
+            disclosure=disclosure,
+            now=now,
+            usage_id=records.usage_id,
+        )
     return resolution
 
 
@@ -139,7 +146,9 @@ def _disclose(
     if disclosure is Disclosure.MASKED:
         aac002, aac003, aab301 = spent.person.aac002_masked, spent.person.aac003_masked, spent.aab301
     elif disclosure is Disclosure.CLEAR:
-        clear = read_clear_person(uow, spent.person, purpose=f"qr_resolution:{busi_type.value}")
+        # The statement that spent the code wrote the read's audit entry where it could (UseRecords).
+        purpose = None if spent.recorded else f"qr_resolution:{busi_type.value}"
+        clear = read_clear_person(uow, spent.person, purpose=purpose)
         aac002, aac003, aab301 = clear.aac002, clear.aac003, spent.aab301
     return Resolution(
         resolution_id=new_id(),
@@ -167,9 +176,10 @@ def record_use(
     disclosure: Disclosure,
     channel_id: str | None = None,
     now: datetime | None = None,
+    usage_id: str | None = None,
 ) -> None:
     """Add one use of the e-card (online or offline code, login, card chip) to the holder's history."""
-    usage_id = new_id()
+    usage_id = usage_id or new_id()
     repository.add_usage(
         uow.session,
         {
