@@ -1026,7 +1026,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         run_backend(args, folder)
     finally:
+        _print_server_tracebacks(folder)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _print_server_tracebacks(folder: Path) -> None:
+    """The last traceback of each server's log: a 5xx in a run is a defect to read, not only to count."""
+    for log in sorted(folder.glob("*.log")):
+        text = log.read_text(errors="replace")
+        start = text.rfind("Traceback (most recent call last)")
+        if start >= 0:
+            print(f"\n  last traceback in the {log.stem} server's log:\n{text[start:][:6000]}", file=sys.stderr)
 
 
 if __name__ == "__main__":
