@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conformance_scene import registered_channel, signed_report
+from conformance_scene import registered_channel, signed_relying_party_report, signed_report
 from typer.testing import CliRunner
 
 from essc.cli import app
@@ -51,3 +51,18 @@ def test_verify_refuses_a_changed_report(report_file: Path) -> None:
 
     assert result.exit_code == 1
     assert "conformance_report_signature_invalid" in result.output
+
+
+def test_verify_shows_a_relying_party_report_and_records_no_channel_certification(
+    report_file: Path, platform: Platform
+) -> None:
+    report_file.write_bytes(orjson.dumps(signed_relying_party_report(platform, "rp-under-test")))
+
+    shown = runner.invoke(app, ["conformance", "verify", str(report_file)])
+    recorded = runner.invoke(app, ["conformance", "verify", str(report_file), "--record"])
+
+    assert shown.exit_code == 0, shown.output
+    assert "PASS relying-party.id-token.nonce" in shown.output
+    assert "relying party rp-under-test (sandbox): passed; functions passed: login" in shown.output
+    assert recorded.exit_code == 1
+    assert "certifies no channel; nothing was recorded" in recorded.output
