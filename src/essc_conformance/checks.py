@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 import orjson
 
 from essc.kit import envelope, wire
+from essc.oidc.service import ASSERTION_TYPE, REQUEST_URI_PREFIX
 from essc_conformance.proxy import HEADER_KIT_BROWSER, Exchange, FaultKind, body_json
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -113,8 +114,6 @@ def idempotency_faults(exchanges: Sequence[Exchange]) -> list[str]:
 
 # --- the relying-party plan ------------------------------------------------------------------------------
 
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 OAUTH_PATHS = ("/oidc/par", "/oidc/token")
 
 

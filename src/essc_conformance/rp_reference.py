@@ -117,6 +117,9 @@ class ReferenceRelyingParty:
             return StepAnswer.failure(exc.code, exc.detail)
         except httpx.TransportError as exc:
             return StepAnswer.failure("platform_unreachable", f"{type(exc).__name__}: {exc}")
+        except httpx.HTTPStatusError as exc:
+            status = exc.response.status_code
+            return StepAnswer.failure("provider_refused", f"{exc.request.url} answered {status}")
         except (KeyError, TypeError, ValueError) as exc:
             return StepAnswer.failure("bad_step_request", f"{type(exc).__name__}: {exc}")
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import string
 from urllib.parse import urlencode
 
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from essc_conformance import checks
 from essc_conformance.driver import parse_answer
@@ -144,3 +147,11 @@ def test_a_refresh_token_presented_twice_is_no_rotation() -> None:
         "POST /oidc/token (during case) presented the refresh token of POST /oidc/token (during case) again "
         "(answered 200); expected the rotated token of the previous answer"
     ]
+
+
+@given(st.text(alphabet=string.ascii_letters + string.digits + "-._~", min_size=43, max_size=128))
+def test_a_token_request_with_the_verifier_of_a_pushed_challenge_passes_pkce(verifier: str) -> None:
+    pushed = oauth(0, "/oidc/par", {"code_challenge_method": "S256", "code_challenge": checks.s256(verifier)})
+    redeemed = oauth(1, "/oidc/token", {"grant_type": "authorization_code", "code_verifier": verifier})
+
+    assert checks.pkce_faults([pushed, redeemed]) == []
