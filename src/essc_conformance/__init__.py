@@ -1,6 +1,6 @@
-"""The conformance kit (接入测试): functional and security test plans run against a channel in the sandbox."""
+"""The conformance kit (接入测试): test plans run against a channel or a relying party in the sandbox."""
 
-from essc_conformance.driver import ChannelDriver, HttpDriver, Step, StepAnswer
+from essc_conformance.driver import ChannelDriver, HttpDriver, RelyingPartyDriver, RpStep, Step, StepAnswer
 from essc_conformance.proxy import Exchange, FaultKind, RecordingProxy
 from essc_conformance.reference import Faults, ReferenceChannel, reference_app
 from essc_conformance.report import (
@@ -15,6 +15,8 @@ from essc_conformance.report import (
     sign,
     verify,
 )
+from essc_conformance.rp_kit import RelyingPartyKit
+from essc_conformance.rp_reference import ReferenceRelyingParty, RpFaults, rp_reference_app
 
 __all__ = [
     "Case",
@@ -26,15 +28,21 @@ __all__ = [
     "Plan",
     "RecordingProxy",
     "ReferenceChannel",
+    "ReferenceRelyingParty",
+    "RelyingPartyDriver",
+    "RelyingPartyKit",
     "ReportBeforeKeyChange",
     "ReportExpired",
     "ReportKeyMismatch",
     "ReportMalformed",
     "ReportSignatureInvalid",
+    "RpFaults",
+    "RpStep",
     "Step",
     "StepAnswer",
     "certification_rows",
     "reference_app",
+    "rp_reference_app",
     "sign",
     "verify",
 ]

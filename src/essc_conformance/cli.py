@@ -1,4 +1,4 @@
-"""`essc conformance run|verify`: the access tests against a channel's driver, and checking their report."""
+"""`essc conformance run|run-relying-party|verify`: the access tests through a driver, and their reports."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import orjson
 import typer
 import uvicorn
@@ -18,6 +19,7 @@ from essc.core.platform import Platform, build_platform
 from essc.core.settings import Settings
 from essc.core.uow import UnitOfWork
 from essc.kit.errors import EsscError
+from essc.oidc.delivery import HttpxLogoutSender
 from essc.ops import bootstrap
 from essc.web.app import create_app
 from essc.webhooks.dispatcher import HttpxSender
@@ -25,10 +27,11 @@ from essc_conformance import report
 from essc_conformance.driver import HttpDriver
 from essc_conformance.kit import Kit
 from essc_conformance.proxy import RecordingProxy
+from essc_conformance.rp_kit import RelyingPartyKit
 from essc_conformance.service import record_report
 
 app = typer.Typer(
-    help="The access tests (接入测试): run the functional and security plans on a channel, check reports.",
+    help="The access tests (接入测试): run the plans on a channel or a relying party, check reports.",
     no_args_is_help=True,
 )
 
@@ -43,8 +46,13 @@ def _summary(document: dict[str, Any]) -> None:
         typer.echo(f"  {mark} {case['id']}" + ("" if case["passed"] else f": {case['detail']}"))
     failed = len(document["summary"]["failed"])
     functions = ", ".join(document["functionsPassed"]) or "none"
+    tested = (
+        f"relying party {document['clientId']}"
+        if "clientId" in document
+        else f"channel {document['channelNo']}"
+    )
     typer.echo(
-        f"channel {document['channelNo']} ({document['environment']}): "
+        f"{tested} ({document['environment']}): "
         f"{'passed' if document['passed'] else f'failed {failed} case(s)'}; "
         f"functions passed: {functions}; expires {document['expiresAt']}"
     )
@@ -117,6 +125,62 @@ def run(  # noqa: PLR0917 - Typer builds each command's options from its paramet
         raise typer.Exit(code=1)
 
 
+@app.command("run-relying-party")
+def run_relying_party(  # noqa: PLR0917 - Typer builds each command's options from its parameters
+    client_id: Annotated[
+        str, typer.Option("--client-id", help="the relying party under test (registered in the sandbox)")
+    ],
+    driver_url: Annotated[
+        str, typer.Option("--driver-url", help="base URL of the relying party's driver endpoints")
+    ],
+    listen: Annotated[str, typer.Option(help="host:port to serve the recording proxy on")] = "127.0.0.1:8799",
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            help="the proxy's URL as the relying party reaches it, the issuer (default http://<listen>)"
+        ),
+    ] = None,
+    province: Annotated[str, typer.Option(help="province of the sandbox test holder")] = "44",
+    days: Annotated[int, typer.Option(help="days the report stays valid")] = 180,
+    out: Annotated[Path | None, typer.Option(help="where to write the signed report (JSON)")] = None,
+) -> None:
+    """Run the relying-party plan through its driver; write the signed report; exit 1 if a case failed."""
+    host, _, port = listen.rpartition(":")
+    platform = _platform()
+    bootstrap.prepare(platform)
+    issuer = (public_url or f"http://{listen}").rstrip("/")
+    platform.settings.public_url = issuer  # the proxy is the sandbox's public face: the issuer
+    proxy = RecordingProxy(create_app(platform))
+    try:
+        with (
+            _ProxyServer(proxy, host or "127.0.0.1", int(port)),
+            httpx.Client(base_url=f"http://{listen}", timeout=30.0) as browser,
+        ):
+            kit = RelyingPartyKit(
+                platform=platform,
+                proxy=proxy,
+                platform_url=issuer,
+                client_id=client_id,
+                driver=HttpDriver(driver_url),
+                browser=browser,
+                logout=HttpxLogoutSender(),
+                province=province,
+                validity=timedelta(days=days),
+            )
+            document = kit.run_signed()
+    except EsscError as exc:
+        typer.secho(f"error ({exc.code}): {exc.detail}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from exc
+    finally:
+        platform.close()
+    target = out or Path(f"conformance-{client_id}-{document['reportId']}.json")
+    target.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    _summary(document)
+    typer.echo(f"report: {target}")
+    if not document["passed"]:
+        raise typer.Exit(code=1)
+
+
 @app.command("verify")
 def verify(
     path: Annotated[
@@ -133,6 +197,13 @@ def verify(
         report.verify(document, platform.suite, platform.keys.public_keys())
         _summary(document)
         typer.echo("signature: valid (platform key " + str(document["signature"]["keyId"]) + ")")
+        if record and "clientId" in document:
+            typer.secho(
+                "error: a relying party's report certifies no channel; nothing was recorded",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(code=1)
         if record:
             with UnitOfWork(platform, RequestContext(actor=Actor.operator("conformance-cli"))) as uow:
                 rows = record_report(uow, document)

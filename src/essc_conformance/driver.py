@@ -27,6 +27,22 @@ ecard           signNo                                                 the chann
                                                                        status, cardStatus, usable, signLevel
 =============== ====================================================== =====================================
 
+A relying party under test (the relying-party plan) exposes the same endpoint for its own steps (`RpStep`):
+
+=============== ====================================================== =====================================
+step            request members                                        answer members when ok
+=============== ====================================================== =====================================
+setup           issuer, clientId                                       (none); it reads discovery and JWKS
+login           (none)                                                 authorizationUrl: where it sends the
+                                                                       holder's browser
+callback        url (the redirect the browser got, code and state)     session (its own id), sub
+refresh         session                                                (none); its tokens were refreshed
+session         session                                                active (bool): its own view
+=============== ====================================================== =====================================
+
+and its back-channel logout URI (registered with the provider) takes ``logout_token`` as a form POST: 200 when
+it accepted the token and ended the sessions it names, 400 when it refused it.
+
 The person's fields reach the channel in the clear here (the sandbox's synthetic test persons, as a holder
 would type them in the app); on the way to the platform they must travel inside envelopes.
 """
@@ -78,10 +94,24 @@ class StepAnswer:
         return "ok" if self.ok else f"error {self.error_code}: {self.error_detail}"
 
 
+class RpStep(StrEnum):
+    SETUP = "setup"
+    LOGIN = "login"
+    CALLBACK = "callback"
+    REFRESH = "refresh"
+    SESSION = "session"
+
+
 class ChannelDriver(Protocol):
     """A channel under test, in process or behind the HTTP driver contract."""
 
     def step(self, step: Step, payload: dict[str, Any]) -> StepAnswer: ...
+
+
+class RelyingPartyDriver(Protocol):
+    """A relying party under test, in process or behind the HTTP driver contract."""
+
+    def step(self, step: RpStep, payload: dict[str, Any]) -> StepAnswer: ...
 
 
 def parse_answer(status: int, content: bytes) -> StepAnswer:
@@ -101,13 +131,13 @@ def parse_answer(status: int, content: bytes) -> StepAnswer:
 
 
 class HttpDriver:
-    """Drives a channel in any language through POST {driver_url}/conformance/{step}."""
+    """Drives a channel or relying party in any language through POST {driver_url}/conformance/{step}."""
 
     def __init__(self, driver_url: str, http: httpx.Client | None = None, timeout: float = 30.0) -> None:
         self.driver_url = driver_url.rstrip("/")
         self.http = http or httpx.Client(timeout=timeout)
 
-    def step(self, step: Step, payload: dict[str, Any]) -> StepAnswer:
+    def step(self, step: Step | RpStep, payload: dict[str, Any]) -> StepAnswer:
         try:
             response = self.http.post(
                 f"{self.driver_url}/conformance/{step.value}",

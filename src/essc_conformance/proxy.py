@@ -2,8 +2,8 @@
 
 An ASGI app around the platform's app: it keeps every request the channel sends (headers and body bytes as
 sent), and on demand fails one request with a 5xx before the platform sees it, lets the platform complete one
-and drops its answer (the channel gets a 504), or serves one answer with its platform signature broken, to see
-what the channel does next.
+and drops its answer (the channel gets a 504), serves one answer with its platform signature broken, or (for a
+relying party) serves a token answer whose ID token the kit replaced, to see what the client does next.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -25,6 +26,12 @@ class FaultKind(StrEnum):
     BAD_SIGNATURE = "bad_signature"  # the platform's answer with its signature (or MAC) bits flipped
     # The platform completes the request; its answer is dropped and the channel gets a 504 instead.
     ANSWER_LOST = "answer_lost"
+    # The platform completes the request; its 200 answer reaches the client rewritten (a forged ID token).
+    ANSWER_REWRITTEN = "answer_rewritten"
+
+
+# Requests the kit itself sends through the proxy (the holder's browser) carry this header; checks skip them.
+HEADER_KIT_BROWSER = "X-Essc-Conformance-Browser"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +41,7 @@ class Fault:
     kind: FaultKind
     method: str
     path: re.Pattern[str]
+    rewrite: Callable[[bytes], bytes] | None = None  # ANSWER_REWRITTEN: the answer's body as served
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +99,14 @@ class RecordingProxy:
         self._spent: list[Fault] = []
         self._lock = threading.Lock()
 
-    def arm(self, kind: FaultKind, method: str, path_pattern: str) -> Fault:
-        fault = Fault(kind, method.upper(), re.compile(path_pattern))
+    def arm(
+        self,
+        kind: FaultKind,
+        method: str,
+        path_pattern: str,
+        rewrite: Callable[[bytes], bytes] | None = None,
+    ) -> Fault:
+        fault = Fault(kind, method.upper(), re.compile(path_pattern), rewrite)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -179,6 +193,10 @@ class RecordingProxy:
             await fail(504, _LOST_BODY)
             return
 
+        if fault is not None and fault.kind is FaultKind.ANSWER_REWRITTEN:
+            await self._rewritten(scope, replay, send, fault, record)
+            return
+
         replayed_header = wire.HEADER_IDEMPOTENT_REPLAYED.lower().encode()
 
         async def watch(message: Message) -> None:
@@ -197,6 +215,32 @@ class RecordingProxy:
             await send(message)
 
         await self.app(scope, replay, watch)
+
+    async def _rewritten(
+        self, scope: Scope, receive: Receive, send: Send, fault: Fault, record: Callable[[int], None]
+    ) -> None:
+        """Let the platform answer, then serve its 200 answer's body as the fault rewrites it."""
+        status = 500
+        answered: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+
+        async def keep(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                answered.extend(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, keep)
+        body = b"".join(chunks)
+        if status == 200 and fault.rewrite is not None:
+            body = fault.rewrite(body)
+        record(status)
+        headers = [(k, v) for k, v in answered if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def body_json(exchange: Exchange) -> object | None:

@@ -28,6 +28,7 @@ DEFAULT_VALIDITY = timedelta(days=180)
 class Plan(StrEnum):
     FUNCTIONAL = "functional"
     SECURITY = "security"
+    RELYING_PARTY = "relying-party"
 
 
 class ReportSignatureInvalid(EsscError):
@@ -93,13 +94,13 @@ class ChannelKey:
 
 
 def passed_functions(cases: list[Case], tested: tuple[Function, ...]) -> list[Function]:
-    """Functions whose every functional case passed, provided the whole security plan passed."""
+    """Functions whose every case passed, provided the whole security plan passed."""
     if any(not c.passed for c in cases if c.plan is Plan.SECURITY):
         return []
     return [
         function
         for function in tested
-        if all(c.passed for c in cases if c.plan is Plan.FUNCTIONAL and function in c.functions)
+        if all(c.passed for c in cases if c.plan is not Plan.SECURITY and function in c.functions)
     ]
 
 
@@ -138,6 +139,40 @@ def build(
             "failed": [c.id for c in cases if not c.passed],
         },
         "functionsTested": [f.value for f in tested],
+        "functionsPassed": [f.value for f in functions],
+        "cases": [c.as_wire() for c in cases],
+    }
+
+
+def build_relying_party(
+    *,
+    report_id: str,
+    client_id: str,
+    environment: str,
+    platform_url: str,
+    key_thumbprints: list[str],
+    cases: list[Case],
+    started_at: datetime,
+    finished_at: datetime,
+    run_seconds: float,
+    validity: timedelta = DEFAULT_VALIDITY,
+) -> dict[str, Any]:
+    """The unsigned report of the relying-party plan: the login function, on the RP's signing keys."""
+    functions = passed_functions(cases, (Function.LOGIN,))
+    return {
+        "scheme": SCHEME,
+        "reportId": report_id,
+        "clientId": client_id,
+        "environment": environment,
+        "platform": platform_url,
+        "keyThumbprints": sorted(key_thumbprints),
+        "startedAt": started_at.astimezone(UTC).isoformat(),
+        "finishedAt": finished_at.astimezone(UTC).isoformat(),
+        "runSeconds": round(run_seconds, 3),
+        "expiresAt": (finished_at + validity).astimezone(UTC).isoformat(),
+        "passed": all(c.passed for c in cases),
+        "summary": {"cases": len(cases), "failed": [c.id for c in cases if not c.passed]},
+        "functionsTested": [Function.LOGIN.value],
         "functionsPassed": [f.value for f in functions],
         "cases": [c.as_wire() for c in cases],
     }

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
+from joserfc.jwk import ECKey
 from starlette.types import ASGIApp
 
 from essc.authorisations import service as authorisations
@@ -20,6 +21,8 @@ from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto.base import PrivateKey
+from essc.oidc import service as oidc
+from essc.oidc.schemas import RelyingPartyIn
 from essc.shared.callers import Environment
 from essc.shared.policy import Function
 from essc.web.app import create_app
@@ -29,6 +32,14 @@ from essc_conformance.driver import HttpDriver
 from essc_conformance.kit import TESTED, Kit
 from essc_conformance.proxy import RecordingProxy
 from essc_conformance.reference import WEBHOOK_PATH, Faults, ReferenceChannel, reference_app
+from essc_conformance.rp_kit import RelyingPartyKit
+from essc_conformance.rp_reference import (
+    CALLBACK_PATH,
+    LOGOUT_PATH,
+    ReferenceRelyingParty,
+    RpFaults,
+    rp_reference_app,
+)
 
 SANDBOX_URL = "http://sandbox.essc.test"
 CHANNEL_ORIGIN = "http://channel.essc.test"
@@ -158,3 +169,92 @@ def _run(
 
 def _client(app: ASGIApp, base_url: str) -> TestClient:
     return TestClient(app, base_url=base_url, raise_server_exceptions=False)
+
+
+# --- the relying-party plan ------------------------------------------------------------------------------
+
+RP_ORIGIN = "https://rp.essc.test"
+_rp_numbers = itertools.count(secrets.randbelow(1 << 30))
+
+
+class ClientLogoutPoster:
+    """A LogoutPoster over a given httpx client (in process: a TestClient of the relying party's app)."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+
+    def post(self, url: str, logout_token: str, timeout: float) -> int:
+        del timeout  # the client's own timeout applies: a TestClient takes none per request
+        return self.http.post(url, data={"logout_token": logout_token}).status_code
+
+
+def register_relying_party(
+    platform: Platform, client_id: str, signing_key: ECKey, *, province: str = "44", origin: str = RP_ORIGIN
+) -> None:
+    """Register a relying party in the sandbox deployment as its province would, with back-channel logout."""
+    body = RelyingPartyIn.model_validate(
+        {
+            "clientId": client_id,
+            "name": f"Relying party under test {client_id}",
+            "redirectUris": [origin + CALLBACK_PATH],
+            "jwks": {"keys": [signing_key.as_dict(private=False, use="sig")]},
+            "idTokenAlg": "ES256",
+            "scopes": ["openid"],
+            "backchannelLogoutUri": origin + LOGOUT_PATH,
+        }
+    )
+    with UnitOfWork(platform, RequestContext(actor=Actor.operator("conformance"))) as uow:
+        oidc.register(uow, body, province, "operator/conformance-sandbox")
+        uow.commit()
+
+
+@dataclass
+class InProcessRelyingPartyRun:
+    """What one in-process run of the relying-party plan made: the signed report, the proxy's record."""
+
+    report: dict[str, Any]
+    proxy: RecordingProxy
+    relying_party: ReferenceRelyingParty
+
+
+def run_relying_party_in_process(
+    platform: Platform,
+    *,
+    faults: RpFaults | None = None,
+    province: str = "44",
+    validity: timedelta = report.DEFAULT_VALIDITY,
+) -> InProcessRelyingPartyRun:
+    """Register a reference relying party (with `faults`) in the sandbox and run its plan over HTTP."""
+    client_id = f"conformance-rp-{next(_rp_numbers)}"
+    key = ECKey.generate_key("P-256", parameters={"kid": f"{client_id}-sig"})
+    register_relying_party(platform, client_id, key, province=province)
+    # The proxy is the sandbox's public face: the issuer the relying party checks tokens against.
+    public_url, platform.settings.public_url = platform.settings.public_url, SANDBOX_URL
+    proxy = RecordingProxy(create_app(platform))
+    try:
+        with ExitStack() as running:
+            platform_http = running.enter_context(_client(proxy, SANDBOX_URL))
+            platform_http.follow_redirects = False
+            rp = ReferenceRelyingParty(
+                client_id,
+                key,
+                RP_ORIGIN + CALLBACK_PATH,
+                faults=faults or RpFaults(),
+                http_factory=lambda _url: platform_http,
+                clock=lambda: platform.clock.now().timestamp(),
+            )
+            rp_http = running.enter_context(_client(rp_reference_app(rp), RP_ORIGIN))
+            kit = RelyingPartyKit(
+                platform=platform,
+                proxy=proxy,
+                platform_url=SANDBOX_URL,
+                client_id=client_id,
+                driver=HttpDriver(RP_ORIGIN, rp_http),
+                browser=platform_http,
+                logout=ClientLogoutPoster(rp_http),
+                province=province,
+                validity=validity,
+            )
+            return InProcessRelyingPartyRun(kit.run_signed(), proxy, rp)
+    finally:
+        platform.settings.public_url = public_url

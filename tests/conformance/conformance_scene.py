@@ -71,3 +71,24 @@ def signed_report(
         run_seconds=2.0,
     )
     return report.sign(document, platform.keys.signer())
+
+
+def signed_relying_party_report(platform: Platform, client_id: str) -> dict[str, Any]:
+    """A platform-signed report of a relying-party run in which every case passed."""
+    finished = platform.clock.now()
+    cases = [
+        Case(case_id, Plan.RELYING_PARTY, case_id, True, "as expected", (Function.LOGIN,))
+        for case_id in ("relying-party.par", "relying-party.id-token.nonce", "relying-party.logout.genuine")
+    ]
+    document = report.build_relying_party(
+        report_id=new_id(),
+        client_id=client_id,
+        environment="sandbox",
+        platform_url="http://sandbox.test",
+        key_thumbprints=["thumbprint-1"],
+        cases=cases,
+        started_at=finished - timedelta(seconds=2),
+        finished_at=finished,
+        run_seconds=2.0,
+    )
+    return report.sign(document, platform.keys.signer())

@@ -1,4 +1,4 @@
-"""Migration 0008 on SQLite and PostgreSQL: the credential tables, one credential an index, and back."""
+"""Migration 0008 on SQLite and PostgreSQL: the credential tables, one credential an index, back and up."""
 
 from __future__ import annotations
 
@@ -52,5 +52,7 @@ def test_0008_creates_the_credential_tables_and_drops_them_going_back(empty_data
             config.attributes["connection"] = connection
             command.downgrade(config, "0007")
         assert not {"credentials", "credential_status_lists"} & set(inspect(engine).get_table_names())
+        migrate.upgrade(empty_database_url, "0008")
+        assert {"credentials", "credential_status_lists"} <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
