@@ -1036,7 +1036,8 @@ def _print_server_tracebacks(folder: Path) -> None:
         text = log.read_text(errors="replace")
         start = text.rfind("Traceback (most recent call last)")
         if start >= 0:
-            print(f"\n  last traceback in the {log.stem} server's log:\n{text[start:][:6000]}", file=sys.stderr)
+            excerpt = text[start:][:6000]
+            print(f"\n  last traceback in the {log.stem} server's log:\n{excerpt}", file=sys.stderr)
 
 
 if __name__ == "__main__":
