@@ -14,13 +14,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from essc.audit.models import AuditEntry
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit.clock import FrozenClock, SystemClock
 from essc.kit.errors import EsscError
 from essc.qr import service
+from essc.qr.models import CardUsage
 from essc.qr.schemas import ResolveRequest
 from essc.terminals.schemas import BusiType
 from essc_sdk import EsscClient, PlatformError
@@ -122,6 +125,7 @@ def test_two_workers_resolving_one_code_give_exactly_one_success(
     assert isinstance(platform.clock, FrozenClock)
     platform.clock.set(SystemClock().now())
     device, code = _setup(platform)
+    unkeyed_code = _another_code(platform)
     with httpx.Client(base_url=two_workers, timeout=30) as http:
         client = EsscClient(
             http, platform.suite, caller=device.label, key_id=device.key_id, private_key=device.private_key
@@ -136,6 +140,29 @@ def test_two_workers_resolving_one_code_give_exactly_one_success(
             except PlatformError as exc:
                 return exc.code
 
+        def unkeyed_attempt(_: int) -> str:
+            # Without an Idempotency-Key: on PostgreSQL one statement in autocommit, no transaction around it.
+            answer = client.raw("POST", "/v1/qr/resolutions", {"code": unkeyed_code, "busiType": "01"})
+            return "ok" if answer.status_code == 200 else str(answer.json()["code"])
+
         with ThreadPoolExecutor(max_workers=20) as pool:
             outcomes = Counter(pool.map(attempt, range(ATTEMPTS)))
+            unkeyed = Counter(pool.map(unkeyed_attempt, range(ATTEMPTS)))
     assert outcomes == Counter({"ok": 1, "code_already_used": ATTEMPTS - 1})
+    assert unkeyed == Counter({"ok": 1, "code_already_used": ATTEMPTS - 1})
+    with platform.session_factory() as session:
+        uses = session.execute(select(func.count()).select_from(CardUsage)).scalar_one()
+        used = session.execute(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "ecard.used")
+        ).scalar_one()
+    assert (uses, used) == (2, 2)  # one use and one audit entry per code, whoever won
+
+
+def _another_code(platform: Platform) -> str:
+    """A live code of another holder, issued through a channel of its own."""
+    record = holder()
+    load(platform, record)
+    http = app_client(platform)
+    app = channel(platform, http)
+    sign_no = issued_sign_no(platform, app, record)
+    return str(app.client.post(f"/v1/ecards/{sign_no}/qr-codes", {"images": []})["code"])

@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
+import asyncpg
 from sqlalchemy import DateTime, FromClause, MetaData, Select, Table, UpdateBase, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
@@ -23,6 +25,8 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_, greenlet_spawn, in_greenlet
+
+from essc.kit.errors import EsscError
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -121,6 +125,36 @@ def make_session_factory(
     engine: Engine, session_class: type[OrmSession] = OrmSession
 ) -> sessionmaker[OrmSession]:
     return sessionmaker(bind=engine, class_=session_class, autoflush=False, expire_on_commit=False)
+
+
+class DatabaseUnavailable(EsscError):
+    status = 503
+    code = "database_unavailable"
+    title = "The database cannot be reached or is at capacity"
+
+
+# Failures of reaching the database at all, not of the request: refused or dropped connections, a server
+# at max_connections or shutting down, the pool's checkout timing out, and what PostgreSQL calls operational
+# (a statement timeout, a deadlock victim). Each is worth a retry; none is the caller's fault.
+_UNREACHABLE = (
+    ConnectionError,
+    sa_exc.TimeoutError,
+    sa_exc.OperationalError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.PostgresConnectionError,
+)
+
+
+def unavailable(exc: BaseException) -> DatabaseUnavailable | None:
+    """The named 503 for a failure to reach the database (retry shortly), or None for any other error."""
+    if isinstance(exc, _UNREACHABLE) or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated):
+        return DatabaseUnavailable(
+            f"the database cannot serve this request now ({type(exc).__name__}); try again shortly (a retry "
+            "with the same Idempotency-Key answers what the first attempt did, if it did anything)",
+            retry_after=1,
+        )
+    return None
 
 
 class WritesInReadOnlyWork(RuntimeError):

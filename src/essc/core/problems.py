@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from essc.core.db import unavailable
 from essc.kit.errors import EsscError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -43,7 +44,7 @@ def problem(
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(EsscError)
     async def _essc_error(request: Request, exc: EsscError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.title, exc.detail, request, **exc.extensions)
+        return _essc_problem(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -64,7 +65,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        named = unavailable(exc)
+        if named is not None:
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return _essc_problem(request, named)
         log.exception("unhandled error", exc_info=exc)
         return problem(
             500, "internal_error", "Internal error", "the platform failed; quote request_id", request
         )
+
+
+def _essc_problem(request: Request, exc: EsscError) -> JSONResponse:
+    retry_after = exc.extensions.get("retry_after")
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return problem(exc.status, exc.code, exc.title, exc.detail, request, headers=headers, **exc.extensions)

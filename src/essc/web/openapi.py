@@ -21,9 +21,10 @@ import copy
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
@@ -42,9 +43,11 @@ from essc.access.errors import (
     UnknownKeyId,
     UnknownSession,
 )
+from essc.core.db import DatabaseUnavailable
 from essc.core.deps import declared_errors, policy_of
 from essc.core.nonces import NonceStoreRecovering, NonceStoreUnavailable
 from essc.core.problems import PROBLEM_MEDIA_TYPE
+from essc.core.uow import UnitOfWork
 from essc.idempotency.errors import (
     IdempotencyAnswerLost,
     IdempotencyInProgress,
@@ -247,6 +250,8 @@ def operation_errors(route: APIRoute, method: str) -> Errors:
     signed = policy is not None and policy.party is not Party.PUBLIC
     has_body = route.body_field is not None
     found: list[type[EsscError]] = list(declared_errors(route))
+    if signed or _takes_a_unit_of_work(route.dependant):
+        found.append(DatabaseUnavailable)  # authentication reads the caller; a unit of work, its data
     if route.dependant.path_params or route.dependant.query_params or has_body:
         found.append(InvalidInput)
     if route.dependant.path_params or route.dependant.query_params:
@@ -260,6 +265,21 @@ def operation_errors(route: APIRoute, method: str) -> Errors:
         if method in STATE_CHANGING:
             found.extend(IDEMPOTENCY_ERRORS)
     return tuple(dict.fromkeys(found))
+
+
+def _takes_a_unit_of_work(dependant: Dependant) -> bool:
+    """Whether a dependency of the operation, at any depth, yields a unit of work (its database access)."""
+    return any(
+        _yields_a_unit_of_work(sub.call) or _takes_a_unit_of_work(sub) for sub in dependant.dependencies
+    )
+
+
+def _yields_a_unit_of_work(call: Callable[..., Any] | None) -> bool:
+    try:
+        returns = get_type_hints(call).get("return") if call is not None else None
+    except (NameError, TypeError):  # a dependency annotated with names it cannot resolve yields none of ours
+        return False
+    return returns is not None and UnitOfWork in get_args(returns)
 
 
 def _responses(errors: Iterable[type[EsscError]], pages: Errors = ()) -> dict[str, Any]:

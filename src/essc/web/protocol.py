@@ -38,7 +38,7 @@ from essc.access import repository as access_repository
 from essc.access.schemas import SignedRequest
 from essc.access.service import authenticate
 from essc.core.context import CALLER, REQUEST_ID, SESSION_FENCES
-from essc.core.db import run_on_loop
+from essc.core.db import run_on_loop, unavailable
 from essc.core.platform import Platform
 from essc.core.problems import problem
 from essc.idempotency import service as idempotency
@@ -160,6 +160,7 @@ class _Exchange:
         self.nonce = nonce if nonce is not None and wire.NONCE_PATTERN.match(nonce) else None
         self.caller: AuthenticatedCaller | None = None
         self.claim: idempotency.Claim | None = None
+        self.answering = False  # True once the start of an answer went to the client
 
     @functools.cached_property
     def signed_path(self) -> str:
@@ -198,15 +199,27 @@ class _Exchange:
                     answer = await self._seal(answer)
         except EsscError as exc:
             answer = _Answer.of(self._problem(exc))
-        except BaseException:
-            if self.claim is not None:
-                with anyio.CancelScope(shield=True):
-                    await run_on_loop(idempotency.finish, self.platform, self.claim, None)
-            raise
+        except BaseException as exc:
+            # A database out of reach is a named 503 to retry, not a crash (unless an answer already began).
+            named = unavailable(exc) if isinstance(exc, Exception) and not self.answering else None
+            if named is None:
+                if self.claim is not None:
+                    with anyio.CancelScope(shield=True):
+                        await self._finish_claim(None)
+                raise
+            answer = _Answer.of(self._problem(named))
         if self.claim is not None:
-            stored_answer = idempotency.Answer(answer.status, answer.content_type(), answer.body)
-            await run_on_loop(idempotency.finish, self.platform, self.claim, stored_answer)
+            await self._finish_claim(idempotency.Answer(answer.status, answer.content_type(), answer.body))
         await self._send(answer)
+
+    async def _finish_claim(self, answer: idempotency.Answer | None) -> None:
+        """Store the answer for the key (or release it); with the database out of reach its lease runs out."""
+        assert self.claim is not None
+        try:
+            await run_on_loop(idempotency.finish, self.platform, self.claim, answer)
+        except Exception as exc:
+            if unavailable(exc) is None:
+                raise
 
     # -- the request --------------------------------------------------------------------------------------
 
@@ -300,6 +313,7 @@ class _Exchange:
 
         async def with_request_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                self.answering = True
                 message.setdefault("headers", []).append(
                     (_REQUEST_ID_HEADER, self.request_id.encode("latin-1"))
                 )
@@ -323,7 +337,7 @@ class _Exchange:
                 if any(
                     k.lower() == b"content-type" and v.startswith(b"text/event-stream") for k, v in headers
                 ):
-                    streaming = True
+                    streaming = self.answering = True
                     headers.append((_REQUEST_ID_HEADER, self.request_id.encode("latin-1")))
                     await self.send({**message, "headers": headers})
                     return
