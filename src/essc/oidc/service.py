@@ -537,7 +537,7 @@ def _limit(uow: UnitOfWork, client_id: str) -> None:
         raise SlowDown("too many login attempts; wait a minute")
 
 
-def _within_limits(uow: UnitOfWork, client_id: str) -> bool:
+def _within_limits(uow: UnitOfWork, client_id: str, *, per_address: bool = True) -> bool:
     """Count one login attempt per source address and per relying party; False when either is spent."""
     platform = uow.platform
     found = _limits.get(id(platform))
@@ -549,7 +549,9 @@ def _within_limits(uow: UnitOfWork, client_id: str) -> bool:
             SlidingWindow(settings.oidc_logins_per_minute_per_client),
         )
     _ref, per_source, per_client = found
-    return per_source.allow(uow.context.source_ip or "unknown") and per_client.allow(client_id)
+    if per_address and not per_source.allow(uow.context.source_ip or "unknown"):
+        return False
+    return per_client.allow(client_id)
 
 
 def _refused() -> HolderLoginRefused:
@@ -780,7 +782,9 @@ def app_login(uow: UnitOfWork, channel: Channel, request: AppLoginIn) -> AppLogi
     rp = repository.relying_party(uow.session, request.client_id)
     if rp is None or not request.request_uri.startswith(REQUEST_URI_PREFIX):
         raise AuthorizationRequestUnknown(f"no pending authorization request of {request.client_id}")
-    if not _within_limits(uow, rp.client_id):
+    # An app-to-app call comes from the channel's server, which speaks for all its holders; the channel is
+    # authenticated and the holder proved by a busiSeq, so only the relying party's limit applies.
+    if not _within_limits(uow, rp.client_id, per_address=False):
         raise AppLoginsLimited("too many logins for this relying party or from this source; wait a minute")
     issuance, ecard, _person, card = authorise_sign_no(uow, channel, request.sign_no)
     ensure_usable(issuance, card)
