@@ -19,8 +19,8 @@ floor, which pays the same KDF.
 `--method scan` measures logins by scan-to-login instead, with no password KDF: PAR, the page (its QR
 code), the channel app's three calls on a MAC session (scan the code, a busiSeq after a face check,
 confirm), the page's poll that redirects with the code, the token request. The sessions are opened before
-the servers start, so both the platform and the floor serve the same sessions. The issue's target for these is 288 logins per
-server core-second (1.5 times the peer's). `--method all` runs both.
+the servers start, so both the platform and the floor serve the same sessions. The issue's target for these
+is 288 logins per server core-second (1.5 times the peer's). `--method all` runs both.
 """
 
 from __future__ import annotations
