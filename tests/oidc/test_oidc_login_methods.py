@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from html import unescape
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ from joserfc import jwe, jwt
 from joserfc.jwk import KeySet
 from oidc_flow import (
     INTERACTION,
+    SCAN_LINK,
     app_approval,
     chip_form,
     code_of,
@@ -462,3 +464,31 @@ def test_a_scan_code_is_bound_to_its_relying_party_in_the_login_domain(
     with operator_uow(platform) as uow:
         row = uow.session.execute(select(LoginCode)).scalar_one()
         assert (row.relying_party, row.terminal_id, row.institution_id) == (rp.client_id, None, None)
+
+
+def test_after_a_kiosk_refusal_the_page_offers_a_new_scan_code(platform: Platform, http: TestClient) -> None:
+    person = login_holder(platform, http)
+    rp = relying_party(platform)
+    page = scan_page(http, rp, push(http, platform, rp))
+    refused = kiosk(http, page.interaction, person.essc_no, "000000")
+    assert refused.status_code == 403
+    assert "<svg" not in refused.text  # the page keeps no code payload to show again
+    link = SCAN_LINK.search(refused.text)
+    assert link is not None
+    assert "renew=yes" in link.group(1)
+    shown = http.get(unescape(link.group(1)))
+    assert shown.status_code == 200
+    fresh = scan_page_of(shown.text)
+    assert fresh.code != page.code
+    confirm_in_app(platform, person.app, person.sign_no, fresh.code)
+    code_of(poll(http, fresh))
+
+
+@pytest.mark.parametrize("shown", ["not a code", "ESSC:1:AAAA", "ESSC:L1:" + "A" * 32])
+def test_the_waiting_page_shows_no_code_but_its_own(platform: Platform, http: TestClient, shown: str) -> None:
+    login_holder(platform, http)
+    rp = relying_party(platform)
+    page = scan_page(http, rp, push(http, platform, rp))
+    waiting = http.get("/oidc/authorize/scan", params={"interaction": page.interaction, "code": shown})
+    assert waiting.status_code == 200
+    assert "<svg" not in waiting.text

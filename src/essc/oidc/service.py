@@ -732,7 +732,9 @@ def scan_progress(
     row, rp = _scan_page(uow, interaction)
     assert row.login_code_id is not None
     status = logins.status_for_relying_party(uow, row.login_code_id, rp.client_id)
-    if renew and status in (LoginStatus.EXPIRED, LoginStatus.DENIED):
+    # A new code replaces one nobody scanned (the page lost it: shown again after a kiosk refusal), one that
+    # expired, or one the holder refused; a scanned or confirmed code stays the page's.
+    if renew and status in (LoginStatus.PENDING, LoginStatus.EXPIRED, LoginStatus.DENIED):
         _limit(uow, rp.client_id)
         return ScanWaiting(_page(row, rp, interaction, _new_scan_code(uow, row, rp)))
     if status in (LoginStatus.PENDING, LoginStatus.SCANNED):
@@ -742,12 +744,16 @@ def scan_progress(
         return ScanWaiting(_page(row, rp, interaction, again))
     if status is LoginStatus.CONFIRMED and _page(row, rp, interaction, None).asks_clear_id:
         return ScanConsent(_page(row, rp, interaction, None))
-    return scan_finish(uow, interaction, consent=False)
+    return _finish_scan(uow, row, rp, consent=False)
 
 
 def scan_finish(uow: UnitOfWork, interaction: str, consent: bool) -> str:
     """Collect the page's confirmed scan-to-login code (once) and answer the redirect with the code."""
     row, rp = _scan_page(uow, interaction)
+    return _finish_scan(uow, row, rp, consent=consent)
+
+
+def _finish_scan(uow: UnitOfWork, row: Authorization, rp: RelyingParty, *, consent: bool) -> str:
     assert row.login_code_id is not None
     _limit(uow, rp.client_id)
     outcome = logins.collect_for_relying_party(uow, row.login_code_id, rp.client_id)
