@@ -110,6 +110,7 @@ def test_the_page_shows_the_code_and_waits_until_the_app_confirms(
     scanned = poll(http, page)
     assert scanned.status_code == 200
     assert 'http-equiv="refresh"' in scanned.text
+    assert "<svg" not in scanned.text  # scanned: the code is not rendered at every poll any more
     seq = busi_seq(platform, person.app, person.sign_no, "login")
     person.app.client.post(
         "/v1/login-codes/confirm", {"code": page.code, "signNo": person.sign_no, "busiSeq": seq}

@@ -226,7 +226,7 @@ async def _scan_answer(uow: UnitOfWork, call: Any, *args: Any) -> Response:
     except InvalidRequestUri as exc:
         return HTMLResponse(page.error_page(exc.detail), status_code=400, headers=PAGE_HEADERS)
     if isinstance(outcome, service.ScanWaiting):
-        return HTMLResponse(page.waiting_page(outcome.page), headers=PAGE_HEADERS)
+        return HTMLResponse(page.waiting_page(outcome.page, outcome.scanned), headers=PAGE_HEADERS)
     if isinstance(outcome, service.ScanConsent):
         return HTMLResponse(page.consent_page(outcome.page), headers=PAGE_HEADERS)
     return RedirectResponse(outcome, status_code=303, headers=PAGE_HEADERS)

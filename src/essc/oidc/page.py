@@ -102,11 +102,12 @@ def login_page(page: Page, error: str | None = None) -> str:
     )
 
 
-def waiting_page(page: Page) -> str:
-    """The scan-to-login code again while the holder has not confirmed; it asks again every few seconds."""
+def waiting_page(page: Page, scanned: bool) -> str:
+    """The scan-to-login code again until it is scanned, then the wait; it asks again every few seconds."""
+    code = "" if scanned else _scan_block(page)
     return _frame(
         "电子社保卡登录 E-card login",
-        f"{_heading(page)}{_scan_block(page)}<p>等待在 App 中确认 Waiting for your confirmation</p>",
+        f"{_heading(page)}{code}<p>等待在 App 中确认 Waiting for your confirmation in the app</p>",
         refresh=scan_url(page),
     )
 

@@ -687,6 +687,7 @@ class ScanWaiting:
     """The page's scan-to-login code is not confirmed yet: show the waiting page again."""
 
     page: Page
+    scanned: bool = False  # the holder scanned it and is deciding in the app
 
 
 @dataclass(frozen=True, slots=True)
@@ -739,9 +740,10 @@ def scan_progress(
         return ScanWaiting(_page(row, rp, interaction, _new_scan_code(uow, row, rp)))
     if status in (LoginStatus.PENDING, LoginStatus.SCANNED):
         again = None
-        if shown is not None:
+        # Scanned, the code has done its work on the screen: no need to render it at every poll.
+        if shown is not None and status is LoginStatus.PENDING:
             again = logins.redisplay_for_relying_party(uow, row.login_code_id, rp.client_id, shown)
-        return ScanWaiting(_page(row, rp, interaction, again))
+        return ScanWaiting(_page(row, rp, interaction, again), scanned=status is LoginStatus.SCANNED)
     if status is LoginStatus.CONFIRMED and _page(row, rp, interaction, None).asks_clear_id:
         return ScanConsent(_page(row, rp, interaction, None))
     return _finish_scan(uow, row, rp, consent=False)
