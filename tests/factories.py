@@ -540,3 +540,53 @@ def kiosk_holder(
         ecard = uow.session.get(Ecard, (issuance.province, issuance.ecard_id))
         assert ecard is not None
         return ecard.essc_no, record
+
+
+# -- issue 13: the OpenID provider's login methods (scan-to-login, app-to-app, third-generation card) --
+
+
+@dataclass
+class LoginHolder:
+    """A holder whose e-card is active in a channel authorised for login, with its e-card password set."""
+
+    record: HolderRecord
+    app: Party
+    sign_no: str
+    essc_no: str
+
+
+def login_holder(
+    platform: Platform,
+    http: TestClient,
+    record: HolderRecord | None = None,
+    functions: Iterable[Function] = tuple(Function),
+) -> LoginHolder:
+    """A loaded holder with an e-card in a channel of `functions` and a password; login enabled."""
+    from sqlalchemy import select
+
+    from essc.ecards.models import Ecard, Issuance
+
+    record = record or holder()
+    load(platform, record)
+    app = channel(platform, http, functions=functions, provinces=(record.aab301[:2],))
+    sign_no = issued_sign_no(platform, app, record)
+    app.client.put(f"/v1/ecards/{sign_no}/password", {"password": KIOSK_PASSWORD})
+    with operator_uow(platform) as uow:
+        issuance = uow.session.execute(select(Issuance).where(Issuance.sign_no == sign_no)).scalar_one()
+        ecard = uow.session.get(Ecard, (issuance.province, issuance.ecard_id))
+        assert ecard is not None
+        return LoginHolder(record, app, sign_no, ecard.essc_no)
+
+
+def chip_of(platform: Platform, http: TestClient, record: HolderRecord) -> Any:
+    """The sandbox chip of a third-generation card, its key loaded by the card's province."""
+    from essc.chips.sandbox import SandboxCardChip
+
+    assert record.generation == 3
+    chip = SandboxCardChip(record.aaz500, record.aaz501)
+    owner = province(platform, http, record.aab301[:2])
+    owner.client.put(
+        f"/v1/provinces/{record.aab301[:2]}/cards/{record.aaz500}/chip-key",
+        {"publicKey": chip.public_key_pem()},
+    )
+    return chip

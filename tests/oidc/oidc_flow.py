@@ -8,6 +8,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
+from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -130,3 +131,95 @@ def redeem(
 def refresh(http: TestClient, platform: Platform, rp: RelyingPartyClient, token: str) -> Any:
     form = {"grant_type": "refresh_token", "refresh_token": token} | client_auth(platform, rp)
     return http.post("/oidc/token", data=form)
+
+
+# -- scan-to-login, app-to-app and the third-generation card (issue 13) -------------------------------------
+
+SCAN_LINK = re.compile(r'href="(/oidc/authorize/scan\?[^"]+)"')
+CHIP_CHALLENGE = re.compile(r'name="chip_challenge" value="([0-9a-f]{64})"')
+
+
+@dataclass
+class ScanPage:
+    """The login page's scan-to-login code as the browser shows it, and the URL the page polls."""
+
+    interaction: str
+    code: str
+    poll: str
+    html: str
+
+
+def scan_page(http: TestClient, rp: RelyingPartyClient, pushed: Pushed) -> ScanPage:
+    page = http.get("/oidc/authorize", params={"client_id": rp.client_id, "request_uri": pushed.request_uri})
+    assert page.status_code == 200, page.text
+    return scan_page_of(page.text)
+
+
+def scan_page_of(html: str) -> ScanPage:
+    found = SCAN_LINK.search(html)
+    assert found is not None, html
+    poll = unescape(found.group(1))
+    query = parse_qs(urlsplit(poll).query)
+    return ScanPage(query["interaction"][0], query["code"][0], poll, html)
+
+
+def confirm_in_app(platform: Platform, app: Any, sign_no: str, code: str) -> None:
+    """The holder scans the page's code in the channel app and confirms it (busiSeq of purpose login)."""
+    from factories import busi_seq
+
+    app.client.post("/v1/login-codes/scan", {"code": code, "signNo": sign_no})
+    seq = busi_seq(platform, app, sign_no, "login")
+    app.client.post("/v1/login-codes/confirm", {"code": code, "signNo": sign_no, "busiSeq": seq})
+
+
+def poll(http: TestClient, page: ScanPage) -> Any:
+    return http.get(page.poll, follow_redirects=False)
+
+
+def scan_login(
+    http: TestClient,
+    platform: Platform,
+    rp: RelyingPartyClient,
+    app: Any,
+    sign_no: str,
+    scope: str = "openid",
+) -> tuple[Pushed, dict[str, str]]:
+    """A complete scan-to-login: PAR, the page, the app's confirmation, the poll redirecting with the code."""
+    pushed = push(http, platform, rp, scope)
+    page = scan_page(http, rp, pushed)
+    confirm_in_app(platform, app, sign_no, page.code)
+    return pushed, code_of(poll(http, page))
+
+
+def app_approval(
+    platform: Platform, app: Any, rp: RelyingPartyClient, pushed: Pushed, sign_no: str, **changes: Any
+) -> dict[str, Any]:
+    """The channel app approves the pushed request for its holder (signed; busiSeq of purpose login)."""
+    from factories import busi_seq
+
+    body = {
+        "clientId": rp.client_id,
+        "requestUri": pushed.request_uri,
+        "signNo": sign_no,
+        "busiSeq": busi_seq(platform, app, sign_no, "login"),
+    } | changes
+    answer: dict[str, Any] = app.client.post("/v1/oidc/app-logins", body)
+    return answer
+
+
+def chip_form(
+    html: str, chip: Any, aab301: str, password: str = KIOSK_PASSWORD, **changes: str
+) -> dict[str, str]:
+    """What the kiosk posts after its reader had the card's chip sign the page's challenge."""
+    interaction = INTERACTION.search(html)
+    challenge = CHIP_CHALLENGE.search(html)
+    assert interaction is not None
+    assert challenge is not None
+    signature = base64.b64encode(chip.answer(bytes.fromhex(challenge.group(1)))).decode()
+    return {
+        "interaction": interaction.group(1),
+        "aab301": aab301,
+        "aaz500": chip.aaz500,
+        "chip_signature": signature,
+        "password": password,
+    } | changes

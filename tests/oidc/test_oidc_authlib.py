@@ -13,11 +13,19 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from oidc_flow import INTERACTION
+from oidc_flow import INTERACTION, confirm_in_app, scan_page_of
 
 from essc.core.platform import Platform
 from essc.kit.clock import SystemClock
-from factories import RP_REDIRECT, app_client, free_port, kiosk_holder, relying_party, served
+from factories import (
+    RP_REDIRECT,
+    app_client,
+    free_port,
+    kiosk_holder,
+    login_holder,
+    relying_party,
+    served,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -135,4 +143,65 @@ def test_authlib_completes_discovery_par_code_pkce_private_key_jwt_and_refresh(p
                 state=state,
             )
         assert replayed.value.error == "invalid_grant"
+        client.close()
+
+
+def test_authlib_completes_a_login_by_scan_to_login_confirmed_in_a_channel_app(platform: Platform) -> None:
+    platform.clock = SystemClock()  # the client signs assertions with the real time
+    http = app_client(platform)
+    person = login_holder(platform, http)
+    rp = relying_party(platform)
+    port = free_port()
+    platform.settings.public_url = f"http://127.0.0.1:{port}"
+    with served(platform, port) as base:
+        metadata = httpx.get(f"{base}/.well-known/openid-configuration").json()
+        client = OAuth2Client(
+            client_id=rp.client_id,
+            client_secret=rp.signing,
+            token_endpoint_auth_method=PrivateKeyJWT(alg="ES256"),
+            redirect_uri=RP_REDIRECT,
+            scope="openid",
+            code_challenge_method="S256",
+        )
+        verifier, nonce, state = secrets.token_urlsafe(48), secrets.token_urlsafe(8), secrets.token_urlsafe(8)
+        form = urlencode(
+            {
+                "response_type": "code",
+                "client_id": rp.client_id,
+                "redirect_uri": RP_REDIRECT,
+                "scope": "openid",
+                "state": state,
+                "nonce": nonce,
+                "code_challenge": create_s256_code_challenge(verifier),
+                "code_challenge_method": "S256",
+            }
+        )
+        par_url = metadata["pushed_authorization_request_endpoint"]
+        auth = client.client_auth(client.token_endpoint_auth_method)
+        _, headers, body = auth.prepare(
+            "POST", par_url, {"Content-Type": "application/x-www-form-urlencoded"}, form
+        )
+        pushed = httpx.post(par_url, content=body, headers=headers)
+        assert pushed.status_code == 201, pushed.text
+        authorize_url, _ = client.create_authorization_url(
+            metadata["authorization_endpoint"], request_uri=pushed.json()["request_uri"]
+        )
+        with httpx.Client(base_url=base, follow_redirects=False) as browser:
+            page = scan_page_of(browser.get(authorize_url).text)
+            assert browser.get(page.poll).status_code == 200  # the page waits for the app
+            confirm_in_app(platform, person.app, person.sign_no, page.code)
+            done = browser.get(page.poll)
+            assert done.status_code == 303, done.text
+            location = done.headers["location"]
+        token = client.fetch_token(
+            metadata["token_endpoint"], authorization_response=location, code_verifier=verifier, state=state
+        )
+        jwks = KeySet.import_key_set(httpx.get(metadata["jwks_uri"]).json())
+        claims = jwt.decode(token["id_token"], jwks, algorithms=["ES256"]).claims
+        jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": base},
+            aud={"essential": True, "value": rp.client_id},
+            nonce={"essential": True, "value": nonce},
+        ).validate(claims)
+        assert client.get(metadata["userinfo_endpoint"]).json()["sub"] == claims["sub"]
         client.close()

@@ -96,6 +96,8 @@ def test_every_refusal_is_a_problem_with_its_codes(platform: Platform) -> None:
                     "/channel-apps",
                     "/oidc/authorize",
                     "/oidc/authorize/kiosk",
+                    "/oidc/authorize/scan",
+                    "/oidc/authorize/chip",
                     "/oidc/logout",
                 ), "only the public pages show their refusals in the page"
                 continue

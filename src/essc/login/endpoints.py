@@ -74,6 +74,7 @@ async def create(request: Request, uow: TerminalUoW, body: CodeRequest | None = 
 @router.post(
     "/scan",
     response_model=ScanOut,
+    response_model_exclude_none=True,  # a terminal's code names no relying party, a relying party's no kinds
     dependencies=[
         requires(
             Function.LOGIN,

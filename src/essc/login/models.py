@@ -18,9 +18,13 @@ class LoginCode(Base):
 
     id: Mapped[str] = mapped_column(CHAR(26), primary_key=True)  # loginId, known only to the terminal
     token_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
-    province: Mapped[str] = mapped_column(CHAR(2))  # the terminal's province
-    terminal_id: Mapped[str] = mapped_column(CHAR(26))
-    institution_id: Mapped[str] = mapped_column(CHAR(26))
+    province: Mapped[str] = mapped_column(CHAR(2))  # the terminal's (or the relying party's) province
+    # The website or kiosk terminal that shows it, or (both None) the OpenID provider's login page of a
+    # relying party, named below.
+    terminal_id: Mapped[str | None] = mapped_column(CHAR(26))
+    institution_id: Mapped[str | None] = mapped_column(CHAR(26))
+    relying_party: Mapped[str | None] = mapped_column(String(64))  # its client_id
+    site_name: Mapped[str | None] = mapped_column(String(128))  # whom the app says the holder logs in to
     status: Mapped[str] = mapped_column(String(16))  # pending | scanned | confirmed | denied | consumed
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -45,9 +45,20 @@ class ScanOut(WireModel):
 
     login_id: str = Field(alias="loginId")
     status: LoginStatus
-    institution: str = Field(description="name of the institution that shows the code")
-    institution_kind: InstitutionKind = Field(alias="institutionKind")
-    terminal_kind: TerminalKind = Field(alias="terminalKind")
+    institution: str = Field(
+        description="name of the institution that shows the code (or of the relying party of the login page)"
+    )
+    institution_kind: InstitutionKind | None = Field(
+        default=None, alias="institutionKind", description="absent for a relying party's login page"
+    )
+    terminal_kind: TerminalKind | None = Field(
+        default=None, alias="terminalKind", description="absent for a relying party's login page"
+    )
+    relying_party: str | None = Field(
+        default=None,
+        alias="relyingParty",
+        description="client_id of the relying party whose login page (OpenID provider) shows the code",
+    )
     expires_at: datetime = Field(alias="expiresAt")
 
 

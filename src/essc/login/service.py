@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hmac
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from essc.cardholders import repository as cards_repo
@@ -13,7 +15,7 @@ from essc.ecards.models import Ecard, Issuance
 from essc.ecards.schemas import Purpose
 from essc.ecards.service import authorise_sign_no, consume_busi_seq, ensure_usable
 from essc.kit import qrimage
-from essc.kit.codes import CodeKind, new_token_code, parse_code
+from essc.kit.codes import CodeKind, MalformedCode, new_token_code, parse_code
 from essc.kit.ids import new_id
 from essc.login import repository
 from essc.login.errors import (
@@ -91,6 +93,31 @@ def create(uow: UnitOfWork, terminal: Terminal, owner: Institution, request: Cod
     )
 
 
+def create_for_relying_party(
+    uow: UnitOfWork, client_id: str, site_name: str, province: str, lifetime: timedelta
+) -> LoginCodeOut:
+    """A login code for the OpenID provider's login page of a relying party (SVG), valid at most 120 s."""
+    payload, token = new_token_code(CodeKind.LOGIN)
+    now = uow.clock.now()
+    issued = OneTimeTokens.of(uow.platform).issue(
+        token.hex(), now, min(lifetime, timedelta(seconds=MAX_LOGIN_SECONDS))
+    )
+    row = LoginCode(
+        id=new_id(),
+        token_digest=issued.digest,
+        province=province,
+        relying_party=client_id,
+        site_name=site_name,
+        status=LoginStatus.PENDING.value,
+        created_at=now,
+        expires_at=issued.expires_at,
+    )
+    uow.session.add(row)
+    uow.session.flush()
+    uow.audit("login.code_issued", "login_code", row.id, province, relying_party=client_id)
+    return LoginCodeOut(login_id=row.id, code=payload, expires_at=row.expires_at, svg=qrimage.qr_svg(payload))
+
+
 def _digest(uow: UnitOfWork, code: str) -> bytes:
     parsed = parse_code(code)
     if parsed.kind is not CodeKind.LOGIN:
@@ -140,7 +167,10 @@ def _refusal(
     )
 
 
-def _site(uow: UnitOfWork, row: LoginCode) -> tuple[Terminal, Institution]:
+def _site(uow: UnitOfWork, row: LoginCode) -> tuple[Terminal, Institution] | None:
+    """The terminal and institution that show the code; None for a relying party's login page."""
+    if row.terminal_id is None:
+        return None  # the OpenID provider judges the relying party when the page collects the result
     # The site must still be allowed to operate: a suspended institution gets no holder.
     return acting_terminal(uow, row.terminal_id)
 
@@ -174,7 +204,16 @@ def scan(uow: UnitOfWork, channel: Channel, request: ScanRequest) -> ScanOut:
             or now >= row.expires_at
         ):
             raise _refusal(row, issuance, now)
-    terminal, owner = _site(uow, row)
+    site = _site(uow, row)
+    if site is None:
+        return ScanOut(
+            login_id=row.id,
+            status=LoginStatus.SCANNED,
+            institution=row.site_name or "",
+            relying_party=row.relying_party,
+            expires_at=row.expires_at,
+        )
+    terminal, owner = site
     return ScanOut(
         login_id=row.id,
         status=LoginStatus.SCANNED,
@@ -210,7 +249,19 @@ def confirm(uow: UnitOfWork, channel: Channel, request: ConfirmRequest) -> Answe
         raise _refusal(repository.by_digest(uow.session, digest), issuance, now)
     # A wrong busiSeq rolls the confirmation back with the rest of the transaction.
     consume_busi_seq(uow, request.busi_seq, ecard, channel, Purpose.LOGIN)
-    terminal, owner = _site(uow, row)
+    site = _site(uow, row)
+    if site is None:
+        uow.audit(
+            "login.confirmed",
+            "login_code",
+            row.id,
+            ecard.province,
+            ecard=ecard.id,
+            channel=channel.channel_no,
+            relying_party=row.relying_party,
+        )
+        return AnswerOut(login_id=row.id, status=LoginStatus.CONFIRMED)
+    terminal, owner = site
     uow.audit(
         "login.confirmed",
         "login_code",
@@ -283,6 +334,60 @@ def collect(uow: UnitOfWork, terminal: Terminal, login_id: str) -> LoginState:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ConfirmedHolder:
+    """Who confirmed a relying party's login code in their channel app, and when."""
+
+    province: str
+    ecard_id: str
+    confirmed_at: datetime
+
+
+def redisplay_for_relying_party(
+    uow: UnitOfWork, login_id: str, client_id: str, code: str
+) -> LoginCodeOut | None:
+    """The relying party's code again for the page that shows it (its payload is public); None if not it."""
+    row = repository.login(uow.session, login_id)
+    if row is None or row.relying_party != client_id:
+        return None
+    try:
+        digest = _digest(uow, code)
+    except (MalformedCode, WrongCodeKind):
+        return None
+    if not hmac.compare_digest(digest, row.token_digest):
+        return None
+    return LoginCodeOut(login_id=row.id, code=code, expires_at=row.expires_at, svg=qrimage.qr_svg(code))
+
+
+def status_for_relying_party(uow: UnitOfWork, login_id: str, client_id: str) -> LoginStatus:
+    """Where the relying party's login code stands now, without spending it."""
+    row = repository.login(uow.session, login_id)
+    if row is None or row.relying_party != client_id:
+        return LoginStatus.EXPIRED  # purged, or not this relying party's: nothing can come of it
+    return status_at(row, uow.clock.now())
+
+
+def collect_for_relying_party(
+    uow: UnitOfWork, login_id: str, client_id: str
+) -> ConfirmedHolder | LoginStatus:
+    """Spend the relying party's confirmed code once and name its holder, or say where the code stands."""
+    row = repository.login(uow.session, login_id)
+    if row is None or row.relying_party != client_id:
+        return LoginStatus.EXPIRED  # purged, or not this relying party's: nothing can come of it
+    now = uow.clock.now()
+    status = status_at(row, now)
+    if status is not LoginStatus.CONFIRMED:
+        return status
+    spent = repository.collect(uow.session, row.id, now, now - timedelta(seconds=RESULT_SECONDS))
+    if spent is None:
+        return LoginStatus.CONSUMED  # a concurrent poll collected it first
+    assert spent.holder_province is not None  # a confirmed code was scanned
+    assert spent.ecard_id is not None
+    assert spent.answered_at is not None
+    uow.audit("login.collected", "login_code", spent.id, spent.province, relying_party=client_id)
+    return ConfirmedHolder(spent.holder_province, spent.ecard_id, spent.answered_at)
+
+
 def _result(uow: UnitOfWork, row: LoginCode, now: datetime) -> LoginState:
     assert row.holder_province is not None  # a confirmed code was scanned
     assert row.ecard_id is not None
@@ -290,6 +395,7 @@ def _result(uow: UnitOfWork, row: LoginCode, now: datetime) -> LoginState:
     assert ecard is not None
     person = cards_repo.person(uow.session, ecard.province, ecard.person_id)
     assert person is not None
+    assert row.institution_id is not None  # a terminal's code (own_login)
     owner = uow.session.get(Institution, row.institution_id)
     assert owner is not None
     uow.audit("login.collected", "login_code", row.id, row.province, institution=owner.code)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import Depends, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -13,13 +13,19 @@ from sqlalchemy.exc import IntegrityError
 from essc.core.conflicts import conflict_of
 from essc.core.context import Actor, RequestContext
 from essc.core.db import run_on_loop
-from essc.core.deps import MinistryUoW, ProvinceUoW, caller_of, get_platform, requires
+from essc.core.deps import ChannelUoW, MinistryUoW, ProvinceUoW, caller_of, get_platform, requires
 from essc.core.platform import Platform
 from essc.core.routing import api_router
 from essc.core.uow import UnitOfWork
+from essc.ecards.endpoints import CurrentChannel
+from essc.ecards.errors import SIGN_NO_REFUSALS, BusiSeqInvalid, CardNotActive, EcardUnlinked
+from essc.kit.codes import MalformedCode
 from essc.kit.errors import EsscError, MalformedKey
+from essc.kit.qrimage import UnrenderablePayload
 from essc.oidc import page, service
 from essc.oidc.errors import (
+    AppLoginsLimited,
+    AuthorizationRequestUnknown,
     CodeReplayed,
     HolderLoginRefused,
     InvalidClient,
@@ -32,16 +38,32 @@ from essc.oidc.errors import (
     RefreshReused,
     RelyingPartyExists,
     RelyingPartyNotFound,
+    RelyingPartyRefused,
+    ScanLoginDenied,
+    ScanLoginExpired,
+    ScanLoginReplayed,
+    ScanLoginUnconfirmed,
     SlowDown,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from essc.oidc.schemas import PublicRelyingParty, RelyingPartyIn, RelyingPartyOut, RelyingPartyStatusChange
+from essc.oidc.schemas import (
+    AppLoginIn,
+    AppLoginOut,
+    PublicRelyingParty,
+    RelyingPartyIn,
+    RelyingPartyOut,
+    RelyingPartyStatusChange,
+)
+from essc.qr.errors import WrongCodeKind
 from essc.shared.policy import NATIONAL, Function, Party
 from essc.shared.provinces import WrongProvince, ensure_same_province
 
 router = api_router(tags=["openid-connect"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Making and showing a scan-to-login code (kit.codes, kit.qrimage): a login code always renders, so these
+# cannot happen for the provider's own codes; declared as the code that makes them can raise them.
+SCAN_CODE_FAULTS = (MalformedCode, UnrenderablePayload)
 FORM = "application/x-www-form-urlencoded"
 CLIENT_AUTH_REFUSALS = (InvalidClient, UnauthorizedClient, InvalidRequest, MalformedKey)
 
@@ -127,7 +149,7 @@ async def par(request: Request, uow: OidcUoW) -> JSONResponse:
 @router.get(
     "/oidc/authorize",
     response_class=HTMLResponse,
-    dependencies=[requires(None, party=Party.PUBLIC, raises=(InvalidRequestUri,))],
+    dependencies=[requires(None, party=Party.PUBLIC, raises=(InvalidRequestUri, *SCAN_CODE_FAULTS))],
 )
 async def authorize(request: Request, uow: OidcUoW) -> HTMLResponse:
     """The login page for a pushed request (client_id and request_uri only; PAR is required)."""
@@ -158,14 +180,21 @@ async def kiosk(request: Request, uow: OidcUoW) -> Response:
     except InvalidRequest as exc:
         return HTMLResponse(page.error_page(exc.detail), status_code=400, headers=NO_STORE)
     interaction = form.get("interaction", [""])[0]
+    return await _kiosk_answer(
+        uow,
+        interaction,
+        service.kiosk_login,
+        interaction,
+        form.get("essc_no", [""])[0][:64],
+        form.get("password", [""])[0][:64],
+        form.get("consent_id_number", [""])[0] == "yes",
+    )
+
+
+async def _kiosk_answer(uow: UnitOfWork, interaction: str, call: Any, *args: Any) -> Response:
+    """A kiosk login step's answer: the redirect with the code, or the page again with the refusal."""
     try:
-        location = await uow.run(
-            service.kiosk_login,
-            interaction,
-            form.get("essc_no", [""])[0][:64],
-            form.get("password", [""])[0][:64],
-            form.get("consent_id_number", [""])[0] == "yes",
-        )
+        location = await uow.run(call, *args)
     except (HolderLoginRefused, SlowDown, UnauthorizedClient) as exc:
         try:
             again = await uow.run(service.page_of, interaction)
@@ -177,6 +206,126 @@ async def kiosk(request: Request, uow: OidcUoW) -> Response:
     except InvalidRequestUri as exc:
         return HTMLResponse(page.error_page(exc.detail), status_code=400, headers=NO_STORE)
     return RedirectResponse(location, status_code=303, headers=NO_STORE)
+
+
+SCAN_REFUSALS = (ScanLoginExpired, ScanLoginDenied, ScanLoginUnconfirmed, ScanLoginReplayed)
+PAGE_HEADERS = NO_STORE | {"Referrer-Policy": "no-referrer"}  # the scan page's URL names its interaction
+
+
+async def _scan_answer(uow: UnitOfWork, call: Any, *args: Any) -> Response:
+    """Run a step of scan-to-login and answer its page: the redirect, waiting, consent, or the refusal."""
+    try:
+        outcome = await uow.run(call, *args)
+    except (HolderLoginRefused, SlowDown, UnauthorizedClient, *SCAN_REFUSALS) as exc:
+        if exc.persist_changes:
+            await run_on_loop(uow.commit)
+        again = None
+        if isinstance(exc, ScanLoginExpired | ScanLoginDenied):
+            again = f"{page.SCAN_PATH}?{urlencode({'interaction': args[0], 'renew': 'yes'})}"
+        return HTMLResponse(page.error_page(exc.detail, again), status_code=exc.status, headers=PAGE_HEADERS)
+    except InvalidRequestUri as exc:
+        return HTMLResponse(page.error_page(exc.detail), status_code=400, headers=PAGE_HEADERS)
+    if isinstance(outcome, service.ScanWaiting):
+        return HTMLResponse(page.waiting_page(outcome.page, outcome.scanned), headers=PAGE_HEADERS)
+    if isinstance(outcome, service.ScanConsent):
+        return HTMLResponse(page.consent_page(outcome.page), headers=PAGE_HEADERS)
+    return RedirectResponse(outcome, status_code=303, headers=PAGE_HEADERS)
+
+
+SCAN_ROUTE_REFUSALS = (InvalidRequestUri, HolderLoginRefused, SlowDown, UnauthorizedClient, *SCAN_REFUSALS)
+
+
+@router.get(
+    "/oidc/authorize/scan",
+    response_class=HTMLResponse,
+    dependencies=[
+        requires(None, party=Party.PUBLIC, raises=(*SCAN_ROUTE_REFUSALS, *SCAN_CODE_FAULTS, WrongCodeKind))
+    ],
+)
+async def scan_poll(request: Request, uow: OidcUoW) -> Response:
+    """The page asks whether its scan-to-login code was confirmed: waiting, consent, or the redirect."""
+    query = request.query_params
+    code = query.get("code")
+    return await _scan_answer(
+        uow,
+        service.scan_progress,
+        query.get("interaction", "")[:128],
+        code[:128] if code else None,
+        query.get("renew") == "yes",
+    )
+
+
+@router.post(
+    "/oidc/authorize/scan",
+    response_class=HTMLResponse,
+    dependencies=[requires(None, party=Party.PUBLIC, raises=(*SCAN_ROUTE_REFUSALS, InvalidRequest))],
+)
+async def scan_finish(request: Request, uow: OidcUoW) -> Response:
+    """The holder confirmed in the app and consented on the page: the redirect with the code."""
+    try:
+        form = await _form(request)
+    except InvalidRequest as exc:
+        return HTMLResponse(page.error_page(exc.detail), status_code=400, headers=NO_STORE)
+    consent = form.get("consent_id_number", [""])[0] == "yes"
+    return await _scan_answer(uow, service.scan_finish, form.get("interaction", [""])[0][:128], consent)
+
+
+@router.post(
+    "/oidc/authorize/chip",
+    response_class=HTMLResponse,
+    dependencies=[
+        requires(
+            None,
+            party=Party.PUBLIC,
+            raises=(InvalidRequestUri, HolderLoginRefused, SlowDown, UnauthorizedClient, InvalidRequest),
+        )
+    ],
+)
+async def chip(request: Request, uow: OidcUoW) -> Response:
+    """A third-generation card's chip signature over the page's challenge and the e-card password."""
+    try:
+        form = await _form(request)
+    except InvalidRequest as exc:
+        return HTMLResponse(page.error_page(exc.detail), status_code=400, headers=NO_STORE)
+    interaction = form.get("interaction", [""])[0]
+    presented = service.ChipLogin(
+        aab301=form.get("aab301", [""])[0][:6],
+        aaz500=form.get("aaz500", [""])[0][:16],
+        signature=form.get("chip_signature", [""])[0][:256],
+    )
+    return await _kiosk_answer(
+        uow,
+        interaction,
+        service.kiosk_chip_login,
+        interaction,
+        presented,
+        form.get("password", [""])[0][:64],
+        form.get("consent_id_number", [""])[0] == "yes",
+    )
+
+
+@router.post(
+    "/v1/oidc/app-logins",
+    response_model=AppLoginOut,
+    dependencies=[
+        requires(
+            Function.LOGIN,
+            party=Party.CHANNEL,
+            raises=(
+                *SIGN_NO_REFUSALS,
+                AuthorizationRequestUnknown,
+                RelyingPartyRefused,
+                AppLoginsLimited,
+                BusiSeqInvalid,
+                CardNotActive,
+                EcardUnlinked,
+            ),
+        )
+    ],
+)
+async def app_login(body: AppLoginIn, uow: ChannelUoW, channel: CurrentChannel) -> AppLoginOut:
+    """App-to-app: the channel app approves a pushed request for its holder and gets the redirect URL back."""
+    return await uow.run(service.app_login, channel, body)
 
 
 @router.post(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from essc.kit.errors import Conflict, EsscError, Forbidden, NotFound
+from essc.kit.errors import Conflict, EsscError, Forbidden, Gone, NotFound
 
 
 class OAuthError(EsscError):
@@ -101,3 +101,39 @@ class HolderLoginRefused(Forbidden):
     code = "holder_login_refused"
     title = "The e-card number or password is wrong, or the e-card cannot log in now"
     persist_changes = True  # a wrong password counts towards the lockout
+
+
+class ScanLoginExpired(Gone):
+    code = "scan_login_expired"
+    title = "The scan-to-login code of this login page expired; show a new one"
+
+
+class ScanLoginDenied(Forbidden):
+    code = "scan_login_denied"
+    title = "The holder refused this login in their channel app"
+
+
+class ScanLoginUnconfirmed(Conflict):
+    code = "scan_login_unconfirmed"
+    title = "The scan-to-login code was not confirmed in a channel app yet"
+
+
+class ScanLoginReplayed(Conflict):
+    code = "scan_login_replayed"
+    title = "The confirmed scan-to-login code was used already; its authorization code went out once"
+
+
+class AuthorizationRequestUnknown(NotFound):
+    code = "authorization_request_unknown"
+    title = "No pending authorization request with this request_uri for this relying party (or it expired)"
+
+
+class RelyingPartyRefused(Forbidden):
+    code = "relying_party_refused"
+    title = "The relying party may not log this holder in (suspended, another province's, or login disabled)"
+
+
+class AppLoginsLimited(EsscError):
+    status = 429
+    code = "app_logins_limited"
+    title = "Too many app-to-app logins for this relying party or from this source; wait and retry"

@@ -49,6 +49,15 @@ class AuthorizationStatus(StrEnum):
     REDEEMED = "redeemed"
 
 
+class AuthMethod(StrEnum):
+    """oidc_authorizations.auth_method: how the holder proved who they are."""
+
+    KIOSK_PASSWORD = "kiosk_password"  # noqa: S105 (a method name, not a secret); e-card number and e-card password
+    KIOSK_CHIP = "kiosk_chip"  # third-generation card's chip signature and e-card password
+    SCAN = "scan"  # the page's scan-to-login code confirmed in a channel app (busiSeq)
+    APP = "app"  # a channel app approved the request for the holder whose e-card it holds (busiSeq)
+
+
 class Authorization(Base):
     """One authorization request: its parameters, the page's interaction, the code (single-use digests)."""
 
@@ -67,7 +76,9 @@ class Authorization(Base):
     holder_province: Mapped[str | None] = mapped_column(CHAR(2))
     ecard_id: Mapped[str | None] = mapped_column(CHAR(26))
     clear_id_consent: Mapped[bool] = mapped_column(Boolean, default=False)
-    auth_method: Mapped[str | None] = mapped_column(String(16))  # kiosk_password | scan | app
+    auth_method: Mapped[str | None] = mapped_column(String(16))  # AuthMethod
+    login_code_id: Mapped[str | None] = mapped_column(CHAR(26), unique=True)  # the page's scan-to-login code
+    chip_challenge: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # for a third-generation card
     auth_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
     grant_id: Mapped[str | None] = mapped_column(CHAR(26))  # what the code's first use issued
     redeemed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

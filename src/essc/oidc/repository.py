@@ -67,9 +67,16 @@ def _change(session: Session, *conditions: ColumnElement[bool], **values: Any) -
 
 
 def spend_request(
-    session: Session, digest: bytes, client_id: str, now: datetime, *, interaction: bytes, until: datetime
+    session: Session,
+    digest: bytes,
+    client_id: str,
+    now: datetime,
+    *,
+    interaction: bytes,
+    until: datetime,
+    chip_challenge: bytes,
 ) -> Authorization | None:
-    """Spend a pushed request_uri once: it becomes the page's interaction."""
+    """Spend a pushed request_uri once: it becomes the page's interaction (with its chip challenge)."""
     return _change(
         session,
         Authorization.request_digest == digest,
@@ -79,7 +86,20 @@ def spend_request(
         status=AuthorizationStatus.SHOWN,
         interaction_digest=interaction,
         expires_at=until,
+        chip_challenge=chip_challenge,
     )
+
+
+def pushed(session: Session, digest: bytes, client_id: str, now: datetime) -> Authorization | None:
+    """A live pushed request of this client that no page has spent."""
+    return session.execute(
+        select(Authorization).where(
+            Authorization.request_digest == digest,
+            Authorization.client_id == client_id,
+            Authorization.status == AuthorizationStatus.PUSHED,
+            Authorization.expires_at > now,
+        )
+    ).scalar_one_or_none()
 
 
 def by_interaction(session: Session, digest: bytes) -> Authorization | None:
@@ -89,13 +109,19 @@ def by_interaction(session: Session, digest: bytes) -> Authorization | None:
 
 
 def issue_code(
-    session: Session, authorization_id: str, now: datetime, code_digest: bytes, **values: Any
+    session: Session,
+    authorization_id: str,
+    now: datetime,
+    code_digest: bytes,
+    *,
+    from_status: AuthorizationStatus,
+    **values: Any,
 ) -> Authorization | None:
-    """The holder logged in on a live page: the code replaces the interaction (one of racing posts wins)."""
+    """The holder logged in on a live page (or in an app, on a pushed request): one of racing posts wins."""
     return _change(
         session,
         Authorization.id == authorization_id,
-        Authorization.status == AuthorizationStatus.SHOWN,
+        Authorization.status == from_status,
         Authorization.expires_at > now,
         status=AuthorizationStatus.CODE_ISSUED,
         code_digest=code_digest,
@@ -201,3 +227,10 @@ def holder(session: Session, province: str, ecard_id: str) -> tuple[Ecard, Perso
         .where(Ecard.province == province, Ecard.id == ecard_id)
     ).one_or_none()
     return None if row is None else (row[0], row[1], row[2])
+
+
+def ecard_of_card(session: Session, province: str, card_id: str) -> Ecard | None:
+    """The e-card that follows this physical card, if the holder has one."""
+    return session.execute(
+        select(Ecard).where(Ecard.province == province, Ecard.card_id == card_id).limit(1)
+    ).scalar_one_or_none()

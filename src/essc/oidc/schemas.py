@@ -80,3 +80,34 @@ class PublicRelyingParty(WireModel):
     client_id: str = Field(alias="clientId")
     name: str
     province: str
+
+
+class AppLoginIn(WireModel):
+    """A channel app approves a relying party's pushed request for the holder whose e-card it holds."""
+
+    client_id: str = Field(alias="clientId", min_length=1, max_length=64, description="the relying party")
+    request_uri: str = Field(
+        alias="requestUri",
+        min_length=1,
+        max_length=256,
+        description="the request_uri PAR gave the relying party",
+    )
+    sign_no: str = Field(alias="signNo", min_length=1, max_length=64)
+    busi_seq: str = Field(
+        alias="busiSeq",
+        min_length=1,
+        max_length=128,
+        description="purpose login: the holder approved in the app",
+    )
+    consent_id_number: bool = Field(
+        default=False,
+        alias="consentIdNumber",
+        description="the holder agreed in the app to give the clear ID number (when the relying party asks)",
+    )
+
+
+class AppLoginOut(WireModel):
+    redirect_url: str = Field(
+        alias="redirectUrl",
+        description="the relying party's redirect_uri with code, state and iss, for the relying party app",
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -18,19 +19,35 @@ from joserfc import jwe, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
+from essc.cardholders import repository as cards_repo
 from essc.cardholders.lifecycle import card_is_usable
 from essc.cardholders.service import read_clear_person
+from essc.channels.models import Channel
+from essc.chips.service import CHIP_GENERATION, CHIP_SUITE
+from essc.chips.wire import CHALLENGE_BYTES, chip_string
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.ecards import passwords
-from essc.ecards.service import PasswordOutcome, check_password
+from essc.ecards.models import Ecard
+from essc.ecards.schemas import Purpose
+from essc.ecards.service import (
+    PasswordOutcome,
+    authorise_sign_no,
+    check_password,
+    consume_busi_seq,
+    ensure_usable,
+)
 from essc.kit.crypto.base import CryptoSuite
-from essc.kit.errors import MalformedKey
+from essc.kit.errors import CryptoError, MalformedKey
 from essc.kit.ids import new_id
 from essc.kit.jose import SM2_CURVE, Sm2Key
 from essc.kit.keystore import KeyPurpose
+from essc.login import service as logins
+from essc.login.schemas import LoginCodeOut, LoginStatus
 from essc.oidc import repository
 from essc.oidc.errors import (
+    AppLoginsLimited,
+    AuthorizationRequestUnknown,
     CodeReplayed,
     HolderLoginRefused,
     InvalidClient,
@@ -43,6 +60,11 @@ from essc.oidc.errors import (
     RefreshReused,
     RelyingPartyExists,
     RelyingPartyNotFound,
+    RelyingPartyRefused,
+    ScanLoginDenied,
+    ScanLoginExpired,
+    ScanLoginReplayed,
+    ScanLoginUnconfirmed,
     SlowDown,
     UnauthorizedClient,
     UnsupportedGrantType,
@@ -50,6 +72,7 @@ from essc.oidc.errors import (
 from essc.oidc.keys import ID_TOKEN_ALGORITHMS, signing_keys
 from essc.oidc.limits import SlidingWindow
 from essc.oidc.models import (
+    AuthMethod,
     Authorization,
     AuthorizationStatus,
     Grant,
@@ -61,6 +84,8 @@ from essc.oidc.models import (
     TokenKind,
 )
 from essc.oidc.schemas import (
+    AppLoginIn,
+    AppLoginOut,
     IdTokenAlg,
     PublicRelyingParty,
     RelyingPartyIn,
@@ -450,6 +475,8 @@ class Page:
     client_name: str
     scopes: list[str]
     asks_clear_id: bool
+    chip_challenge: str  # hex of the 32 bytes the kiosk's card reader hands to a third-generation card
+    scan_code: LoginCodeOut | None = None  # the scan-to-login code, shown when the page opens
 
 
 def show(uow: UnitOfWork, client_id: str, request_uri: str) -> Page:
@@ -460,6 +487,7 @@ def show(uow: UnitOfWork, client_id: str, request_uri: str) -> Page:
     now = uow.clock.now()
     tokens = _tokens(uow)
     interaction = tokens.issue(_fresh(), now, timedelta(seconds=PAGE_SECONDS))
+    challenge = secrets.token_bytes(CHALLENGE_BYTES)
     row = repository.spend_request(
         uow.session,
         tokens.digest(request_uri.removeprefix(REQUEST_URI_PREFIX)),
@@ -467,18 +495,36 @@ def show(uow: UnitOfWork, client_id: str, request_uri: str) -> Page:
         now,
         interaction=interaction.digest,
         until=interaction.expires_at,
+        chip_challenge=challenge,
     )
     if row is None:
         raise InvalidRequestUri(
             "the request_uri is unknown, expired or was used already; push the request again"
         )
+    scan_code = _new_scan_code(uow, row, rp)
+    return _page(row, rp, interaction.token, scan_code)
+
+
+def _page(row: Authorization, rp: RelyingParty, interaction: str, scan_code: LoginCodeOut | None) -> Page:
     scopes = orjson.loads(row.params)["scope"].split()
+    assert row.chip_challenge is not None  # set when the page opened
     return Page(
-        interaction=interaction.token,
+        interaction=interaction,
         client_name=rp.name,
         scopes=scopes,
         asks_clear_id=Scope.ID_NUMBER.value in scopes and rp.clear_id_number,
+        chip_challenge=row.chip_challenge.hex(),
+        scan_code=scan_code,
     )
+
+
+def _new_scan_code(uow: UnitOfWork, row: Authorization, rp: RelyingParty) -> LoginCodeOut:
+    """A fresh scan-to-login code bound to this authorization request (and to no other)."""
+    lifetime = timedelta(seconds=uow.platform.settings.login_code_ttl_seconds)
+    scan_code = logins.create_for_relying_party(uow, rp.client_id, rp.name, rp.province, lifetime)
+    row.login_code_id = scan_code.login_id
+    uow.session.flush()
+    return scan_code
 
 
 # Per platform object (a process normally has one); the weak reference tells a new platform from a dead one
@@ -487,6 +533,12 @@ _limits: dict[int, tuple[weakref.ref[Platform], SlidingWindow, SlidingWindow]] =
 
 
 def _limit(uow: UnitOfWork, client_id: str) -> None:
+    if not _within_limits(uow, client_id):
+        raise SlowDown("too many login attempts; wait a minute")
+
+
+def _within_limits(uow: UnitOfWork, client_id: str, *, per_address: bool = True) -> bool:
+    """Count one login attempt per source address and per relying party; False when either is spent."""
     platform = uow.platform
     found = _limits.get(id(platform))
     if found is None or found[0]() is not platform:
@@ -497,8 +549,9 @@ def _limit(uow: UnitOfWork, client_id: str) -> None:
             SlidingWindow(settings.oidc_logins_per_minute_per_client),
         )
     _ref, per_source, per_client = found
-    if not per_source.allow(uow.context.source_ip or "unknown") or not per_client.allow(client_id):
-        raise SlowDown("too many login attempts; wait a minute")
+    if per_address and not per_source.allow(uow.context.source_ip or "unknown"):
+        return False
+    return per_client.allow(client_id)
 
 
 def _refused() -> HolderLoginRefused:
@@ -550,7 +603,13 @@ def kiosk_login(uow: UnitOfWork, interaction: str, essc_no: str, pin: str, conse
     if refusal is not None:
         raise refusal
     return _issue_code(
-        uow, row, rp, province=ecard.province, ecard_id=ecard.id, method="kiosk_password", consent=consent
+        uow,
+        row,
+        rp,
+        province=ecard.province,
+        ecard_id=ecard.id,
+        method=AuthMethod.KIOSK_PASSWORD,
+        consent=consent,
     )
 
 
@@ -561,9 +620,37 @@ def _issue_code(
     *,
     province: str,
     ecard_id: str,
-    method: str,
+    method: AuthMethod,
     consent: bool,
 ) -> str:
+    """The redirect with a fresh code for the holder who logged in on the live page."""
+    location = _code_redirect(
+        uow,
+        row,
+        rp,
+        province=province,
+        ecard_id=ecard_id,
+        method=method,
+        consent=consent,
+        from_status=AuthorizationStatus.SHOWN,
+    )
+    if location is None:
+        raise InvalidRequestUri("this login page expired or was used; start again from the site")
+    return location
+
+
+def _code_redirect(
+    uow: UnitOfWork,
+    row: Authorization,
+    rp: RelyingParty,
+    *,
+    province: str,
+    ecard_id: str,
+    method: AuthMethod,
+    consent: bool,
+    from_status: AuthorizationStatus,
+) -> str | None:
+    """Issue the code if the request is still in from_status (one of racing logins wins), and its redirect."""
     now = uow.clock.now()
     params = orjson.loads(row.params)
     code = _tokens(uow).issue(_fresh(), now, timedelta(seconds=CODE_SECONDS))
@@ -573,20 +660,232 @@ def _issue_code(
         row.id,
         now,
         code.digest,
+        from_status=from_status,
         expires_at=code.expires_at,
         holder_province=province,
         ecard_id=ecard_id,
-        auth_method=method,
+        auth_method=method.value,
         auth_time=now,
         clear_id_consent=bool(asks_clear and consent),
     )
     if done is None:
-        raise InvalidRequestUri("this login page expired or was used; start again from the site")
-    uow.audit("oidc.code_issued", "oidc_authorization", row.id, province, client=rp.client_id, method=method)
+        return None
+    uow.audit(
+        "oidc.code_issued", "oidc_authorization", row.id, province, client=rp.client_id, method=method.value
+    )
     answer = {"code": code.token, "iss": Endpoints.of(uow.platform).issuer}
     if params.get("state") is not None:
         answer["state"] = params["state"]
     return f"{params['redirect_uri']}{'&' if '?' in params['redirect_uri'] else '?'}{urlencode(answer)}"
+
+
+# -- scan-to-login on the page (a website) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScanWaiting:
+    """The page's scan-to-login code is not confirmed yet: show the waiting page again."""
+
+    page: Page
+    scanned: bool = False  # the holder scanned it and is deciding in the app
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConsent:
+    """Confirmed in the app; the site asks for the clear ID number, so the page asks for consent."""
+
+    page: Page
+
+
+def _scan_page(uow: UnitOfWork, interaction: str) -> tuple[Authorization, RelyingParty]:
+    """The page of an interaction whose scan code may still finish it; a page it finished names the replay."""
+    row = repository.by_interaction(uow.session, _tokens(uow).digest(interaction))
+    if row is not None and row.status != AuthorizationStatus.SHOWN and row.auth_method == AuthMethod.SCAN:
+        raise ScanLoginReplayed(
+            "this login page's confirmed code was used already; start again from the site"
+        )
+    row, rp = _live_page(uow, interaction)
+    if row.login_code_id is None:
+        raise InvalidRequestUri("this login page shows no scan-to-login code")
+    return row, rp
+
+
+def _scan_refusal(
+    status: LoginStatus,
+) -> ScanLoginExpired | ScanLoginDenied | ScanLoginUnconfirmed | ScanLoginReplayed:
+    if status in (LoginStatus.PENDING, LoginStatus.SCANNED):
+        return ScanLoginUnconfirmed("confirm the login in your e-card app first, then continue")
+    if status is LoginStatus.DENIED:
+        return ScanLoginDenied("you refused this login in your e-card app")
+    if status is LoginStatus.CONSUMED:
+        return ScanLoginReplayed("this confirmed code was used already; start again from the site")
+    return ScanLoginExpired("the code expired before it was confirmed; show a new code")
+
+
+def scan_progress(
+    uow: UnitOfWork, interaction: str, shown: str | None, renew: bool
+) -> str | ScanWaiting | ScanConsent:
+    """The page polls its scan-to-login code: the redirect with the code, the waiting page, or consent.
+
+    `shown` is the code's payload the page displays (public: it is on the screen), shown again while the
+    code waits. A code confirmed for another authorization request is another row: it never finishes this one.
+    """
+    row, rp = _scan_page(uow, interaction)
+    assert row.login_code_id is not None
+    status = logins.status_for_relying_party(uow, row.login_code_id, rp.client_id)
+    # A new code replaces one nobody scanned (the page lost it: shown again after a kiosk refusal), one that
+    # expired, or one the holder refused; a scanned or confirmed code stays the page's.
+    if renew and status in (LoginStatus.PENDING, LoginStatus.EXPIRED, LoginStatus.DENIED):
+        _limit(uow, rp.client_id)
+        return ScanWaiting(_page(row, rp, interaction, _new_scan_code(uow, row, rp)))
+    if status in (LoginStatus.PENDING, LoginStatus.SCANNED):
+        again = None
+        # Scanned, the code has done its work on the screen: no need to render it at every poll.
+        if shown is not None and status is LoginStatus.PENDING:
+            again = logins.redisplay_for_relying_party(uow, row.login_code_id, rp.client_id, shown)
+        return ScanWaiting(_page(row, rp, interaction, again), scanned=status is LoginStatus.SCANNED)
+    if status is LoginStatus.CONFIRMED and _page(row, rp, interaction, None).asks_clear_id:
+        return ScanConsent(_page(row, rp, interaction, None))
+    return _finish_scan(uow, row, rp, consent=False)
+
+
+def scan_finish(uow: UnitOfWork, interaction: str, consent: bool) -> str:
+    """Collect the page's confirmed scan-to-login code (once) and answer the redirect with the code."""
+    row, rp = _scan_page(uow, interaction)
+    return _finish_scan(uow, row, rp, consent=consent)
+
+
+def _finish_scan(uow: UnitOfWork, row: Authorization, rp: RelyingParty, *, consent: bool) -> str:
+    assert row.login_code_id is not None
+    _limit(uow, rp.client_id)
+    outcome = logins.collect_for_relying_party(uow, row.login_code_id, rp.client_id)
+    if isinstance(outcome, LoginStatus):
+        raise _scan_refusal(outcome)
+    found = repository.holder(uow.session, outcome.province, outcome.ecard_id)
+    if found is None or not card_is_usable(found[2].status):
+        raise _refused()
+    refusal = login_refusal(uow, rp, outcome.province)
+    if refusal is not None:
+        raise refusal
+    return _issue_code(
+        uow,
+        row,
+        rp,
+        province=outcome.province,
+        ecard_id=outcome.ecard_id,
+        method=AuthMethod.SCAN,
+        consent=consent,
+    )
+
+
+# -- app-to-app: a channel app approves a pushed request for its holder -------------------------------------
+
+
+def app_login(uow: UnitOfWork, channel: Channel, request: AppLoginIn) -> AppLoginOut:
+    """The holder approved the pushed request in the channel app (busiSeq); the answer is the redirect URL.
+
+    The channel must be authorised for login in the holder's province and the e-card active in it
+    (authorise_sign_no, under the route's function); the request_uri is spent here, no page is shown.
+    """
+    rp = repository.relying_party(uow.session, request.client_id)
+    if rp is None or not request.request_uri.startswith(REQUEST_URI_PREFIX):
+        raise AuthorizationRequestUnknown(f"no pending authorization request of {request.client_id}")
+    # An app-to-app call comes from the channel's server, which speaks for all its holders; the channel is
+    # authenticated and the holder proved by a busiSeq, so only the relying party's limit applies.
+    if not _within_limits(uow, rp.client_id, per_address=False):
+        raise AppLoginsLimited("too many logins for this relying party or from this source; wait a minute")
+    issuance, ecard, _person, card = authorise_sign_no(uow, channel, request.sign_no)
+    ensure_usable(issuance, card)
+    now = uow.clock.now()
+    digest = _tokens(uow).digest(request.request_uri.removeprefix(REQUEST_URI_PREFIX))
+    row = repository.pushed(uow.session, digest, rp.client_id, now)
+    if row is None:
+        raise AuthorizationRequestUnknown(
+            "the request_uri is unknown, expired or was used already; the site must push the request again"
+        )
+    consume_busi_seq(uow, request.busi_seq, ecard, channel, Purpose.LOGIN)
+    refusal = login_refusal(uow, rp, ecard.province)
+    if refusal is not None:
+        raise RelyingPartyRefused(refusal.detail, client_id=rp.client_id, province=ecard.province)
+    location = _code_redirect(
+        uow,
+        row,
+        rp,
+        province=ecard.province,
+        ecard_id=ecard.id,
+        method=AuthMethod.APP,
+        consent=request.consent_id_number,
+        from_status=AuthorizationStatus.PUSHED,
+    )
+    if location is None:  # a browser opened the request's page meanwhile
+        raise AuthorizationRequestUnknown("the request_uri was used already; the site must push it again")
+    uow.audit("oidc.app_login", "oidc_authorization", row.id, ecard.province, channel=channel.channel_no)
+    return AppLoginOut(redirect_url=location)
+
+
+# -- a third-generation card and the e-card password at a kiosk ---------------------------------------------
+
+
+def kiosk_chip_login(uow: UnitOfWork, interaction: str, card: ChipLogin, pin: str, consent: bool) -> str:
+    """The card's chip signs the page's challenge, the holder types the e-card password: the redirect.
+
+    An unknown card, a card without a chip key, a signature that does not verify, a wrong password, a locked
+    one and an unusable card all raise the same HolderLoginRefused, after the same work (one KDF).
+    """
+    row, rp = _live_page(uow, interaction)
+    _limit(uow, rp.client_id)
+    assert row.chip_challenge is not None  # set when the page opened
+    ecard = _chip_holder(uow, row.chip_challenge, card)
+    if ecard is None:
+        _pretend_kdf(uow.platform.suite, uow.platform.keys.data_key(KeyPurpose.PASSWORD_PEPPER).secret, pin)
+        raise _refused()
+    if check_password(uow, ecard, pin, relying_party=rp.client_id).outcome is not PasswordOutcome.MATCHED:
+        raise _refused()
+    found = repository.holder(uow.session, ecard.province, ecard.id)
+    if found is None or not card_is_usable(found[2].status):
+        raise _refused()
+    refusal = login_refusal(uow, rp, ecard.province)
+    if refusal is not None:
+        raise refusal
+    return _issue_code(
+        uow,
+        row,
+        rp,
+        province=ecard.province,
+        ecard_id=ecard.id,
+        method=AuthMethod.KIOSK_CHIP,
+        consent=consent,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ChipLogin:
+    """What the kiosk's card reader read from the card: its region, number, and the chip's signature."""
+
+    aab301: str
+    aaz500: str
+    signature: str  # base64 of the chip's SM2 DER signature over the chip string of the page's challenge
+
+
+def _chip_holder(uow: UnitOfWork, challenge: bytes, presented: ChipLogin) -> Ecard | None:
+    """The e-card of the card whose chip signed the challenge; None for anything that does not verify."""
+    if not presented.aab301[:2].isdigit() or len(presented.aab301) != 6:
+        return None
+    province = presented.aab301[:2]
+    card = cards_repo.card_by_number(uow.session, province, presented.aaz500.strip().upper())
+    if card is None or card.generation != CHIP_GENERATION or card.chip_public_key is None:
+        return None
+    try:
+        signature = base64.b64decode(presented.signature, validate=True)
+        CHIP_SUITE.verify(
+            CHIP_SUITE.load_public_key(card.chip_public_key),
+            chip_string(card.aaz500, card.aaz501, challenge),
+            signature,
+        )
+    except (binascii.Error, ValueError, CryptoError):
+        return None
+    uow.audit("chip.verified", "card", card.id, province, relying_party="oidc")
+    return repository.ecard_of_card(uow.session, province, card.id)
 
 
 # -- tokens ------------------------------------------------------------------------------------------------
@@ -848,15 +1147,9 @@ def logout(uow: UnitOfWork, id_token_hint: str) -> int:
 
 
 def page_of(uow: UnitOfWork, interaction: str) -> Page:
-    """The live page of an interaction again (after a refused login attempt)."""
+    """The live page of an interaction again (after a refused login attempt), without its scan code."""
     row, rp = _live_page(uow, interaction)
-    scopes = orjson.loads(row.params)["scope"].split()
-    return Page(
-        interaction=interaction,
-        client_name=rp.name,
-        scopes=scopes,
-        asks_clear_id=Scope.ID_NUMBER.value in scopes and rp.clear_id_number,
-    )
+    return _page(row, rp, interaction, None)
 
 
 def may_return_to(uow: UnitOfWork, /, client_id: str, uri: str) -> bool:
