@@ -78,11 +78,6 @@ class UnitOfWork:
             request_id=self.context.request_id,
         )
 
-    @property
-    def in_one_statement(self) -> bool:
-        """True when the work's changes must be one statement, committed by itself (no transaction)."""
-        return isinstance(self.session, OneStatementSession)
-
     def _address_digest(self, address: str | None) -> str | None:
         """The caller's address as its blind index: audit leaves are published and name no one."""
         if address is None:
