@@ -114,16 +114,19 @@ class Prepared:
     digests: dict[int, bytes] = field(default_factory=dict)
     bad: list[tuple[int, str]] = field(default_factory=list)
     repeated: int = 0
+    # The Merkle root of all the rows' digests: the batch's root unless the database refuses some of them.
+    root: bytes = b""
 
     # Handed back from a worker with its rows as plain tuples: a named tuple pickles at twice the cost.
-    def __getstate__(self) -> tuple[list[tuple[object, ...]], dict[int, bytes], list[tuple[int, str]], int]:
-        return [tuple(row) for row in self.rows], self.digests, self.bad, self.repeated
+    def __getstate__(self) -> _PreparedState:
+        return [tuple(row) for row in self.rows], self.digests, self.bad, self.repeated, self.root
 
-    def __setstate__(
-        self, state: tuple[list[tuple[object, ...]], dict[int, bytes], list[tuple[int, str]], int]
-    ) -> None:
-        rows, self.digests, self.bad, self.repeated = state
+    def __setstate__(self, state: _PreparedState) -> None:
+        rows, self.digests, self.bad, self.repeated, self.root = state
         self.rows = list(map(StagedRow._make, rows))
+
+
+_PreparedState = tuple[list[tuple[object, ...]], dict[int, bytes], list[tuple[int, str]], int, bytes]
 
 
 class Preparer:
@@ -196,6 +199,7 @@ class Preparer:
             )
             leaf = row_leaf(setup.province, index, sealed["content_digest"], record)
             out.digests[number] = self.hasher.leaf(leaf)
+        out.root = MemoryTree(self.hasher, list(out.digests.values())).root()
         return out
 
 
@@ -353,7 +357,8 @@ def _merge(
         card_lines = {row.aaz500: row.line for row in kept}
         touched = {card_lines[number] for number in touched_cards} | added_lines | set(changed)
         leaves = [prepared.digests[row.line] for row in kept]
-        root = MemoryTree(local.hasher, leaves).root()
+        # The worker hashed the tree of all the rows; only refused rows make this process hash it again.
+        root = MemoryTree(local.hasher, leaves).root() if dropped else prepared.root
         cards_updated = len(touched_cards & existing.cards)
         uow.audit(
             BATCH_ACTION,

@@ -128,7 +128,8 @@ _STAGING_BODY = """(
     aac002_masked text NOT NULL, aac003_masked text NOT NULL, content_digest {blob} NOT NULL,
     card_id text NOT NULL, aaz500 text NOT NULL, aaz501 text NOT NULL, aab301 text NOT NULL,
     generation integer NOT NULL, bank_account_active boolean NOT NULL, status text NOT NULL,
-    first_of_person boolean NOT NULL, existing boolean NOT NULL DEFAULT FALSE
+    first_of_person boolean NOT NULL, existing boolean NOT NULL DEFAULT FALSE, held_by text,
+    same_content boolean
 )"""
 _SQLITE_STAGE = "INSERT INTO import_staging ({}) VALUES ({})".format(  # noqa: S608 - our own columns
     ", ".join(_STAGED_COLUMNS), ", ".join("?" for _ in _STAGED_COLUMNS)
@@ -189,17 +190,14 @@ def resolve_staged_persons(session: Session, province: str) -> StagedPersons:
         # a batch then costs time in proportion to the rows already loaded, and a load quadratic time.
         session.execute(text("SET LOCAL enable_hashjoin = off"))
         session.execute(text("SET LOCAL enable_mergejoin = off"))
-    session.execute(
-        text(
-            "UPDATE import_staging SET person_id = p.id, existing = TRUE FROM persons p "
-            "WHERE p.aac002_index = import_staging.aac002_index AND p.province = :province"
-        ),
-        {"province": province},
-    )
+    # One pass of probes: every staged row held by someone takes that person's id, province and content
+    # comparison; rows of another province are refused and dropped before anything is written from them.
     rows = session.execute(
         text(
-            "SELECT s.line, p.province, p.id, p.content_digest = s.content_digest FROM import_staging s "
-            "JOIN persons p ON p.aac002_index = s.aac002_index"
+            "UPDATE import_staging SET person_id = p.id, existing = TRUE, held_by = p.province, "
+            "same_content = p.content_digest = import_staging.content_digest FROM persons p "
+            "WHERE p.aac002_index = import_staging.aac002_index "
+            "RETURNING line, held_by, person_id, same_content"
         )
     )
     for line, held_by, person_id, same in rows:
