@@ -112,3 +112,22 @@ def test_rows_the_database_refuses_are_reported_by_line_and_the_rest_load(
     assert records[0].aaz500 not in reasons
     assert elsewhere.aac002 not in reasons
     assert (report.unchanged, _counts(platform)[:2]) == (1, (4, 4))
+
+
+def test_a_new_person_whose_first_row_is_refused_is_inserted_from_the_next_one(
+    platform: Platform, tmp_path: Path
+) -> None:
+    held = holder("44")
+    load(platform, held)
+    newcomer = next(synthetic_holders("44", 1, seed=13))
+    rows = [
+        replace(newcomer, aaz500=held.aaz500),  # the newcomer's first row names a card another person holds
+        replace(newcomer, aaz500="B00000013"),
+    ]
+    write_csv(tmp_path / "holders.csv", rows)
+
+    report = bulk_import(platform, "44", tmp_path / "holders.csv", OPERATOR, workers=0)
+
+    assert ([line for line, _ in report.bad_rows], report.persons_added, report.cards_added) == ([2], 1, 1)
+    assert read_clear_holder(platform, newcomer.aac002).aac003 == newcomer.aac003
+    assert _counts(platform)[:2] == (2, 2)

@@ -38,7 +38,7 @@ from essc.core.uow import UnitOfWork
 from essc.kit.crypto import get_suite
 from essc.kit.crypto.base import CryptoSuite
 from essc.kit.fieldcrypt import BlindIndex, FieldCipher, PinnedKeys
-from essc.kit.ids import new_id
+from essc.kit.ids import new_ids
 from essc.kit.masking import mask_card_number
 from essc.kit.merkle import MemoryTree, TreeHasher
 
@@ -114,6 +114,19 @@ class Prepared:
     digests: dict[int, bytes] = field(default_factory=dict)
     bad: list[tuple[int, str]] = field(default_factory=list)
     repeated: int = 0
+    # The Merkle root of all the rows' digests: the batch's root unless the database refuses some of them.
+    root: bytes = b""
+
+    # Handed back from a worker with its rows as plain tuples: a named tuple pickles at twice the cost.
+    def __getstate__(self) -> _PreparedState:
+        return [tuple(row) for row in self.rows], self.digests, self.bad, self.repeated, self.root
+
+    def __setstate__(self, state: _PreparedState) -> None:
+        rows, self.digests, self.bad, self.repeated, self.root = state
+        self.rows = list(map(StagedRow._make, rows))
+
+
+_PreparedState = tuple[list[tuple[object, ...]], dict[int, bytes], list[tuple[int, str]], int, bytes]
 
 
 class Preparer:
@@ -134,6 +147,7 @@ class Preparer:
         header = list(setup.header)
         persons: dict[bytes, str] = {}
         cards: dict[str, bytes] = {}
+        ids = iter(new_ids(2 * len(lines)))  # at most a person and a card a line
         for number, raw in lines:
             text = decode_line(number, raw)
             row = csv_row(header, number, text) if setup.fmt == "csv" else ndjson_row(number, text)
@@ -157,7 +171,10 @@ class Preparer:
                     )
                 continue
             cards[record.aaz500] = index
-            person_id = (person_ids or {}).get(number) or persons.setdefault(index, new_id())
+            first_of_person = index not in persons
+            if first_of_person:
+                persons[index] = next(ids)
+            person_id = (person_ids or {}).get(number) or persons[index]
             sealed = person_fields(self.cipher, self.index, setup.province, person_id, record)
             out.rows.append(
                 StagedRow(
@@ -170,21 +187,35 @@ class Preparer:
                     aac002_masked=sealed["aac002_masked"],
                     aac003_masked=sealed["aac003_masked"],
                     content_digest=sealed["content_digest"],
-                    card_id=new_id(),
+                    card_id=next(ids),
                     aaz500=record.aaz500,
                     aaz501=record.aaz501,
                     aab301=record.aab301,
                     generation=record.generation,
                     bank_account_active=record.bank_account_active,
                     status=record.card_status,
+                    first_of_person=first_of_person,
                 )
             )
             leaf = row_leaf(setup.province, index, sealed["content_digest"], record)
             out.digests[number] = self.hasher.leaf(leaf)
+        out.root = MemoryTree(self.hasher, list(out.digests.values())).root()
         return out
 
 
 _WORKER: Preparer | None = None
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a server that imported the program once: a worker costs a fork, not a start-up."""
+    # A spawned worker starts an interpreter and imports the program's main module and this one again (3 CPU-s
+    # each when the modules are compiled from source); the fork server does it once, and being single-threaded
+    # it forks no lock held by another thread of the importing process.
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", __name__])
+    return context
 
 
 def _start_worker(setup: WorkerSetup) -> None:
@@ -296,30 +327,38 @@ def _merge(
         repository.stage(session, prepared.rows)
         mark = report.timed("stage", mark)
         existing = repository.resolve_staged_persons(session, province)
+        mark = report.timed("resolve", mark)
         bad = list(prepared.bad)
         for line, other in existing.elsewhere.items():
             bad.append((line, f"aac002 is already held by province {other}"))
         for line, aaz500 in existing.card_conflicts.items():
             bad.append((line, f"aaz500 {mask_card_number(aaz500)} belongs to another person"))
         dropped = set(existing.elsewhere) | set(existing.card_conflicts)
-        repository.drop_staged(session, sorted(dropped))
+        kept = [row for row in prepared.rows if row.line not in dropped]
+        firsts: dict[bytes, StagedRow] = {}
+        for row in kept:
+            firsts.setdefault(row.aac002_index, row)
+        if dropped:
+            repository.drop_staged(session, sorted(dropped))
+            # A person whose first row was dropped is inserted from its next one.
+            promoted = [row.line for row in firsts.values() if not row.first_of_person]
+            repository.mark_first_of_person(session, promoted)
         persons_added = repository.insert_staged_persons(session, now)
+        mark = report.timed("insert persons", mark)
         changed = {line: pid for line, pid in existing.changed.items() if line not in dropped}
         if changed:
             lines = [(n, raw) for n, raw in chunk.lines if n in changed]
             resealed = local.prepare(lines, changed).rows
             repository.update_persons_from(session, province, resealed, now)
+            mark = report.timed("reseal changed", mark)
         touched_cards = repository.upsert_staged_cards(session, province, now)
-        kept = [row for row in prepared.rows if row.line not in dropped]
-        firsts: dict[bytes, int] = {}
-        for row in kept:
-            if row.line not in existing.existing:
-                firsts.setdefault(row.aac002_index, row.line)
-        added_lines = set(firsts.values())
+        mark = report.timed("upsert cards", mark)
+        added_lines = {row.line for row in firsts.values() if row.line not in existing.existing}
         card_lines = {row.aaz500: row.line for row in kept}
         touched = {card_lines[number] for number in touched_cards} | added_lines | set(changed)
         leaves = [prepared.digests[row.line] for row in kept]
-        root = MemoryTree(local.hasher, leaves).root()
+        # The worker hashed the tree of all the rows; only refused rows make this process hash it again.
+        root = MemoryTree(local.hasher, leaves).root() if dropped else prepared.root
         cards_updated = len(touched_cards & existing.cards)
         uow.audit(
             BATCH_ACTION,
@@ -356,7 +395,7 @@ def _merge(
                 committed_at=now,
             )
         )
-        mark = report.timed("merge", mark)
+        mark = report.timed("ledger and audit", mark)
         uow.commit()
         report.timed("commit", mark)
     report.rows += len(leaves) + prepared.repeated + len(bad)
@@ -424,7 +463,7 @@ def bulk_import(
     executor = (
         ProcessPoolExecutor(
             workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=_worker_context(),
             initializer=_start_worker,
             initargs=(setup,),
         )
@@ -438,9 +477,11 @@ def bulk_import(
         _merge(platform, actor, local, digest=digest, chunk=chunk, prepared=prepared, report=report)
         analyzed += 1
         if analyzed in _ANALYZE_AFTER:
+            mark = time.perf_counter()
             with platform.session_factory() as session:
                 repository.analyze_holders(session)
                 session.commit()
+            report.timed("analyze", mark)
         report.seconds = time.monotonic() - started
         if progress:
             progress(report)

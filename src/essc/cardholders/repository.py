@@ -114,12 +114,13 @@ class StagedRow(NamedTuple):
     generation: int
     bank_account_active: bool
     status: str
+    first_of_person: bool  # the person's first row in the batch: the one a new person is inserted from
 
 
 _STAGED_COLUMNS = StagedRow._fields
 _STAGED_TYPES = (
     "int4", "text", "bytea", "bytea", "bytea", "bytea", "text", "text", "bytea",
-    "text", "text", "text", "text", "int4", "bool", "text",
+    "text", "text", "text", "text", "int4", "bool", "text", "bool",
 )  # fmt: skip
 _STAGING_BODY = """(
     line integer NOT NULL, person_id text NOT NULL, aac002_index {blob} NOT NULL,
@@ -127,7 +128,8 @@ _STAGING_BODY = """(
     aac002_masked text NOT NULL, aac003_masked text NOT NULL, content_digest {blob} NOT NULL,
     card_id text NOT NULL, aaz500 text NOT NULL, aaz501 text NOT NULL, aab301 text NOT NULL,
     generation integer NOT NULL, bank_account_active boolean NOT NULL, status text NOT NULL,
-    existing boolean NOT NULL DEFAULT FALSE
+    first_of_person boolean NOT NULL, existing boolean NOT NULL DEFAULT FALSE, held_by text,
+    same_content boolean
 )"""
 _SQLITE_STAGE = "INSERT INTO import_staging ({}) VALUES ({})".format(  # noqa: S608 - our own columns
     ", ".join(_STAGED_COLUMNS), ", ".join("?" for _ in _STAGED_COLUMNS)
@@ -141,6 +143,8 @@ def _is_postgresql(session: Session) -> bool:
 
 def stage(session: Session, rows: Sequence[StagedRow]) -> None:
     """Load prepared rows into this connection's empty staging table: binary COPY on PostgreSQL."""
+    # No index and no ANALYZE on the staging table: every statement of the merge reads it whole, once, and
+    # probes the unique indexes of persons and cards from it (resolve_staged_persons pins that plan).
     if _is_postgresql(session):
         session.execute(
             text(
@@ -149,7 +153,6 @@ def stage(session: Session, rows: Sequence[StagedRow]) -> None:
                 + " ON COMMIT DELETE ROWS"
             )
         )
-        session.execute(text("CREATE INDEX IF NOT EXISTS ix_import_staging ON import_staging (aac002_index)"))
         driver = session.connection().connection.driver_connection
         columns = ", ".join(_STAGED_COLUMNS)
         statement = f"COPY import_staging ({columns}) FROM STDIN (FORMAT BINARY)"
@@ -157,14 +160,9 @@ def stage(session: Session, rows: Sequence[StagedRow]) -> None:
             copy.set_types(_STAGED_TYPES)
             for row in rows:
                 copy.write_row(row)
-        # A temporary table is never analyzed by autovacuum: without this the merge's plans guess its size.
-        session.execute(text("ANALYZE import_staging"))
         return
     session.execute(
         text("CREATE TEMP TABLE IF NOT EXISTS import_staging " + _STAGING_BODY.format(blob="blob"))
-    )
-    session.execute(
-        text("CREATE INDEX IF NOT EXISTS temp.ix_import_staging ON import_staging (aac002_index)")
     )
     session.execute(text("DELETE FROM import_staging"))
     if rows:
@@ -186,17 +184,20 @@ class StagedPersons:
 def resolve_staged_persons(session: Session, province: str) -> StagedPersons:
     """Point staged rows at the persons that exist; find rows held by another province or another person."""
     found = StagedPersons()
-    session.execute(
-        text(
-            "UPDATE import_staging SET person_id = p.id, existing = TRUE FROM persons p "
-            "WHERE p.aac002_index = import_staging.aac002_index AND p.province = :province"
-        ),
-        {"province": province},
-    )
+    if _is_postgresql(session):
+        # Probe the unique indexes row by row (nested loop). Costed by default, 10,000 probes look dearer than
+        # one pass over the table, so the planner hashes the whole of persons and of cards for every batch:
+        # a batch then costs time in proportion to the rows already loaded, and a load quadratic time.
+        session.execute(text("SET LOCAL enable_hashjoin = off"))
+        session.execute(text("SET LOCAL enable_mergejoin = off"))
+    # One pass of probes: every staged row held by someone takes that person's id, province and content
+    # comparison; rows of another province are refused and dropped before anything is written from them.
     rows = session.execute(
         text(
-            "SELECT s.line, p.province, p.id, p.content_digest = s.content_digest FROM import_staging s "
-            "JOIN persons p ON p.aac002_index = s.aac002_index"
+            "UPDATE import_staging SET person_id = p.id, existing = TRUE, held_by = p.province, "
+            "same_content = p.content_digest = import_staging.content_digest FROM persons p "
+            "WHERE p.aac002_index = import_staging.aac002_index "
+            "RETURNING line, held_by, person_id, same_content"
         )
     )
     for line, held_by, person_id, same in rows:
@@ -220,24 +221,42 @@ def resolve_staged_persons(session: Session, province: str) -> StagedPersons:
             found.cards.add(aaz500)
         else:
             found.card_conflicts[line] = aaz500
+    if _is_postgresql(session):
+        session.execute(text("SET LOCAL enable_hashjoin TO DEFAULT"))
+        session.execute(text("SET LOCAL enable_mergejoin TO DEFAULT"))
     return found
 
 
 def drop_staged(session: Session, lines: Sequence[int]) -> None:
     if lines:
-        session.execute(text("DELETE FROM import_staging WHERE line = :line"), [{"line": n} for n in lines])
+        session.execute(
+            text("DELETE FROM import_staging WHERE line IN :lines").bindparams(
+                bindparam("lines", expanding=True)
+            ),
+            {"lines": list(lines)},
+        )
+
+
+def mark_first_of_person(session: Session, lines: Sequence[int]) -> None:
+    """Make these staged rows their person's first (the earlier first row was dropped)."""
+    if lines:
+        session.execute(
+            text("UPDATE import_staging SET first_of_person = TRUE WHERE line IN :lines").bindparams(
+                bindparam("lines", expanding=True)
+            ),
+            {"lines": list(lines)},
+        )
 
 
 def insert_staged_persons(session: Session, now: datetime) -> int:
-    """Insert the staged persons that do not exist yet (a person's first line in the batch); the count."""
+    """Insert the staged persons that do not exist yet, each from its first row in the batch; the count."""
     result = session.execute(
         text(
             "INSERT INTO persons (province, id, aac002_index, aac002_cipher, aac003_cipher, aac067_cipher, "
             "aac002_masked, aac003_masked, content_digest, created_at, updated_at) "
             "SELECT substr(s.aab301, 1, 2), s.person_id, s.aac002_index, s.aac002_cipher, s.aac003_cipher, "
             "s.aac067_cipher, s.aac002_masked, s.aac003_masked, s.content_digest, :now, :now "
-            "FROM import_staging s WHERE NOT s.existing AND s.line = "
-            "(SELECT min(t.line) FROM import_staging t WHERE t.aac002_index = s.aac002_index)"
+            "FROM import_staging s WHERE NOT s.existing AND s.first_of_person"
         ).bindparams(_NOW),
         {"now": now},
     )

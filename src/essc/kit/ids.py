@@ -29,6 +29,19 @@ def new_id() -> str:
     return encoded.translate(_TO_CROCKFORD).decode("ascii")
 
 
+def new_ids(count: int) -> list[str]:
+    """`count` ids as new_id makes them, all of this millisecond: for bulk loads, at a tenth of the cost."""
+    return _spelled(time.time_ns() // 1_000_000, os.urandom(10 * count))
+
+
+def _spelled(millis: int, randomness: bytes) -> list[str]:
+    # Of an id's 26 digits the first 10 spell the time (2 zero bits, 48 bits) and the other 16 exactly 10
+    # random bytes, so the base32 of all the random bytes at once cuts into their tails at every 16th digit.
+    head = _base32(millis & (1 << 48) - 1, 10)
+    tails = base64.b32encode(randomness).translate(_TO_CROCKFORD).decode("ascii")
+    return [head + tails[start : start + 16] for start in range(0, len(tails), 16)]
+
+
 def random_code(length: int) -> str:
     """Uppercase Crockford base32 string of `length` characters from a CSPRNG."""
     return "".join(secrets.choice(_CROCKFORD) for _ in range(length))
