@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import re
 import secrets
@@ -52,9 +53,9 @@ from sqlalchemy.engine import make_url
 from _harness import free_port, tail
 from essc.access import service as access
 from essc.authorisations import service as authorisations
-from essc.cardholders.importer import import_rows
-from essc.cardholders.importfile import GoodRow, HolderRecord
-from essc.cardholders.synthetic import synthetic_holders
+from essc.cardholders.bulk import bulk_import
+from essc.cardholders.importfile import GoodRow, HolderRecord, parse_file
+from essc.cardholders.synthetic import write_parallel
 from essc.channels import service as channels
 from essc.core.context import Actor, RequestContext
 from essc.core.db import make_engine
@@ -274,15 +275,28 @@ class Scene:
     issue_failures: Counter[str]
 
 
-def load_parties(url: str, settings: Settings, holders: int) -> tuple[bytes, bytes]:
-    """Migrate, load holders through the importer, register the channel and province 44's card system."""
+def load_parties(
+    url: str, settings: Settings, holders: int, folder: Path
+) -> tuple[tuple[bytes, bytes], Path]:
+    """Migrate, bulk-load holders as `essc import` does, register the channel and province 44's card system.
+
+    Returns the two keys and the holder file, whose first normal cards get their e-cards issued.
+    """
     upgrade(url)
     platform = build_platform(settings)
     try:
-        rows = (GoodRow(i + 2, r) for i, r in enumerate(synthetic_holders(PROVINCE, holders)))
-        report = import_rows(platform, PROVINCE, rows, Actor.operator("bench"))
+        holder_file = folder / "holders.csv"
+        started = time.monotonic()
+        write_parallel(holder_file, PROVINCE, holders, workers=2 if holders >= 100_000 else 1)
+        written = time.monotonic() - started
+        report = bulk_import(platform, PROVINCE, holder_file, Actor.operator("bench"), workers=2)
         if report.bad_rows or report.persons_added != holders:
             raise SystemExit(f"loading the holders went wrong: {report}")
+        print(
+            f"  {holders:,} holders written in {written:.0f} s and imported in "
+            f"{time.monotonic() - started - written:.0f} s",
+            file=sys.stderr,
+        )
         channel_key = platform.suite.generate_private_key()
         province_key = platform.suite.generate_private_key()
         with UnitOfWork(platform, RequestContext(actor=Actor.operator("bench"))) as uow:
@@ -303,9 +317,19 @@ def load_parties(url: str, settings: Settings, holders: int) -> tuple[bytes, byt
             caller = access.register_caller(uow, "province", PROVINCE, "Bench province card system")
             access.add_key(uow, caller, KEY_ID, province_key.public_key().to_pem())
             uow.commit()
-        return channel_key.to_pem(), province_key.to_pem()
+        return (channel_key.to_pem(), province_key.to_pem()), holder_file
     finally:
         platform.close()
+
+
+def issuable(holder_file: Path, at_most: int | None) -> list[HolderRecord]:
+    """The holders of the file's first `at_most` normal cards (every normal card when None)."""
+    normal = (
+        row.record
+        for row in parse_file(holder_file)
+        if isinstance(row, GoodRow) and row.record.card_status == "normal"
+    )
+    return list(itertools.islice(normal, at_most))
 
 
 def _client(http: httpx.Client, suite: CryptoSuite, caller: str, key_pem: bytes) -> EsscClient:
@@ -332,9 +356,13 @@ def _attestation(reference: str) -> dict[str, object]:
 
 
 def build_scene(
-    base_url: str, suite: CryptoSuite, keys: tuple[bytes, bytes], args: argparse.Namespace
+    base_url: str,
+    suite: CryptoSuite,
+    keys: tuple[bytes, bytes],
+    records: list[HolderRecord],
+    args: argparse.Namespace,
 ) -> Scene:
-    """Through the API: an institution, its terminals each in a MAC session, e-cards for every normal card."""
+    """Through the API: an institution, its terminals each in a MAC session, e-cards for the given holders."""
     channel_pem, province_pem = keys
     terminals = []
     with httpx.Client(base_url=base_url, timeout=60.0) as http:
@@ -364,7 +392,6 @@ def build_scene(
             assert terminal.session is not None
             terminals.append(Terminal(terminal_no, *terminal.session))
 
-    records = [r for r in synthetic_holders(PROVINCE, args.holders) if r.card_status == "normal"]
     failures: Counter[str] = Counter()
     issuers = 4
 
@@ -924,7 +951,7 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
         )
         suite = get_suite(settings.crypto_suite)
         print(f"loading {args.holders:,} holders through the importer ...", file=sys.stderr)
-        keys = load_parties(url, settings, args.holders)
+        keys, holder_file = load_parties(url, settings, args.holders, folder)
         version = server_version(url)
         env = {
             **os.environ,
@@ -944,7 +971,8 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
                 for name in (n for n in APPS if n != UNAUDITED or args.audit_cost):
                     servers[name] = start_server(name, args.server, args.workers, env, folder)
                 print("registering terminals and issuing e-cards through the API ...", file=sys.stderr)
-                scene = build_scene(servers[PLATFORM].base_url, suite, keys, args)
+                records = issuable(holder_file, args.issue)
+                scene = build_scene(servers[PLATFORM].base_url, suite, keys, records, args)
                 if not scene.sign_nos:
                     raise SystemExit(f"no e-card could be issued: {dict(scene.issue_failures)}")
                 analyze(url)
@@ -985,6 +1013,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--holders", type=int, default=2_000, help="synthetic holders loaded; e-cards issued to normal cards"
+    )
+    parser.add_argument(
+        "--issue",
+        type=int,
+        default=None,
+        help="e-cards issued to the file's first N normal cards (default: every normal card)",
     )
     parser.add_argument("--terminals", type=int, default=8, help="terminals, each in its own MAC session")
     parser.add_argument(

@@ -197,6 +197,12 @@ def _request(
         "/v1/login-codes/scan": {"code": login_code, "signNo": sign_no},
         "/v1/login-codes/confirm": {"code": login_code, "signNo": sign_no, "busiSeq": "not-a-real-busi-seq"},
         "/v1/login-codes/deny": {"code": login_code, "signNo": sign_no},
+        "/v1/oidc/app-logins": {
+            "clientId": "rp-not-registered",
+            "requestUri": "urn:ietf:params:oauth:request_uri:not-a-real-one",
+            "signNo": sign_no,
+            "busiSeq": "not-a-real-busi-seq",
+        },
     }
     concrete = (
         path.replace("{sign_no}", sign_no)

@@ -787,6 +787,9 @@ def app_login(uow: UnitOfWork, channel: Channel, request: AppLoginIn) -> AppLogi
     The channel must be authorised for login in the holder's province and the e-card active in it
     (authorise_sign_no, under the route's function); the request_uri is spent here, no page is shown.
     """
+    # The channel's standing first: a channel not authorised for login learns nothing of pushed requests.
+    issuance, ecard, _person, card = authorise_sign_no(uow, channel, request.sign_no)
+    ensure_usable(issuance, card)
     rp = repository.relying_party(uow.session, request.client_id)
     if rp is None or not request.request_uri.startswith(REQUEST_URI_PREFIX):
         raise AuthorizationRequestUnknown(f"no pending authorization request of {request.client_id}")
@@ -794,8 +797,6 @@ def app_login(uow: UnitOfWork, channel: Channel, request: AppLoginIn) -> AppLogi
     # authenticated and the holder proved by a busiSeq, so only the relying party's limit applies.
     if not _within_limits(uow, rp.client_id, per_address=False):
         raise AppLoginsLimited("too many logins for this relying party or from this source; wait a minute")
-    issuance, ecard, _person, card = authorise_sign_no(uow, channel, request.sign_no)
-    ensure_usable(issuance, card)
     now = uow.clock.now()
     digest = _tokens(uow).digest(request.request_uri.removeprefix(REQUEST_URI_PREFIX))
     row = repository.pushed(uow.session, digest, rp.client_id, now)

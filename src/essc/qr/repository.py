@@ -91,7 +91,6 @@ class UseRecords(NamedTuple):
 
     @classmethod
     def fresh(cls, stamp: AuditStamp) -> UseRecords:
-        # Entry ids sort by time: the clear read is recorded before the use, as the service orders them.
         return cls(stamp, new_id(), new_id(), new_id(), new_id())
 
     def params(self) -> dict[str, Any]:
