@@ -591,6 +591,20 @@ def kiosk_login(uow: UnitOfWork, interaction: str, essc_no: str, pin: str, conse
     row, rp = _live_page(uow, interaction)
     _limit(uow, rp.client_id)
     ecard = repository.ecard_by_number(uow.session, essc_no.strip())
+    return _password_login(uow, row, rp, ecard, pin=pin, consent=consent, method=AuthMethod.KIOSK_PASSWORD)
+
+
+def _password_login(
+    uow: UnitOfWork,
+    row: Authorization,
+    rp: RelyingParty,
+    ecard: Ecard | None,
+    *,
+    pin: str,
+    consent: bool,
+    method: AuthMethod,
+) -> str:
+    """The password of the holder a kiosk found (None: none), then the code; one refusal for every miss."""
     if ecard is None:
         _pretend_kdf(uow.platform.suite, uow.platform.keys.data_key(KeyPurpose.PASSWORD_PEPPER).secret, pin)
         raise _refused()
@@ -603,13 +617,7 @@ def kiosk_login(uow: UnitOfWork, interaction: str, essc_no: str, pin: str, conse
     if refusal is not None:
         raise refusal
     return _issue_code(
-        uow,
-        row,
-        rp,
-        province=ecard.province,
-        ecard_id=ecard.id,
-        method=AuthMethod.KIOSK_PASSWORD,
-        consent=consent,
+        uow, row, rp, province=ecard.province, ecard_id=ecard.id, method=method, consent=consent
     )
 
 
@@ -837,26 +845,7 @@ def kiosk_chip_login(uow: UnitOfWork, interaction: str, card: ChipLogin, pin: st
     _limit(uow, rp.client_id)
     assert row.chip_challenge is not None  # set when the page opened
     ecard = _chip_holder(uow, row.chip_challenge, card)
-    if ecard is None:
-        _pretend_kdf(uow.platform.suite, uow.platform.keys.data_key(KeyPurpose.PASSWORD_PEPPER).secret, pin)
-        raise _refused()
-    if check_password(uow, ecard, pin, relying_party=rp.client_id).outcome is not PasswordOutcome.MATCHED:
-        raise _refused()
-    found = repository.holder(uow.session, ecard.province, ecard.id)
-    if found is None or not card_is_usable(found[2].status):
-        raise _refused()
-    refusal = login_refusal(uow, rp, ecard.province)
-    if refusal is not None:
-        raise refusal
-    return _issue_code(
-        uow,
-        row,
-        rp,
-        province=ecard.province,
-        ecard_id=ecard.id,
-        method=AuthMethod.KIOSK_CHIP,
-        consent=consent,
-    )
+    return _password_login(uow, row, rp, ecard, pin=pin, consent=consent, method=AuthMethod.KIOSK_CHIP)
 
 
 @dataclass(frozen=True, slots=True)
