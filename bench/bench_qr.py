@@ -1070,7 +1070,9 @@ def _print_server_tracebacks(folder: Path) -> None:
         text = log.read_text(errors="replace")
         start = text.rfind("Traceback (most recent call last)")
         if start >= 0:
-            excerpt = text[start:][:6000]
+            excerpt = text[start:]
+            if len(excerpt) > 6000:  # the innermost frames and the exception itself are at the end
+                excerpt = excerpt[:1500] + "\n  ...\n" + excerpt[-4500:]
             print(f"\n  last traceback in the {log.stem} server's log:\n{excerpt}", file=sys.stderr)
 
 

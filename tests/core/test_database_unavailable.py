@@ -61,6 +61,13 @@ def test_a_signed_request_whose_caller_cannot_be_read_answers_database_unavailab
     assert answer.headers["retry-after"] == "1"
 
 
+def _as_sqlalchemy_wraps(error: Exception) -> sa_exc.DBAPIError:
+    """A driver error as a request meets it: asyncpg's, in the adapter's error, in SQLAlchemy's DBAPIError."""
+    adapted = Exception(str(error))
+    adapted.__cause__ = error
+    return sa_exc.DBAPIError("SELECT 1", {}, adapted)
+
+
 @pytest.mark.parametrize(
     "failure",
     [
@@ -70,6 +77,11 @@ def test_a_signed_request_whose_caller_cannot_be_read_answers_database_unavailab
         asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
         asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
         asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+        asyncpg.exceptions.InterfaceError("connection is closed"),
+        _as_sqlalchemy_wraps(asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already")),
+        _as_sqlalchemy_wraps(
+            asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
+        ),
     ],
 )
 def test_failures_to_reach_the_database_are_named(failure: Exception) -> None:
@@ -82,6 +94,8 @@ def test_failures_to_reach_the_database_are_named(failure: Exception) -> None:
         ValueError("a bug"),
         sa_exc.IntegrityError("INSERT", {}, Exception("duplicate key")),
         sa_exc.ProgrammingError("SELECT", {}, Exception("syntax error")),
+        asyncpg.exceptions.InterfaceError("cannot perform operation: another operation is in progress"),
+        _as_sqlalchemy_wraps(asyncpg.exceptions.UniqueViolationError("duplicate key")),
     ],
 )
 def test_other_errors_are_not_taken_for_an_unreachable_database(failure: Exception) -> None:

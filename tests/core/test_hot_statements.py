@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 
-from essc.core.db import HotStatement, run_on_loop, table_of
+from essc.core.db import HotStatement, run_on_loop, table_of, unavailable
 from essc.core.platform import Platform
 from essc.kit.ids import new_id
 from essc.qr.models import CardUsage
@@ -146,3 +146,73 @@ def test_statements_of_one_transaction_share_it_and_a_new_transaction_gets_its_o
             ]
 
     drive(check)
+
+
+def test_a_statement_of_a_session_in_autocommit_commits_alone_and_holds_no_connection(
+    platform: Platform, drive: Drive
+) -> None:
+    def check() -> None:
+        ecard_id = new_id()
+        with platform.single_statement_factory() as session:
+            _INSERT.execute(session, _usage(ecard_id, datetime.now(UTC)))
+            # On PostgreSQL the write is already committed, seen from another session before this one ends;
+            # SQLite keeps its local transaction until the session commits.
+            dialect = session.get_bind().dialect
+            if dialect.name == "postgresql":
+                if dialect.driver == "asyncpg":  # requests: the statement took a pooled connection of its own
+                    assert not session.in_transaction()
+                with platform.session_factory() as other:
+                    assert len(_BY_ECARD.execute(other, {"p": "44", "e": ecard_id}).rows) == 1
+            session.commit()
+        with platform.session_factory() as session:
+            assert len(_BY_ECARD.execute(session, {"p": "44", "e": ecard_id}).rows) == 1
+
+    drive(check)
+
+
+def test_a_connection_lost_under_a_statement_is_taken_out_of_the_pool_with_its_generation(
+    platform: Platform, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("an embedded SQLite database has no connection to lose")
+    ecard_id = new_id()
+    read = {"p": "44", "e": ecard_id}
+
+    def statements(count: int) -> None:
+        for _ in range(count):
+            with platform.single_statement_factory() as session:
+                _BY_ECARD.execute(session, read)
+
+    def lose_every_connection() -> None:
+        with platform.session_factory() as session:
+            session.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+
+    async def run() -> list[str]:
+        outcomes: list[str] = []
+        try:
+            engine = platform.loop_engine().engine
+            held = [await engine.connect() for _ in range(3)]  # three connections in the pool
+            for connection in held:
+                await connection.close()
+            lose_every_connection()
+            for _ in range(4):
+                try:
+                    await run_on_loop(statements, 1)
+                    outcomes.append("ok")
+                except Exception as exc:
+                    outcomes.append(type(exc).__name__ if unavailable(exc) is not None else f"other {exc!r}")
+        finally:
+            await platform.close_loop()
+        return outcomes
+
+    outcomes = asyncio.run(run())
+    # One statement met a dead connection and failed as the database being out of reach; the pool then
+    # dropped the others made before it, so the rest got new ones.
+    assert outcomes[1:] == ["ok", "ok", "ok"], outcomes
+    assert outcomes[0] != "ok", outcomes
+    assert not outcomes[0].startswith("other"), outcomes

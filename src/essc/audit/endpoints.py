@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from essc.audit import service
@@ -24,10 +23,8 @@ from essc.audit.schemas import (
     LeavesOut,
 )
 from essc.core.context import Actor, RequestContext
-from essc.core.db import run_on_loop
-from essc.core.deps import get_platform, requires
-from essc.core.platform import Platform
-from essc.core.routing import api_router
+from essc.core.deps import hand_over_unit_of_work, platform_of, requires
+from essc.core.routing import api_router, opens_unit_of_work
 from essc.core.uow import UnitOfWork
 from essc.kit.checkpoints import InvalidNote
 from essc.kit.errors import EsscError
@@ -44,22 +41,20 @@ def _public(*raises: type[EsscError]) -> list[Any]:
 LOG = "/v1/audit/logs/{log}"
 
 
-async def reader_uow(platform: Annotated[Platform, Depends(get_platform)]) -> AsyncIterator[UnitOfWork]:
+@opens_unit_of_work
+async def reader_uow(request: Request) -> UnitOfWork:
     """A unit of work for an anonymous reader or a witness (whose cosignature is its own authentication)."""
+    platform = platform_of(request)
     uow = UnitOfWork(
         platform,
         RequestContext(actor=Actor(kind="public", id="anonymous")),
         platform.loop_engine().sessions(),
     )
-    try:
-        yield uow
-        if uow.session.in_transaction():
-            await run_on_loop(uow.commit)
-    finally:
-        await uow.close_on_loop()
+    hand_over_unit_of_work(request, uow)
+    return uow
 
 
-ReaderUoW = Annotated[UnitOfWork, Depends(reader_uow, scope="function")]
+ReaderUoW = Annotated[UnitOfWork, Depends(reader_uow)]
 
 
 def _checkpoint(uow: UnitOfWork, log: str) -> str:

@@ -122,9 +122,21 @@ def wait_on_loop(awaitable: Awaitable[_T]) -> _T:
 
 
 def make_session_factory(
-    engine: Engine, session_class: type[OrmSession] = OrmSession
+    engine: Engine, session_class: type[OrmSession] = OrmSession, *, stand_alone: bool = False
 ) -> sessionmaker[OrmSession]:
-    return sessionmaker(bind=engine, class_=session_class, autoflush=False, expire_on_commit=False)
+    """Sessions on `engine`; `stand_alone` marks sessions whose every statement commits by itself."""
+    return sessionmaker(
+        bind=engine,
+        class_=session_class,
+        autoflush=False,
+        expire_on_commit=False,
+        info={_STAND_ALONE: True} if stand_alone else None,
+    )
+
+
+# Session.info: the session's statements run in autocommit (PostgreSQL), so a hot statement needs no
+# transaction of the session's and can take a pooled connection for itself (HotStatement).
+_STAND_ALONE = "essc.stand_alone"
 
 
 class DatabaseUnavailable(EsscError):
@@ -146,9 +158,21 @@ _UNREACHABLE = (
 )
 
 
+def _unreachable(exc: BaseException | None) -> bool:
+    if isinstance(exc, asyncpg.exceptions.InterfaceError):
+        return "connection is closed" in str(exc)  # asyncpg's word for a connection the server dropped
+    return isinstance(exc, _UNREACHABLE)
+
+
 def unavailable(exc: BaseException) -> DatabaseUnavailable | None:
     """The named 503 for a failure to reach the database (retry shortly), or None for any other error."""
-    if isinstance(exc, _UNREACHABLE) or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated):
+    # SQLAlchemy wraps a driver's error (DBAPIError.orig); its asyncpg adapter wraps asyncpg's in turn
+    # (the adapted error's __cause__): "too many clients" reaches a request as a bare DBAPIError.
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else None
+    wrapped = (exc, orig, orig.__cause__ if orig is not None else None)
+    if any(_unreachable(e) for e in wrapped) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    ):
         return DatabaseUnavailable(
             f"the database cannot serve this request now ({type(exc).__name__}); try again shortly (a retry "
             "with the same Idempotency-Key answers what the first attempt did, if it did anything)",
@@ -199,16 +223,17 @@ class OneStatementSession(OrmSession):
         super().flush(objects)
 
 
-def _statements_stand_alone(engine: Engine) -> Engine:
+def _statements_stand_alone(engine: Engine) -> tuple[Engine, bool]:
     """PostgreSQL in autocommit (each statement commits by itself); SQLite keeps its local transactions."""
     if engine.dialect.name == "sqlite":
-        return engine
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+        return engine, False
+    return engine.execution_options(isolation_level="AUTOCOMMIT"), True
 
 
 def make_reading_factory(engine: Engine) -> sessionmaker[OrmSession]:
     """Sessions of work that only reads (ReadingSession), without BEGIN and COMMIT round trips."""
-    return make_session_factory(_statements_stand_alone(engine), ReadingSession)
+    bound, stand_alone = _statements_stand_alone(engine)
+    return make_session_factory(bound, ReadingSession, stand_alone=stand_alone)
 
 
 def make_single_statement_factory(engine: Engine) -> sessionmaker[OrmSession]:
@@ -216,12 +241,14 @@ def make_single_statement_factory(engine: Engine) -> sessionmaker[OrmSession]:
 
     Code using these sessions still calls commit() where a write must last (SQLite's transactions).
     """
-    return make_session_factory(_statements_stand_alone(engine))
+    bound, stand_alone = _statements_stand_alone(engine)
+    return make_session_factory(bound, stand_alone=stand_alone)
 
 
 def make_one_statement_factory(engine: Engine) -> sessionmaker[OrmSession]:
     """Sessions of work that writes in one statement (OneStatementSession), in autocommit on PostgreSQL."""
-    return make_session_factory(_statements_stand_alone(engine), OneStatementSession)
+    bound, stand_alone = _statements_stand_alone(engine)
+    return make_session_factory(bound, OneStatementSession, stand_alone=stand_alone)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -344,6 +371,10 @@ class HotStatement:
         self, session: OrmSession, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> HotResult:
         """Run with one parameter set (rows returned) or several (an executemany: no rows)."""
+        if session.info.get(_STAND_ALONE):
+            engine = session.get_bind()
+            if isinstance(engine, Engine) and engine.dialect.driver == "asyncpg":
+                return self._stand_alone(engine, params)
         connection = _transaction_connection(session)
         dialect = connection.dialect
         if dialect.name != "postgresql":
@@ -352,6 +383,18 @@ class HotStatement:
                 return HotResult([], affected_rows(result))
             rows = [tuple(row) for row in result]
             return HotResult(rows, len(rows))  # pysqlite counts no rows for a statement with RETURNING
+        compiled = self._compiled_for(dialect, params)
+        if dialect.driver == "asyncpg":
+            try:
+                return compiled.run_asyncpg(connection, params)
+            except BaseException as exc:
+                forget_if_lost(connection.engine, connection.connection, exc)
+                raise
+        return compiled.run_psycopg(connection, params)
+
+    def _compiled_for(
+        self, dialect: Dialect, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> _DriverSql:
         first = params if isinstance(params, Mapping) else params[0]
         columns = tuple(first) if self.columns_from_params else ()
         compiled = self._compiled.get((dialect.driver, columns))
@@ -359,9 +402,26 @@ class HotStatement:
             compiled = self._compiled[(dialect.driver, columns)] = _DriverSql.compile(
                 self.statement, dialect, columns
             )
-        if dialect.driver == "asyncpg":
-            return compiled.run_asyncpg(connection, params)
-        return compiled.run_psycopg(connection, params)
+        return compiled
+
+    def _stand_alone(
+        self, engine: Engine, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> HotResult:
+        """Run on a pooled driver connection of its own, outside any transaction (the session autocommits).
+
+        The session's own connection would cost a session transaction, a Connection and the switch to
+        autocommit and back on every request: more than twice the driver's work (measured in
+        bench/bench_qr.py). The connection goes back to the pool as soon as the statement is done.
+        """
+        compiled = self._compiled_for(engine.dialect, params)
+        pooled = engine.raw_connection()
+        try:
+            return compiled.run_on_driver(pooled.driver_connection, params)
+        except BaseException as exc:
+            forget_if_lost(engine, pooled, exc)
+            raise
+        finally:
+            pooled.close()
 
 
 class _DriverSql:
@@ -412,7 +472,12 @@ class _DriverSql:
         # it must open it too, or it would run (and commit) on its own.
         if adapted._transaction is None and not adapted.autocommit:
             await_(adapted._start_transaction())
-        driver = adapted.driver_connection
+        return self.run_on_driver(adapted.driver_connection, params)
+
+    def run_on_driver(
+        self, driver: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> HotResult:
+        """Run on an asyncpg connection as it is (in its transaction, if one is open on it)."""
         if isinstance(params, Mapping):
             merged = self._with_literals(params)
             args = [merged[name] for name in self.positions]
@@ -424,6 +489,18 @@ class _DriverSql:
         batches = [[merged[name] for name in self.positions] for merged in map(self._with_literals, params)]
         await_(driver.executemany(self.sql, batches))
         return HotResult([], len(batches))  # asyncpg reports no count for a batch; each row is one statement
+
+
+def forget_if_lost(engine: Engine, pooled: Any, error: BaseException) -> None:
+    """After an error on a pooled connection: a connection that is gone takes its generation out of the pool.
+
+    What SQLAlchemy does for the statements it runs itself: after a restart or failover every connection
+    made before it is dead, and each would cost a request an error if handed out again.
+    """
+    driver = getattr(pooled, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if callable(is_closed) and is_closed():
+        engine.pool._invalidate(pooled, error)
 
 
 def _status_count(status: str) -> int:

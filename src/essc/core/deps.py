@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -16,6 +16,7 @@ from essc.core.conflicts import conflict_of
 from essc.core.context import CALLER, SESSION_FENCES, Actor, RequestContext
 from essc.core.db import run_on_loop
 from essc.core.platform import Platform
+from essc.core.routing import hand_over, opens_unit_of_work
 from essc.core.uow import UnitOfWork
 from essc.kit import wire
 from essc.kit.errors import EsscError
@@ -147,9 +148,8 @@ def _declared(request: Request) -> SignedPolicy | PublicPolicy | None:
     return declaration_of(route) if isinstance(route, APIRoute) else None
 
 
-@asynccontextmanager
-async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
-    """The request's unit of work on the event loop's engine; the request owns its commit."""
+def open_unit_of_work(request: Request, actor: Actor) -> UnitOfWork:
+    """The request's unit of work on the event loop's engine, handed to its route to end."""
     platform = platform_of(request)
     caller: AuthenticatedCaller | None = getattr(request.state, CALLER, None)
     declared = _declared(request)
@@ -165,46 +165,54 @@ async def _uow(request: Request, actor: Actor) -> AsyncIterator[UnitOfWork]:
     engine = platform.loop_engine()
     if work is Work.READS_ONLY:
         reader = UnitOfWork(platform, context, engine.reads())
-        try:
-            yield reader  # nothing to commit: its session refuses every write
-        finally:
-            await reader.close_on_loop()
-        return
+        hand_over_unit_of_work(request, reader, commits=False)  # its session refuses every write
+        return reader
     fences = getattr(request.state, SESSION_FENCES, ())
     # The fence of an Idempotency-Key is a second statement that must commit with the change.
     alone = work is Work.ONE_STATEMENT and not fences and engine.engine.dialect.name == "postgresql"
     uow = UnitOfWork(platform, context, engine.one_statement() if alone else engine.sessions())
     for fence in fences:
         fence(uow.session)
+    hand_over_unit_of_work(request, uow)
+    return uow
+
+
+def hand_over_unit_of_work(request: Request, uow: UnitOfWork, *, commits: bool = True) -> None:
+    """Have the route end `uow` once its endpoint answered: committed (when it `commits`), then closed."""
+    hand_over(request, functools.partial(_finish, uow, commits=commits))
+
+
+async def _finish(uow: UnitOfWork, error: BaseException | None, *, commits: bool) -> None:
+    """Commit what the route did, or what its error asks to keep, then close; a lost race is a named 409."""
     try:
-        try:
-            yield uow
+        if error is None:
+            if commits:
+                await run_on_loop(uow.commit)
+        elif isinstance(error, EsscError) and error.persist_changes:
             await run_on_loop(uow.commit)
-        except IntegrityError as exc:
-            # A concurrent request wrote the same unique row first: a named 409, not a 500.
-            conflict = conflict_of(exc)
-            if conflict is None:
-                raise
-            raise conflict from exc
-    except EsscError as exc:
-        if exc.persist_changes:
-            await run_on_loop(uow.commit)
-        raise
+    except IntegrityError as exc:
+        # A concurrent request wrote the same unique row first: a named 409, not a 500.
+        conflict = conflict_of(exc)
+        if conflict is None:
+            raise
+        raise conflict from exc
     finally:
         await uow.close_on_loop()
+    if isinstance(error, IntegrityError) and (conflict := conflict_of(error)) is not None:
+        raise conflict from error  # raised by a flush inside the route
 
 
 def _party_uow(
     kind: str, serves: str, actor: Callable[[AuthenticatedCaller], Actor]
-) -> Callable[[Request], AsyncIterator[UnitOfWork]]:
+) -> Callable[[Request], Awaitable[UnitOfWork]]:
     """A dependency giving a unit of work to an authenticated caller of one kind, refusing the others."""
 
-    async def party_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    @opens_unit_of_work
+    async def party_uow(request: Request) -> UnitOfWork:
         caller = authenticated_caller(request)
         if caller.kind != kind:
             raise WrongCallerKind(f"this endpoint serves {serves}, not {caller.kind}s")
-        async with _uow(request, actor(caller)) as uow:
-            yield uow
+        return open_unit_of_work(request, actor(caller))
 
     party_uow.__name__ = f"{kind}_uow"
     return party_uow
@@ -224,8 +232,9 @@ def caller_of(request: Request) -> AuthenticatedCaller:
     return caller
 
 
-# Function scope: the unit of work commits when the endpoint returns, before its answer leaves.
-ChannelUoW = Annotated[UnitOfWork, Depends(channel_uow, scope="function")]
-ProvinceUoW = Annotated[UnitOfWork, Depends(province_uow, scope="function")]
-TerminalUoW = Annotated[UnitOfWork, Depends(terminal_uow, scope="function")]
-MinistryUoW = Annotated[UnitOfWork, Depends(ministry_uow, scope="function")]
+# The route (essc.core.routing.LoopRoute) commits the unit of work when the endpoint returns, before its
+# answer leaves.
+ChannelUoW = Annotated[UnitOfWork, Depends(channel_uow)]
+ProvinceUoW = Annotated[UnitOfWork, Depends(province_uow)]
+TerminalUoW = Annotated[UnitOfWork, Depends(terminal_uow)]
+MinistryUoW = Annotated[UnitOfWork, Depends(ministry_uow)]

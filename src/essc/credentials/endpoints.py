@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Response, status
+from fastapi import Depends, Path, Request, Response, status
 
 from essc.core.conflicts import ConcurrentWrite
 from essc.core.context import Actor, RequestContext
-from essc.core.deps import ChannelUoW, get_platform, requires
+from essc.core.deps import ChannelUoW, get_platform, hand_over_unit_of_work, platform_of, requires
 from essc.core.platform import Platform
-from essc.core.routing import api_router
+from essc.core.routing import api_router, opens_unit_of_work
 from essc.core.uow import UnitOfWork
 from essc.credentials import service
 from essc.credentials.errors import StatusListNotFound
@@ -25,20 +24,17 @@ router = api_router(tags=["credentials"])
 STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
 
 
-async def public_uow(platform: Annotated[Platform, Depends(get_platform)]) -> AsyncIterator[UnitOfWork]:
+@opens_unit_of_work
+async def public_uow(request: Request) -> UnitOfWork:
     """A read-only unit of work for an anonymous reader, on the event loop's engine."""
-    uow = UnitOfWork(
-        platform,
-        RequestContext(actor=Actor(kind="public", id="anonymous")),
-        platform.loop_engine().sessions(),
-    )
-    try:
-        yield uow
-    finally:
-        await uow.close_on_loop()
+    platform = platform_of(request)
+    context = RequestContext(actor=Actor(kind="public", id="anonymous"))
+    uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
+    hand_over_unit_of_work(request, uow, commits=False)
+    return uow
 
 
-PublicUoW = Annotated[UnitOfWork, Depends(public_uow, scope="function")]
+PublicUoW = Annotated[UnitOfWork, Depends(public_uow)]
 
 
 @router.post(

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from essc.core.context import Actor, RequestContext
-from essc.core.deps import get_platform, requires
-from essc.core.platform import Platform
-from essc.core.routing import api_router
+from essc.core.deps import hand_over_unit_of_work, platform_of, requires
+from essc.core.routing import api_router, opens_unit_of_work
 from essc.core.uow import UnitOfWork
 from essc.directory import page, service
 from essc.directory.errors import UnknownProvince
@@ -23,17 +21,17 @@ router = api_router(tags=["public"])
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-async def public_uow(platform: Annotated[Platform, Depends(get_platform)]) -> AsyncIterator[UnitOfWork]:
+@opens_unit_of_work
+async def public_uow(request: Request) -> UnitOfWork:
     """A read-only unit of work for an anonymous reader, on the event loop's engine."""
+    platform = platform_of(request)
     context = RequestContext(actor=Actor(kind="public", id="anonymous"))
     uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
-    try:
-        yield uow
-    finally:
-        await uow.close_on_loop()
+    hand_over_unit_of_work(request, uow, commits=False)
+    return uow
 
 
-PublicUoW = Annotated[UnitOfWork, Depends(public_uow, scope="function")]
+PublicUoW = Annotated[UnitOfWork, Depends(public_uow)]
 
 
 @router.get(

@@ -23,10 +23,17 @@ def _base32(value: int, length: int) -> str:
 def new_id() -> str:
     """26-character ULID-like id: 48-bit millisecond time then 80 random bits."""
     millis = time.time_ns() // 1_000_000
-    value = ((millis & (1 << 48) - 1) << 80) | int.from_bytes(os.urandom(10), "big")
-    # 26 digits are 130 bits: the 128-bit value after two zero bits, then six bits of padding to 17 bytes.
-    encoded = base64.b32encode((value << 6).to_bytes(17, "big"))[:26]
-    return encoded.translate(_TO_CROCKFORD).decode("ascii")
+    return spell_id(((millis & (1 << 48) - 1) << 80) | int.from_bytes(os.urandom(10), "big"))
+
+
+# Every pair of digits, by the 10 bits they spell: an id is 13 look-ups (every request makes a few ids).
+_PAIRS = [high + low for high in _CROCKFORD for low in _CROCKFORD]
+_PAIR_SHIFTS = range(120, -1, -10)
+
+
+def spell_id(value: int) -> str:
+    """A 128-bit id value as its 26 digits: the 130 bits of two zero bits and the value, ten at a time."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 def new_ids(count: int) -> list[str]:

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import Depends, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from sqlalchemy.exc import IntegrityError
 
-from essc.core.conflicts import conflict_of
 from essc.core.context import Actor, RequestContext
 from essc.core.db import run_on_loop
-from essc.core.deps import ChannelUoW, MinistryUoW, ProvinceUoW, caller_of, get_platform, requires
+from essc.core.deps import (
+    ChannelUoW,
+    MinistryUoW,
+    ProvinceUoW,
+    caller_of,
+    get_platform,
+    hand_over_unit_of_work,
+    requires,
+)
 from essc.core.platform import Platform
-from essc.core.routing import api_router
+from essc.core.routing import api_router, opens_unit_of_work
 from essc.core.uow import UnitOfWork
 from essc.ecards.endpoints import CurrentChannel
 from essc.ecards.errors import SIGN_NO_REFUSALS, BusiSeqInvalid, CardNotActive, EcardUnlinked
 from essc.kit.codes import MalformedCode
-from essc.kit.errors import EsscError, MalformedKey
+from essc.kit.errors import MalformedKey
 from essc.kit.qrimage import UnrenderablePayload
 from essc.oidc import page, service
 from essc.oidc.errors import (
@@ -68,7 +73,8 @@ FORM = "application/x-www-form-urlencoded"
 CLIENT_AUTH_REFUSALS = (InvalidClient, UnauthorizedClient, InvalidRequest, MalformedKey)
 
 
-async def oidc_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+@opens_unit_of_work
+async def oidc_uow(request: Request) -> UnitOfWork:
     """The unit of work of an OAuth or login-page request: no signed caller, committed when it returns."""
     platform: Platform = request.app.state.platform
     context = RequestContext(
@@ -78,24 +84,11 @@ async def oidc_uow(request: Request) -> AsyncIterator[UnitOfWork]:
         function=Function.LOGIN.value,
     )
     uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
-    try:
-        try:
-            yield uow
-            await run_on_loop(uow.commit)
-        except IntegrityError as exc:
-            conflict = conflict_of(exc)
-            if conflict is None:
-                raise
-            raise conflict from exc
-    except EsscError as exc:
-        if exc.persist_changes:
-            await run_on_loop(uow.commit)
-        raise
-    finally:
-        await uow.close_on_loop()
+    hand_over_unit_of_work(request, uow)
+    return uow
 
 
-OidcUoW = Annotated[UnitOfWork, Depends(oidc_uow, scope="function")]
+OidcUoW = Annotated[UnitOfWork, Depends(oidc_uow)]
 
 
 async def _form(request: Request) -> dict[str, list[str]]:

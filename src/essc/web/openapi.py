@@ -21,7 +21,7 @@ import copy
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, get_args, get_type_hints
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
@@ -47,7 +47,7 @@ from essc.core.db import DatabaseUnavailable
 from essc.core.deps import declared_errors, policy_of
 from essc.core.nonces import NonceStoreRecovering, NonceStoreUnavailable
 from essc.core.problems import PROBLEM_MEDIA_TYPE
-from essc.core.uow import UnitOfWork
+from essc.core.routing import is_opening_unit_of_work
 from essc.idempotency.errors import (
     IdempotencyAnswerLost,
     IdempotencyInProgress,
@@ -268,18 +268,10 @@ def operation_errors(route: APIRoute, method: str) -> Errors:
 
 
 def _takes_a_unit_of_work(dependant: Dependant) -> bool:
-    """Whether a dependency of the operation, at any depth, yields a unit of work (its database access)."""
+    """Whether a dependency of the operation, at any depth, opens a unit of work (its database access)."""
     return any(
-        _yields_a_unit_of_work(sub.call) or _takes_a_unit_of_work(sub) for sub in dependant.dependencies
+        is_opening_unit_of_work(sub.call) or _takes_a_unit_of_work(sub) for sub in dependant.dependencies
     )
-
-
-def _yields_a_unit_of_work(call: Callable[..., Any] | None) -> bool:
-    try:
-        returns = get_type_hints(call).get("return") if call is not None else None
-    except (NameError, TypeError):  # a dependency annotated with names it cannot resolve yields none of ours
-        return False
-    return returns is not None and UnitOfWork in get_args(returns)
 
 
 def _responses(errors: Iterable[type[EsscError]], pages: Errors = ()) -> dict[str, Any]:
