@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Query, Response
 from fastapi.responses import PlainTextResponse
 
 from essc.audit import service
@@ -22,9 +22,8 @@ from essc.audit.schemas import (
     InclusionProofOut,
     LeavesOut,
 )
-from essc.core.context import Actor, RequestContext
-from essc.core.deps import hand_over_unit_of_work, platform_of, requires
-from essc.core.routing import api_router, opens_unit_of_work
+from essc.core.deps import PublicReaderUoW, PublicWriterUoW, requires
+from essc.core.routing import api_router
 from essc.core.uow import UnitOfWork
 from essc.kit.checkpoints import InvalidNote
 from essc.kit.errors import EsscError
@@ -41,28 +40,12 @@ def _public(*raises: type[EsscError]) -> list[Any]:
 LOG = "/v1/audit/logs/{log}"
 
 
-@opens_unit_of_work
-async def reader_uow(request: Request) -> UnitOfWork:
-    """A unit of work for an anonymous reader or a witness (whose cosignature is its own authentication)."""
-    platform = platform_of(request)
-    uow = UnitOfWork(
-        platform,
-        RequestContext(actor=Actor(kind="public", id="anonymous")),
-        platform.loop_engine().sessions(),
-    )
-    hand_over_unit_of_work(request, uow)
-    return uow
-
-
-ReaderUoW = Annotated[UnitOfWork, Depends(reader_uow)]
-
-
 def _checkpoint(uow: UnitOfWork, log: str) -> str:
     return service.checkpoint_note(uow.session, log)
 
 
 @router.get(f"{LOG}/checkpoint", response_class=PlainTextResponse, dependencies=_public(UnknownLog))
-async def checkpoint(log: str, uow: ReaderUoW) -> PlainTextResponse:
+async def checkpoint(log: str, uow: PublicReaderUoW) -> PlainTextResponse:
     """The log's latest signed tree head (C2SP tlog-checkpoint), with the witnesses' cosignature lines."""
     note = await uow.run(_checkpoint, log)
     return PlainTextResponse(note, headers={"Cache-Control": "no-store"})
@@ -79,7 +62,7 @@ def _inclusion(uow: UnitOfWork, log: str, index: int, size: int) -> InclusionPro
 )
 async def inclusion_proof(
     log: str,
-    uow: ReaderUoW,
+    uow: PublicReaderUoW,
     index: Annotated[int, Query(ge=0, le=MAX_TREE_SIZE)],
     size: Annotated[int, Query(ge=1, le=MAX_TREE_SIZE)],
 ) -> InclusionProofOut:
@@ -98,7 +81,7 @@ def _consistency(uow: UnitOfWork, log: str, size1: int, size2: int) -> Consisten
 )
 async def consistency_proof(
     log: str,
-    uow: ReaderUoW,
+    uow: PublicReaderUoW,
     size1: Annotated[int, Query(ge=1, le=MAX_TREE_SIZE)],
     size2: Annotated[int, Query(ge=1, le=MAX_TREE_SIZE)],
 ) -> ConsistencyProofOut:
@@ -113,7 +96,7 @@ def _leaves(uow: UnitOfWork, log: str, start: int, limit: int) -> LeavesOut:
 @router.get(f"{LOG}/leaves", response_model=LeavesOut, dependencies=_public(UnknownLog))
 async def leaves(
     log: str,
-    uow: ReaderUoW,
+    uow: PublicReaderUoW,
     start: Annotated[int, Query(ge=0, le=MAX_TREE_SIZE)] = 0,
     limit: Annotated[int, Query(ge=1, le=service.MAX_LEAVES_PAGE)] = 100,
 ) -> LeavesOut:
@@ -130,7 +113,7 @@ def _submit(uow: UnitOfWork, log: str, cosigned: CosignatureIn) -> None:
     status_code=204,
     dependencies=_public(UnknownLog, UnknownWitness, TreeSizeUnavailable, CosignatureInvalid, InvalidNote),
 )
-async def submit_cosignature(log: str, cosigned: CosignatureIn, uow: ReaderUoW) -> Response:
+async def submit_cosignature(log: str, cosigned: CosignatureIn, uow: PublicWriterUoW) -> Response:
     """A registered witness's cosignature of one of the log's signed tree heads, published beside it."""
     await uow.run(_submit, log, cosigned)
     return Response(status_code=204)

@@ -218,6 +218,25 @@ def _party_uow(
     return party_uow
 
 
+def _anonymous_uow(*, commits: bool) -> Callable[[Request], Awaitable[UnitOfWork]]:
+    """A dependency giving a unit of work to a caller who names no one (a public reader, a witness)."""
+
+    @opens_unit_of_work
+    async def anonymous_uow(request: Request) -> UnitOfWork:
+        platform = platform_of(request)
+        context = RequestContext(actor=Actor(kind="public", id="anonymous"))
+        uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
+        hand_over_unit_of_work(request, uow, commits=commits)
+        return uow
+
+    return anonymous_uow
+
+
+# Public reads (the directory, credential status lists) never commit; a witness's cosignature does.
+public_reader_uow = _anonymous_uow(commits=False)
+public_writer_uow = _anonymous_uow(commits=True)
+
+
 # A relayed request acts for the second-level channel it names (essc.channels.service.acting_channel).
 channel_uow = _party_uow("channel", "channels", lambda c: Actor(kind="channel", id=c.acting_ref))
 province_uow = _party_uow(
@@ -238,3 +257,5 @@ ChannelUoW = Annotated[UnitOfWork, Depends(channel_uow)]
 ProvinceUoW = Annotated[UnitOfWork, Depends(province_uow)]
 TerminalUoW = Annotated[UnitOfWork, Depends(terminal_uow)]
 MinistryUoW = Annotated[UnitOfWork, Depends(ministry_uow)]
+PublicReaderUoW = Annotated[UnitOfWork, Depends(public_reader_uow)]
+PublicWriterUoW = Annotated[UnitOfWork, Depends(public_writer_uow)]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request, Response, status
+from fastapi import Depends, Path, Response, status
 
 from essc.core.conflicts import ConcurrentWrite
-from essc.core.context import Actor, RequestContext
-from essc.core.deps import ChannelUoW, get_platform, hand_over_unit_of_work, platform_of, requires
+from essc.core.deps import (
+    ChannelUoW,
+    PublicReaderUoW,
+    get_platform,
+    requires,
+)
 from essc.core.platform import Platform
-from essc.core.routing import api_router, opens_unit_of_work
-from essc.core.uow import UnitOfWork
+from essc.core.routing import api_router
 from essc.credentials import service
 from essc.credentials.errors import StatusListNotFound
 from essc.credentials.schemas import CredentialOut, CredentialRequest, IssuerMetadata
@@ -22,19 +25,6 @@ from essc.shared.policy import Function, Party
 
 router = api_router(tags=["credentials"])
 STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
-
-
-@opens_unit_of_work
-async def public_uow(request: Request) -> UnitOfWork:
-    """A read-only unit of work for an anonymous reader, on the event loop's engine."""
-    platform = platform_of(request)
-    context = RequestContext(actor=Actor(kind="public", id="anonymous"))
-    uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
-    hand_over_unit_of_work(request, uow, commits=False)
-    return uow
-
-
-PublicUoW = Annotated[UnitOfWork, Depends(public_uow)]
 
 
 @router.post(
@@ -63,7 +53,7 @@ async def issue(
     dependencies=[requires(None, party=Party.PUBLIC, raises=(StatusListNotFound,))],
 )
 async def status_list(
-    uow: PublicUoW,
+    uow: PublicReaderUoW,
     province: Annotated[str, Path(pattern=r"^[0-9]{2}$")],
     list_no: Annotated[int, Path(ge=1, le=2**31 - 1)],
 ) -> Response:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Query, Response
 from fastapi.responses import HTMLResponse
 
-from essc.core.context import Actor, RequestContext
-from essc.core.deps import hand_over_unit_of_work, platform_of, requires
-from essc.core.routing import api_router, opens_unit_of_work
-from essc.core.uow import UnitOfWork
+from essc.core.deps import PublicReaderUoW, requires
+from essc.core.routing import api_router
 from essc.directory import page, service
 from essc.directory.errors import UnknownProvince
 from essc.directory.schemas import ChannelAppsOut, ProvinceChannelAppsOut
@@ -21,25 +19,14 @@ router = api_router(tags=["public"])
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-@opens_unit_of_work
-async def public_uow(request: Request) -> UnitOfWork:
-    """A read-only unit of work for an anonymous reader, on the event loop's engine."""
-    platform = platform_of(request)
-    context = RequestContext(actor=Actor(kind="public", id="anonymous"))
-    uow = UnitOfWork(platform, context, platform.loop_engine().sessions())
-    hand_over_unit_of_work(request, uow, commits=False)
-    return uow
-
-
-PublicUoW = Annotated[UnitOfWork, Depends(public_uow)]
-
-
 @router.get(
     "/v1/public/provinces/{province}/channel-apps",
     response_model=ProvinceChannelAppsOut,
     dependencies=[requires(None, party=Party.PUBLIC, raises=(UnknownProvince,))],
 )
-async def province_channel_apps(province: str, uow: PublicUoW, response: Response) -> ProvinceChannelAppsOut:
+async def province_channel_apps(
+    province: str, uow: PublicReaderUoW, response: Response
+) -> ProvinceChannelAppsOut:
     """The channel apps authorised for the cardholders of a province now, with their functions."""
     response.headers.update(NO_STORE)
     return await uow.run(service.channel_apps, province)
@@ -50,7 +37,7 @@ async def province_channel_apps(province: str, uow: PublicUoW, response: Respons
     response_model=ChannelAppsOut,
     dependencies=[requires(None, party=Party.PUBLIC)],
 )
-async def all_channel_apps(uow: PublicUoW, response: Response) -> ChannelAppsOut:
+async def all_channel_apps(uow: PublicReaderUoW, response: Response) -> ChannelAppsOut:
     """The channel apps authorised now in every province."""
     response.headers.update(NO_STORE)
     return await uow.run(service.all_channel_apps)
@@ -61,7 +48,9 @@ async def all_channel_apps(uow: PublicUoW, response: Response) -> ChannelAppsOut
     response_class=HTMLResponse,
     dependencies=[requires(None, party=Party.PUBLIC, raises=(UnknownProvince,))],
 )
-async def channel_apps_page(uow: PublicUoW, province: Annotated[str | None, Query()] = None) -> HTMLResponse:
+async def channel_apps_page(
+    uow: PublicReaderUoW, province: Annotated[str | None, Query()] = None
+) -> HTMLResponse:
     """The public list as a page with a province selector (?province=44)."""
     provinces = service.provinces()
     if not province:
