@@ -21,6 +21,7 @@ from essc.cardholders.schemas import CardEventIn
 from essc.cardholders.service import apply_card_event
 from essc.channels import repository as channels_repository
 from essc.cli import app as cli
+from essc.core.outbox import LEASE, OutboxStatus
 from essc.core.platform import Platform, build_platform
 from essc.kit import wire
 from essc.kit.clock import FrozenClock
@@ -28,8 +29,8 @@ from essc.kit.crypto.base import PublicKey
 from essc.kit.keystore import KeyStore
 from essc.kit.keystores import FileKeyStore
 from essc.webhooks import repository
-from essc.webhooks.dispatcher import HEADER_EVENT_ID, LEASE, Delivery, deliver_due
-from essc.webhooks.models import DeliveryAttempt, OutboxMessage, OutboxStatus
+from essc.webhooks.dispatcher import HEADER_EVENT_ID, Delivery, deliver_due
+from essc.webhooks.models import DeliveryAttempt, OutboxMessage
 from essc.webhooks.service import announce
 from essc_sdk import WebhookSignatureInvalid, verify_webhook
 from factories import Party, app_client, channel, holder, issue_request, load, operator_uow, province

@@ -10,21 +10,18 @@ during a slow acknowledgement) records it once and answers the same receipt.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
+from essc.core import outbox
 from essc.core.platform import Platform
 from essc.eligibility import repository
 from essc.eligibility.adapters import BenefitSystem, HttpBenefitSystem, ResultDelivery
-from essc.eligibility.models import DeliveryAttempt, DeliveryStatus
+from essc.eligibility.models import DeliveryAttempt
 from essc.kit.ids import new_id
-from essc.webhooks.dispatcher import backoff
 
 log = logging.getLogger("essc.eligibility")
-
-LEASE = timedelta(seconds=60)
 
 
 class BenefitSystems(Protocol):
@@ -59,22 +56,19 @@ class OneBenefitSystem:
 
 
 def deliver_due(platform: Platform, systems: BenefitSystems, limit: int = 100) -> int:
-    """Deliver what is due now; returns how many deliveries were attempted."""
+    """Deliver what is due now; returns how many deliveries were attempted (essc.core.outbox)."""
     due_by = platform.clock.now()
-    attempted = 0
-    while attempted < limit:
-        job = _claim_one(platform, due_by)
-        if job is None:
-            break
+
+    def attempt(job: tuple[str, str, bytes, str | None]) -> None:
         delivery_id, province, body, url = job
         _deliver(platform, systems.of(province, url), ResultDelivery(province, delivery_id, body))
-        attempted += 1
-    return attempted
+
+    return outbox.deliver_due(lambda: _claim_one(platform, due_by), attempt, limit)
 
 
 def _claim_one(platform: Platform, due_by: datetime) -> tuple[str, str, bytes, str | None] | None:
     with platform.session_factory() as session:
-        leased = repository.claim_due_deliveries(session, due_by, platform.clock.now() + LEASE, 1)
+        leased = repository.claim_due_deliveries(session, due_by, platform.clock.now() + outbox.LEASE, 1)
         if not leased:
             return None
         row = leased[0]
@@ -106,58 +100,29 @@ def _record(
         row = repository.delivery(session, delivery_id)
         if row is None:
             return
-        row.attempts += 1
         session.add(
             DeliveryAttempt(
                 id=new_id(),
                 delivery_id=delivery_id,
-                attempt_no=row.attempts,
+                attempt_no=row.attempts + 1,
                 attempted_at=now,
                 error=error,
                 duration_ms=duration_ms,
             )
         )
-        if row.status != DeliveryStatus.PENDING:
-            pass  # settled by another dispatcher after this one's lease ran out: that outcome stands
-        elif error is None:
-            row.status, row.delivered_at, row.receipt, row.last_error = (
-                DeliveryStatus.DELIVERED.value,
-                now,
-                receipt,
-                None,
-            )
-        elif row.attempts >= platform.settings.webhook_max_attempts:
-            row.status, row.last_error = DeliveryStatus.DEAD.value, error
-        else:
-            row.next_attempt_at, row.last_error = now + backoff(row.attempts), error
+        if (
+            outbox.settle(row, error, now, max_attempts=platform.settings.webhook_max_attempts)
+            and error is None
+        ):
+            row.receipt = receipt
         session.commit()
 
 
-class DeliveryThread:
-    """Delivers results in the background of an API process, beside the webhook dispatcher."""
+class DeliveryThread(outbox.DeliveryLoop):
+    """Delivers results in the background of a process, beside the webhook dispatcher."""
 
     def __init__(
         self, platform: Platform, systems: BenefitSystems | None = None, interval: float = 1.0
     ) -> None:
-        self._platform = platform
-        self._systems = systems or RegisteredBenefitSystems(platform)
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="essc-eligibility", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = deliver_due(self._platform, self._systems)
-            except Exception:  # a dispatcher must survive a failing round and try again
-                log.exception("eligibility delivery round failed")
-                busy = 0
-            if not busy:
-                self._stop.wait(self._interval)
+        chosen = systems or RegisteredBenefitSystems(platform)
+        super().__init__("essc-eligibility", lambda: deliver_due(platform, chosen), log, interval)

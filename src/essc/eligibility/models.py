@@ -9,6 +9,7 @@ from sqlalchemy import CHAR, ForeignKeyConstraint, Index, Integer, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from essc.core.db import Base, UtcDateTime
+from essc.core.outbox import OutboxStatus
 
 
 class BenefitType(StrEnum):
@@ -48,12 +49,8 @@ class DelegationStatus(StrEnum):
     REVOKED = "revoked"
 
 
-class DeliveryStatus(StrEnum):
-    """eligibility_deliveries.status: waiting for (another) attempt, acknowledged, or given up."""
-
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    DEAD = "dead"
+# eligibility_deliveries.status: the states of every leased outbox (essc.core.outbox)
+DeliveryStatus = OutboxStatus
 
 
 class DueItem(Base):

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from datetime import timedelta
 from typing import Protocol
 
 import httpx
 from sqlalchemy import select
 
+from essc.core import outbox
 from essc.core.platform import Platform
 from essc.oidc.models import LogoutNotice, NoticeStatus
-from essc.webhooks.dispatcher import backoff
 
 log = logging.getLogger("essc.oidc")
-LEASE = timedelta(seconds=60)
 
 
 class LogoutSender(Protocol):
@@ -50,7 +46,7 @@ def _claim(platform: Platform) -> tuple[str, str, str] | None:
         notice = session.execute(stmt).scalar_one_or_none()
         if notice is None:
             return None
-        notice.next_attempt_at = now + LEASE
+        notice.next_attempt_at = now + outbox.LEASE
         job = (notice.id, notice.url, notice.logout_token)
         session.commit()
     return job
@@ -60,61 +56,31 @@ def _record(platform: Platform, notice_id: str, error: str | None) -> None:
     with platform.session_factory() as session:
         notice = session.get(LogoutNotice, notice_id)
         assert notice is not None
-        now = platform.clock.now()
-        notice.attempts += 1
-        if error is None:
-            notice.status, notice.delivered_at, notice.last_error = NoticeStatus.DELIVERED, now, None
-        elif notice.attempts >= platform.settings.webhook_max_attempts:
-            notice.status, notice.last_error = NoticeStatus.DEAD, error[:256]
-        else:
-            notice.next_attempt_at, notice.last_error = now + backoff(notice.attempts), error[:256]
+        max_attempts = platform.settings.webhook_max_attempts
+        outbox.settle(notice, error, platform.clock.now(), max_attempts=max_attempts, error_length=256)
         session.commit()
+
+
+def _attempt(platform: Platform, sender: LogoutSender, job: tuple[str, str, str]) -> None:
+    notice_id, url, logout_token = job
+    error: str | None = None
+    try:
+        status = sender.post(url, logout_token, platform.settings.webhook_timeout_seconds)
+        if not 200 <= status < 300:
+            error = f"HTTP {status}"
+    except Exception as exc:  # whatever failed is this attempt's outcome
+        error = f"{type(exc).__name__}: {exc}"
+    _record(platform, notice_id, error)
 
 
 def deliver_due(platform: Platform, sender: LogoutSender, limit: int = 100) -> int:
     """Deliver up to `limit` due notices; a 2xx marks one delivered, anything else schedules a retry."""
-    done = 0
-    while done < limit:
-        job = _claim(platform)
-        if job is None:
-            break
-        notice_id, url, logout_token = job
-        error: str | None = None
-        try:
-            status = sender.post(url, logout_token, platform.settings.webhook_timeout_seconds)
-            if not 200 <= status < 300:
-                error = f"HTTP {status}"
-        except Exception as exc:  # whatever failed is this attempt's outcome
-            error = f"{type(exc).__name__}: {exc}"
-        _record(platform, notice_id, error)
-        done += 1
-    return done
+    return outbox.deliver_due(lambda: _claim(platform), lambda job: _attempt(platform, sender, job), limit)
 
 
-class LogoutDeliveryThread:
-    """Runs deliveries in the background of an API process, beside the webhook dispatcher."""
+class LogoutDeliveryThread(outbox.DeliveryLoop):
+    """Runs deliveries in the background of a process, beside the webhook dispatcher."""
 
     def __init__(self, platform: Platform, sender: LogoutSender | None = None, interval: float = 1.0) -> None:
-        self._platform = platform
-        self._sender = sender or HttpxLogoutSender()
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="essc-oidc-logout", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                busy = deliver_due(self._platform, self._sender)
-            except Exception:  # a deliverer must survive a failing round and try again
-                log.exception("logout delivery round failed")
-                busy = 0
-            if not busy:
-                self._stop.wait(max(0.0, self._interval - (time.monotonic() - started)))
+        chosen = sender or HttpxLogoutSender()
+        super().__init__("essc-oidc-logout", lambda: deliver_due(platform, chosen), log, interval)

@@ -9,6 +9,7 @@ from sqlalchemy import CHAR, Boolean, ForeignKey, Index, Integer, LargeBinary, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from essc.core.db import Base, UtcDateTime
+from essc.core.outbox import OutboxStatus
 
 
 class RelyingPartyStatus(StrEnum):
@@ -132,10 +133,8 @@ class ClientAssertion(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class NoticeStatus(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    DEAD = "dead"  # every attempt failed
+# oidc_logout_notices.status: the states of every leased outbox (essc.core.outbox)
+NoticeStatus = OutboxStatus
 
 
 class LogoutNotice(Base):

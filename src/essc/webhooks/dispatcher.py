@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import logging
-import secrets
-import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 import httpx
 
 from essc.channels import repository as channels
+from essc.core import outbox
 from essc.core.platform import Platform
 from essc.kit import wire
 from essc.kit.ids import new_id, random_token
 from essc.webhooks import repository
-from essc.webhooks.models import DeliveryAttempt, OutboxStatus
+from essc.webhooks.models import DeliveryAttempt
 
 log = logging.getLogger("essc.webhooks")
 
 HEADER_EVENT_ID = "X-Essc-Event-Id"
-LEASE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +49,6 @@ class HttpxSender:
         return response.status_code
 
 
-def backoff(attempt: int) -> timedelta:
-    """5 s, 10 s, 20 s ... capped at one hour, with up to 20 % jitter so retries do not arrive in waves."""
-    base = min(5 * 2 ** (attempt - 1), 3600)
-    return timedelta(seconds=base * (1 + secrets.randbelow(200) / 1000))
-
-
 def sign_delivery(platform: Platform, url: str, event_id: str, body: bytes, receiver: str) -> Delivery:
     """Headers that let the receiving channel (`channel/<channelNo>`) verify a webhook with a platform key."""
     signer = platform.keys.signer()
@@ -79,25 +71,18 @@ def sign_delivery(platform: Platform, url: str, event_id: str, body: bytes, rece
 
 
 def deliver_due(platform: Platform, sender: WebhookSender, limit: int = 100) -> int:
-    """Deliver what is due now; returns how many messages were attempted.
-
-    Each message is leased just before it is sent, so a lease has to outlast one delivery, not a whole round.
-    """
+    """Deliver what is due now; returns how many messages were attempted (essc.core.outbox)."""
     due_by = platform.clock.now()
-    attempted = 0
-    while attempted < limit:
-        job = _claim_one(platform, due_by)
-        if job is None:
-            break
-        message_id, url, body, receiver = job
-        _deliver(platform, sender, message_id, url, body, receiver=receiver)
-        attempted += 1
-    return attempted
+    return outbox.deliver_due(
+        lambda: _claim_one(platform, due_by),
+        lambda job: _deliver(platform, sender, job[0], job[1], job[2], receiver=job[3]),
+        limit,
+    )
 
 
 def _claim_one(platform: Platform, due_by: datetime) -> tuple[str, str | None, bytes, str] | None:
     with platform.session_factory() as session:
-        leased = repository.claim_due(session, due_by, platform.clock.now() + LEASE, 1)
+        leased = repository.claim_due(session, due_by, platform.clock.now() + outbox.LEASE, 1)
         if not leased:
             return None
         message = leased[0]
@@ -139,54 +124,26 @@ def _record(
         message = repository.message(session, message_id)
         if message is None:
             return
-        message.attempts += 1
         session.add(
             DeliveryAttempt(
                 id=new_id(),
                 message_id=message_id,
-                attempt_no=message.attempts,
+                attempt_no=message.attempts + 1,
                 attempted_at=now,
                 status_code=status,
                 error=error,
                 duration_ms=duration_ms,
             )
         )
-        if message.status != OutboxStatus.PENDING:
-            pass  # settled by another dispatcher after this one's lease ran out: that outcome stands
-        elif error is None:
-            message.status, message.delivered_at, message.last_error = OutboxStatus.DELIVERED, now, None
-        elif message.attempts >= platform.settings.webhook_max_attempts:
-            message.status, message.last_error = OutboxStatus.DEAD, error
-        else:
-            message.next_attempt_at, message.last_error = now + backoff(message.attempts), error
+        outbox.settle(message, error, now, max_attempts=platform.settings.webhook_max_attempts)
         session.commit()
 
 
-class DispatcherThread:
-    """Runs deliveries in the background of an API process."""
+class DispatcherThread(outbox.DeliveryLoop):
+    """Runs webhook deliveries in the background of a process."""
 
     def __init__(
         self, platform: Platform, sender: WebhookSender | None = None, interval: float = 1.0
     ) -> None:
-        self._platform = platform
-        self._sender = sender or HttpxSender()
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="essc-webhooks", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = deliver_due(self._platform, self._sender)
-            except Exception:  # a dispatcher must survive a failing round and try again
-                log.exception("webhook delivery round failed")
-                busy = 0
-            if not busy:
-                self._stop.wait(self._interval)
+        chosen = sender or HttpxSender()
+        super().__init__("essc-webhooks", lambda: deliver_due(platform, chosen), log, interval)

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import CHAR, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from essc.core.db import Base, UtcDateTime
-
-
-class OutboxStatus(StrEnum):
-    """outbox_messages.status: waiting for (another) attempt, delivered, or given up after the last retry."""
-
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    DEAD = "dead"
 
 
 class OutboxMessage(Base):

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from essc.core.db import Session
-from essc.webhooks.models import DeliveryAttempt, OutboxMessage, OutboxStatus
+from essc.core.outbox import OutboxStatus
+from essc.webhooks.models import DeliveryAttempt, OutboxMessage
 
 
 def claim_due(session: Session, now: datetime, lease_until: datetime, limit: int) -> list[OutboxMessage]:

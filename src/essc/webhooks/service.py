@@ -6,9 +6,10 @@ from typing import Any
 
 import orjson
 
+from essc.core.outbox import OutboxStatus
 from essc.core.uow import UnitOfWork
 from essc.kit.ids import new_id
-from essc.webhooks.models import OutboxMessage, OutboxStatus
+from essc.webhooks.models import OutboxMessage
 
 
 def announce(uow: UnitOfWork, channel_id: str, event_type: str, data: dict[str, Any]) -> str:
