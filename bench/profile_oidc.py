@@ -16,7 +16,6 @@ import io
 import os
 import pstats
 import re
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -47,7 +46,7 @@ class Recorder:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.profiles: dict[str, cProfile.Profile] = defaultdict(cProfile.Profile)
-        self.cpu: Counter[str] = Counter()
+        self.cpu: defaultdict[str, float] = defaultdict(float)
         self.count: Counter[str] = Counter()
         self.statements: Counter[str] = Counter()
         self.current: str | None = None
@@ -197,4 +196,4 @@ def _report(recorder: Recorder, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
