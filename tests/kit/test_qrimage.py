@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import re
 import struct
 import time
 import zlib
 
 import pytest
+import segno
 import zxingcpp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
+from essc.kit import qrimage
 from essc.kit.codes import CodeKind, new_token_code, offline_payload
 from essc.kit.crypto import get_suite
 from essc.kit.offline import issue_certificate, make_offline_code
@@ -240,3 +243,71 @@ def test_fuzz_mutated_png(data: st.DataObject) -> None:
         png[data.draw(st.integers(0, len(png) - 1))] = data.draw(st.integers(0, 255))
     with contextlib.suppress(UnreadableImage):
         assert isinstance(decode_image(bytes(png)), list)
+
+
+# -- the data mask, chosen here rather than by segno --------------------------------------------------------
+
+ALPHANUMERIC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+
+
+def segno_rows(text: str, mask: int) -> list[int]:
+    """segno's own symbol of text under a given mask, as row ints (bit size-1-c is column c)."""
+    matrix = segno.make_qr(text, error="m", mode="alphanumeric", boost_error=False, mask=mask).matrix
+    return [int("".join(str(bit) for bit in row), 2) for row in matrix]
+
+
+def reference_penalty(rows: list[str]) -> int:
+    """ISO/IEC 18004 7.8.3.1 module by module (slow and plain), outside the symbol counting as light."""
+    size = len(rows)
+    lines = rows + ["".join(row[c] for row in rows) for c in range(size)]
+    score = 0
+    for line in lines:
+        run = 1
+        for a, b in itertools.pairwise(line):
+            if a == b:
+                run += 1
+                continue
+            score += run - 2 if run >= 5 else 0
+            run = 1
+        score += run - 2 if run >= 5 else 0
+        padded = "0000" + line + "0000"
+        for start in range(len(padded) - 10):
+            window = padded[start : start + 11]
+            score += 40 * (window == "00001011101") + 40 * (window == "10111010000")
+    for r in range(size - 1):
+        for c in range(size - 1):
+            block = {rows[r][c], rows[r][c + 1], rows[r + 1][c], rows[r + 1][c + 1]}
+            score += 3 * (len(block) == 1)
+    deviation = abs(sum(row.count("1") for row in rows) * 100 / (size * size) - 50)
+    score += 10 * sum(1 for step in range(5, 55, 5) if deviation > step)  # 10 a 5% step beyond 45-55%
+    return score
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.text(ALPHANUMERIC, min_size=1, max_size=400))
+def test_each_mask_candidate_is_segnos_symbol_under_that_mask(text: str) -> None:
+    candidates = qrimage._candidates(text)
+    assert candidates == [segno_rows(text, mask) for mask in range(8)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 2**21 - 1), min_size=21, max_size=21))
+def test_the_penalty_is_the_module_by_module_score(rows: list[int]) -> None:
+    assert qrimage._penalty(rows, 21) == reference_penalty([format(row, "021b") for row in rows])
+
+
+def test_the_symbol_drawn_has_the_lowest_penalty_and_is_segnos_svg_of_it() -> None:
+    for text in [new_token_code(CodeKind.LOGIN)[0] for _ in range(5)] + [offline_sample()]:
+        rows = qrimage._modules(text)
+        size = len(rows)
+        scores = [qrimage._penalty(candidate, size) for candidate in qrimage._candidates(text)]
+        mask = qrimage._mask_of(rows)
+        assert scores[mask] == min(scores)
+        assert mask == scores.index(min(scores))
+        out = io.BytesIO()
+        segno.make_qr(text, error="m", mode="alphanumeric", boost_error=False, mask=mask).save(
+            out, kind="svg", scale=6, border=4, xmldecl=False
+        )
+        assert qr_svg(text) == out.getvalue().decode()
+        assert decode_image(qr_svg(text).encode()) == [text]
+        assert decode_image(qr_png(text)) == [text]

@@ -184,6 +184,29 @@ def test_an_assertion_signed_by_another_clients_key_is_refused(platform: Platfor
     assert _error(answer) == "invalid_client"
 
 
+def test_new_keys_of_a_relying_party_hold_on_its_next_request(platform: Platform, http: TestClient) -> None:
+    from dataclasses import replace
+
+    from joserfc.jwk import ECKey
+
+    from essc.oidc.models import RelyingParty
+
+    rp = relying_party(platform)
+    assert http.post("/oidc/par", data=_par_form(platform, rp)).status_code == 201  # its keys parsed and kept
+    rotated = replace(rp, signing=ECKey.generate_key("P-256", parameters={"kid": rp.signing.kid}))
+    with operator_uow(platform) as uow:  # the same kid, another key: only the stored text tells them apart
+        stored = uow.session.get(RelyingParty, rp.client_id)
+        assert stored is not None
+        stored.jwks = orjson.dumps(
+            {"keys": [rotated.signing.as_dict(private=False), rp.encryption.as_dict(private=False)]}
+        ).decode()
+        uow.commit()
+    old = http.post("/oidc/par", data=_par_form(platform, rp))
+    assert old.status_code == 401
+    assert _error(old) == "invalid_client"
+    assert http.post("/oidc/par", data=_par_form(platform, rotated)).status_code == 201
+
+
 def test_an_sm2_client_key_authenticates_with_sm2sm3(platform: Platform, http: TestClient) -> None:
     rp = relying_party(platform, sm2_client_key=True)
     assert http.post("/oidc/par", data=_par_form(platform, rp)).status_code == 201

@@ -94,16 +94,25 @@ def create(uow: UnitOfWork, terminal: Terminal, owner: Institution, request: Cod
 
 
 def create_for_relying_party(
-    uow: UnitOfWork, client_id: str, site_name: str, province: str, lifetime: timedelta
+    uow: UnitOfWork,
+    client_id: str,
+    site_name: str,
+    province: str,
+    lifetime: timedelta,
+    *,
+    login_id: str | None = None,
 ) -> LoginCodeOut:
-    """A login code for the OpenID provider's login page of a relying party (SVG), valid at most 120 s."""
+    """A login code for the OpenID provider's login page of a relying party (SVG), valid at most 120 s.
+
+    A caller may choose login_id, to name the code in its own row in the statement it sends anyway.
+    """
     payload, token = new_token_code(CodeKind.LOGIN)
     now = uow.clock.now()
     issued = OneTimeTokens.of(uow.platform).issue(
         token.hex(), now, min(lifetime, timedelta(seconds=MAX_LOGIN_SECONDS))
     )
     row = LoginCode(
-        id=new_id(),
+        id=login_id or new_id(),
         token_digest=issued.digest,
         province=province,
         relying_party=client_id,
@@ -359,12 +368,22 @@ def redisplay_for_relying_party(
     return LoginCodeOut(login_id=row.id, code=code, expires_at=row.expires_at, svg=qrimage.qr_svg(code))
 
 
+def relying_party_code(uow: UnitOfWork, login_id: str, client_id: str) -> LoginCode | None:
+    """The relying party's login code; None if purged or another's. Held, it spares collecting a re-read."""
+    row = repository.login(uow.session, login_id)
+    return row if row is not None and row.relying_party == client_id else None
+
+
+def status_of_code(uow: UnitOfWork, code: LoginCode | None) -> LoginStatus:
+    """Where a relying party's login code (relying_party_code) stands now, without spending it."""
+    if code is None:
+        return LoginStatus.EXPIRED  # purged, or not this relying party's: nothing can come of it
+    return status_at(code, uow.clock.now())
+
+
 def status_for_relying_party(uow: UnitOfWork, login_id: str, client_id: str) -> LoginStatus:
     """Where the relying party's login code stands now, without spending it."""
-    row = repository.login(uow.session, login_id)
-    if row is None or row.relying_party != client_id:
-        return LoginStatus.EXPIRED  # purged, or not this relying party's: nothing can come of it
-    return status_at(row, uow.clock.now())
+    return status_of_code(uow, relying_party_code(uow, login_id, client_id))
 
 
 def collect_for_relying_party(

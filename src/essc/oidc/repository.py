@@ -75,8 +75,9 @@ def spend_request(
     interaction: bytes,
     until: datetime,
     chip_challenge: bytes,
+    login_code_id: str,
 ) -> Authorization | None:
-    """Spend a pushed request_uri once: it becomes the page's interaction (with its chip challenge)."""
+    """Spend a pushed request_uri once: it becomes the page's interaction (chip challenge, scan code)."""
     return _change(
         session,
         Authorization.request_digest == digest,
@@ -87,6 +88,7 @@ def spend_request(
         interaction_digest=interaction,
         expires_at=until,
         chip_challenge=chip_challenge,
+        login_code_id=login_code_id,
     )
 
 
@@ -102,10 +104,14 @@ def pushed(session: Session, digest: bytes, client_id: str, now: datetime) -> Au
     ).scalar_one_or_none()
 
 
-def by_interaction(session: Session, digest: bytes) -> Authorization | None:
-    return session.execute(
-        select(Authorization).where(Authorization.interaction_digest == digest)
-    ).scalar_one_or_none()
+def page(session: Session, interaction_digest: bytes) -> tuple[Authorization, RelyingParty] | None:
+    """The authorization request of a login page's interaction, with its relying party (one statement)."""
+    row = session.execute(
+        select(Authorization, RelyingParty)
+        .join(RelyingParty, RelyingParty.client_id == Authorization.client_id)
+        .where(Authorization.interaction_digest == interaction_digest)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 def issue_code(
@@ -129,8 +135,10 @@ def issue_code(
     )
 
 
-def redeem_code(session: Session, digest: bytes, client_id: str, now: datetime) -> Authorization | None:
-    """Spend a live code of this client once."""
+def redeem_code(
+    session: Session, digest: bytes, client_id: str, now: datetime, grant_id: str
+) -> Authorization | None:
+    """Spend a live code of this client once, naming the grant its use issues (inserted by the caller)."""
     return _change(
         session,
         Authorization.code_digest == digest,
@@ -139,6 +147,7 @@ def redeem_code(session: Session, digest: bytes, client_id: str, now: datetime) 
         Authorization.expires_at > now,
         status=AuthorizationStatus.REDEEMED,
         redeemed_at=now,
+        grant_id=grant_id,
     )
 
 
@@ -227,6 +236,35 @@ def holder(session: Session, province: str, ecard_id: str) -> tuple[Ecard, Perso
         .where(Ecard.province == province, Ecard.id == ecard_id)
     ).one_or_none()
     return None if row is None else (row[0], row[1], row[2])
+
+
+def holder_standing(session: Session, province: str, ecard_id: str) -> tuple[str, bool] | None:
+    """The holder's card status and whether their province enabled the login business item (one statement)."""
+    row = session.execute(
+        select(Card.status, ProvinceBusinessItem.enabled)
+        .select_from(Ecard)
+        .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
+        .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
+        .outerjoin(
+            ProvinceBusinessItem,
+            (ProvinceBusinessItem.province == Ecard.province)
+            & (ProvinceBusinessItem.function == Function.LOGIN.value),
+        )
+        .where(Ecard.province == province, Ecard.id == ecard_id)
+    ).one_or_none()
+    return None if row is None else (str(row[0]), bool(row[1]))
+
+
+def holder_claims(session: Session, province: str, ecard_id: str) -> tuple[str, str] | None:
+    """The holder's masked name and card region, the ID token's claims (no entity loaded)."""
+    row = session.execute(
+        select(Person.aac003_masked, Card.aab301)
+        .select_from(Ecard)
+        .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
+        .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
+        .where(Ecard.province == province, Ecard.id == ecard_id)
+    ).one_or_none()
+    return None if row is None else (str(row[0]), str(row[1]))
 
 
 def ecard_of_card(session: Session, province: str, card_id: str) -> Ecard | None:

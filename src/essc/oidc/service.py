@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -247,11 +248,14 @@ def public_list(uow: UnitOfWork) -> list[PublicRelyingParty]:
     ]
 
 
-def login_refusal(uow: UnitOfWork, rp: RelyingParty, holder_province: str) -> UnauthorizedClient | None:
+def login_refusal(
+    uow: UnitOfWork, rp: RelyingParty, holder_province: str, *, login_enabled: bool | None = None
+) -> UnauthorizedClient | None:
     """Deny by default, the channels' rule for the login function: why this RP may not log this holder in.
 
     The relying party must be active, registered by the holder's province or nationally by the ministry,
-    and the holder's province must have enabled the login business item (absent means disabled).
+    and the holder's province must have enabled the login business item (absent means disabled); a caller
+    that read the province's item already (repository.holder_standing) passes it as login_enabled.
     """
     facts = {"client_id": rp.client_id, "province": holder_province}
     if rp.status != RelyingPartyStatus.ACTIVE:
@@ -262,7 +266,9 @@ def login_refusal(uow: UnitOfWork, rp: RelyingParty, holder_province: str) -> Un
             f"{holder_province}",
             **facts,
         )
-    if not repository.login_enabled(uow.session, holder_province):
+    if login_enabled is None:
+        login_enabled = repository.login_enabled(uow.session, holder_province)
+    if not login_enabled:
         return UnauthorizedClient(
             f"province {holder_province} has not enabled the login business item for its cardholders", **facts
         )
@@ -339,8 +345,14 @@ def _required(form: dict[str, list[str]], name: str) -> str:
 
 def _rp_keys(rp: RelyingParty, use: str) -> list[ECKey]:
     """The relying party's keys of one use (checked when it registered)."""
-    keys = [_signing_key(jwk) for jwk in orjson.loads(rp.jwks)["keys"]]
-    return [k for k in keys if _use(k) == use]
+    return [k for k in _parsed_jwks(rp.jwks) if _use(k) == use]
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_jwks(jwks: str) -> tuple[ECKey, ...]:
+    """A stored JWKS parsed once per process: keyed by its text, so a relying party's new keys are new text
+    and take effect on its next request (the row is read on every request; only the parsing is kept)."""
+    return tuple(_signing_key(jwk) for jwk in orjson.loads(jwks)["keys"])
 
 
 def _checked_claims(
@@ -488,6 +500,7 @@ def show(uow: UnitOfWork, client_id: str, request_uri: str) -> Page:
     tokens = _tokens(uow)
     interaction = tokens.issue(_fresh(), now, timedelta(seconds=PAGE_SECONDS))
     challenge = secrets.token_bytes(CHALLENGE_BYTES)
+    login_id = new_id()  # the page's scan code, named in the same UPDATE that spends the request
     row = repository.spend_request(
         uow.session,
         tokens.digest(request_uri.removeprefix(REQUEST_URI_PREFIX)),
@@ -496,13 +509,13 @@ def show(uow: UnitOfWork, client_id: str, request_uri: str) -> Page:
         interaction=interaction.digest,
         until=interaction.expires_at,
         chip_challenge=challenge,
+        login_code_id=login_id,
     )
     if row is None:
         raise InvalidRequestUri(
             "the request_uri is unknown, expired or was used already; push the request again"
         )
-    scan_code = _new_scan_code(uow, row, rp)
-    return _page(row, rp, interaction.token, scan_code)
+    return _page(row, rp, interaction.token, _scan_code(uow, rp, login_id))
 
 
 def _page(row: Authorization, rp: RelyingParty, interaction: str, scan_code: LoginCodeOut | None) -> Page:
@@ -518,13 +531,18 @@ def _page(row: Authorization, rp: RelyingParty, interaction: str, scan_code: Log
     )
 
 
+def _scan_code(uow: UnitOfWork, rp: RelyingParty, login_id: str) -> LoginCodeOut:
+    lifetime = timedelta(seconds=uow.platform.settings.login_code_ttl_seconds)
+    return logins.create_for_relying_party(
+        uow, rp.client_id, rp.name, rp.province, lifetime, login_id=login_id
+    )
+
+
 def _new_scan_code(uow: UnitOfWork, row: Authorization, rp: RelyingParty) -> LoginCodeOut:
     """A fresh scan-to-login code bound to this authorization request (and to no other)."""
-    lifetime = timedelta(seconds=uow.platform.settings.login_code_ttl_seconds)
-    scan_code = logins.create_for_relying_party(uow, rp.client_id, rp.name, rp.province, lifetime)
-    row.login_code_id = scan_code.login_id
+    row.login_code_id = new_id()
     uow.session.flush()
-    return scan_code
+    return _scan_code(uow, rp, row.login_code_id)
 
 
 # Per platform object (a process normally has one); the weak reference tells a new platform from a dead one
@@ -559,13 +577,17 @@ def _refused() -> HolderLoginRefused:
 
 
 def _live_page(uow: UnitOfWork, interaction: str) -> tuple[Authorization, RelyingParty]:
-    row = repository.by_interaction(uow.session, _tokens(uow).digest(interaction))
+    return _live(uow, repository.page(uow.session, _tokens(uow).digest(interaction)))
+
+
+def _live(
+    uow: UnitOfWork, found: tuple[Authorization, RelyingParty] | None
+) -> tuple[Authorization, RelyingParty]:
+    """The page's request and relying party, if the page is still open."""
     now = uow.clock.now()
-    if row is None or row.status != AuthorizationStatus.SHOWN or row.expires_at <= now:
+    if found is None or found[0].status != AuthorizationStatus.SHOWN or found[0].expires_at <= now:
         raise InvalidRequestUri("this login page expired or was used; start again from the site")
-    rp = repository.relying_party(uow.session, row.client_id)
-    assert rp is not None
-    return row, rp
+    return found
 
 
 def _pretend_kdf(suite: CryptoSuite, pepper: bytes, pin: str) -> None:
@@ -610,10 +632,10 @@ def _password_login(
         raise _refused()
     if check_password(uow, ecard, pin, relying_party=rp.client_id).outcome is not PasswordOutcome.MATCHED:
         raise _refused()
-    found = repository.holder(uow.session, ecard.province, ecard.id)
-    if found is None or not card_is_usable(found[2].status):
+    standing = repository.holder_standing(uow.session, ecard.province, ecard.id)
+    if standing is None or not card_is_usable(standing[0]):
         raise _refused()
-    refusal = login_refusal(uow, rp, ecard.province)
+    refusal = login_refusal(uow, rp, ecard.province, login_enabled=standing[1])
     if refusal is not None:
         raise refusal
     return _issue_code(
@@ -707,12 +729,16 @@ class ScanConsent:
 
 def _scan_page(uow: UnitOfWork, interaction: str) -> tuple[Authorization, RelyingParty]:
     """The page of an interaction whose scan code may still finish it; a page it finished names the replay."""
-    row = repository.by_interaction(uow.session, _tokens(uow).digest(interaction))
-    if row is not None and row.status != AuthorizationStatus.SHOWN and row.auth_method == AuthMethod.SCAN:
+    found = repository.page(uow.session, _tokens(uow).digest(interaction))
+    if (
+        found is not None
+        and found[0].status != AuthorizationStatus.SHOWN
+        and found[0].auth_method == AuthMethod.SCAN
+    ):
         raise ScanLoginReplayed(
             "this login page's confirmed code was used already; start again from the site"
         )
-    row, rp = _live_page(uow, interaction)
+    row, rp = _live(uow, found)
     if row.login_code_id is None:
         raise InvalidRequestUri("this login page shows no scan-to-login code")
     return row, rp
@@ -740,7 +766,9 @@ def scan_progress(
     """
     row, rp = _scan_page(uow, interaction)
     assert row.login_code_id is not None
-    status = logins.status_for_relying_party(uow, row.login_code_id, rp.client_id)
+    # Held while the code is collected below: the session's identity map then answers without a re-read.
+    code = logins.relying_party_code(uow, row.login_code_id, rp.client_id)
+    status = logins.status_of_code(uow, code)
     # A new code replaces one nobody scanned (the page lost it: shown again after a kiosk refusal), one that
     # expired, or one the holder refused; a scanned or confirmed code stays the page's.
     if renew and status in (LoginStatus.PENDING, LoginStatus.EXPIRED, LoginStatus.DENIED):
@@ -769,10 +797,10 @@ def _finish_scan(uow: UnitOfWork, row: Authorization, rp: RelyingParty, *, conse
     outcome = logins.collect_for_relying_party(uow, row.login_code_id, rp.client_id)
     if isinstance(outcome, LoginStatus):
         raise _scan_refusal(outcome)
-    found = repository.holder(uow.session, outcome.province, outcome.ecard_id)
-    if found is None or not card_is_usable(found[2].status):
+    standing = repository.holder_standing(uow.session, outcome.province, outcome.ecard_id)
+    if standing is None or not card_is_usable(standing[0]):
         raise _refused()
-    refusal = login_refusal(uow, rp, outcome.province)
+    refusal = login_refusal(uow, rp, outcome.province, login_enabled=standing[1])
     if refusal is not None:
         raise refusal
     return _issue_code(
@@ -902,7 +930,8 @@ def _redeem(uow: UnitOfWork, rp: RelyingParty, form: dict[str, list[str]]) -> di
     verifier = _required(form, "code_verifier")
     now = uow.clock.now()
     digest = _tokens(uow).digest(code)
-    row = repository.redeem_code(uow.session, digest, rp.client_id, now)
+    grant_id = new_id()  # named by the redeeming UPDATE; a refusal below rolls both back
+    row = repository.redeem_code(uow.session, digest, rp.client_id, now, grant_id)
     if row is None:
         used = repository.by_code(uow.session, digest)
         if used is not None and used.client_id == rp.client_id and used.grant_id is not None:
@@ -920,7 +949,7 @@ def _redeem(uow: UnitOfWork, rp: RelyingParty, form: dict[str, list[str]]) -> di
     assert row.ecard_id is not None
     assert row.auth_time is not None
     grant = Grant(
-        id=new_id(),
+        id=grant_id,
         client_id=rp.client_id,
         holder_province=row.holder_province,
         ecard_id=row.ecard_id,
@@ -929,9 +958,7 @@ def _redeem(uow: UnitOfWork, rp: RelyingParty, form: dict[str, list[str]]) -> di
         auth_time=row.auth_time,
         created_at=now,
     )
-    uow.session.add(grant)
-    uow.session.flush()
-    row.grant_id = grant.id
+    uow.session.add(grant)  # flushed with its tokens (_tokens_for)
     uow.audit("oidc.tokens_issued", "oidc_grant", grant.id, grant.holder_province, client=rp.client_id)
     return _tokens_for(uow, rp, grant, now, nonce=params.get("nonce"))
 
@@ -992,16 +1019,16 @@ def subject(uow: UnitOfWork, rp: RelyingParty, province: str, ecard_id: str) -> 
 
 
 def _claims(uow: UnitOfWork, grant: Grant, rp: RelyingParty) -> dict[str, Any]:
-    found = repository.holder(uow.session, grant.holder_province, grant.ecard_id)
+    found = repository.holder_claims(uow.session, grant.holder_province, grant.ecard_id)
     scopes = set(grant.scope.split())
     claims: dict[str, Any] = {"sub": subject(uow, rp, grant.holder_province, grant.ecard_id)}
     if found is None:
         return claims
-    _ecard, person, card = found
+    masked_name, region = found
     if scopes & {Scope.OPENID.value, Scope.PROFILE.value}:
-        claims["name"] = person.aac003_masked
+        claims["name"] = masked_name
     if scopes & {Scope.OPENID.value, Scope.REGION.value}:
-        claims["region"] = card.aab301
+        claims["region"] = region
     return claims
 
 
