@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar
 import pytest
 from fastapi import Depends, FastAPI, Request
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from essc.core.context import Actor, RequestContext
 from essc.core.deps import hand_over_unit_of_work
@@ -48,6 +48,7 @@ Work = Annotated[UnitOfWork, Depends(work)]
 
 
 ENDED: list[str] = []
+TEST_REGIONS = ("449901", "449902", "449903", "449904")
 
 
 @opens_unit_of_work
@@ -102,8 +103,14 @@ def _app(platform: Platform) -> FastAPI:
 
 @pytest.fixture
 def http(platform: Platform) -> Iterator[TestClient]:
-    with TestClient(_app(platform), raise_server_exceptions=False) as client:
-        yield client
+    try:
+        with TestClient(_app(platform), raise_server_exceptions=False) as client:
+            yield client
+    finally:
+        # The regions table is reference data other tests read whole: leave it as it was.
+        with platform.session_factory() as session:
+            session.execute(delete(Region).where(Region.code.in_(TEST_REGIONS)))
+            session.commit()
 
 
 def _exists(platform: Platform, code: str) -> bool:
