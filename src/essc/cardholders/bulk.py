@@ -22,8 +22,9 @@ from essc.cardholders import repository
 from essc.cardholders.importfile import (
     BadRow,
     Format,
+    HolderRecord,
     ImportFileError,
-    csv_row,
+    CsvRows,
     decode_line,
     guess_format,
     ndjson_row,
@@ -31,7 +32,7 @@ from essc.cardholders.importfile import (
 )
 from essc.cardholders.models import ImportBatch
 from essc.cardholders.repository import StagedRow
-from essc.cardholders.service import person_fields
+from essc.cardholders.service import seal_persons
 from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
@@ -144,13 +145,14 @@ class Preparer:
     ) -> Prepared:
         """Check and seal each line; `person_ids` seals given lines to an existing person's id instead."""
         setup, out = self.setup, Prepared()
-        header = list(setup.header)
+        csv_rows = CsvRows(setup.header) if setup.fmt == "csv" else None
         persons: dict[bytes, str] = {}
         cards: dict[str, bytes] = {}
         ids = iter(new_ids(2 * len(lines)))  # at most a person and a card a line
+        accepted: list[tuple[int, str, bytes, HolderRecord, bool]] = []
         for number, raw in lines:
             text = decode_line(number, raw)
-            row = csv_row(header, number, text) if setup.fmt == "csv" else ndjson_row(number, text)
+            row = csv_rows(number, text) if csv_rows is not None else ndjson_row(number, text)
             if row is None:
                 continue
             if isinstance(row, BadRow):
@@ -175,30 +177,28 @@ class Preparer:
             if first_of_person:
                 persons[index] = next(ids)
             person_id = (person_ids or {}).get(number) or persons[index]
-            sealed = person_fields(self.cipher, self.index, setup.province, person_id, record)
+            accepted.append((number, person_id, index, record, first_of_person))
+        # Every field of the batch sealed at once: the suite reuses one cipher context for all of them.
+        sealed = seal_persons(self.cipher, self.index, setup.province, [(a[1], a[3]) for a in accepted])
+        leaf = self.hasher.leaf
+        for (number, person_id, index, record, first_of_person), person in zip(accepted, sealed, strict=True):
             out.rows.append(
                 StagedRow(
-                    line=number,
-                    person_id=person_id,
-                    aac002_index=index,
-                    aac002_cipher=sealed["aac002_cipher"],
-                    aac003_cipher=sealed["aac003_cipher"],
-                    aac067_cipher=sealed["aac067_cipher"],
-                    aac002_masked=sealed["aac002_masked"],
-                    aac003_masked=sealed["aac003_masked"],
-                    content_digest=sealed["content_digest"],
-                    card_id=next(ids),
-                    aaz500=record.aaz500,
-                    aaz501=record.aaz501,
-                    aab301=record.aab301,
-                    generation=record.generation,
-                    bank_account_active=record.bank_account_active,
-                    status=record.card_status,
-                    first_of_person=first_of_person,
+                    number,
+                    person_id,
+                    index,
+                    *person,
+                    next(ids),
+                    record.aaz500,
+                    record.aaz501,
+                    record.aab301,
+                    record.generation,
+                    record.bank_account_active,
+                    record.card_status,
+                    first_of_person,
                 )
             )
-            leaf = row_leaf(setup.province, index, sealed["content_digest"], record)
-            out.digests[number] = self.hasher.leaf(leaf)
+            out.digests[number] = leaf(row_leaf(setup.province, index, person.content_digest, record))
         out.root = MemoryTree(self.hasher, list(out.digests.values())).root()
         return out
 
