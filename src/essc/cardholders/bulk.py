@@ -14,9 +14,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from essc.cardholders import repository
 from essc.cardholders.importfile import (
@@ -105,14 +105,28 @@ class WorkerSetup:
     province: str
     fmt: Format
     header: tuple[str, ...]
+    # Encode the rows for PostgreSQL's binary COPY here instead of handing them back as tuples.
+    copy: bool = False
+
+
+class RowKey(NamedTuple):
+    """What the merge needs of a prepared row besides its staged columns."""
+
+    line: int
+    aac002_index: bytes
+    aaz500: str
+    first_of_person: bool
 
 
 @dataclass(slots=True)
 class Prepared:
     """A batch validated and sealed: rows to stage (line order) with their row digests, and the bad rows."""
 
+    keys: list[RowKey] = field(default_factory=list)
+    # The rows to stage: as tuples, or (WorkerSetup.copy) as one binary COPY stream with `rows` left empty.
     rows: list[StagedRow] = field(default_factory=list)
-    digests: dict[int, bytes] = field(default_factory=dict)
+    copy_data: bytes = b""
+    digests: list[bytes] = field(default_factory=list)  # the row digests, in the order of `keys`
     bad: list[tuple[int, str]] = field(default_factory=list)
     repeated: int = 0
     # The Merkle root of all the rows' digests: the batch's root unless the database refuses some of them.
@@ -120,14 +134,25 @@ class Prepared:
 
     # Handed back from a worker with its rows as plain tuples: a named tuple pickles at twice the cost.
     def __getstate__(self) -> _PreparedState:
-        return [tuple(row) for row in self.rows], self.digests, self.bad, self.repeated, self.root
+        rows: list[tuple[object, ...]] = [tuple(row) for row in self.rows]
+        keys: list[tuple[object, ...]] = [tuple(key) for key in self.keys]
+        return keys, rows, self.copy_data, self.digests, self.bad, self.repeated, self.root
 
     def __setstate__(self, state: _PreparedState) -> None:
-        rows, self.digests, self.bad, self.repeated, self.root = state
+        keys, rows, self.copy_data, self.digests, self.bad, self.repeated, self.root = state
+        self.keys = list(map(RowKey._make, keys))
         self.rows = list(map(StagedRow._make, rows))
 
 
-_PreparedState = tuple[list[tuple[object, ...]], dict[int, bytes], list[tuple[int, str]], int, bytes]
+_PreparedState = tuple[
+    list[tuple[object, ...]],
+    list[tuple[object, ...]],
+    bytes,
+    list[bytes],
+    list[tuple[int, str]],
+    int,
+    bytes,
+]
 
 
 class Preparer:
@@ -180,10 +205,10 @@ class Preparer:
             accepted.append((number, person_id, index, record, first_of_person))
         # Every field of the batch sealed at once: the suite reuses one cipher context for all of them.
         sealed = seal_persons(self.cipher, self.index, setup.province, [(a[1], a[3]) for a in accepted])
-        leaf = self.hasher.leaf
+        leaf, rows = self.hasher.leaf, []
         for (number, person_id, index, record, first_of_person), person in zip(accepted, sealed, strict=True):
-            out.rows.append(
-                StagedRow(
+            rows.append(
+                (
                     number,
                     person_id,
                     index,
@@ -198,8 +223,13 @@ class Preparer:
                     first_of_person,
                 )
             )
-            out.digests[number] = leaf(row_leaf(setup.province, index, person.content_digest, record))
-        out.root = MemoryTree(self.hasher, list(out.digests.values())).root()
+            out.keys.append(RowKey(number, index, record.aaz500, first_of_person))
+            out.digests.append(leaf(row_leaf(setup.province, index, person.content_digest, record)))
+        if setup.copy:
+            out.copy_data = repository.staged_copy_data(rows)
+        else:
+            out.rows = list(map(StagedRow._make, rows))
+        out.root = MemoryTree(self.hasher, out.digests).root()
         return out
 
 
@@ -313,6 +343,7 @@ def _merge(
     platform: Platform,
     actor: Actor,
     local: Preparer,
+    reseal: Preparer,
     *,
     digest: str,
     chunk: Chunk,
@@ -324,7 +355,7 @@ def _merge(
     with UnitOfWork(platform, RequestContext(actor=actor)) as uow:
         session, now = uow.session, uow.clock.now()
         mark = time.perf_counter()
-        repository.stage(session, prepared.rows)
+        repository.stage(session, prepared.rows, prepared.copy_data)
         mark = report.timed("stage", mark)
         existing = repository.resolve_staged_persons(session, province)
         mark = report.timed("resolve", mark)
@@ -334,29 +365,37 @@ def _merge(
         for line, aaz500 in existing.card_conflicts.items():
             bad.append((line, f"aaz500 {mask_card_number(aaz500)} belongs to another person"))
         dropped = set(existing.elsewhere) | set(existing.card_conflicts)
-        kept = [row for row in prepared.rows if row.line not in dropped]
-        firsts: dict[bytes, StagedRow] = {}
-        for row in kept:
-            firsts.setdefault(row.aac002_index, row)
+        kept = [key for key in prepared.keys if key.line not in dropped]
+        firsts: dict[bytes, RowKey] = {}
+        for key in kept:
+            firsts.setdefault(key.aac002_index, key)
         if dropped:
             repository.drop_staged(session, sorted(dropped))
             # A person whose first row was dropped is inserted from its next one.
-            promoted = [row.line for row in firsts.values() if not row.first_of_person]
+            promoted = [key.line for key in firsts.values() if not key.first_of_person]
             repository.mark_first_of_person(session, promoted)
         persons_added = repository.insert_staged_persons(session, now)
         mark = report.timed("insert persons", mark)
         changed = {line: pid for line, pid in existing.changed.items() if line not in dropped}
         if changed:
             lines = [(n, raw) for n, raw in chunk.lines if n in changed]
-            resealed = local.prepare(lines, changed).rows
+            resealed = reseal.prepare(lines, changed).rows
             repository.update_persons_from(session, province, resealed, now)
             mark = report.timed("reseal changed", mark)
-        touched_cards = repository.upsert_staged_cards(session, province, now)
-        mark = report.timed("upsert cards", mark)
-        added_lines = {row.line for row in firsts.values() if row.line not in existing.existing}
-        card_lines = {row.aaz500: row.line for row in kept}
+        new_cards = {key.aaz500 for key in kept if key.aaz500 not in existing.cards}
+        repository.insert_staged_cards(session, province, now)
+        mark = report.timed("insert cards", mark)
+        updated_cards = repository.update_staged_cards(session, province) if existing.cards else set()
+        mark = report.timed("update cards", mark)
+        touched_cards = new_cards | updated_cards
+        added_lines = {key.line for key in firsts.values() if key.line not in existing.existing}
+        card_lines = {key.aaz500: key.line for key in kept}
         touched = {card_lines[number] for number in touched_cards} | added_lines | set(changed)
-        leaves = [prepared.digests[row.line] for row in kept]
+        leaves = [
+            digest
+            for key, digest in zip(prepared.keys, prepared.digests, strict=True)
+            if key.line not in dropped
+        ]
         # The worker hashed the tree of all the rows; only refused rows make this process hash it again.
         root = MemoryTree(local.hasher, leaves).root() if dropped else prepared.root
         cards_updated = len(touched_cards & existing.cards)
@@ -453,8 +492,10 @@ def bulk_import(
     header = tuple(read_csv_header(path)) if chosen == "csv" else ()
     if not path.is_file():
         raise ImportFileError(f"cannot read {path}: no such file", path=str(path))
-    setup = WorkerSetup(platform.suite.name, PinnedKeys.of(platform.keys), province, chosen, header)
-    local = Preparer(setup)
+    copy = platform.engine.dialect.name == "postgresql"
+    setup = WorkerSetup(platform.suite.name, PinnedKeys.of(platform.keys), province, chosen, header, copy)
+    # `local` prepares batches here when there are no workers; `reseal` re-seals changed persons as rows.
+    local, reseal = Preparer(setup), Preparer(replace(setup, copy=False))
     digest = file_digest(platform.suite, path)
     report = BulkReport(bytes_total=path.stat().st_size)
     start, line, batch_no = _resume(platform, digest, province, report)
@@ -474,7 +515,7 @@ def bulk_import(
 
     def merge(chunk: Chunk, prepared: Prepared) -> None:
         nonlocal analyzed
-        _merge(platform, actor, local, digest=digest, chunk=chunk, prepared=prepared, report=report)
+        _merge(platform, actor, local, reseal, digest=digest, chunk=chunk, prepared=prepared, report=report)
         analyzed += 1
         if analyzed in _ANALYZE_AFTER:
             mark = time.perf_counter()
