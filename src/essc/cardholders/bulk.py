@@ -15,25 +15,27 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from essc.cardholders import repository
 from essc.cardholders.importfile import (
     BadRow,
+    CsvRows,
     Format,
     HolderRecord,
     ImportFileError,
-    CsvRows,
     decode_line,
     guess_format,
     ndjson_row,
     read_csv_header,
 )
 from essc.cardholders.models import ImportBatch
-from essc.cardholders.repository import StagedRow
+from essc.cardholders.repository import StagedPersons, StagedRow
 from essc.cardholders.service import seal_persons
 from essc.core.context import Actor, RequestContext
+from essc.core.db import Session
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto import get_suite
@@ -339,6 +341,27 @@ def subject_of(digest: str, batch_no: int) -> str:
     return f"{digest[:48]}/{batch_no}"
 
 
+def _refused(prepared: Prepared, existing: StagedPersons) -> list[tuple[int, str]]:
+    """The batch's bad rows: the worker's, and those the database refuses (held elsewhere, card taken)."""
+    bad = list(prepared.bad)
+    for line, other in existing.elsewhere.items():
+        bad.append((line, f"aac002 is already held by province {other}"))
+    for line, aaz500 in existing.card_conflicts.items():
+        bad.append((line, f"aaz500 {mask_card_number(aaz500)} belongs to another person"))
+    return bad
+
+
+def _merge_cards(
+    session: Session, province: str, kept: list[RowKey], existing: StagedPersons, now: datetime
+) -> set[str]:
+    """Insert the staged cards that are new, update those that changed; the aaz500 of both."""
+    added = {key.aaz500 for key in kept if key.aaz500 not in existing.cards}
+    repository.insert_staged_cards(session, province, now)
+    # Only a batch with cards that exist (a file loaded before, a feed's holders) needs the update.
+    updated = repository.update_staged_cards(session, province) if existing.cards else set()
+    return added | updated
+
+
 def _merge(
     platform: Platform,
     actor: Actor,
@@ -359,11 +382,7 @@ def _merge(
         mark = report.timed("stage", mark)
         existing = repository.resolve_staged_persons(session, province)
         mark = report.timed("resolve", mark)
-        bad = list(prepared.bad)
-        for line, other in existing.elsewhere.items():
-            bad.append((line, f"aac002 is already held by province {other}"))
-        for line, aaz500 in existing.card_conflicts.items():
-            bad.append((line, f"aaz500 {mask_card_number(aaz500)} belongs to another person"))
+        bad = _refused(prepared, existing)
         dropped = set(existing.elsewhere) | set(existing.card_conflicts)
         kept = [key for key in prepared.keys if key.line not in dropped]
         firsts: dict[bytes, RowKey] = {}
@@ -382,18 +401,14 @@ def _merge(
             resealed = reseal.prepare(lines, changed).rows
             repository.update_persons_from(session, province, resealed, now)
             mark = report.timed("reseal changed", mark)
-        new_cards = {key.aaz500 for key in kept if key.aaz500 not in existing.cards}
-        repository.insert_staged_cards(session, province, now)
-        mark = report.timed("insert cards", mark)
-        updated_cards = repository.update_staged_cards(session, province) if existing.cards else set()
-        mark = report.timed("update cards", mark)
-        touched_cards = new_cards | updated_cards
+        touched_cards = _merge_cards(session, province, kept, existing, now)
+        mark = report.timed("cards", mark)
         added_lines = {key.line for key in firsts.values() if key.line not in existing.existing}
         card_lines = {key.aaz500: key.line for key in kept}
         touched = {card_lines[number] for number in touched_cards} | added_lines | set(changed)
         leaves = [
-            digest
-            for key, digest in zip(prepared.keys, prepared.digests, strict=True)
+            row_digest
+            for key, row_digest in zip(prepared.keys, prepared.digests, strict=True)
             if key.line not in dropped
         ]
         # The worker hashed the tree of all the rows; only refused rows make this process hash it again.

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from essc.kit.crypto import openssl_sm2
 from essc.kit.crypto.base import PrivateKey, PublicKey, SealMany
-from essc.kit.crypto.sm4gcm import Sm4GcmSealer
 from essc.kit.crypto.openssl_sm2 import Sm2PrivateKey, Sm2PublicKey
+from essc.kit.crypto.sm4gcm import Sm4GcmSealer
 from essc.kit.errors import DecryptionFailed, MalformedKey
 
 __all__ = ["SM4_BLOCK", "SmSuite", "hmac_sm3", "hmac_sm3_keyed", "sm3", "sm4_cbc_decrypt", "sm4_cbc_encrypt"]

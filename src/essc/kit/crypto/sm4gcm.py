@@ -28,8 +28,9 @@ _COUNTERS = [struct.pack(">I", number) for number in range(1, 257)]
 # GCM's 32-bit counter: at most 2^32 - 2 blocks of plaintext under one nonce (SP 800-38D 5.2.1.1).
 _MAX_PLAINTEXT = (2**32 - 2) * 16
 _PAD = bytes(_BLOCK)
-# The AAD's whole-block prefixes remembered at once: the fields of one row share theirs.
+# AAD prefixes remembered: how many at once, and up to which length (longer AADs are hashed whole).
 _PREFIXES_KEPT = 4096
+_PREFIX_KEPT = 4 * _BLOCK
 
 
 def _gf_multiply(x: int, y: int) -> int:
@@ -64,7 +65,8 @@ class Sm4GcmSealer:
     def __init__(self, key: bytes) -> None:
         if len(key) != 16:
             raise ValueError("SM4 keys are 16 bytes")
-        self._ecb = Cipher(algorithms.SM4(key), modes.ECB()).encryptor()
+        # ECB only as GCM's block function: it enciphers counter blocks, never data.
+        self._ecb = Cipher(algorithms.SM4(key), modes.ECB()).encryptor()  # noqa: S305
         h = int.from_bytes(self._ecb.update(_PAD), "big")
         self._t = _tables(h)
         self._prefixes: dict[bytes, int] = {}
@@ -77,20 +79,28 @@ class Sm4GcmSealer:
         for shift in range(128 * (blocks - 1), -1, -128):
             b = (y ^ (value >> shift) & _MASK128).to_bytes(_BLOCK, "big")
             y = (
-                t0[b[0]] ^ t1[b[1]] ^ t2[b[2]] ^ t3[b[3]] ^ t4[b[4]] ^ t5[b[5]] ^ t6[b[6]] ^ t7[b[7]]
-                ^ t8[b[8]] ^ t9[b[9]] ^ t10[b[10]] ^ t11[b[11]] ^ t12[b[12]] ^ t13[b[13]] ^ t14[b[14]] ^ t15[b[15]]
+                t0[b[0]] ^ t1[b[1]] ^ t2[b[2]] ^ t3[b[3]]
+                ^ t4[b[4]] ^ t5[b[5]] ^ t6[b[6]] ^ t7[b[7]]
+                ^ t8[b[8]] ^ t9[b[9]] ^ t10[b[10]] ^ t11[b[11]]
+                ^ t12[b[12]] ^ t13[b[13]] ^ t14[b[14]] ^ t15[b[15]]
             )  # fmt: skip
         return y
 
     def _after_aad(self, aad: bytes) -> int:
-        """GHASH state after the padded AAD; the state after its whole-block prefix is remembered."""
+        """GHASH state after the padded AAD; the states after its short block-aligned prefixes are kept."""
+        # The AADs of a batch often share their leading blocks (a row's three fields share all but the last;
+        # ids made in one batch share their leading characters), so each shared block is multiplied once.
         cut = (len(aad) - 1) // _BLOCK * _BLOCK if aad else 0
-        prefix = aad[:cut]
-        y = self._prefixes.get(prefix)
-        if y is None:
-            if len(self._prefixes) >= _PREFIXES_KEPT:
-                self._prefixes.clear()
-            y = self._prefixes[prefix] = self._absorb(0, prefix)
+        if cut > _PREFIX_KEPT:
+            return self._absorb(0, aad)
+        y, prefixes = 0, self._prefixes
+        for end in range(_BLOCK, cut + 1, _BLOCK):
+            known = prefixes.get(aad[:end])
+            if known is None:
+                if len(prefixes) >= _PREFIXES_KEPT:
+                    prefixes.clear()
+                known = prefixes[aad[:end]] = self._absorb(y, aad[end - _BLOCK : end])
+            y = known
         return self._absorb(y, aad[cut:])
 
     def seal_many(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bytes]:
