@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from essc.kit.crypto import IntlSuite, SmSuite
 from essc.kit.crypto.sm import hmac_sm3, hmac_sm3_keyed
-from essc.kit.crypto.sm4gcm import Sm4GcmSealer
+from essc.kit.crypto.sm4gcm import SLICED_FROM, Sm4GcmSealer
 from essc.kit.fieldcrypt import BlindIndex, FieldCipher, PinnedKeys
 from essc.kit.keystore import DataKey
 
@@ -116,3 +117,30 @@ def test_the_blind_index_is_the_suites_mac_of_field_and_value(field: str, value:
     for suite in (SmSuite(), IntlSuite()):
         expected = suite.mac(KEYS.blind_index.secret, f"{field}\x00{value}".encode())
         assert BlindIndex(suite, KEYS).of(field, value) == expected
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_large_batches_hash_bit_sliced_as_one_at_a_time(seed: int) -> None:
+    generator = random.Random(seed)
+    key = generator.randbytes(16)
+    # Mostly short messages (hashed bit-sliced), some long ones (hashed one by one), in one batch.
+    items = [
+        (
+            generator.randbytes(12),
+            generator.randbytes(generator.choice([0, 1, 15, 16, 17, 31, 32, 90, 300])),
+            generator.randbytes(generator.choice([0, 5, 16, 44, 47, 64, 200])),
+        )
+        for _ in range(SLICED_FROM + 3 * seed * 97)
+    ]
+    assert SUITE.aead_sealer(key)(items) == [SUITE.aead_encrypt(key, n, p, a) for n, p, a in items]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.large_base_example])
+@given(
+    key=st.binary(min_size=16, max_size=16),
+    items=st.lists(st.tuples(nonces, messages, messages), min_size=SLICED_FROM, max_size=SLICED_FROM + 9),
+)
+def test_any_batch_large_enough_to_slice_seals_as_aead_encrypt(
+    key: bytes, items: list[tuple[bytes, bytes, bytes]]
+) -> None:
+    assert SUITE.aead_sealer(key)(items) == [SUITE.aead_encrypt(key, n, p, a) for n, p, a in items]
