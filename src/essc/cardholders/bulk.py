@@ -511,11 +511,6 @@ def bulk_import(
     setup = WorkerSetup(platform.suite.name, PinnedKeys.of(platform.keys), province, chosen, header, copy)
     # `local` prepares batches here when there are no workers; `reseal` re-seals changed persons as rows.
     local, reseal = Preparer(setup), Preparer(replace(setup, copy=False))
-    digest = file_digest(platform.suite, path)
-    report = BulkReport(bytes_total=path.stat().st_size)
-    start, line, batch_no = _resume(platform, digest, province, report)
-    started = time.monotonic()
-    chunks = _chunks(path, chosen, batch_size, start=start, line=line, batch_no=batch_no)
     executor = (
         ProcessPoolExecutor(
             workers,
@@ -526,6 +521,49 @@ def bulk_import(
         if workers > 0
         else None
     )
+    try:
+        return _import_batches(
+            platform,
+            actor,
+            path,
+            setup=setup,
+            preparers=(local, reseal),
+            pool=(executor, workers),
+            batch_size=batch_size,
+            progress=progress,
+        )
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _warm_up() -> None:
+    """Nothing: submitted once per worker so the workers start while this process hashes the file."""
+
+
+def _import_batches(
+    platform: Platform,
+    actor: Actor,
+    path: Path,
+    *,
+    setup: WorkerSetup,
+    preparers: tuple[Preparer, Preparer],
+    pool: tuple[ProcessPoolExecutor | None, int],
+    batch_size: int,
+    progress: BulkProgress | None,
+) -> BulkReport:
+    """bulk_import's batches, prepared by the pool's workers (or here) and merged in file order."""
+    (local, reseal), (executor, workers) = preparers, pool
+    # The fork server imports the program once before the first worker starts (seconds of CPU): let that
+    # happen on the other core while this process hashes the file and reads the ledger.
+    warming = [executor.submit(_warm_up) for _ in range(workers)] if executor is not None else []
+    digest = file_digest(platform.suite, path)
+    report = BulkReport(bytes_total=path.stat().st_size)
+    start, line, batch_no = _resume(platform, digest, setup.province, report)
+    for future in warming:
+        future.result()
+    started = time.monotonic()
+    chunks = _chunks(path, setup.fmt, batch_size, start=start, line=line, batch_no=batch_no)
     analyzed = 0
 
     def merge(chunk: Chunk, prepared: Prepared) -> None:
@@ -542,25 +580,21 @@ def bulk_import(
         if progress:
             progress(report)
 
-    try:
-        if executor is None:
-            for chunk in chunks:
-                mark = time.perf_counter()
-                prepared = local.prepare(chunk.lines)
-                report.timed("prepare", mark)
-                merge(chunk, prepared)
-        else:
-            pending: deque[tuple[Chunk, Future[Prepared]]] = deque()
-            for chunk in chunks:
-                pending.append((chunk, executor.submit(_prepare_in_worker, chunk.lines)))
-                # Bounded: the workers prepare the next batches while this process merges one.
-                if len(pending) > workers:
-                    merge(*_ready(pending.popleft(), report))
-            while pending:
+    if executor is None:
+        for chunk in chunks:
+            mark = time.perf_counter()
+            prepared = local.prepare(chunk.lines)
+            report.timed("prepare", mark)
+            merge(chunk, prepared)
+    else:
+        pending: deque[tuple[Chunk, Future[Prepared]]] = deque()
+        for chunk in chunks:
+            pending.append((chunk, executor.submit(_prepare_in_worker, chunk.lines)))
+            # Bounded: the workers prepare the next batches while this process merges one.
+            if len(pending) > workers:
                 merge(*_ready(pending.popleft(), report))
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+        while pending:
+            merge(*_ready(pending.popleft(), report))
     report.bad_rows.sort()
     report.seconds = time.monotonic() - started
     return report
