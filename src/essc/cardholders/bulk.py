@@ -176,6 +176,7 @@ class Preparer:
         persons: dict[bytes, str] = {}
         cards: dict[str, bytes] = {}
         ids = iter(new_ids(2 * len(lines)))  # at most a person and a card a line
+        given_ids = person_ids or {}
         accepted: list[tuple[int, str, bytes, HolderRecord, bool]] = []
         for number, raw in lines:
             text = decode_line(number, raw)
@@ -203,7 +204,7 @@ class Preparer:
             first_of_person = index not in persons
             if first_of_person:
                 persons[index] = next(ids)
-            person_id = (person_ids or {}).get(number) or persons[index]
+            person_id = given_ids.get(number) or persons[index]
             accepted.append((number, person_id, index, record, first_of_person))
         # Every field of the batch sealed at once: the suite reuses one cipher context for all of them.
         sealed = seal_persons(self.cipher, self.index, setup.province, [(a[1], a[3]) for a in accepted])
@@ -353,13 +354,15 @@ def _refused(prepared: Prepared, existing: StagedPersons) -> list[tuple[int, str
 
 def _merge_cards(
     session: Session, province: str, kept: list[RowKey], existing: StagedPersons, now: datetime
-) -> set[str]:
-    """Insert the staged cards that are new, update those that changed; the aaz500 of both."""
-    added = {key.aaz500 for key in kept if key.aaz500 not in existing.cards}
+) -> tuple[set[int], set[int]]:
+    """Insert the staged cards that are new, update those that changed; the lines of each."""
     repository.insert_staged_cards(session, province, now)
+    if not existing.cards:
+        return {key.line for key in kept}, set()
+    added = {key.line for key in kept if key.aaz500 not in existing.cards}
     # Only a batch with cards that exist (a file loaded before, a feed's holders) needs the update.
-    updated = repository.update_staged_cards(session, province) if existing.cards else set()
-    return added | updated
+    updated = repository.update_staged_cards(session, province)
+    return added, {key.line for key in kept if key.aaz500 in updated}
 
 
 def _merge(
@@ -384,15 +387,26 @@ def _merge(
         mark = report.timed("resolve", mark)
         bad = _refused(prepared, existing)
         dropped = set(existing.elsewhere) | set(existing.card_conflicts)
-        kept = [key for key in prepared.keys if key.line not in dropped]
-        firsts: dict[bytes, RowKey] = {}
-        for key in kept:
-            firsts.setdefault(key.aac002_index, key)
         if dropped:
+            kept = [key for key in prepared.keys if key.line not in dropped]
+            firsts: dict[bytes, RowKey] = {}
+            for key in kept:
+                firsts.setdefault(key.aac002_index, key)
             repository.drop_staged(session, sorted(dropped))
             # A person whose first row was dropped is inserted from its next one.
             promoted = [key.line for key in firsts.values() if not key.first_of_person]
             repository.mark_first_of_person(session, promoted)
+            first_lines = {key.line for key in firsts.values()}
+            leaves = [
+                row_digest
+                for key, row_digest in zip(prepared.keys, prepared.digests, strict=True)
+                if key.line not in dropped
+            ]
+            # The worker hashed the tree of all the rows; only refused rows make this process hash it again.
+            root = MemoryTree(local.hasher, leaves).root()
+        else:
+            kept, leaves, root = prepared.keys, prepared.digests, prepared.root
+            first_lines = {key.line for key in kept if key.first_of_person}
         persons_added = repository.insert_staged_persons(session, now)
         mark = report.timed("insert persons", mark)
         changed = {line: pid for line, pid in existing.changed.items() if line not in dropped}
@@ -401,19 +415,10 @@ def _merge(
             resealed = reseal.prepare(lines, changed).rows
             repository.update_persons_from(session, province, resealed, now)
             mark = report.timed("reseal changed", mark)
-        touched_cards = _merge_cards(session, province, kept, existing, now)
+        cards_added, cards_changed = _merge_cards(session, province, kept, existing, now)
         mark = report.timed("cards", mark)
-        added_lines = {key.line for key in firsts.values() if key.line not in existing.existing}
-        card_lines = {key.aaz500: key.line for key in kept}
-        touched = {card_lines[number] for number in touched_cards} | added_lines | set(changed)
-        leaves = [
-            row_digest
-            for key, row_digest in zip(prepared.keys, prepared.digests, strict=True)
-            if key.line not in dropped
-        ]
-        # The worker hashed the tree of all the rows; only refused rows make this process hash it again.
-        root = MemoryTree(local.hasher, leaves).root() if dropped else prepared.root
-        cards_updated = len(touched_cards & existing.cards)
+        touched = cards_added | cards_changed | (first_lines - existing.existing) | set(changed)
+        cards_updated = len(cards_changed)
         uow.audit(
             BATCH_ACTION,
             BATCH_SUBJECT,
@@ -427,7 +432,7 @@ def _merge(
             root=root.hex(),
             persons_added=persons_added,
             persons_updated=len(changed),
-            cards_added=len(touched_cards) - cards_updated,
+            cards_added=len(cards_added),
             cards_updated=cards_updated,
             rejected=len(bad),
         )
@@ -455,7 +460,7 @@ def _merge(
     report.rows += len(leaves) + prepared.repeated + len(bad)
     report.persons_added += persons_added
     report.persons_updated += len(changed)
-    report.cards_added += len(touched_cards) - cards_updated
+    report.cards_added += len(cards_added)
     report.cards_updated += cards_updated
     report.unchanged += len(leaves) + prepared.repeated - len(touched)
     report.bad_rows.extend(bad)

@@ -331,8 +331,11 @@ def _quick_record(fields: Sequence[str], at: Sequence[int], mobile_at: int | Non
     A sufficient test only: every row it takes, _record takes and makes into the same record; whatever it
     refuses goes through _record, which finds the reasons. It saves _record's per-field calls on good rows.
     """
-    aac002, name, aaz500, aaz501, aab301, generation, active, card_status = (fields[i].strip() for i in at)
-    aac002, active = aac002.upper(), active.lower()
+    at_002, at_003, at_500, at_501, at_301, at_generation, at_active, at_status = at
+    aac002, name, aaz500 = fields[at_002].strip().upper(), fields[at_003].strip(), fields[at_500].strip()
+    aaz501, aab301 = fields[at_501].strip(), fields[at_301].strip()
+    generation, active = fields[at_generation].strip(), fields[at_active].strip().lower()
+    card_status = fields[at_status].strip()
     mobile = None if mobile_at is None else fields[mobile_at].strip() or None
     if (
         not _plainly_valid_aac002(aac002)
