@@ -256,37 +256,69 @@ def _start_worker(setup: WorkerSetup) -> None:
     _WORKER = Preparer(setup)
 
 
-def _prepare_in_worker(lines: list[tuple[int, bytes]]) -> Prepared:
+def _prepare_in_worker(first_line: int, data: bytes) -> Prepared:
     assert _WORKER is not None, "the worker was started without its setup"
-    return _WORKER.prepare(lines)
+    return _WORKER.prepare(split_lines(first_line, data))
+
+
+def split_lines(first_line: int, data: bytes) -> list[tuple[int, bytes]]:
+    """Numbered physical lines of data as readline cuts them (with their newlines; the last may lack it)."""
+    pieces = data.split(b"\n")
+    last = pieces.pop()  # empty when data ends with a newline
+    lines = [(number, piece + b"\n") for number, piece in enumerate(pieces, start=first_line)]
+    if last:
+        lines.append((first_line + len(pieces), last))
+    return lines
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """A batch of the file's physical lines (line number, raw bytes) and where in the file it ends."""
+    """A batch of physical lines of the file (their bytes, the first one's number) and where it ends."""
 
     batch_no: int
-    lines: list[tuple[int, bytes]]
+    data: bytes
     first_line: int
     last_line: int
     byte_end: int
 
+    @property
+    def lines(self) -> list[tuple[int, bytes]]:
+        """The batch's lines, numbered."""
+        return split_lines(self.first_line, self.data)
+
+
+_READ_BLOCK = 1 << 22
+
 
 def _chunks(path: Path, fmt: Format, size: int, *, start: int, line: int, batch_no: int) -> Iterator[Chunk]:
-    """The file's batches from byte `start` (after line `line`), the CSV header skipped."""
+    """The file's batches of `size` lines from byte `start` (after line `line`), the CSV header skipped."""
+    # Read in large blocks and cut at the size-th newline: the batch travels to its worker as one bytes
+    # object, not as a list of lines this process would make and pickle one by one.
     with path.open("rb") as handle:
         handle.seek(start)
         if start == 0 and fmt == "csv":
-            handle.readline()
+            start += len(handle.readline())
             line = 1
+        buffer, at_end = b"", False
         while True:
-            lines: list[tuple[int, bytes]] = []
-            while len(lines) < size and (raw := handle.readline()):
-                line += 1
-                lines.append((line, raw))
-            if not lines:
+            while not at_end and buffer.count(b"\n") < size:
+                block = handle.read(_READ_BLOCK)
+                at_end = not block
+                buffer += block
+            if not buffer:
                 return
-            yield Chunk(batch_no, lines, lines[0][0], line, handle.tell())
+            end = 0
+            for _ in range(size):
+                found = buffer.find(b"\n", end)
+                if found < 0:
+                    end = len(buffer)  # the file's last line, without a newline
+                    break
+                end = found + 1
+            data, buffer = buffer[:end], buffer[end:]
+            count = data.count(b"\n") + (not data.endswith(b"\n"))
+            start += len(data)
+            yield Chunk(batch_no, data, line + 1, line + count, start)
+            line += count
             batch_no += 1
 
 
@@ -594,7 +626,7 @@ def _import_batches(
     else:
         pending: deque[tuple[Chunk, Future[Prepared]]] = deque()
         for chunk in chunks:
-            pending.append((chunk, executor.submit(_prepare_in_worker, chunk.lines)))
+            pending.append((chunk, executor.submit(_prepare_in_worker, chunk.first_line, chunk.data)))
             # Bounded: the workers prepare the next batches while this process merges one.
             if len(pending) > workers:
                 merge(*_ready(pending.popleft(), report))
