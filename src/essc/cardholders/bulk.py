@@ -384,6 +384,27 @@ def _refused(prepared: Prepared, existing: StagedPersons) -> list[tuple[int, str
     return bad
 
 
+def _drop_refused(
+    session: Session, prepared: Prepared, dropped: set[int], hasher: TreeHasher
+) -> tuple[list[RowKey], set[int], list[bytes], bytes]:
+    """Drop refused rows from the staging table; the rows kept, first lines of persons, leaves and root."""
+    kept = [key for key in prepared.keys if key.line not in dropped]
+    firsts: dict[bytes, RowKey] = {}
+    for key in kept:
+        firsts.setdefault(key.aac002_index, key)
+    repository.drop_staged(session, sorted(dropped))
+    # A person whose first row was dropped is inserted from its next one.
+    promoted = [key.line for key in firsts.values() if not key.first_of_person]
+    repository.mark_first_of_person(session, promoted)
+    leaves = [
+        row_digest
+        for key, row_digest in zip(prepared.keys, prepared.digests, strict=True)
+        if key.line not in dropped
+    ]
+    # The worker hashed the tree of all the rows; only refused rows make this process hash it again.
+    return kept, {key.line for key in firsts.values()}, leaves, MemoryTree(hasher, leaves).root()
+
+
 def _merge_cards(
     session: Session, province: str, kept: list[RowKey], existing: StagedPersons, now: datetime
 ) -> tuple[set[int], set[int]]:
@@ -413,6 +434,7 @@ def _merge(
     with UnitOfWork(platform, RequestContext(actor=actor)) as uow:
         session, now = uow.session, uow.clock.now()
         mark = time.perf_counter()
+        repository.commit_without_flush_wait(session)
         repository.stage(session, prepared.rows, prepared.copy_data)
         mark = report.timed("stage", mark)
         existing = repository.resolve_staged_persons(session, province)
@@ -420,22 +442,7 @@ def _merge(
         bad = _refused(prepared, existing)
         dropped = set(existing.elsewhere) | set(existing.card_conflicts)
         if dropped:
-            kept = [key for key in prepared.keys if key.line not in dropped]
-            firsts: dict[bytes, RowKey] = {}
-            for key in kept:
-                firsts.setdefault(key.aac002_index, key)
-            repository.drop_staged(session, sorted(dropped))
-            # A person whose first row was dropped is inserted from its next one.
-            promoted = [key.line for key in firsts.values() if not key.first_of_person]
-            repository.mark_first_of_person(session, promoted)
-            first_lines = {key.line for key in firsts.values()}
-            leaves = [
-                row_digest
-                for key, row_digest in zip(prepared.keys, prepared.digests, strict=True)
-                if key.line not in dropped
-            ]
-            # The worker hashed the tree of all the rows; only refused rows make this process hash it again.
-            root = MemoryTree(local.hasher, leaves).root()
+            kept, first_lines, leaves, root = _drop_refused(session, prepared, dropped, local.hasher)
         else:
             kept, leaves, root = prepared.keys, prepared.digests, prepared.root
             first_lines = {key.line for key in kept if key.first_of_person}

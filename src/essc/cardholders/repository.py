@@ -399,6 +399,15 @@ def update_staged_cards(session: Session, province: str) -> set[str]:
     return updated
 
 
+def commit_without_flush_wait(session: Session) -> None:
+    """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL; SQLite: nothing)."""
+    # For a bulk batch only: its ledger row commits with it, so a batch lost to a crash in the next moment is
+    # loaded again by the rerun; any later synchronous commit (a tree head over its audit entry) flushes the
+    # WAL up to and including it first.
+    if _is_postgresql(session):
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
 def analyze_holders(session: Session) -> None:
     """Fresh planner statistics for the tables a bulk load grows."""
     for table in ("persons", "cards"):
