@@ -3,12 +3,13 @@
 `cryptography` makes a fresh OpenSSL cipher context for every message (about 10 us of a core, most of a short
 field's sealing), and the system OpenSSL 3.0 has no SM4-GCM to reuse one through. GCM is counter mode plus
 GHASH (NIST SP 800-38D), so a batch is sealed with one SM4-ECB context: every message's counter blocks are
-enciphered by one call, and GHASH runs here over tables of multiples of H. The output is byte for byte what
-`SmSuite.aead_encrypt` makes (tests compare them on arbitrary input), and `SmSuite.aead_decrypt` opens it.
+enciphered by one call, and GHASH runs here, bit-sliced across the messages of a large batch (`_SlicedGhash`)
+and over tables of multiples of H for a few. The output is byte for byte what `SmSuite.aead_encrypt` makes
+(tests compare them on arbitrary input), and `SmSuite.aead_decrypt` opens it.
 
-The GHASH tables are indexed by data (as OpenSSL's portable `gcm_init_4bit` tables are): fine for a batch
-job on the platform's own machines, not for code that a caller on the same machine can time.
-"""
+The tables are indexed by data (as OpenSSL's portable `gcm_init_4bit` tables are): fine for a batch job on
+the platform's own machines, not for code that a caller on the same machine can time. The bit-sliced path
+reads no memory at an address that depends on the data."""
 
 from __future__ import annotations
 
