@@ -1,4 +1,4 @@
-"""The staging rows the import's workers encode for binary COPY load as psycopg's own encoder loads them."""
+"""What the import's workers hand back: sealed as one holder at a time is, staged as psycopg stages it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from sqlalchemy import text
 
 from essc.cardholders import repository
 from essc.cardholders.repository import StagedRow, staged_copy_data
+from essc.cardholders.service import field_aad, person_fields, seal_persons
+from essc.cardholders.synthetic import synthetic_holders
 from essc.core.platform import Platform
+from essc.kit.crypto import SmSuite
+from essc.kit.fieldcrypt import BlindIndex, FieldCipher, PinnedKeys
+from essc.kit.keystore import DataKey
 
 blobs = st.binary(max_size=1100)  # past 1,023 bytes the encoder packs a field's length instead of a table's
 words = st.text(max_size=40)
@@ -67,3 +72,25 @@ def test_encoded_rows_are_refused_on_sqlite(platform: Platform, backend: str) ->
         pytest.skip("PostgreSQL takes them")
     with platform.session_factory() as session, pytest.raises(ValueError, match="PostgreSQL only"):
         repository.stage(session, [], staged_copy_data([]))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**16), count=st.integers(1, 300))
+def test_a_batch_sealed_at_once_has_the_columns_one_holder_at_a_time_gets(seed: int, count: int) -> None:
+    suite = SmSuite()
+    keys = PinnedKeys(DataKey("pd-test", bytes(range(16))), DataKey("bi-test", bytes(range(32))))
+    cipher, index = FieldCipher(suite, keys), BlindIndex(suite, keys)
+    holders = [(f"P{n:025d}", record) for n, record in enumerate(synthetic_holders("44", count, seed=seed))]
+    for (person_id, record), sealed in zip(holders, seal_persons(cipher, index, "44", holders), strict=True):
+        one = person_fields(cipher, index, "44", person_id, record)
+        assert (sealed.aac002_masked, sealed.aac003_masked, sealed.content_digest) == (
+            one["aac002_masked"],
+            one["aac003_masked"],
+            one["content_digest"],
+        )
+        for column in ("aac002", "aac003", "aac067"):
+            blob, aad = getattr(sealed, f"{column}_cipher"), field_aad("44", person_id, column)
+            value = getattr(record, column)
+            assert (blob is None) == (value is None) == (one[f"{column}_cipher"] is None)
+            if blob is not None:
+                assert cipher.decrypt(blob, aad) == value == cipher.decrypt(one[f"{column}_cipher"], aad)
