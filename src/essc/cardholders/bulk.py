@@ -14,25 +14,28 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from essc.cardholders import repository
 from essc.cardholders.importfile import (
     BadRow,
+    CsvRows,
     Format,
+    HolderRecord,
     ImportFileError,
-    csv_row,
     decode_line,
     guess_format,
     ndjson_row,
     read_csv_header,
 )
 from essc.cardholders.models import ImportBatch
-from essc.cardholders.repository import StagedRow
-from essc.cardholders.service import person_fields
+from essc.cardholders.repository import StagedPersons, StagedRow
+from essc.cardholders.service import seal_persons
 from essc.core.context import Actor, RequestContext
+from essc.core.db import Session
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit.crypto import get_suite
@@ -104,14 +107,28 @@ class WorkerSetup:
     province: str
     fmt: Format
     header: tuple[str, ...]
+    # Encode the rows for PostgreSQL's binary COPY here instead of handing them back as tuples.
+    copy: bool = False
+
+
+class RowKey(NamedTuple):
+    """What the merge needs of a prepared row besides its staged columns."""
+
+    line: int
+    aac002_index: bytes
+    aaz500: str
+    first_of_person: bool
 
 
 @dataclass(slots=True)
 class Prepared:
     """A batch validated and sealed: rows to stage (line order) with their row digests, and the bad rows."""
 
+    keys: list[RowKey] = field(default_factory=list)
+    # The rows to stage: as tuples, or (WorkerSetup.copy) as one binary COPY stream with `rows` left empty.
     rows: list[StagedRow] = field(default_factory=list)
-    digests: dict[int, bytes] = field(default_factory=dict)
+    copy_data: bytes = b""
+    digests: list[bytes] = field(default_factory=list)  # the row digests, in the order of `keys`
     bad: list[tuple[int, str]] = field(default_factory=list)
     repeated: int = 0
     # The Merkle root of all the rows' digests: the batch's root unless the database refuses some of them.
@@ -119,14 +136,25 @@ class Prepared:
 
     # Handed back from a worker with its rows as plain tuples: a named tuple pickles at twice the cost.
     def __getstate__(self) -> _PreparedState:
-        return [tuple(row) for row in self.rows], self.digests, self.bad, self.repeated, self.root
+        rows: list[tuple[object, ...]] = [tuple(row) for row in self.rows]
+        keys: list[tuple[object, ...]] = [tuple(key) for key in self.keys]
+        return keys, rows, self.copy_data, self.digests, self.bad, self.repeated, self.root
 
     def __setstate__(self, state: _PreparedState) -> None:
-        rows, self.digests, self.bad, self.repeated, self.root = state
+        keys, rows, self.copy_data, self.digests, self.bad, self.repeated, self.root = state
+        self.keys = list(map(RowKey._make, keys))
         self.rows = list(map(StagedRow._make, rows))
 
 
-_PreparedState = tuple[list[tuple[object, ...]], dict[int, bytes], list[tuple[int, str]], int, bytes]
+_PreparedState = tuple[
+    list[tuple[object, ...]],
+    list[tuple[object, ...]],
+    bytes,
+    list[bytes],
+    list[tuple[int, str]],
+    int,
+    bytes,
+]
 
 
 class Preparer:
@@ -144,13 +172,15 @@ class Preparer:
     ) -> Prepared:
         """Check and seal each line; `person_ids` seals given lines to an existing person's id instead."""
         setup, out = self.setup, Prepared()
-        header = list(setup.header)
+        csv_rows = CsvRows(setup.header) if setup.fmt == "csv" else None
         persons: dict[bytes, str] = {}
         cards: dict[str, bytes] = {}
         ids = iter(new_ids(2 * len(lines)))  # at most a person and a card a line
+        given_ids = person_ids or {}
+        accepted: list[tuple[int, str, bytes, HolderRecord, bool]] = []
         for number, raw in lines:
             text = decode_line(number, raw)
-            row = csv_row(header, number, text) if setup.fmt == "csv" else ndjson_row(number, text)
+            row = csv_rows(number, text) if csv_rows is not None else ndjson_row(number, text)
             if row is None:
                 continue
             if isinstance(row, BadRow):
@@ -174,32 +204,35 @@ class Preparer:
             first_of_person = index not in persons
             if first_of_person:
                 persons[index] = next(ids)
-            person_id = (person_ids or {}).get(number) or persons[index]
-            sealed = person_fields(self.cipher, self.index, setup.province, person_id, record)
-            out.rows.append(
-                StagedRow(
-                    line=number,
-                    person_id=person_id,
-                    aac002_index=index,
-                    aac002_cipher=sealed["aac002_cipher"],
-                    aac003_cipher=sealed["aac003_cipher"],
-                    aac067_cipher=sealed["aac067_cipher"],
-                    aac002_masked=sealed["aac002_masked"],
-                    aac003_masked=sealed["aac003_masked"],
-                    content_digest=sealed["content_digest"],
-                    card_id=next(ids),
-                    aaz500=record.aaz500,
-                    aaz501=record.aaz501,
-                    aab301=record.aab301,
-                    generation=record.generation,
-                    bank_account_active=record.bank_account_active,
-                    status=record.card_status,
-                    first_of_person=first_of_person,
+            person_id = given_ids.get(number) or persons[index]
+            accepted.append((number, person_id, index, record, first_of_person))
+        # Every field of the batch sealed at once: the suite reuses one cipher context for all of them.
+        sealed = seal_persons(self.cipher, self.index, setup.province, [(a[1], a[3]) for a in accepted])
+        leaf, rows = self.hasher.leaf, []
+        for (number, person_id, index, record, first_of_person), person in zip(accepted, sealed, strict=True):
+            rows.append(
+                (
+                    number,
+                    person_id,
+                    index,
+                    *person,
+                    next(ids),
+                    record.aaz500,
+                    record.aaz501,
+                    record.aab301,
+                    record.generation,
+                    record.bank_account_active,
+                    record.card_status,
+                    first_of_person,
                 )
             )
-            leaf = row_leaf(setup.province, index, sealed["content_digest"], record)
-            out.digests[number] = self.hasher.leaf(leaf)
-        out.root = MemoryTree(self.hasher, list(out.digests.values())).root()
+            out.keys.append(RowKey(number, index, record.aaz500, first_of_person))
+            out.digests.append(leaf(row_leaf(setup.province, index, person.content_digest, record)))
+        if setup.copy:
+            out.copy_data = repository.staged_copy_data(rows)
+        else:
+            out.rows = list(map(StagedRow._make, rows))
+        out.root = MemoryTree(self.hasher, out.digests).root()
         return out
 
 
@@ -223,37 +256,69 @@ def _start_worker(setup: WorkerSetup) -> None:
     _WORKER = Preparer(setup)
 
 
-def _prepare_in_worker(lines: list[tuple[int, bytes]]) -> Prepared:
+def _prepare_in_worker(first_line: int, data: bytes) -> Prepared:
     assert _WORKER is not None, "the worker was started without its setup"
-    return _WORKER.prepare(lines)
+    return _WORKER.prepare(split_lines(first_line, data))
+
+
+def split_lines(first_line: int, data: bytes) -> list[tuple[int, bytes]]:
+    """Numbered physical lines of data as readline cuts them (with their newlines; the last may lack it)."""
+    pieces = data.split(b"\n")
+    last = pieces.pop()  # empty when data ends with a newline
+    lines = [(number, piece + b"\n") for number, piece in enumerate(pieces, start=first_line)]
+    if last:
+        lines.append((first_line + len(pieces), last))
+    return lines
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """A batch of the file's physical lines (line number, raw bytes) and where in the file it ends."""
+    """A batch of physical lines of the file (their bytes, the first one's number) and where it ends."""
 
     batch_no: int
-    lines: list[tuple[int, bytes]]
+    data: bytes
     first_line: int
     last_line: int
     byte_end: int
 
+    @property
+    def lines(self) -> list[tuple[int, bytes]]:
+        """The batch's lines, numbered."""
+        return split_lines(self.first_line, self.data)
+
+
+_READ_BLOCK = 1 << 22
+
 
 def _chunks(path: Path, fmt: Format, size: int, *, start: int, line: int, batch_no: int) -> Iterator[Chunk]:
-    """The file's batches from byte `start` (after line `line`), the CSV header skipped."""
+    """The file's batches of `size` lines from byte `start` (after line `line`), the CSV header skipped."""
+    # Read in large blocks and cut at the size-th newline: the batch travels to its worker as one bytes
+    # object, not as a list of lines this process would make and pickle one by one.
     with path.open("rb") as handle:
         handle.seek(start)
         if start == 0 and fmt == "csv":
-            handle.readline()
+            start += len(handle.readline())
             line = 1
+        buffer, at_end = b"", False
         while True:
-            lines: list[tuple[int, bytes]] = []
-            while len(lines) < size and (raw := handle.readline()):
-                line += 1
-                lines.append((line, raw))
-            if not lines:
+            while not at_end and buffer.count(b"\n") < size:
+                block = handle.read(_READ_BLOCK)
+                at_end = not block
+                buffer += block
+            if not buffer:
                 return
-            yield Chunk(batch_no, lines, lines[0][0], line, handle.tell())
+            end = 0
+            for _ in range(size):
+                found = buffer.find(b"\n", end)
+                if found < 0:
+                    end = len(buffer)  # the file's last line, without a newline
+                    break
+                end = found + 1
+            data, buffer = buffer[:end], buffer[end:]
+            count = data.count(b"\n") + (not data.endswith(b"\n"))
+            start += len(data)
+            yield Chunk(batch_no, data, line + 1, line + count, start)
+            line += count
             batch_no += 1
 
 
@@ -309,10 +374,55 @@ def subject_of(digest: str, batch_no: int) -> str:
     return f"{digest[:48]}/{batch_no}"
 
 
+def _refused(prepared: Prepared, existing: StagedPersons) -> list[tuple[int, str]]:
+    """The batch's bad rows: the worker's, and those the database refuses (held elsewhere, card taken)."""
+    bad = list(prepared.bad)
+    for line, other in existing.elsewhere.items():
+        bad.append((line, f"aac002 is already held by province {other}"))
+    for line, aaz500 in existing.card_conflicts.items():
+        bad.append((line, f"aaz500 {mask_card_number(aaz500)} belongs to another person"))
+    return bad
+
+
+def _drop_refused(
+    session: Session, prepared: Prepared, dropped: set[int], hasher: TreeHasher
+) -> tuple[list[RowKey], set[int], list[bytes], bytes]:
+    """Drop refused rows from the staging table; the rows kept, first lines of persons, leaves and root."""
+    kept = [key for key in prepared.keys if key.line not in dropped]
+    firsts: dict[bytes, RowKey] = {}
+    for key in kept:
+        firsts.setdefault(key.aac002_index, key)
+    repository.drop_staged(session, sorted(dropped))
+    # A person whose first row was dropped is inserted from its next one.
+    promoted = [key.line for key in firsts.values() if not key.first_of_person]
+    repository.mark_first_of_person(session, promoted)
+    leaves = [
+        row_digest
+        for key, row_digest in zip(prepared.keys, prepared.digests, strict=True)
+        if key.line not in dropped
+    ]
+    # The worker hashed the tree of all the rows; only refused rows make this process hash it again.
+    return kept, {key.line for key in firsts.values()}, leaves, MemoryTree(hasher, leaves).root()
+
+
+def _merge_cards(
+    session: Session, province: str, kept: list[RowKey], existing: StagedPersons, now: datetime
+) -> tuple[set[int], set[int]]:
+    """Insert the staged cards that are new, update those that changed; the lines of each."""
+    repository.insert_staged_cards(session, province, now)
+    if not existing.cards:
+        return {key.line for key in kept}, set()
+    added = {key.line for key in kept if key.aaz500 not in existing.cards}
+    # Only a batch with cards that exist (a file loaded before, a feed's holders) needs the update.
+    updated = repository.update_staged_cards(session, province)
+    return added, {key.line for key in kept if key.aaz500 in updated}
+
+
 def _merge(
     platform: Platform,
     actor: Actor,
     local: Preparer,
+    reseal: Preparer,
     *,
     digest: str,
     chunk: Chunk,
@@ -324,42 +434,30 @@ def _merge(
     with UnitOfWork(platform, RequestContext(actor=actor)) as uow:
         session, now = uow.session, uow.clock.now()
         mark = time.perf_counter()
-        repository.stage(session, prepared.rows)
+        repository.commit_without_flush_wait(session)
+        repository.stage(session, prepared.rows, prepared.copy_data)
         mark = report.timed("stage", mark)
         existing = repository.resolve_staged_persons(session, province)
         mark = report.timed("resolve", mark)
-        bad = list(prepared.bad)
-        for line, other in existing.elsewhere.items():
-            bad.append((line, f"aac002 is already held by province {other}"))
-        for line, aaz500 in existing.card_conflicts.items():
-            bad.append((line, f"aaz500 {mask_card_number(aaz500)} belongs to another person"))
+        bad = _refused(prepared, existing)
         dropped = set(existing.elsewhere) | set(existing.card_conflicts)
-        kept = [row for row in prepared.rows if row.line not in dropped]
-        firsts: dict[bytes, StagedRow] = {}
-        for row in kept:
-            firsts.setdefault(row.aac002_index, row)
         if dropped:
-            repository.drop_staged(session, sorted(dropped))
-            # A person whose first row was dropped is inserted from its next one.
-            promoted = [row.line for row in firsts.values() if not row.first_of_person]
-            repository.mark_first_of_person(session, promoted)
+            kept, first_lines, leaves, root = _drop_refused(session, prepared, dropped, local.hasher)
+        else:
+            kept, leaves, root = prepared.keys, prepared.digests, prepared.root
+            first_lines = {key.line for key in kept if key.first_of_person}
         persons_added = repository.insert_staged_persons(session, now)
         mark = report.timed("insert persons", mark)
         changed = {line: pid for line, pid in existing.changed.items() if line not in dropped}
         if changed:
             lines = [(n, raw) for n, raw in chunk.lines if n in changed]
-            resealed = local.prepare(lines, changed).rows
+            resealed = reseal.prepare(lines, changed).rows
             repository.update_persons_from(session, province, resealed, now)
             mark = report.timed("reseal changed", mark)
-        touched_cards = repository.upsert_staged_cards(session, province, now)
-        mark = report.timed("upsert cards", mark)
-        added_lines = {row.line for row in firsts.values() if row.line not in existing.existing}
-        card_lines = {row.aaz500: row.line for row in kept}
-        touched = {card_lines[number] for number in touched_cards} | added_lines | set(changed)
-        leaves = [prepared.digests[row.line] for row in kept]
-        # The worker hashed the tree of all the rows; only refused rows make this process hash it again.
-        root = MemoryTree(local.hasher, leaves).root() if dropped else prepared.root
-        cards_updated = len(touched_cards & existing.cards)
+        cards_added, cards_changed = _merge_cards(session, province, kept, existing, now)
+        mark = report.timed("cards", mark)
+        touched = cards_added | cards_changed | (first_lines - existing.existing) | set(changed)
+        cards_updated = len(cards_changed)
         uow.audit(
             BATCH_ACTION,
             BATCH_SUBJECT,
@@ -373,7 +471,7 @@ def _merge(
             root=root.hex(),
             persons_added=persons_added,
             persons_updated=len(changed),
-            cards_added=len(touched_cards) - cards_updated,
+            cards_added=len(cards_added),
             cards_updated=cards_updated,
             rejected=len(bad),
         )
@@ -401,7 +499,7 @@ def _merge(
     report.rows += len(leaves) + prepared.repeated + len(bad)
     report.persons_added += persons_added
     report.persons_updated += len(changed)
-    report.cards_added += len(touched_cards) - cards_updated
+    report.cards_added += len(cards_added)
     report.cards_updated += cards_updated
     report.unchanged += len(leaves) + prepared.repeated - len(touched)
     report.bad_rows.extend(bad)
@@ -453,13 +551,10 @@ def bulk_import(
     header = tuple(read_csv_header(path)) if chosen == "csv" else ()
     if not path.is_file():
         raise ImportFileError(f"cannot read {path}: no such file", path=str(path))
-    setup = WorkerSetup(platform.suite.name, PinnedKeys.of(platform.keys), province, chosen, header)
-    local = Preparer(setup)
-    digest = file_digest(platform.suite, path)
-    report = BulkReport(bytes_total=path.stat().st_size)
-    start, line, batch_no = _resume(platform, digest, province, report)
-    started = time.monotonic()
-    chunks = _chunks(path, chosen, batch_size, start=start, line=line, batch_no=batch_no)
+    copy = platform.engine.dialect.name == "postgresql"
+    setup = WorkerSetup(platform.suite.name, PinnedKeys.of(platform.keys), province, chosen, header, copy)
+    # `local` prepares batches here when there are no workers; `reseal` re-seals changed persons as rows.
+    local, reseal = Preparer(setup), Preparer(replace(setup, copy=False))
     executor = (
         ProcessPoolExecutor(
             workers,
@@ -470,11 +565,54 @@ def bulk_import(
         if workers > 0
         else None
     )
+    try:
+        return _import_batches(
+            platform,
+            actor,
+            path,
+            setup=setup,
+            preparers=(local, reseal),
+            pool=(executor, workers),
+            batch_size=batch_size,
+            progress=progress,
+        )
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _warm_up() -> None:
+    """Nothing: submitted once per worker so the workers start while this process hashes the file."""
+
+
+def _import_batches(
+    platform: Platform,
+    actor: Actor,
+    path: Path,
+    *,
+    setup: WorkerSetup,
+    preparers: tuple[Preparer, Preparer],
+    pool: tuple[ProcessPoolExecutor | None, int],
+    batch_size: int,
+    progress: BulkProgress | None,
+) -> BulkReport:
+    """bulk_import's batches, prepared by the pool's workers (or here) and merged in file order."""
+    (local, reseal), (executor, workers) = preparers, pool
+    # The fork server imports the program once before the first worker starts (seconds of CPU): let that
+    # happen on the other core while this process hashes the file and reads the ledger.
+    warming = [executor.submit(_warm_up) for _ in range(workers)] if executor is not None else []
+    digest = file_digest(platform.suite, path)
+    report = BulkReport(bytes_total=path.stat().st_size)
+    start, line, batch_no = _resume(platform, digest, setup.province, report)
+    for future in warming:
+        future.result()
+    started = time.monotonic()
+    chunks = _chunks(path, setup.fmt, batch_size, start=start, line=line, batch_no=batch_no)
     analyzed = 0
 
     def merge(chunk: Chunk, prepared: Prepared) -> None:
         nonlocal analyzed
-        _merge(platform, actor, local, digest=digest, chunk=chunk, prepared=prepared, report=report)
+        _merge(platform, actor, local, reseal, digest=digest, chunk=chunk, prepared=prepared, report=report)
         analyzed += 1
         if analyzed in _ANALYZE_AFTER:
             mark = time.perf_counter()
@@ -486,25 +624,21 @@ def bulk_import(
         if progress:
             progress(report)
 
-    try:
-        if executor is None:
-            for chunk in chunks:
-                mark = time.perf_counter()
-                prepared = local.prepare(chunk.lines)
-                report.timed("prepare", mark)
-                merge(chunk, prepared)
-        else:
-            pending: deque[tuple[Chunk, Future[Prepared]]] = deque()
-            for chunk in chunks:
-                pending.append((chunk, executor.submit(_prepare_in_worker, chunk.lines)))
-                # Bounded: the workers prepare the next batches while this process merges one.
-                if len(pending) > workers:
-                    merge(*_ready(pending.popleft(), report))
-            while pending:
+    if executor is None:
+        for chunk in chunks:
+            mark = time.perf_counter()
+            prepared = local.prepare(chunk.lines)
+            report.timed("prepare", mark)
+            merge(chunk, prepared)
+    else:
+        pending: deque[tuple[Chunk, Future[Prepared]]] = deque()
+        for chunk in chunks:
+            pending.append((chunk, executor.submit(_prepare_in_worker, chunk.first_line, chunk.data)))
+            # Bounded: the workers prepare the next batches while this process merges one.
+            if len(pending) > workers:
                 merge(*_ready(pending.popleft(), report))
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+        while pending:
+            merge(*_ready(pending.popleft(), report))
     report.bad_rows.sort()
     report.seconds = time.monotonic() - started
     return report

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -129,7 +130,7 @@ _STAGING_BODY = """(
     card_id text NOT NULL, aaz500 text NOT NULL, aaz501 text NOT NULL, aab301 text NOT NULL,
     generation integer NOT NULL, bank_account_active boolean NOT NULL, status text NOT NULL,
     first_of_person boolean NOT NULL, existing boolean NOT NULL DEFAULT FALSE, held_by text,
-    same_content boolean
+    same_content boolean, card_held boolean NOT NULL DEFAULT FALSE, card_same_person boolean
 )"""
 _SQLITE_STAGE = "INSERT INTO import_staging ({}) VALUES ({})".format(  # noqa: S608 - our own columns
     ", ".join(_STAGED_COLUMNS), ", ".join("?" for _ in _STAGED_COLUMNS)
@@ -141,8 +142,65 @@ def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def stage(session: Session, rows: Sequence[StagedRow]) -> None:
-    """Load prepared rows into this connection's empty staging table: binary COPY on PostgreSQL."""
+# PostgreSQL's binary COPY framing (the COPY command's documentation, "Binary Format").
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, no header extension
+_COPY_TRAILER = b"\xff\xff"
+_COPY_NULL = b"\xff\xff\xff\xff"
+_COPY_LENGTHS = [struct.pack(">i", size) for size in range(1024)]
+_COPY_INT4 = struct.Struct(">ii")
+_COPY_FIELDS = struct.pack(">h", len(_STAGED_COLUMNS))
+_COPY_TRUE, _COPY_FALSE = _COPY_LENGTHS[1] + b"\x01", _COPY_LENGTHS[1] + b"\x00"
+
+
+def _copy_value(value: bytes) -> bytes:
+    """A field's length and bytes; the lengths of short fields come from a table."""
+    size = len(value)
+    return (_COPY_LENGTHS[size] if size < 1024 else struct.pack(">i", size)) + value
+
+
+def staged_copy_data(rows: Iterable[tuple[Any, ...]]) -> bytes:
+    """Rows of the staging table (StagedRow's columns, plain tuples) as one binary COPY stream."""
+    # Written for the import's worker processes: the importing process then hands the database one buffer
+    # instead of encoding (and first unpickling) 17 values a row; tests compare it with psycopg's encoder.
+    parts = [_COPY_HEADER]
+    append, value = parts.append, _copy_value
+    for (
+        line, person_id, index, c002, c003, c067, m002, m003, digest, card_id,
+        aaz500, aaz501, aab301, generation, active, status, first,
+    ) in rows:  # fmt: skip
+        append(
+            b"".join(
+                (
+                    _COPY_FIELDS,
+                    _COPY_INT4.pack(4, line),
+                    value(person_id.encode()),
+                    value(index),
+                    value(c002),
+                    value(c003),
+                    _COPY_NULL if c067 is None else value(c067),
+                    value(m002.encode()),
+                    value(m003.encode()),
+                    value(digest),
+                    value(card_id.encode()),
+                    value(aaz500.encode()),
+                    value(aaz501.encode()),
+                    value(aab301.encode()),
+                    _COPY_INT4.pack(4, generation),
+                    _COPY_TRUE if active else _COPY_FALSE,
+                    value(status.encode()),
+                    _COPY_TRUE if first else _COPY_FALSE,
+                )
+            )
+        )
+    append(_COPY_TRAILER)
+    return b"".join(parts)
+
+
+def stage(session: Session, rows: Sequence[StagedRow], copy_data: bytes = b"") -> None:
+    """Load prepared rows into this connection's empty staging table: binary COPY on PostgreSQL.
+
+    `copy_data`, when given, is those rows already encoded by staged_copy_data (PostgreSQL only).
+    """
     # No index and no ANALYZE on the staging table: every statement of the merge reads it whole, once, and
     # probes the unique indexes of persons and cards from it (resolve_staged_persons pins that plan).
     if _is_postgresql(session):
@@ -157,10 +215,15 @@ def stage(session: Session, rows: Sequence[StagedRow]) -> None:
         columns = ", ".join(_STAGED_COLUMNS)
         statement = f"COPY import_staging ({columns}) FROM STDIN (FORMAT BINARY)"
         with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            if copy_data:
+                copy.write(copy_data)
+                return
             copy.set_types(_STAGED_TYPES)
             for row in rows:
                 copy.write_row(row)
         return
+    if copy_data:
+        raise ValueError("binary COPY data stages rows on PostgreSQL only")
     session.execute(
         text("CREATE TEMP TABLE IF NOT EXISTS import_staging " + _STAGING_BODY.format(blob="blob"))
     )
@@ -207,10 +270,14 @@ def resolve_staged_persons(session: Session, province: str) -> StagedPersons:
         found.existing.add(line)
         if not same:
             found.changed[line] = person_id
+    # Rows whose card exists are marked, so the cards are then inserted without ON CONFLICT (which probes the
+    # unique index a second time for every row) and updated only where they exist.
     cards = session.execute(
         text(
-            "SELECT s.line, s.aaz500, c.person_id = s.person_id FROM import_staging s "
-            "JOIN cards c ON c.province = :province AND c.aaz500 = s.aaz500"
+            "UPDATE import_staging SET card_held = TRUE, "
+            "card_same_person = c.person_id = import_staging.person_id FROM cards c "
+            "WHERE c.province = :province AND c.aaz500 = import_staging.aaz500 "
+            "RETURNING import_staging.line, import_staging.aaz500, import_staging.card_same_person"
         ),
         {"province": province},
     )
@@ -294,25 +361,51 @@ def update_persons_from(session: Session, province: str, rows: Sequence[StagedRo
     )
 
 
-def upsert_staged_cards(session: Session, province: str, now: datetime) -> set[str]:
-    """Insert new cards, update changed ones (never their status), leave equal ones; the aaz500 touched."""
+def insert_staged_cards(session: Session, province: str, now: datetime) -> int:
+    """Insert the staged cards that do not exist yet (resolve_staged_persons marked those that do)."""
     result = session.execute(
         text(
             "INSERT INTO cards (province, id, person_id, aaz500, aaz501, aab301, generation, "
             "bank_account_active, status, chip_public_key, issued_at, status_changed_at) "
             "SELECT :province, s.card_id, s.person_id, s.aaz500, s.aaz501, s.aab301, s.generation, "
-            "s.bank_account_active, s.status, NULL, :now, :now FROM import_staging s WHERE TRUE "
-            "ON CONFLICT (province, aaz500) DO UPDATE SET aaz501 = excluded.aaz501, "
-            "aab301 = excluded.aab301, generation = excluded.generation, "
-            "bank_account_active = excluded.bank_account_active "
-            "WHERE cards.aaz501 <> excluded.aaz501 OR cards.aab301 <> excluded.aab301 "
-            "OR cards.generation <> excluded.generation "
-            "OR cards.bank_account_active <> excluded.bank_account_active "
-            "RETURNING aaz500"
+            "s.bank_account_active, s.status, NULL, :now, :now FROM import_staging s WHERE NOT s.card_held"
         ).bindparams(_NOW),
         {"province": province, "now": now},
     )
-    return {str(number) for number in result.scalars()}
+    return affected_rows(result)
+
+
+def update_staged_cards(session: Session, province: str) -> set[str]:
+    """Update the existing cards whose fields changed (never their status); the aaz500 updated."""
+    if _is_postgresql(session):
+        # A nested loop from the staged rows into the cards' unique index, as in resolve_staged_persons.
+        session.execute(text("SET LOCAL enable_hashjoin = off"))
+        session.execute(text("SET LOCAL enable_mergejoin = off"))
+    result = session.execute(
+        text(
+            "UPDATE cards SET aaz501 = s.aaz501, aab301 = s.aab301, generation = s.generation, "
+            "bank_account_active = s.bank_account_active FROM import_staging s "
+            "WHERE s.card_held AND cards.province = :province AND cards.aaz500 = s.aaz500 "
+            "AND (cards.aaz501 <> s.aaz501 OR cards.aab301 <> s.aab301 "
+            "OR cards.generation <> s.generation OR cards.bank_account_active <> s.bank_account_active) "
+            "RETURNING cards.aaz500"
+        ),
+        {"province": province},
+    )
+    updated = {str(number) for number in result.scalars()}
+    if _is_postgresql(session):
+        session.execute(text("SET LOCAL enable_hashjoin TO DEFAULT"))
+        session.execute(text("SET LOCAL enable_mergejoin TO DEFAULT"))
+    return updated
+
+
+def commit_without_flush_wait(session: Session) -> None:
+    """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL; SQLite: nothing)."""
+    # For a bulk batch only: its ledger row commits with it, so a batch lost to a crash in the next moment is
+    # loaded again by the rerun; any later synchronous commit (a tree head over its audit entry) flushes the
+    # WAL up to and including it first.
+    if _is_postgresql(session):
+        session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def analyze_holders(session: Session) -> None:

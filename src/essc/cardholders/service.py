@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from essc.cardholders import repository
 from essc.cardholders.errors import CardNotFound, CardTransitionRefused, EventConflict, ReplacementMissing
@@ -56,6 +56,41 @@ def person_fields(
         "aac003_masked": mask_name(record.aac003),
         "content_digest": content_digest(index, record),
     }
+
+
+class SealedPerson(NamedTuple):
+    """A person row's encrypted, masked and digested columns (person_fields as a tuple)."""
+
+    aac002_cipher: bytes
+    aac003_cipher: bytes
+    aac067_cipher: bytes | None
+    aac002_masked: str
+    aac003_masked: str
+    content_digest: bytes
+
+
+def seal_persons(
+    cipher: FieldCipher, index: BlindIndex, province: str, holders: Sequence[tuple[str, HolderRecord]]
+) -> list[SealedPerson]:
+    """person_fields of many (person id, record) at once: every field of them sealed in one batch."""
+    fields: list[tuple[str, str]] = []
+    for person_id, record in holders:
+        fields.append((record.aac002, field_aad(province, person_id, "aac002")))
+        fields.append((record.aac003, field_aad(province, person_id, "aac003")))
+        if record.aac067:
+            fields.append((record.aac067, field_aad(province, person_id, "aac067")))
+    sealed = iter(cipher.encrypt_many(fields))
+    return [
+        SealedPerson(
+            next(sealed),
+            next(sealed),
+            next(sealed) if record.aac067 else None,
+            mask_id_number(record.aac002),
+            mask_name(record.aac003),
+            content_digest(index, record),
+        )
+        for _person_id, record in holders
+    ]
 
 
 def _person_fields(platform: Platform, province: str, person_id: str, record: HolderRecord) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 
@@ -77,4 +78,26 @@ class CryptoSuite(Protocol):
 
     def aead_decrypt(self, key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes = b"") -> bytes:
         """Raise DecryptionFailed when the tag does not match."""
+        ...
+
+
+SealMany = Callable[[Sequence[tuple[bytes, bytes, bytes]]], list[bytes]]
+"""Seals (nonce, plaintext, aad) triples under one key, each as the suite's aead_encrypt would."""
+
+
+@runtime_checkable
+class BatchAead(Protocol):
+    """A suite that seals many short messages under one key faster together than one by one."""
+
+    def aead_sealer(self, key: bytes) -> SealMany:
+        """A sealer bound to key; its output for each triple is byte for byte aead_encrypt's."""
+        ...
+
+
+@runtime_checkable
+class KeyedMac(Protocol):
+    """A suite that prepares its MAC for one key, to run it on many messages at less cost each."""
+
+    def keyed_mac(self, key: bytes) -> Callable[[bytes], bytes]:
+        """mac(key, .) with the key's work done once."""
         ...
