@@ -173,7 +173,8 @@ def open_unit_of_work(request: Request, actor: Actor) -> UnitOfWork:
     uow = UnitOfWork(platform, context, engine.one_statement() if alone else engine.sessions())
     for fence in fences:
         fence(uow.session)
-    hand_over_unit_of_work(request, uow)
+    # Alone, the one statement committed itself and the session refuses anything else: nothing to commit.
+    hand_over_unit_of_work(request, uow, commits=not alone)
     return uow
 
 
