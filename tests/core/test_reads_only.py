@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
 from essc.core.context import Actor, RequestContext
-from essc.core.db import WritesInReadOnlyWork, make_reading_factory
+from essc.core.db import HotStatement, WritesInReadOnlyWork, make_reading_factory
 from essc.core.nonces import SeenNonce
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
@@ -27,6 +27,15 @@ def test_a_reading_session_reads_but_refuses_changed_rows_and_data_changing_stat
         session.add(SeenNonce(caller_id="0" * 26, nonce="n", expires_at=datetime.now(UTC)))
         with pytest.raises(WritesInReadOnlyWork):
             session.flush()
+
+
+def test_a_reading_session_refuses_a_hot_statement_that_writes(platform: Platform) -> None:
+    # Hot statements go past the session to the driver: the refusal must not depend on the session's execute.
+    statements = (HotStatement(select(SeenNonce.nonce)), HotStatement(delete(SeenNonce)))
+    with make_reading_factory(platform.engine)() as session:
+        assert statements[0].execute(session, {}).rows == []
+        with pytest.raises(WritesInReadOnlyWork):
+            statements[1].execute(session, {})
 
 
 def test_a_reads_only_unit_of_work_refuses_to_audit(platform: Platform) -> None:

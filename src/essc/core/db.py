@@ -366,11 +366,15 @@ class HotStatement:
         self.columns_from_params = columns_from_params
         # The driver's SQL, by driver and INSERT columns
         self._compiled: dict[tuple[str, tuple[str, ...]], _DriverSql] = {}
+        self.writes = bool(getattr(statement, "is_dml", False))
 
     def execute(
         self, session: OrmSession, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> HotResult:
         """Run with one parameter set (rows returned) or several (an executemany: no rows)."""
+        if self.writes and isinstance(session, ReadingSession):
+            # Sent past the session, so its own check (ReadingSession.execute) would not see it.
+            raise WritesInReadOnlyWork(f"{type(self.statement).__name__} sent in work declared to only read")
         if session.info.get(_STAND_ALONE):
             engine = session.get_bind()
             if isinstance(engine, Engine) and engine.dialect.driver == "asyncpg":
