@@ -10,9 +10,12 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
+from essc.core.deps import Work, checks_session, declaration_of, requires
 from essc.core.platform import Platform
 from essc.core.routing import LoopRoute, api_router
+from essc.shared.policy import Function, Party
 from essc.web.app import api_routes, create_app
+from essc.web.protocol import ProtocolLayer
 from factories import app_client, channel, holder, issued_sign_no, load
 
 
@@ -96,3 +99,22 @@ def test_the_refusal_of_worker_threads_catches_a_plain_def_endpoint(thread_pool_
         assert http.get("/blocking").status_code == 500
     assert len(thread_pool_calls) == 1
     assert "blocking" in thread_pool_calls[0]
+
+
+@pytest.mark.parametrize(
+    ("party", "work"), [(Party.PUBLIC, Work.ONE_STATEMENT), (Party.TERMINAL, Work.TRANSACTION)]
+)
+def test_only_a_signed_route_of_one_statement_may_check_the_session_in_it(party: Party, work: Work) -> None:
+    with pytest.raises(ValueError, match="only a signed route whose work is one statement"):
+        requires(Function.QR, party=party, work=work, checks_session=True)
+
+
+def test_the_protocol_layer_skips_the_session_lookup_only_where_a_route_checks_it(platform: Platform) -> None:
+    app = create_app(platform)
+    layer = next(m for m in app.user_middleware if m.cls is ProtocolLayer)
+
+    assert layer.kwargs["routes_checking_session"] == frozenset({("POST", "/v1/qr/resolutions")})
+    checking = [r for r in api_routes(app) if checks_session(r)]
+    assert [(r.path, declaration_of(r).work) for r in checking] == [  # type: ignore[union-attr]
+        ("/v1/qr/resolutions", Work.ONE_STATEMENT)
+    ]

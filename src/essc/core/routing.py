@@ -9,6 +9,9 @@ from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant, _is_async_gen_callable, _is_coroutine_callable
 from fastapi.routing import APIRoute, APIRouter
 
+from essc.core.context import CALLER_REFUSED
+from essc.shared.callers import CallerRefusal
+
 # How a request's unit of work ends: given the error that ended the route (None when it answered), it
 # commits or rolls back and closes; it may raise a named error in place of the route's (a 409 conflict).
 Finish = Callable[[BaseException | None], Awaitable[None]]
@@ -74,6 +77,8 @@ class LoopRoute(APIRoute):
             try:
                 response = await handler(request)
             except BaseException as error:
+                if isinstance(error, CallerRefusal):
+                    request.scope.setdefault("state", {})[CALLER_REFUSED] = True
                 await _finish_all(finishes, error)
                 raise
             await _finish_all(finishes, None)
