@@ -57,19 +57,39 @@ def all_callers(session: Session) -> list[Caller]:
     return list(session.execute(select(Caller).order_by(Caller.kind, Caller.ref)).scalars())
 
 
-_CALLER_WITH_KEY = (
-    select(Caller, CallerKey)
+class KeyAuth(NamedTuple):
+    """What authenticating a signed request needs of its caller and the key it names (key_id None: none)."""
+
+    caller_id: str
+    caller_status: str
+    key_id: str | None
+    key_status: str | None
+    not_after: datetime | None
+    environment: str | None
+    public_key: bytes | None
+
+
+# Built once and run on the driver: every signed request makes this lookup.
+_CALLER_WITH_KEY = HotStatement(
+    select(
+        Caller.id,
+        Caller.status,
+        CallerKey.key_id,
+        CallerKey.status,
+        CallerKey.not_after,
+        CallerKey.environment,
+        CallerKey.public_key,
+    )
+    .select_from(Caller)
     .outerjoin(CallerKey, (CallerKey.caller_id == Caller.id) & (CallerKey.key_id == bindparam("key_id")))
     .where(Caller.kind == bindparam("kind"), Caller.ref == bindparam("ref"))
 )
 
 
-def caller_with_key(
-    session: Session, kind: str, ref: str, key_id: str
-) -> tuple[Caller, CallerKey | None] | None:
-    """A caller by its reference and one of its keys (None: no such key), in one indexed lookup."""
-    row = session.execute(_CALLER_WITH_KEY, {"kind": kind, "ref": ref, "key_id": key_id}).one_or_none()
-    return None if row is None else (row[0], row[1])
+def caller_with_key(session: Session, kind: str, ref: str, key_id: str) -> KeyAuth | None:
+    """A caller by its reference and one of its keys (key_id None: no such key), in one indexed lookup."""
+    rows = _CALLER_WITH_KEY.execute(session, {"kind": kind, "ref": ref, "key_id": key_id}).rows
+    return KeyAuth(*rows[0]) if rows else None
 
 
 class SessionAuth(NamedTuple):

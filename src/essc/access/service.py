@@ -194,22 +194,21 @@ def _check_signature(
     # Reads that stand alone: autocommitted on PostgreSQL, no BEGIN and ROLLBACK round trips around them.
     with platform.single_statement_factory() as session:
         found = repository.caller_with_key(session, kind, ref, key_id)
-        if found is None:
-            raise UnknownCaller(f"no {kind} {ref} is registered", header=wire.HEADER_CALLER)
-        caller, key = found
-        if key is None:
-            raise UnknownKeyId(f"{kind}/{ref} has no key {key_id!r}", header=wire.HEADER_KEY_ID)
-        _ensure_key_usable(
-            key.key_id,
-            key.status,
-            key.not_after,
-            label=f"{kind}/{ref}",
-            now=platform.clock.now(),
-            header=wire.HEADER_KEY_ID,
-        )
-        if caller.status != CallerStatus.ACTIVE:
-            raise CallerSuspended(f"{kind}/{ref} is {caller.status}")
-        caller_id, public_der, environment = caller.id, key.public_key, key.environment
+    if found is None:
+        raise UnknownCaller(f"no {kind} {ref} is registered", header=wire.HEADER_CALLER)
+    if found.key_id is None or found.key_status is None or found.public_key is None or not found.environment:
+        raise UnknownKeyId(f"{kind}/{ref} has no key {key_id!r}", header=wire.HEADER_KEY_ID)
+    _ensure_key_usable(
+        found.key_id,
+        found.key_status,
+        found.not_after,
+        label=f"{kind}/{ref}",
+        now=platform.clock.now(),
+        header=wire.HEADER_KEY_ID,
+    )
+    if found.caller_status != CallerStatus.ACTIVE:
+        raise CallerSuspended(f"{kind}/{ref} is {found.caller_status}")
+    caller_id, public_der, environment = found.caller_id, found.public_key, found.environment
     try:
         platform.suite.verify(_parsed_key(platform.suite, public_der), message, signature)
     except CryptoError as exc:
