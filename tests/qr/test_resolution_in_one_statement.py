@@ -46,7 +46,8 @@ def _sent_to_postgresql(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
             original = getattr(asyncpg.Connection, name)
 
             def recording(self: Any, query: str, *args: Any, _original: Any = original, **kw: Any) -> Any:
-                sent.append(query.split(None, 1)[0].upper())
+                # asyncpg ends its own BEGIN and COMMIT with ";" (SQLAlchemy names an isolation level or not)
+                sent.append(query.split(None, 1)[0].upper().rstrip(";"))
                 return _original(self, query, *args, **kw)
 
             patch.setattr(asyncpg.Connection, name, recording)
@@ -117,10 +118,10 @@ def test_with_an_idempotency_key_the_statement_commits_with_the_keys_fence(
 
     assert answer["usable"] is True
     # A key's claim outlives the route, so it is made only for a session that was looked up first.
-    assert sent[0] == "SELECT"
+    assert sent[0] == "SELECT", sent
     spend = sent.index("WITH")
-    assert sent[spend - 1] == "BEGIN"
-    assert sent[spend + 1 : spend + 3] == ["UPDATE", "COMMIT;"]  # the key's fence, then the commit
+    assert sent[spend - 1] == "BEGIN", sent
+    assert sent[spend + 1 : spend + 3] == ["UPDATE", "COMMIT"]  # the key's fence, then the commit
 
 
 @pytest.mark.parametrize("grant", ["presence", "masked", "clear"])
@@ -264,3 +265,33 @@ def test_a_known_session_named_by_another_terminal_is_refused(platform: Platform
     refused = other.client.raw("POST", "/v1/qr/resolutions", {"code": scene.code(), "busiType": "01"})
 
     assert (refused.status_code, refused.json()["code"]) == (401, "unknown_session"), refused.text
+
+
+@pytest.mark.parametrize("body", [{"code": "not a code", "busiType": "01"}, {"busiType": "99"}])
+def test_a_session_that_stopped_standing_is_refused_by_name_when_the_route_refuses_first(
+    platform: Platform, body: dict[str, str]
+) -> None:
+    scene = _Scene(platform, "masked")
+    assert scene.resolve(scene.code()).status_code == 200  # the session's key is known to this worker now
+    _stop_standing(platform, scene.counter, "key_revoked")
+    nonce = new_id()
+
+    refused = scene.counter.client.raw("POST", "/v1/qr/resolutions", body, nonce=nonce)
+
+    assert (refused.status_code, refused.json()["code"]) == (401, "key_revoked"), refused.text
+    assert wire.HEADER_SESSION not in refused.headers
+    scene.counter.client.verify_response(refused, nonce)
+
+
+def test_a_standing_session_gets_the_route_s_own_refusal_maced(platform: Platform) -> None:
+    scene = _Scene(platform, "masked")
+    assert scene.resolve(scene.code()).status_code == 200
+    nonce = new_id()
+
+    refused = scene.counter.client.raw(
+        "POST", "/v1/qr/resolutions", {"code": "not a code", "busiType": "01"}, nonce=nonce
+    )
+
+    assert refused.status_code in (400, 422), refused.text
+    assert refused.headers[wire.HEADER_SESSION] == scene.counter.client.session[0]  # type: ignore[index]
+    scene.counter.client.verify_response(refused, nonce)

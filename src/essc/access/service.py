@@ -312,6 +312,13 @@ def _standing_session(
     return known
 
 
+def check_session_standing(platform: Platform, caller: AuthenticatedCaller) -> None:
+    """Refuse by name the session of a request whose route answered before checking it (a bad body, say)."""
+    assert caller.session_id is not None
+    with platform.single_statement_factory() as session:
+        _standing_session(session, platform, caller.kind, caller.ref, caller.session_id)
+
+
 def ensure_session_holds(session: Session, platform: Platform, caller: AuthenticatedCaller) -> None:
     """Refuse by name a session request whose route found the session no longer standing.
 

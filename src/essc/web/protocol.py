@@ -35,8 +35,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from essc.access import repository as access_repository
+from essc.access import service as access_service
 from essc.access.schemas import SignedRequest
-from essc.access.service import authenticate
 from essc.core.context import CALLER, CALLER_REFUSED, REQUEST_ID, SESSION_FENCES
 from essc.core.db import run_on_loop, unavailable
 from essc.core.platform import Platform
@@ -282,7 +282,7 @@ class _Exchange:
         key = self.headers.get(wire.HEADER_IDEMPOTENCY_KEY.lower())
         # A key's claim is made only for a caller whose session was looked up: the claim outlives the route.
         checked_by_route = key is None and (method, self.scope["path"]) in self.layer.routes_checking_session
-        caller = authenticate(self.platform, signed, session_checked_by_route=checked_by_route)
+        caller = access_service.authenticate(self.platform, signed, session_checked_by_route=checked_by_route)
         self.caller = caller
         state = self.scope["state"]
         state[CALLER] = caller
@@ -362,6 +362,14 @@ class _Exchange:
             raise RuntimeError("the application ended without answering")
         if self.scope["state"].get(CALLER_REFUSED):
             self.caller = None  # the route refused the caller's session: its answer is not MACed under it
+        elif answer.status >= 400 and self.caller is not None and not self.caller.session_checked:
+            # The route answered before its statement could check the session (a bad body, a refusal):
+            # a session that no longer stands is refused by name, as if it had been looked up first.
+            try:
+                await run_on_loop(access_service.check_session_standing, self.platform, self.caller)
+            except EsscError as exc:
+                self.caller = None
+                return _Answer.of(self._problem(exc))
         return answer
 
     async def _seal(self, answer: _Answer) -> _Answer:
