@@ -103,6 +103,7 @@ class Phase:
     seconds: float
     per_table: dict[str, float] = field(default_factory=dict)
     cpu: str = ""
+    database_cpu: float = 0.0  # CPU seconds of the database backend that loaded the rows (COPY baseline)
 
 
 @dataclass
@@ -208,6 +209,7 @@ def copy_baseline(source_url: str, target_url: str, tables: Sequence[Table], fol
     phase = Phase("COPY FROM STDIN (binary), one transaction", 0.0, {})
     try:
         with psycopg.connect(_libpq(target_url)) as target:
+            backend_before = process_cpu_seconds(target.info.backend_pid)
             sample = CpuSample.now()
             start = perf_counter()
             with target.cursor() as cursor:
@@ -225,6 +227,7 @@ def copy_baseline(source_url: str, target_url: str, tables: Sequence[Table], fol
             phase.per_table["commit"] = perf_counter() - committing
             phase.seconds = perf_counter() - start
             phase.cpu = sample.until(CpuSample.now(), phase.seconds)
+            phase.database_cpu = process_cpu_seconds(target.info.backend_pid) - backend_before
     finally:
         for _, path, _ in files:
             path.unlink(missing_ok=True)
@@ -453,11 +456,14 @@ def show(result: BackendResult, rows: int, parse_seconds: float) -> None:
     print(f"{result.imported.label + ' (the import)':52} {imported:9.1f} {rows / imported:10,.0f} {'':>16}")
     print(f"{'':6}CPU during the import: {result.imported.cpu}")
     cpu = result.own_cpu + result.worker_cpu + result.database_cpu
+    per_row = [1e6 * seconds / rows for seconds in (result.own_cpu, result.worker_cpu, result.database_cpu)]
     print(
         f"{'':6}CPU spent on it: this process {result.own_cpu:.1f} s + worker processes "
         f"{result.worker_cpu:.1f} s + database backends {result.database_cpu:.1f} s = {cpu:.1f} CPU-s, "
         f"{rows / cpu:,.0f} rows per CPU-second"
     )
+    own, workers, database = (f"{value:.1f}" for value in per_row)
+    print(f"{'':6}CPU a row, us: this process {own}, workers {workers}, database {database}")
     print(f"{'':6}planner statistics: {result.statistics}")
     if isinstance(result.report, BulkReport):
         phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.report.phases.items())
@@ -477,6 +483,11 @@ def show(result: BackendResult, rows: int, parse_seconds: float) -> None:
         print(f"{'':6}the import takes {imported / phase.seconds:.1f}x this baseline's time")
         if phase.cpu:
             print(f"{'':6}CPU during this baseline: {phase.cpu}")
+        if phase.database_cpu:
+            print(
+                f"{'':6}its database backend's CPU: {phase.database_cpu:.1f} s, "
+                f"{1e6 * phase.database_cpu / rows:.1f} us a row"
+            )
     meter = result.meter
     if not meter.field_calls:
         print("  field encryption and the blind index ran in the worker processes (not timed from here)")
