@@ -1,9 +1,10 @@
-"""Bulk import of a province's holder file: parallel preparation, staging by COPY, set-wise merge by batch.
+"""Bulk import of a province's holder file: parallel preparation, COPY of new holders, set-wise merge.
 
 The file is read in batches of lines. Worker processes validate, encrypt and index each batch (the keys are
-handed to them once, at start); the main process loads every prepared batch into a staging table (binary COPY
-on PostgreSQL, executemany on SQLite) and merges it into persons and cards with a few set-wise statements,
-then commits the batch with its ledger row and one audit entry carrying the Merkle root of its rows. Batches
+handed to them once, at start); the main process writes a batch of new holders straight into persons and
+cards (binary COPY on PostgreSQL, executemany on SQLite) and any other batch into a staging table, which it
+merges into persons and cards with a few set-wise statements; it commits each batch with its ledger row and
+one audit entry carrying the Merkle root of its rows. Batches
 commit in file order, so a killed import leaves a prefix of them and a rerun resumes after it.
 """
 
