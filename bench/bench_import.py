@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from itertools import pairwise, zip_longest
 from pathlib import Path
@@ -44,6 +44,7 @@ from scratch import (
     backend_cpu_seconds,
     exit_cleanly_on_sigterm,
     machine,
+    process_cpu_seconds,
     scratch_database,
     scratch_name,
     server_version,
@@ -102,6 +103,7 @@ class Phase:
     seconds: float
     per_table: dict[str, float] = field(default_factory=dict)
     cpu: str = ""
+    database_cpu: float = 0.0  # CPU seconds of the database backend that loaded the rows (COPY baseline)
 
 
 @dataclass
@@ -119,6 +121,8 @@ class BackendResult:
     worker_cpu: float
     database_cpu: float
     marks: list[tuple[int, float]]
+    # The database backends' CPU seconds by the importing process's phase (--phase-cpu).
+    phases_cpu: dict[str, float] = field(default_factory=dict)
 
 
 def table_counts(url: str) -> dict[str, int]:
@@ -205,6 +209,7 @@ def copy_baseline(source_url: str, target_url: str, tables: Sequence[Table], fol
     phase = Phase("COPY FROM STDIN (binary), one transaction", 0.0, {})
     try:
         with psycopg.connect(_libpq(target_url)) as target:
+            backend_before = process_cpu_seconds(target.info.backend_pid)
             sample = CpuSample.now()
             start = perf_counter()
             with target.cursor() as cursor:
@@ -222,10 +227,60 @@ def copy_baseline(source_url: str, target_url: str, tables: Sequence[Table], fol
             phase.per_table["commit"] = perf_counter() - committing
             phase.seconds = perf_counter() - start
             phase.cpu = sample.until(CpuSample.now(), phase.seconds)
+            phase.database_cpu = process_cpu_seconds(target.info.backend_pid) - backend_before
     finally:
         for _, path, _ in files:
             path.unlink(missing_ok=True)
     return phase
+
+
+class PhaseCpu:
+    """CPU of the import database's backends, attributed to the importing process's timed phases (/proc)."""
+
+    def __init__(self, database: str) -> None:
+        self.tag = f" {database} ".encode()
+        self.seconds: dict[str, float] = {}
+        self.last = self.now()
+
+    def now(self) -> float:
+        """CPU seconds so far of the backends connected to the database (their titles name it)."""
+        total = 0.0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"postgres: ") and self.tag in title:
+                total += process_cpu_seconds(int(entry.name))
+        return total
+
+    def attribute(self, phase: str) -> None:
+        """Charge the backends' CPU since the last phase to this one."""
+        now = self.now()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self.last
+        self.last = now
+
+
+@contextmanager
+def phase_cpu_of(url: str, enabled: bool) -> Iterator[PhaseCpu | None]:
+    """While enabled, every phase the bulk importer times also gets the database's CPU spent in it."""
+    if not enabled or not url.startswith("postgresql"):
+        yield None
+        return
+    meter = PhaseCpu(url.rsplit("/", 1)[1].split("?", 1)[0])
+    timed = BulkReport.timed
+
+    def timed_with_cpu(report: BulkReport, phase: str, since: float) -> float:
+        meter.attribute(phase)
+        return timed(report, phase, since)
+
+    BulkReport.timed = timed_with_cpu  # type: ignore[method-assign]
+    try:
+        yield meter
+    finally:
+        BulkReport.timed = timed  # type: ignore[method-assign]
 
 
 def progress_marks(total: int, marks: list[tuple[int, float]]) -> Callable[[ImportReport | BulkReport], None]:
@@ -273,16 +328,20 @@ def run_backend(
             children = _children_cpu()
             start = perf_counter()
             report: ImportReport | BulkReport
+            phases_cpu: dict[str, float] = {}
             if args.importer == "bulk":
-                report = bulk_import(
-                    platform,
-                    PROVINCE,
-                    csv_path,
-                    Actor.operator("bench"),
-                    batch_size=batch_size,
-                    workers=args.workers,
-                    progress=progress_marks(rows, marks),
-                )
+                with phase_cpu_of(import_url, args.phase_cpu) as phase_cpu:
+                    report = bulk_import(
+                        platform,
+                        PROVINCE,
+                        csv_path,
+                        Actor.operator("bench"),
+                        batch_size=batch_size,
+                        workers=args.workers,
+                        progress=progress_marks(rows, marks),
+                    )
+                if phase_cpu is not None:
+                    phases_cpu = phase_cpu.seconds
             else:
                 report = import_file(
                     platform,
@@ -345,6 +404,7 @@ def run_backend(
         worker_cpu,
         database_cpu,
         marks,
+        phases_cpu,
     )
 
 
@@ -396,15 +456,21 @@ def show(result: BackendResult, rows: int, parse_seconds: float) -> None:
     print(f"{result.imported.label + ' (the import)':52} {imported:9.1f} {rows / imported:10,.0f} {'':>16}")
     print(f"{'':6}CPU during the import: {result.imported.cpu}")
     cpu = result.own_cpu + result.worker_cpu + result.database_cpu
+    per_row = [1e6 * seconds / rows for seconds in (result.own_cpu, result.worker_cpu, result.database_cpu)]
     print(
         f"{'':6}CPU spent on it: this process {result.own_cpu:.1f} s + worker processes "
         f"{result.worker_cpu:.1f} s + database backends {result.database_cpu:.1f} s = {cpu:.1f} CPU-s, "
         f"{rows / cpu:,.0f} rows per CPU-second"
     )
+    own, workers, database = (f"{value:.1f}" for value in per_row)
+    print(f"{'':6}CPU a row, us: this process {own}, workers {workers}, database {database}")
     print(f"{'':6}planner statistics: {result.statistics}")
     if isinstance(result.report, BulkReport):
         phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.report.phases.items())
         print(f"{'':6}the import process's time by phase: {phases}")
+    if result.phases_cpu:
+        per_row = ", ".join(f"{name} {1e6 * cpu / rows:.1f}" for name, cpu in result.phases_cpu.items())
+        print(f"{'':6}database CPU by phase, us a row: {per_row}")
     tenths = [(0, 0.0), *result.marks]
     rates = [f"{(b - a) / (y - x) / 1000:.1f}k" for (a, x), (b, y) in pairwise(tenths)]
     print(f"{'':6}import rows/s by tenth of the file: {' '.join(rates)}")
@@ -417,6 +483,11 @@ def show(result: BackendResult, rows: int, parse_seconds: float) -> None:
         print(f"{'':6}the import takes {imported / phase.seconds:.1f}x this baseline's time")
         if phase.cpu:
             print(f"{'':6}CPU during this baseline: {phase.cpu}")
+        if phase.database_cpu:
+            print(
+                f"{'':6}its database backend's CPU: {phase.database_cpu:.1f} s, "
+                f"{1e6 * phase.database_cpu / rows:.1f} us a row"
+            )
     meter = result.meter
     if not meter.field_calls:
         print("  field encryption and the blind index ran in the worker processes (not timed from here)")
@@ -450,6 +521,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--postgres-url", default=DEFAULT_POSTGRES_URL, help="server URL to create scratch DBs"
+    )
+    parser.add_argument(
+        "--phase-cpu",
+        action="store_true",
+        help="bulk, PostgreSQL: charge the database CPU to the importer's phases (reads /proc a phase)",
     )
     parser.add_argument("--no-copy", action="store_true", help="skip the PostgreSQL COPY baseline")
     parser.add_argument("--workdir", type=Path, default=None, help="where the CSV and SQLite files go")

@@ -25,6 +25,7 @@ from essc.cardholders.importfile import (
 )
 from essc.kit.idnumber import check_digit
 from essc.kit.masking import mask_id_number
+from essc.kit.names import check_person_name
 
 HEADER = ",".join(COLUMNS)
 NOT_A_COUNTY = "not a GB/T 2260 county in its birth year"
@@ -455,3 +456,20 @@ def test_csv_rows_agree_with_the_csv_module_and_every_field_check(
 def test_csv_rows_agree_with_the_reference_on_any_text(line: str, number: int) -> None:
     header = list(COLUMNS)
     assert CsvRows(header)(number, line) == _reference_csv_row(header, number, line)
+
+
+HANZI = "张伟李\u4e00\u9fff"
+
+
+@given(
+    st.one_of(
+        st.text(alphabet=HANZI, max_size=70),
+        st.text(alphabet=HANZI + "\u3400\ua000\u4dff \u00b7x\u202e\u200b", max_size=70),
+    )
+)
+def test_a_name_the_quick_check_takes_is_one_check_person_name_keeps_as_it_is(name: str) -> None:
+    taken = importfile._HANZI_NAME.fullmatch(name) is not None
+    event(f"taken: {taken}")
+    if taken:
+        assert check_person_name(name) == name
+    assert taken == (0 < len(name) <= 64 and all(character in HANZI for character in name))

@@ -1,14 +1,16 @@
-"""Bulk import of a province's holder file: parallel preparation, staging by COPY, set-wise merge by batch.
+"""Bulk import of a province's holder file: parallel preparation, COPY of new holders, set-wise merge.
 
 The file is read in batches of lines. Worker processes validate, encrypt and index each batch (the keys are
-handed to them once, at start); the main process loads every prepared batch into a staging table (binary COPY
-on PostgreSQL, executemany on SQLite) and merges it into persons and cards with a few set-wise statements,
-then commits the batch with its ledger row and one audit entry carrying the Merkle root of its rows. Batches
+handed to them once, at start); the main process writes a batch of new holders straight into persons and
+cards (binary COPY on PostgreSQL, executemany on SQLite) and any other batch into a staging table, which it
+merges into persons and cards with a few set-wise statements; it commits each batch with its ledger row and
+one audit entry carrying the Merkle root of its rows. Batches
 commit in file order, so a killed import leaves a prefix of them and a rerun resumes after it.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import time
 from collections import deque
@@ -125,9 +127,12 @@ class Prepared:
     """A batch validated and sealed: rows to stage (line order) with their row digests, and the bad rows."""
 
     keys: list[RowKey] = field(default_factory=list)
-    # The rows to stage: as tuples, or (WorkerSetup.copy) as one binary COPY stream with `rows` left empty.
+    # The rows to stage: as tuples, or (WorkerSetup.copy) as binary COPY streams with `rows` left empty: of
+    # the staging table, and of persons and cards for a batch whose holders are all new.
     rows: list[StagedRow] = field(default_factory=list)
     copy_data: bytes = b""
+    persons_copy: bytes = b""
+    cards_copy: bytes = b""
     digests: list[bytes] = field(default_factory=list)  # the row digests, in the order of `keys`
     bad: list[tuple[int, str]] = field(default_factory=list)
     repeated: int = 0
@@ -138,10 +143,12 @@ class Prepared:
     def __getstate__(self) -> _PreparedState:
         rows: list[tuple[object, ...]] = [tuple(row) for row in self.rows]
         keys: list[tuple[object, ...]] = [tuple(key) for key in self.keys]
-        return keys, rows, self.copy_data, self.digests, self.bad, self.repeated, self.root
+        copies = self.copy_data, self.persons_copy, self.cards_copy
+        return keys, rows, copies, self.digests, self.bad, self.repeated, self.root
 
     def __setstate__(self, state: _PreparedState) -> None:
-        keys, rows, self.copy_data, self.digests, self.bad, self.repeated, self.root = state
+        keys, rows, copies, self.digests, self.bad, self.repeated, self.root = state
+        self.copy_data, self.persons_copy, self.cards_copy = copies
         self.keys = list(map(RowKey._make, keys))
         self.rows = list(map(StagedRow._make, rows))
 
@@ -149,7 +156,7 @@ class Prepared:
 _PreparedState = tuple[
     list[tuple[object, ...]],
     list[tuple[object, ...]],
-    bytes,
+    tuple[bytes, bytes, bytes],
     list[bytes],
     list[tuple[int, str]],
     int,
@@ -168,9 +175,15 @@ class Preparer:
         self.hasher = TreeHasher(suite.hash)
 
     def prepare(
-        self, lines: list[tuple[int, bytes]], person_ids: Mapping[int, str] | None = None
+        self,
+        lines: list[tuple[int, bytes]],
+        person_ids: Mapping[int, str] | None = None,
+        now: datetime | None = None,
     ) -> Prepared:
-        """Check and seal each line; `person_ids` seals given lines to an existing person's id instead."""
+        """Check and seal each line; `person_ids` seals given lines to an existing person's id instead.
+
+        `now` stamps the rows of the persons and cards streams (WorkerSetup.copy).
+        """
         setup, out = self.setup, Prepared()
         csv_rows = CsvRows(setup.header) if setup.fmt == "csv" else None
         persons: dict[bytes, str] = {}
@@ -229,7 +242,11 @@ class Preparer:
             out.keys.append(RowKey(number, index, record.aaz500, first_of_person))
             out.digests.append(leaf(row_leaf(setup.province, index, person.content_digest, record)))
         if setup.copy:
-            out.copy_data = repository.staged_copy_data(rows)
+            if now is None:
+                raise ValueError("rows encoded for COPY into persons and cards need the time to stamp")
+            out.copy_data, out.persons_copy, out.cards_copy = repository.copy_streams(
+                rows, setup.province, now
+            )
         else:
             out.rows = list(map(StagedRow._make, rows))
         out.root = MemoryTree(self.hasher, out.digests).root()
@@ -256,9 +273,15 @@ def _start_worker(setup: WorkerSetup) -> None:
     _WORKER = Preparer(setup)
 
 
-def _prepare_in_worker(first_line: int, data: bytes) -> Prepared:
+def _prepare_in_worker(first_line: int, data: bytes, now: datetime) -> Prepared:
     assert _WORKER is not None, "the worker was started without its setup"
-    return _WORKER.prepare(split_lines(first_line, data))
+    # The cyclic collector walked the batch's growing lists of tuples over and over, a quarter of a worker's
+    # CPU; preparing makes no reference cycles (refcounts free its garbage), so it is off while a batch is.
+    gc.disable()
+    try:
+        return _WORKER.prepare(split_lines(first_line, data), now=now)
+    finally:
+        gc.enable()
 
 
 def split_lines(first_line: int, data: bytes) -> list[tuple[int, bytes]]:
@@ -418,46 +441,98 @@ def _merge_cards(
     return added, {key.line for key in kept if key.aaz500 in updated}
 
 
+@dataclass(slots=True)
+class _Merged:
+    """What one batch wrote: its rows' leaves and root, its bad rows and its counts."""
+
+    leaves: list[bytes]
+    root: bytes
+    bad: list[tuple[int, str]]
+    persons_added: int
+    persons_updated: int
+    cards_added: int
+    cards_updated: int
+    touched: int  # the rows that added or changed something
+
+
+def _all_new(prepared: Prepared) -> _Merged:
+    """A batch copied straight into persons and cards: every row added its card, first rows their person."""
+    persons = sum(key.first_of_person for key in prepared.keys)
+    rows = len(prepared.keys)
+    return _Merged(prepared.digests, prepared.root, list(prepared.bad), persons, 0, rows, 0, rows)
+
+
+def _stage_and_merge(
+    session: Session,
+    preparers: tuple[Preparer, Preparer],
+    *,
+    chunk: Chunk,
+    prepared: Prepared,
+    now: datetime,
+    report: BulkReport,
+) -> _Merged:
+    """Merge a batch that names holders or cards the database holds, through the staging table."""
+    (local, reseal), province = preparers, preparers[0].setup.province
+    mark = time.perf_counter()
+    repository.stage(session, prepared.rows, prepared.copy_data)
+    mark = report.timed("stage", mark)
+    existing = repository.resolve_staged_persons(session, province)
+    mark = report.timed("resolve", mark)
+    bad = _refused(prepared, existing)
+    dropped = set(existing.elsewhere) | set(existing.card_conflicts)
+    if dropped:
+        kept, first_lines, leaves, root = _drop_refused(session, prepared, dropped, local.hasher)
+    else:
+        kept, leaves, root = prepared.keys, prepared.digests, prepared.root
+        first_lines = {key.line for key in kept if key.first_of_person}
+    persons_added = repository.insert_staged_persons(session, now)
+    mark = report.timed("insert persons", mark)
+    changed = {line: pid for line, pid in existing.changed.items() if line not in dropped}
+    if changed:
+        lines = [(n, raw) for n, raw in chunk.lines if n in changed]
+        resealed = reseal.prepare(lines, changed).rows
+        repository.update_persons_from(session, province, resealed, now)
+        mark = report.timed("reseal changed", mark)
+    cards_added, cards_changed = _merge_cards(session, province, kept, existing, now)
+    report.timed("cards", mark)
+    touched = cards_added | cards_changed | (first_lines - existing.existing) | set(changed)
+    return _Merged(
+        leaves, root, bad, persons_added, len(changed), len(cards_added), len(cards_changed), len(touched)
+    )
+
+
 def _merge(
     platform: Platform,
     actor: Actor,
-    local: Preparer,
-    reseal: Preparer,
+    preparers: tuple[Preparer, Preparer],
     *,
     digest: str,
     chunk: Chunk,
     prepared: Prepared,
+    now: datetime,
     report: BulkReport,
 ) -> None:
-    """Stage and merge one prepared batch, then commit it with its ledger row and audit entry."""
-    province = local.setup.province
+    """Write one prepared batch (stamped `now`), then commit it with its ledger row and audit entry."""
+    setup = preparers[0].setup
+    province = setup.province
     with UnitOfWork(platform, RequestContext(actor=actor)) as uow:
-        session, now = uow.session, uow.clock.now()
+        session = uow.session
         mark = time.perf_counter()
         repository.commit_without_flush_wait(session)
-        repository.stage(session, prepared.rows, prepared.copy_data)
-        mark = report.timed("stage", mark)
-        existing = repository.resolve_staged_persons(session, province)
-        mark = report.timed("resolve", mark)
-        bad = _refused(prepared, existing)
-        dropped = set(existing.elsewhere) | set(existing.card_conflicts)
-        if dropped:
-            kept, first_lines, leaves, root = _drop_refused(session, prepared, dropped, local.hasher)
+        streams = (
+            repository.CopyStreams(prepared.copy_data, prepared.persons_copy, prepared.cards_copy)
+            if setup.copy
+            else None
+        )
+        if repository.insert_new_holders(session, province, prepared.rows, streams, now):
+            merged = _all_new(prepared)
+            mark = report.timed("copy new holders", mark)
         else:
-            kept, leaves, root = prepared.keys, prepared.digests, prepared.root
-            first_lines = {key.line for key in kept if key.first_of_person}
-        persons_added = repository.insert_staged_persons(session, now)
-        mark = report.timed("insert persons", mark)
-        changed = {line: pid for line, pid in existing.changed.items() if line not in dropped}
-        if changed:
-            lines = [(n, raw) for n, raw in chunk.lines if n in changed]
-            resealed = reseal.prepare(lines, changed).rows
-            repository.update_persons_from(session, province, resealed, now)
-            mark = report.timed("reseal changed", mark)
-        cards_added, cards_changed = _merge_cards(session, province, kept, existing, now)
-        mark = report.timed("cards", mark)
-        touched = cards_added | cards_changed | (first_lines - existing.existing) | set(changed)
-        cards_updated = len(cards_changed)
+            report.timed("copy refused", mark)
+            merged = _stage_and_merge(
+                session, preparers, chunk=chunk, prepared=prepared, now=now, report=report
+            )
+            mark = time.perf_counter()
         uow.audit(
             BATCH_ACTION,
             BATCH_SUBJECT,
@@ -467,13 +542,13 @@ def _merge(
             batch=chunk.batch_no,
             first_line=chunk.first_line,
             last_line=chunk.last_line,
-            rows=len(leaves),
-            root=root.hex(),
-            persons_added=persons_added,
-            persons_updated=len(changed),
-            cards_added=len(cards_added),
-            cards_updated=cards_updated,
-            rejected=len(bad),
+            rows=len(merged.leaves),
+            root=merged.root.hex(),
+            persons_added=merged.persons_added,
+            persons_updated=merged.persons_updated,
+            cards_added=merged.cards_added,
+            cards_updated=merged.cards_updated,
+            rejected=len(merged.bad),
         )
         session.add(
             ImportBatch(
@@ -485,24 +560,24 @@ def _merge(
                 first_line=chunk.first_line,
                 last_line=chunk.last_line,
                 byte_end=chunk.byte_end,
-                rows=len(leaves) + prepared.repeated,
-                changed=len(touched),
-                root=root,
-                row_digests=b"".join(leaves),
-                rejected=_rejected_text(bad),
-                committed_at=now,
+                rows=len(merged.leaves) + prepared.repeated,
+                changed=merged.touched,
+                root=merged.root,
+                row_digests=b"".join(merged.leaves),
+                rejected=_rejected_text(merged.bad),
+                committed_at=uow.clock.now(),
             )
         )
         mark = report.timed("ledger and audit", mark)
         uow.commit()
         report.timed("commit", mark)
-    report.rows += len(leaves) + prepared.repeated + len(bad)
-    report.persons_added += persons_added
-    report.persons_updated += len(changed)
-    report.cards_added += len(cards_added)
-    report.cards_updated += cards_updated
-    report.unchanged += len(leaves) + prepared.repeated - len(touched)
-    report.bad_rows.extend(bad)
+    report.rows += len(merged.leaves) + prepared.repeated + len(merged.bad)
+    report.persons_added += merged.persons_added
+    report.persons_updated += merged.persons_updated
+    report.cards_added += merged.cards_added
+    report.cards_updated += merged.cards_updated
+    report.unchanged += len(merged.leaves) + prepared.repeated - merged.touched
+    report.bad_rows.extend(merged.bad)
     report.batches += 1
     report.bytes_done = chunk.byte_end
 
@@ -528,11 +603,13 @@ def _resume(platform: Platform, digest: str, province: str, report: BulkReport) 
     return last.byte_end, last.last_line, last.batch_no + 1
 
 
-def _ready(item: tuple[Chunk, Future[Prepared]], report: BulkReport) -> tuple[Chunk, Prepared]:
+def _ready(
+    item: tuple[Chunk, datetime, Future[Prepared]], report: BulkReport
+) -> tuple[Chunk, datetime, Prepared]:
     mark = time.perf_counter()
-    prepared = item[1].result()
+    prepared = item[2].result()
     report.timed("wait", mark)
-    return item[0], prepared
+    return item[0], item[1], prepared
 
 
 def bulk_import(
@@ -597,7 +674,7 @@ def _import_batches(
     progress: BulkProgress | None,
 ) -> BulkReport:
     """bulk_import's batches, prepared by the pool's workers (or here) and merged in file order."""
-    (local, reseal), (executor, workers) = preparers, pool
+    local, (executor, workers) = preparers[0], pool
     # The fork server imports the program once before the first worker starts (seconds of CPU): let that
     # happen on the other core while this process hashes the file and reads the ledger.
     warming = [executor.submit(_warm_up) for _ in range(workers)] if executor is not None else []
@@ -610,9 +687,11 @@ def _import_batches(
     chunks = _chunks(path, setup.fmt, batch_size, start=start, line=line, batch_no=batch_no)
     analyzed = 0
 
-    def merge(chunk: Chunk, prepared: Prepared) -> None:
+    def merge(chunk: Chunk, now: datetime, prepared: Prepared) -> None:
         nonlocal analyzed
-        _merge(platform, actor, local, reseal, digest=digest, chunk=chunk, prepared=prepared, report=report)
+        _merge(
+            platform, actor, preparers, digest=digest, chunk=chunk, prepared=prepared, now=now, report=report
+        )
         analyzed += 1
         if analyzed in _ANALYZE_AFTER:
             mark = time.perf_counter()
@@ -626,14 +705,17 @@ def _import_batches(
 
     if executor is None:
         for chunk in chunks:
-            mark = time.perf_counter()
-            prepared = local.prepare(chunk.lines)
+            mark, now = time.perf_counter(), platform.clock.now()
+            prepared = local.prepare(chunk.lines, now=now)
             report.timed("prepare", mark)
-            merge(chunk, prepared)
+            merge(chunk, now, prepared)
     else:
-        pending: deque[tuple[Chunk, Future[Prepared]]] = deque()
+        # A batch's holders and cards are stamped with the time it was handed to its worker.
+        pending: deque[tuple[Chunk, datetime, Future[Prepared]]] = deque()
         for chunk in chunks:
-            pending.append((chunk, executor.submit(_prepare_in_worker, chunk.first_line, chunk.data)))
+            now = platform.clock.now()
+            job = executor.submit(_prepare_in_worker, chunk.first_line, chunk.data, now)
+            pending.append((chunk, now, job))
             # Bounded: the workers prepare the next batches while this process merges one.
             if len(pending) > workers:
                 merge(*_ready(pending.popleft(), report))

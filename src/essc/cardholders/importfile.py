@@ -22,7 +22,7 @@ from essc.cardholders.lifecycle import CardStatus
 from essc.kit.errors import InvalidInput
 from essc.kit.idnumber import InvalidIdNumber, check_digit, normalise_id_number
 from essc.kit.masking import mask_card_number, mask_id_number, mask_mobile, mask_name
-from essc.kit.names import InvalidName, check_person_name
+from essc.kit.names import MAX_NAME_LENGTH, InvalidName, check_person_name
 from essc.regions.data import is_known_region, valid_since
 
 Format = Literal["csv", "ndjson"]
@@ -52,6 +52,9 @@ _AAC067 = re.compile(r"1[0-9]{10}")
 _AAB301 = re.compile(r"[0-9]{6}")
 _AAC002_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 _CSV_PLAIN = re.compile(r'[^"\r\n\x00]*')
+# A name of CJK Unified Ideographs only (category Lo, all of them assigned since Unicode 14), which most names
+# of a Chinese file are, is one that check_person_name keeps as it is: taken without its per-character lookup.
+_HANZI_NAME = re.compile(rf"[\u4e00-\u9fff]{{1,{MAX_NAME_LENGTH}}}")
 _BOM = b"\xef\xbb\xbf"
 _SHOWN = 40
 
@@ -349,10 +352,13 @@ def _quick_record(fields: Sequence[str], at: Sequence[int], mobile_at: int | Non
         or (active not in _TRUE and active not in _FALSE)
     ):
         return None
-    try:
-        aac003 = check_person_name(name)
-    except InvalidName:
-        return None
+    if _HANZI_NAME.fullmatch(name):
+        aac003 = name
+    else:
+        try:
+            aac003 = check_person_name(name)
+        except InvalidName:
+            return None
     return HolderRecord(
         aac002, aac003, mobile, aaz500, aaz501, aab301, int(generation), active in _TRUE, card_status
     )
@@ -385,7 +391,7 @@ class CsvRows:
                 fields = _csv_fields(body)
             except csv.Error as exc:
                 return BadRow(number, f"malformed CSV: {exc}")
-        if not any(field.strip() for field in fields):
+        if not "".join(fields).strip():
             return None  # spreadsheet exports end with rows of empty cells
         header = self.header
         if len(fields) != len(header):

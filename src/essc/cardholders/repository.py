@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import psycopg
 from sqlalchemy import bindparam, func, insert, select, text, tuple_, update
 
 from essc.cardholders.models import Card, CardEvent, ImportBatch, Person
@@ -150,6 +152,19 @@ _COPY_LENGTHS = [struct.pack(">i", size) for size in range(1024)]
 _COPY_INT4 = struct.Struct(">ii")
 _COPY_FIELDS = struct.pack(">h", len(_STAGED_COLUMNS))
 _COPY_TRUE, _COPY_FALSE = _COPY_LENGTHS[1] + b"\x01", _COPY_LENGTHS[1] + b"\x00"
+_COPY_TIMESTAMP = struct.Struct(">iq")
+_COPY_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+# The columns a batch of new holders is copied into, in the order copy_streams encodes them.
+_PERSON_COLUMNS = (
+    "province", "id", "aac002_index", "aac002_cipher", "aac003_cipher", "aac067_cipher",
+    "aac002_masked", "aac003_masked", "content_digest", "created_at", "updated_at",
+)  # fmt: skip
+_CARD_COLUMNS = (
+    "province", "id", "person_id", "aaz500", "aaz501", "aab301", "generation", "bank_account_active",
+    "status", "chip_public_key", "issued_at", "status_changed_at",
+)  # fmt: skip
+_PERSON_FIELDS = struct.pack(">h", len(_PERSON_COLUMNS))
+_CARD_FIELDS = struct.pack(">h", len(_CARD_COLUMNS))
 
 
 def _copy_value(value: bytes) -> bytes:
@@ -158,42 +173,75 @@ def _copy_value(value: bytes) -> bytes:
     return (_COPY_LENGTHS[size] if size < 1024 else struct.pack(">i", size)) + value
 
 
-def staged_copy_data(rows: Iterable[tuple[Any, ...]]) -> bytes:
-    """Rows of the staging table (StagedRow's columns, plain tuples) as one binary COPY stream."""
-    # Written for the import's worker processes: the importing process then hands the database one buffer
-    # instead of encoding (and first unpickling) 17 values a row; tests compare it with psycopg's encoder.
-    parts = [_COPY_HEADER]
-    append, value = parts.append, _copy_value
+class CopyStreams(NamedTuple):
+    """A batch's rows as binary COPY streams: of the staging table, and straight of persons and cards."""
+
+    staged: bytes
+    persons: bytes  # from the first row of each person of the batch
+    cards: bytes
+
+
+def _copy_timestamp(moment: datetime) -> bytes:
+    """A timestamptz field: microseconds since 2000-01-01 UTC."""
+    delta = moment - _COPY_EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return _COPY_TIMESTAMP.pack(8, micros)
+
+
+def copy_streams(rows: Iterable[tuple[Any, ...]], province: str, now: datetime) -> CopyStreams:
+    """Rows of the staging table (StagedRow's columns, plain tuples) as binary COPY streams, `now` stamped."""
+    # Written for the import's worker processes: the importing process then hands the database buffers
+    # instead of encoding (and first unpickling) 17 values a row; tests compare them with psycopg's encoder.
+    # Each field is encoded once and joined into whichever streams hold it.
+    staged, persons, cards = [_COPY_HEADER], [_COPY_HEADER], [_COPY_HEADER]
+    add_staged, add_person, add_card, value = staged.append, persons.append, cards.append, _copy_value
+    where, stamp = value(province.encode()), _copy_timestamp(now)
     for (
         line, person_id, index, c002, c003, c067, m002, m003, digest, card_id,
         aaz500, aaz501, aab301, generation, active, status, first,
     ) in rows:  # fmt: skip
-        append(
+        person = (
+            value(person_id.encode()),
+            value(index),
+            value(c002),
+            value(c003),
+            _COPY_NULL if c067 is None else value(c067),
+            value(m002.encode()),
+            value(m003.encode()),
+            value(digest),
+        )
+        card = (
+            value(aaz500.encode()),
+            value(aaz501.encode()),
+            value(aab301.encode()),
+            _COPY_INT4.pack(4, generation),
+            _COPY_TRUE if active else _COPY_FALSE,
+            value(status.encode()),
+        )
+        card_key = value(card_id.encode())
+        add_staged(
             b"".join(
                 (
                     _COPY_FIELDS,
                     _COPY_INT4.pack(4, line),
-                    value(person_id.encode()),
-                    value(index),
-                    value(c002),
-                    value(c003),
-                    _COPY_NULL if c067 is None else value(c067),
-                    value(m002.encode()),
-                    value(m003.encode()),
-                    value(digest),
-                    value(card_id.encode()),
-                    value(aaz500.encode()),
-                    value(aaz501.encode()),
-                    value(aab301.encode()),
-                    _COPY_INT4.pack(4, generation),
-                    _COPY_TRUE if active else _COPY_FALSE,
-                    value(status.encode()),
+                    *person,
+                    card_key,
+                    *card,
                     _COPY_TRUE if first else _COPY_FALSE,
                 )
             )
         )
-    append(_COPY_TRAILER)
-    return b"".join(parts)
+        add_card(b"".join((_CARD_FIELDS, where, card_key, person[0], *card, _COPY_NULL, stamp, stamp)))
+        if first:
+            add_person(b"".join((_PERSON_FIELDS, where, *person, stamp, stamp)))
+    for stream in (staged, persons, cards):
+        stream.append(_COPY_TRAILER)
+    return CopyStreams(b"".join(staged), b"".join(persons), b"".join(cards))
+
+
+def staged_copy_data(rows: Iterable[tuple[Any, ...]]) -> bytes:
+    """Rows of the staging table as one binary COPY stream (copy_streams' first)."""
+    return copy_streams(rows, "00", _COPY_EPOCH).staged
 
 
 def stage(session: Session, rows: Sequence[StagedRow], copy_data: bytes = b"") -> None:
@@ -231,6 +279,59 @@ def stage(session: Session, rows: Sequence[StagedRow], copy_data: bytes = b"") -
     if rows:
         driver = session.connection().connection.driver_connection
         driver.executemany(_SQLITE_STAGE, rows)  # type: ignore[union-attr]
+
+
+_SQLITE_NEW_PERSONS = "INSERT INTO persons ({}) VALUES ({})".format(  # noqa: S608 - our own columns
+    ", ".join(_PERSON_COLUMNS), ", ".join("?" for _ in _PERSON_COLUMNS)
+)
+_SQLITE_NEW_CARDS = "INSERT INTO cards ({}) VALUES ({})".format(  # noqa: S608 - our own columns
+    ", ".join(_CARD_COLUMNS), ", ".join("?" for _ in _CARD_COLUMNS)
+)
+
+
+def insert_new_holders(
+    session: Session, province: str, rows: Sequence[StagedRow], streams: CopyStreams | None, now: datetime
+) -> bool:
+    """Write a batch straight into persons and cards if none of its holders and cards exists; whether it did.
+
+    `streams` (PostgreSQL) are the rows encoded by copy_streams with this `now`; SQLite inserts `rows`.
+    """
+    # The unique indexes of aac002's blind index and of (province, aaz500) are the probe: a batch that names
+    # a holder or a card the database holds fails on them, its writes are undone to the savepoint, and it goes
+    # through staging and the merge instead. A batch of new holders costs what COPY costs, and no lookup.
+    savepoint = session.begin_nested()
+    driver: Any = session.connection().connection.driver_connection
+    try:
+        if streams is not None:
+            with driver.cursor() as cursor:
+                for table, columns, data in (
+                    ("persons", _PERSON_COLUMNS, streams.persons),
+                    ("cards", _CARD_COLUMNS, streams.cards),
+                ):
+                    listed = ", ".join(columns)
+                    with cursor.copy(f"COPY {table} ({listed}) FROM STDIN (FORMAT BINARY)") as copy:
+                        copy.write(data)
+        else:
+            to_column = UtcDateTime().bind_processor(session.get_bind().dialect)
+            stamp = to_column(now) if to_column is not None else now
+            driver.executemany(
+                _SQLITE_NEW_PERSONS,
+                [(province, *row[1:9], stamp, stamp) for row in rows if row.first_of_person],
+            )
+            driver.executemany(
+                _SQLITE_NEW_CARDS,
+                [(province, row[9], row[1], *row[10:16], None, stamp, stamp) for row in rows],
+            )
+    except (psycopg.errors.UniqueViolation, sqlite3.IntegrityError) as error:
+        if (
+            isinstance(error, sqlite3.IntegrityError)
+            and error.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_UNIQUE
+        ):
+            raise
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True
 
 
 @dataclass(slots=True)
