@@ -31,6 +31,8 @@ from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.kit import sdjwt
 from essc.kit.crypto.base import PrivateKey
+from essc.kit.ids import new_id
+from essc.shared.callers import AuthenticatedCaller
 from essc.shared.policy import Function
 from essc.web.app import create_app
 from essc_sdk import EsscClient
@@ -590,3 +592,17 @@ def chip_of(platform: Platform, http: TestClient, record: HolderRecord) -> Any:
         {"publicKey": chip.public_key_pem()},
     )
     return chip
+
+
+def authenticated_as(party: Party) -> AuthenticatedCaller:
+    """The caller a party's signed request (not in a session) authenticates as, for calling services."""
+    kind, ref = party.label.split("/", 1)
+    return AuthenticatedCaller(
+        caller_id=party.caller_id,
+        kind=kind,
+        ref=ref,
+        key_id=party.key_id,
+        nonce=new_id(),
+        signature="",
+        body_digest="",
+    )

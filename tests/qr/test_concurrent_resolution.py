@@ -30,6 +30,7 @@ from essc_sdk import EsscClient, PlatformError
 from factories import (
     TerminalParty,
     app_client,
+    authenticated_as,
     channel,
     holder,
     institution,
@@ -61,7 +62,9 @@ def test_threads_resolving_one_code_give_exactly_one_success(platform: Platform)
     def attempt(_: int) -> str:
         with UnitOfWork(platform, RequestContext(actor=Actor(kind="terminal", id=device.label))) as uow:
             try:
-                service.resolve(uow, device.caller_id, ResolveRequest(code=code, busi_type=BusiType.QUERY))
+                service.resolve(
+                    uow, authenticated_as(device), ResolveRequest(code=code, busi_type=BusiType.QUERY)
+                )
                 uow.commit()
                 return "ok"
             except EsscError as exc:

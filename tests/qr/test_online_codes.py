@@ -302,7 +302,7 @@ def test_the_spend_is_refused_in_sql_exactly_when_the_rule_refuses_the_terminal(
         assert owner is not None
         device.status, owner.status = terminal_status, institution_status
         uow.session.flush()
-        acting, spent = qr_repository.spend(
+        acting, spent, _session_holds = qr_repository.spend(
             uow.session,
             OneTimeTokens.of(uow.platform).digest(code.body.hex()),
             uow.clock.now(),

@@ -1,19 +1,24 @@
-"""A resolution is one statement: on PostgreSQL it spends, records and audits without a transaction."""
+"""A resolution is one statement: on PostgreSQL it checks the session, spends, records and audits."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 
+from essc.access import service as access
+from essc.access.models import CallerSession, CallerStatus
 from essc.audit.models import AuditEntry
 from essc.core.platform import Platform
-from essc.qr.models import CardUsage
+from essc.kit import wire
+from essc.kit.ids import new_id
+from essc.qr.models import CardUsage, OnlineCode
 from factories import (
     Party,
     TerminalParty,
@@ -24,6 +29,7 @@ from factories import (
     institution,
     issued_sign_no,
     load,
+    operator_uow,
     province,
     terminal,
 )
@@ -72,7 +78,7 @@ def _entries(platform: Platform, *actions: str) -> list[AuditEntry]:
         return list(session.execute(query).scalars())
 
 
-def test_without_an_idempotency_key_postgresql_gets_the_session_read_and_one_statement(
+def test_without_an_idempotency_key_postgresql_gets_one_statement_once_the_session_is_known(
     platform: Platform, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if backend != "postgresql":
@@ -80,14 +86,18 @@ def test_without_an_idempotency_key_postgresql_gets_the_session_read_and_one_sta
             "SQLite has no data-modifying CTEs: it resolves in a local transaction of three statements"
         )
     scene = _Scene(platform, "masked")
-    code = scene.code()
+    first, second = scene.code(), scene.code()
 
     with _sent_to_postgresql(monkeypatch) as sent:
-        answer = scene.resolve(code)
-
+        answer = scene.resolve(first)
     assert answer.status_code == 200, answer.text
-    assert sent == ["SELECT", "WITH"]  # the caller's session, then spend + usage + audit entries
-    assert len(_entries(platform, "ecard.used")) == 1
+    assert sent == ["SELECT", "WITH"]  # the session's first request here reads its key, then the statement
+
+    with _sent_to_postgresql(monkeypatch) as sent:
+        answer = scene.resolve(second)
+    assert answer.status_code == 200, answer.text
+    assert sent == ["WITH"]  # the statement checks that the session holds, spends, records and audits
+    assert len(_entries(platform, "ecard.used")) == 2
 
 
 def test_with_an_idempotency_key_the_statement_commits_with_the_keys_fence(
@@ -100,10 +110,14 @@ def test_with_an_idempotency_key_the_statement_commits_with_the_keys_fence(
     scene = _Scene(platform, "masked")
     code = scene.code()
 
+    assert scene.resolve(scene.code()).status_code == 200  # the session is known to this worker now
+
     with _sent_to_postgresql(monkeypatch) as sent:
         answer = scene.counter.client.post("/v1/qr/resolutions", {"code": code, "busiType": "01"})
 
     assert answer["usable"] is True
+    # A key's claim outlives the route, so it is made only for a session that was looked up first.
+    assert sent[0] == "SELECT"
     spend = sent.index("WITH")
     assert sent[spend - 1] == "BEGIN"
     assert sent[spend + 1 : spend + 3] == ["UPDATE", "COMMIT;"]  # the key's fence, then the commit
@@ -174,3 +188,79 @@ def test_a_refusal_for_an_unusable_card_is_audited_by_the_statement_too(platform
         assert session.execute(select(CardUsage)).first() is None
     again = scene.resolve(code)
     assert again.json()["code"] == "code_already_used"  # the refused attempt spent the code, as before
+
+
+def _stop_standing(platform: Platform, counter: TerminalParty, how: str) -> None:
+    """End the standing of the terminal's MAC session in one of the ways authentication refuses by name."""
+    assert counter.client.session is not None
+    session_id = counter.client.session[0]
+    with operator_uow(platform) as uow:
+        if how == "session_expired":
+            uow.session.execute(
+                update(CallerSession)
+                .where(CallerSession.id == session_id)
+                .values(expires_at=uow.clock.now() - timedelta(seconds=1))
+            )
+        elif how == "unknown_session":
+            uow.session.execute(delete(CallerSession).where(CallerSession.id == session_id))
+        elif how == "key_revoked":
+            access.revoke_key(uow, "terminal", counter.terminal_no, counter.key_id)
+        else:
+            access.set_caller_status(uow, "terminal", counter.terminal_no, CallerStatus.SUSPENDED)
+        uow.commit()
+
+
+@pytest.mark.parametrize(
+    ("how", "status"),
+    [("session_expired", 401), ("unknown_session", 401), ("key_revoked", 401), ("caller_suspended", 403)],
+)
+def test_a_known_session_that_stopped_standing_is_refused_by_name_and_spends_nothing(
+    platform: Platform, how: str, status: int
+) -> None:
+    scene = _Scene(platform, "masked")
+    assert scene.resolve(scene.code()).status_code == 200  # the session's key is known to this worker now
+    code = scene.code()
+    _stop_standing(platform, scene.counter, how)
+    nonce = new_id()
+
+    refused = scene.counter.client.raw(
+        "POST", "/v1/qr/resolutions", {"code": code, "busiType": "01"}, nonce=nonce
+    )
+
+    assert (refused.status_code, refused.json()["code"]) == (status, how), refused.text
+    # Signed by the platform as any refused request, not MACed under the session it refuses.
+    assert wire.HEADER_SESSION not in refused.headers
+    scene.counter.client.verify_response(refused, nonce)
+    with platform.session_factory() as session:
+        assert session.execute(select(func.count()).select_from(CardUsage)).scalar_one() == 1
+        unspent = select(func.count()).select_from(OnlineCode).where(OnlineCode.used_at.is_(None))
+        assert session.execute(unspent).scalar_one() == 1  # the code it named is still live
+    assert len(_entries(platform, "ecard.used")) == 1
+
+
+def test_a_session_request_with_a_bad_mac_is_refused_before_the_statement(platform: Platform) -> None:
+    scene = _Scene(platform, "masked")
+    assert scene.resolve(scene.code()).status_code == 200
+    code = scene.code()
+    assert scene.counter.client.session is not None
+    session_id, secret = scene.counter.client.session
+    scene.counter.client.session = (session_id, bytes(b ^ 0xFF for b in secret))
+
+    refused = scene.resolve(code)
+
+    assert (refused.status_code, refused.json()["code"]) == (401, "invalid_request_signature")
+    scene.counter.client.session = (session_id, secret)
+    assert scene.resolve(code).status_code == 200  # the code was not spent by the refused request
+
+
+def test_a_known_session_named_by_another_terminal_is_refused(platform: Platform) -> None:
+    scene = _Scene(platform, "masked")
+    assert scene.resolve(scene.code()).status_code == 200
+    other = terminal(
+        platform, app_client(platform), scene.province, institution(scene.province), {"01": "masked"}
+    )
+    other.client.session = scene.counter.client.session  # its key leaked, but the session is bound to one
+
+    refused = other.client.raw("POST", "/v1/qr/resolutions", {"code": scene.code(), "busiType": "01"})
+
+    assert (refused.status_code, refused.json()["code"]) == (401, "unknown_session"), refused.text

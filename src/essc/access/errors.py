@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from essc.kit.errors import EsscError, Forbidden, Unauthenticated
+from essc.kit.errors import Conflict, EsscError, Forbidden, Unauthenticated
+from essc.shared.callers import CallerRefusal
 
 
 class TimestampOutOfWindow(Unauthenticated):
@@ -25,12 +26,12 @@ class UnknownKeyId(Unauthenticated):
     title = "Unknown key id for this caller"
 
 
-class KeyRevoked(Unauthenticated):
+class KeyRevoked(Unauthenticated, CallerRefusal):
     code = "key_revoked"
     title = "The signing key was revoked"
 
 
-class KeyRetired(Unauthenticated):
+class KeyRetired(Unauthenticated, CallerRefusal):
     code = "key_retired"
     title = "The signing key was replaced and its overlap window is over"
 
@@ -40,7 +41,7 @@ class RequestSignatureInvalid(Unauthenticated):
     title = "Request signature does not verify"
 
 
-class CallerSuspended(Forbidden):
+class CallerSuspended(Forbidden, CallerRefusal):
     code = "caller_suspended"
     title = "Caller is not active"
 
@@ -57,12 +58,12 @@ class PublicKeyInUse(EsscError):
     title = "Public key already registered to another party"
 
 
-class UnknownSession(Unauthenticated):
+class UnknownSession(Unauthenticated, CallerRefusal):
     code = "unknown_session"
     title = "Unknown MAC session"
 
 
-class SessionExpired(Unauthenticated):
+class SessionExpired(Unauthenticated, CallerRefusal):
     code = "session_expired"
     title = "The MAC session expired"
 
@@ -75,3 +76,20 @@ class SessionNotAllowed(Forbidden):
 class RelayNotAllowed(Unauthenticated):
     code = "relay_not_allowed"
     title = "Only a channel can relay, and only for a 10-digit channelNo"
+
+
+class SessionStandingChanged(Conflict):
+    code = "session_standing_changed"
+    title = "The session's standing changed while the request ran; send it again"
+
+
+# What a route that checks the caller's MAC session in its own statement raises when it no longer holds
+# (essc.access.service.ensure_session_holds).
+SESSION_STANDING_REFUSALS = (
+    UnknownSession,
+    SessionExpired,
+    KeyRevoked,
+    KeyRetired,
+    CallerSuspended,
+    SessionStandingChanged,
+)

@@ -67,10 +67,18 @@ class Work(StrEnum):
 class SignedPolicy:
     """The per-request check of a route's declaration for signed parties: the caller's kind."""
 
-    def __init__(self, policy: Policy, raises: Raises = (), *, work: Work = Work.TRANSACTION) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        raises: Raises = (),
+        *,
+        work: Work = Work.TRANSACTION,
+        checks_session: bool = False,
+    ) -> None:
         self.policy = policy
         self.raises = raises
         self.work = work
+        self.checks_session = checks_session
 
     # The caller is read from the request, not through a sub-dependency: FastAPI solves each dependency of
     # a request anew, and this one runs on every signed request.
@@ -103,6 +111,7 @@ def requires(
     party: Party,
     raises: Sequence[type[EsscError]] = (),
     work: Work = Work.TRANSACTION,
+    checks_session: bool = False,
 ) -> Any:
     """A route's declaration of the function and party it serves, enforced on every request.
 
@@ -111,14 +120,19 @@ def requires(
     route's own code can raise (those of authentication and the protocol layer come with the party): the
     OpenAPI document publishes their statuses and codes (essc.web.openapi), and a test reads the code to
     check that the list is exactly what it raises (tests/web/test_declared_errors.py). `work` says how its
-    unit of work meets the database (Work).
+    unit of work meets the database (Work). `checks_session`: the route's one statement checks that the
+    caller's MAC session still holds (essc.access.repository.session_holds_sql) and refuses it by name when
+    not, so the protocol layer need not look the session up first (AuthenticatedCaller.session_checked).
     """
     if party is Party.CHANNEL and function is None:
         raise ValueError("a channel route must name the function it serves")
+    if checks_session and (party is Party.PUBLIC or work is not Work.ONE_STATEMENT):
+        raise ValueError("only a signed route whose work is one statement can check the session in it")
     policy = Policy(party=party, function=function)
     declared = tuple(dict.fromkeys(raises))
-    kind = PublicPolicy if party is Party.PUBLIC else SignedPolicy
-    return Depends(kind(policy, declared, work=work))
+    if party is Party.PUBLIC:
+        return Depends(PublicPolicy(policy, declared, work=work))
+    return Depends(SignedPolicy(policy, declared, work=work, checks_session=checks_session))
 
 
 def declaration_of(route: APIRoute) -> SignedPolicy | PublicPolicy | None:
@@ -129,6 +143,12 @@ def declaration_of(route: APIRoute) -> SignedPolicy | PublicPolicy | None:
         ):
             return dependency.dependency
     return None
+
+
+def checks_session(route: APIRoute) -> bool:
+    """Whether a route checks the caller's MAC session in its own statement (`requires`)."""
+    declaration = declaration_of(route)
+    return isinstance(declaration, SignedPolicy) and declaration.checks_session
 
 
 def policy_of(route: APIRoute) -> Policy | None:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Query, Request, status
 
+from essc.access.errors import SESSION_STANDING_REFUSALS
 from essc.core.deps import ChannelUoW, TerminalUoW, Work, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
@@ -85,11 +86,13 @@ async def usage_history(
                 CodeAlreadyUsed,
                 CodeExpired,
                 WrongCodeKind,
+                *SESSION_STANDING_REFUSALS,
             ),
             work=Work.ONE_STATEMENT,
+            checks_session=True,
         )
     ],
 )
 async def resolve(body: ResolveRequest, request: Request, uow: TerminalUoW) -> Resolution:
     """Spend a code for a busiType; the answer holds exactly what the terminal's grant allows."""
-    return await uow.run(service.resolve, caller_of(request).caller_id, body)
+    return await uow.run(service.resolve, caller_of(request), body)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 
+from essc.access.repository import session_holds_sql
 from essc.audit.repository import entries_insert, entry_select, stamp_params
 from essc.cardholders.models import Card, Person
 from essc.core.auditing import AuditStamp
@@ -136,6 +137,14 @@ def _spent_code(channel_id: str, row: Sequence[Any], *, recorded: bool = False) 
     )
 
 
+class Spending(NamedTuple):
+    """What spending a code found: acting terminal, the code's holder, whether the caller's session holds."""
+
+    acting: ActingTerminal | None
+    spent: SpentCode | None
+    session_holds: bool = True
+
+
 def spend(
     session: Session,
     token_digest: bytes,
@@ -144,32 +153,43 @@ def spend(
     busi_type: str,
     *,
     records: UseRecords,
-) -> tuple[ActingTerminal | None, SpentCode | None]:
+    caller_session: str | None = None,
+) -> Spending:
     """Spend a live code for a terminal allowed to act for the busiType; read the terminal and the holder.
 
     The UPDATE alone decides: of many concurrent resolutions exactly one gets a row, and none does for a
-    terminal that may not act (its grant is in the UPDATE's WHERE, so a refused terminal cannot burn a code).
-    On PostgreSQL the reads and the records (UseRecords) ride in the same statement (data-modifying CTEs):
-    one round trip on the platform's hottest path, atomic without a transaction around it. SQLite has no
-    such CTEs: it takes three, and the service records the use (SpentCode.recorded is False).
+    terminal that may not act (its grant is in the UPDATE's WHERE, so a refused terminal cannot burn a code)
+    or whose MAC session `caller_session` no longer holds (when given: a session the request's
+    authentication did not look up). On PostgreSQL the reads and the records (UseRecords) ride in the same
+    statement (data-modifying CTEs): one round trip on the platform's hottest path, atomic without a
+    transaction around it. SQLite has no such CTEs: it takes up to four, and the service records the use
+    (SpentCode.recorded is False).
     """
-    params = {"digest": token_digest, "now": now, "terminal": terminal_id, "busi_type": busi_type}
+    params = {
+        "digest": token_digest,
+        "now": now,
+        "terminal": terminal_id,
+        "busi_type": busi_type,
+        "session": caller_session,
+    }
     if session.get_bind().dialect.name == "postgresql":
         rows = _SPEND_AND_RECORD.execute(session, {**params, **records.params()}).rows
         if not rows:
-            return None, None
+            return Spending(None, None)
         row = rows[0]
-        holder = row[len(ACTING_TERMINAL_COLUMNS) :]
+        holder, session_holds = row[len(ACTING_TERMINAL_COLUMNS) : -1], bool(row[-1])
         if holder[0] is None:
-            return acting_terminal_of(row), None
-        return acting_terminal_of(row), _spent_code(holder[-1], holder, recorded=True)
+            return Spending(acting_terminal_of(row), None, session_holds)
+        return Spending(acting_terminal_of(row), _spent_code(holder[-1], holder, recorded=True))
+    if caller_session is not None and not _SESSION_HOLDS.execute(session, params).rows[0][0]:
+        return Spending(None, None, session_holds=False)
     code_rows = _CONSUME.execute(session, params).rows
     acting = terminal_with_grant(session, terminal_id, busi_type)
     if not code_rows:
-        return acting, None
+        return Spending(acting, None)
     province, issuance_id, channel_id = code_rows[0]
     holder_row = _HOLDER.execute(session, {"province": province, "issuance": issuance_id}).rows[0]
-    return acting, _spent_code(channel_id, holder_row)
+    return Spending(acting, _spent_code(channel_id, holder_row))
 
 
 def _with_holder(query: Select[*_Row]) -> Select[*_Row]:
@@ -186,12 +206,17 @@ def _with_holder(query: Select[*_Row]) -> Select[*_Row]:
 
 # Built once, in Core and run on the driver: on every resolution, building them costs more than running.
 _codes = table_of(OnlineCode)
+_session_holds = session_holds_sql(
+    bindparam("session", type_=String()), bindparam("terminal"), bindparam("now", type_=UtcDateTime())
+)
+_SESSION_HOLDS = HotStatement(select(_session_holds))
 _CONSUME_CODE = (
     update(_codes)
     .where(
         _codes.c.token_digest == bindparam("digest"),
         unspent(_codes.c.used_at, _codes.c.expires_at, bindparam("now")),
         may_act_for(bindparam("terminal"), bindparam("busi_type")),
+        _session_holds,
     )
     .values(used_at=bindparam("now"), used_by=bindparam("terminal"))
     .returning(_codes.c.province, _codes.c.issuance_id, _codes.c.channel_id)
@@ -206,9 +231,10 @@ _HOLDER = HotStatement(
 )
 _INSERT_USAGE = HotStatement(insert(table_of(CardUsage)), columns_from_params=True)
 _spent = _CONSUME_CODE.cte("spent")
-# One row whenever the terminal exists: the holder's columns are NULL when no code was spent.
+# One row whenever the terminal exists: the holder's columns are NULL when no code was spent; the last
+# column says whether the caller's session holds.
 _SPEND_AND_READ_QUERY = _with_holder(
-    acting_terminal_query(*_HOLDER_COLUMNS, _spent.c.channel_id)
+    acting_terminal_query(*_HOLDER_COLUMNS, _spent.c.channel_id, _session_holds.label("session_holds"))
     .outerjoin(_spent, true())
     .outerjoin(Issuance, (Issuance.province == _spent.c.province) & (Issuance.id == _spent.c.issuance_id))
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timedelta
 
+from essc.access import service as access_service
 from essc.audit import service as audit_service
 from essc.cardholders.service import read_clear_person
 from essc.channels.models import Channel
@@ -27,6 +28,7 @@ from essc.qr.schemas import (
     UsageHistory,
     UsageOut,
 )
+from essc.shared.callers import AuthenticatedCaller
 from essc.shared.tokens import OneTimeTokens
 from essc.terminals.schemas import BusiType, Disclosure
 from essc.terminals.service import InstitutionParty, TerminalParty, ensure_acting
@@ -67,7 +69,7 @@ def issue_code(uow: UnitOfWork, channel: Channel, sign_no: str, request: CodeReq
     )
 
 
-def resolve(uow: UnitOfWork, terminal_caller_id: str, request: ResolveRequest) -> Resolution:
+def resolve(uow: UnitOfWork, caller: AuthenticatedCaller, request: ResolveRequest) -> Resolution:
     """Spend a code for a busiType and answer with exactly the fields the terminal's grant allows."""
     parsed = parse_code(request.code)
     if parsed.kind is not CodeKind.ONLINE:
@@ -76,9 +78,19 @@ def resolve(uow: UnitOfWork, terminal_caller_id: str, request: ResolveRequest) -
     now = records.stamp.at
     digest = OneTimeTokens.of(uow.platform).digest(parsed.body.hex())
     busi_type = request.busi_type
-    acting, spent = repository.spend(
-        uow.session, digest, now, terminal_caller_id, busi_type.value, records=records
+    # A session the protocol layer did not look up is checked by the statement that spends the code.
+    unchecked_session = None if caller.session_checked else caller.session_id
+    acting, spent, session_holds = repository.spend(
+        uow.session,
+        digest,
+        now,
+        caller.caller_id,
+        busi_type.value,
+        records=records,
+        caller_session=unchecked_session,
     )
+    if not session_holds:
+        access_service.ensure_session_holds(uow.session, uow.platform, caller)
     # The spend was conditioned on the same rule, so a refused terminal has burnt nothing.
     acting, disclosure = ensure_acting(acting, busi_type)
     terminal, owner = acting.terminal, acting.institution

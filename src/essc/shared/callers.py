@@ -30,6 +30,9 @@ class AuthenticatedCaller:
     session_key: bytes | None = None  # MAC key for the response of a session request
     environment: str = Environment.PRODUCTION.value  # of the key that signed (or opened the session)
     on_behalf_of: str | None = None  # the second-level channelNo a first-level channel relays for
+    # False when the request's MAC verified under a session key this worker already held and the route's
+    # one statement checks that the session still holds (essc.core.deps.requires, checks_session)
+    session_checked: bool = True
 
     @property
     def acting_ref(self) -> str:
@@ -39,6 +42,14 @@ class AuthenticatedCaller:
     @property
     def label(self) -> str:
         return f"{self.kind}/{self.ref}"
+
+
+class CallerRefusal:
+    """Marks the errors that refuse a request's caller (a session, key or caller no longer standing).
+
+    Raised by authentication, or by a route that checks the session in its own statement; either way the
+    answer is signed as to a refused request, never MACed under the refused session's key.
+    """
 
 
 class MissingAuthHeader(Unauthenticated):

@@ -19,7 +19,7 @@ from essc.authorisations.endpoints import router as authorisations_router
 from essc.cardholders.endpoints import router as cardholders_router
 from essc.channels.endpoints import router as channels_router
 from essc.chips.endpoints import router as chips_router
-from essc.core.deps import get_platform, policy_of, requires
+from essc.core.deps import checks_session, get_platform, policy_of, requires
 from essc.core.platform import Platform
 from essc.core.problems import install_problem_handlers
 from essc.core.routing import LoopRoute
@@ -170,8 +170,18 @@ def create_app(platform: Platform) -> FastAPI:
     install_openapi(app, api_routes)
     install_pages(app)
 
-    app.add_middleware(ProtocolLayer, platform=platform)
+    app.add_middleware(ProtocolLayer, platform=platform, routes_checking_session=_checking_session(app))
     return app
+
+
+def _checking_session(app: FastAPI) -> frozenset[tuple[str, str]]:
+    """(method, path) of the routes that check the caller's MAC session in their own statement."""
+    return frozenset(
+        (method, route.path)
+        for route in app.router.routes
+        if isinstance(route, APIRoute) and checks_session(route)
+        for method in route.methods or ()
+    )
 
 
 def api_routes(app: FastAPI) -> list[APIRoute]:

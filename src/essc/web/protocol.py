@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from essc.access import repository as access_repository
 from essc.access.schemas import SignedRequest
 from essc.access.service import authenticate
-from essc.core.context import CALLER, REQUEST_ID, SESSION_FENCES
+from essc.core.context import CALLER, CALLER_REFUSED, REQUEST_ID, SESSION_FENCES
 from essc.core.db import run_on_loop, unavailable
 from essc.core.platform import Platform
 from essc.core.problems import problem
@@ -86,11 +86,18 @@ class _Answer:
 class ProtocolLayer:
     """The one layer between the HTTP server and the routes (see the module docstring for the steps)."""
 
-    def __init__(self, app: ASGIApp, platform: Platform) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        platform: Platform,
+        routes_checking_session: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
         self.app = app
         self.platform = platform
         self.max_body_bytes = platform.settings.max_body_bytes
         self._caller_keys: dict[tuple[str, str], tuple[str, PublicKey]] = {}
+        # (method, path) of the routes whose one statement checks that the caller's MAC session holds
+        self.routes_checking_session = routes_checking_session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -270,12 +277,15 @@ class _Exchange:
     def _authenticate_and_claim(self, body: bytes) -> idempotency.Answer | None:
         """Authenticate, then claim the Idempotency-Key (run on the loop: both are database work)."""
         path = self.signed_path
-        signed = SignedRequest(method=self.scope["method"], path=path, headers=self.headers, body=body)
-        caller = authenticate(self.platform, signed)
+        method = self.scope["method"]
+        signed = SignedRequest(method=method, path=path, headers=self.headers, body=body)
+        key = self.headers.get(wire.HEADER_IDEMPOTENCY_KEY.lower())
+        # A key's claim is made only for a caller whose session was looked up: the claim outlives the route.
+        checked_by_route = key is None and (method, self.scope["path"]) in self.layer.routes_checking_session
+        caller = authenticate(self.platform, signed, session_checked_by_route=checked_by_route)
         self.caller = caller
         state = self.scope["state"]
         state[CALLER] = caller
-        key = self.headers.get(wire.HEADER_IDEMPOTENCY_KEY.lower())
         if key is None or self.scope["method"] not in idempotency.STATE_CHANGING:
             return None
         fingerprint = idempotency.Fingerprint(self.scope["method"], path, caller.body_digest)
@@ -350,6 +360,8 @@ class _Exchange:
             return None
         if answer is None:
             raise RuntimeError("the application ended without answering")
+        if self.scope["state"].get(CALLER_REFUSED):
+            self.caller = None  # the route refused the caller's session: its answer is not MACed under it
         return answer
 
     async def _seal(self, answer: _Answer) -> _Answer:
