@@ -152,6 +152,7 @@ async def run_block(
             "now": now,
             "terminal": terminal_id,
             "busi_type": busi_type,
+            "session": None,  # the same session check either way: none to check
             "audit_at": now,
             "audit_actor_kind": "terminal",
             "audit_actor_id": terminal_id,
