@@ -535,6 +535,12 @@ class Requests:
             ).one()
         return int(row[0]), int(row[1]), int(row[2])
 
+    def rows_scanned(self) -> dict[str, int]:
+        """Rows read by sequential scans so far, by table (a plan that scans a growing table shows here)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(text("SELECT relname, seq_tup_read FROM pg_stat_user_tables")).all()
+        return {str(name): int(count) for name, count in rows}
+
     def resolutions(self, count: int, path: Path) -> None:
         lines = [request_line("POST", RESOLVE_PATH, b, h) for _, b, h in self.signed_resolutions(count)]
         path.write_text("\n".join(lines) + "\n")
@@ -680,6 +686,8 @@ class Run:
     p99_us: float
     cpu: dict[str, float] = field(default_factory=dict)
     machine_busy: float = 0.0  # cores busy on the whole machine over the run (wrk included)
+    # Rows read by sequential scans over the run, by table (pg_stat_user_tables, flushed about each second)
+    rows_scanned: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> int:
@@ -806,7 +814,14 @@ class Bench:
                 self._single_use(phase, self._count(phase, target, seconds), path)
             else:
                 path = self.folder / f"{phase}.txt"
+            scanned_before = self.requests.rows_scanned()
             done = run_wrk(server, self.database, path, mode, seconds, self.args)
+            scanned = self.requests.rows_scanned()
+            done.rows_scanned = {
+                table: count - scanned_before.get(table, 0)
+                for table, count in scanned.items()
+                if count > scanned_before.get(table, 0)
+            }
             runs.append(done)
             if single_use:
                 # Ran out: the rate is at least what was sent, so the next file is sized for twice that.
@@ -829,6 +844,13 @@ class Bench:
                     print(f"round {number}: {phase} on the {target} ...", file=sys.stderr)
                     done = self.run(phase, target, number)
                     print(f"  {row(done)}", file=sys.stderr)
+                    scanned = ", ".join(
+                        f"{table} {count / done.ok:.1f}"
+                        for table, count in sorted(done.rows_scanned.items())
+                        if done.ok and count / done.ok >= 1
+                    )
+                    if scanned:
+                        print(f"    rows read by sequential scans per request: {scanned}", file=sys.stderr)
 
 
 def row(run: Run) -> str:

@@ -221,3 +221,28 @@ def test_a_round_goes_on_while_batches_fill_and_stops_at_the_first_that_does_not
     service.sequence_all(platform, batch=3)
     assert rounds == [3, 3, 1]
     assert _unsequenced(platform) == {}
+
+
+def test_an_entry_is_given_a_leaf_index_once_and_a_second_assignment_rolls_back_whole(
+    platform: Platform,
+) -> None:
+    with platform.session_factory() as session:
+        repository.append(session, [_entry(platform, "47", n) for n in range(3)])
+        session.commit()
+    service.sequence_all(platform)
+    with platform.session_factory() as session:
+        first, *_ = repository.leaves(session, "47", 0, 1)
+        fresh = _entry(platform, "47", 3)
+        repository.append(session, [fresh])
+        session.commit()
+
+    with platform.session_factory() as session:
+        with pytest.raises(repository.LeafAlreadyAssigned):
+            # The sequenced entry again, beside one that still has no leaf: neither is given one.
+            repository.assign_leaf_indexes(session, "47", [fresh.id, first[1]], 3)
+        session.rollback()
+        assert session.get(AuditEntry, fresh.id).leaf_index is None  # type: ignore[union-attr]
+        assert session.get(AuditEntry, first[1]).leaf_index == 0  # type: ignore[union-attr]
+    service.sequence_all(platform)
+    with platform.session_factory() as session:
+        assert session.get(AuditEntry, fresh.id).leaf_index == 3  # type: ignore[union-attr]

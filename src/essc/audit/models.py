@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CHAR, BigInteger, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
+from sqlalchemy import CHAR, BigInteger, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from essc.core.db import Base, UtcDateTime
@@ -16,7 +16,16 @@ class AuditEntry(Base):
     __tablename__ = "audit_entries"
     __table_args__ = (
         Index("ix_audit_subject", "subject_kind", "subject_id"),
-        UniqueConstraint("log", "leaf_index", name="uq_audit_entries_leaf"),
+        # Only sequenced entries: an entry is inserted without a leaf index, so on the request path this
+        # index costs nothing; every read by leaf index (proofs, pages, verify) implies IS NOT NULL.
+        Index(
+            "uq_audit_entries_leaf",
+            "log",
+            "leaf_index",
+            unique=True,
+            postgresql_where=text("leaf_index IS NOT NULL"),
+            sqlite_where=text("leaf_index IS NOT NULL"),
+        ),
         # What the sequencer looks for: small, because entries leave it within a second.
         Index(
             "ix_audit_unsequenced",

@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -29,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from essc.audit.leaves import LEAF_COLUMNS, canonical_details
 from essc.audit.models import AuditCosignature, AuditEntry, AuditTile, AuditTreeHead, AuditWitness
 from essc.core.auditing import NATIONAL_LOG, AuditStamp, PendingAuditEntry
-from essc.core.db import HotStatement, Session, UtcDateTime, table_of
+from essc.core.db import HotStatement, Session, UtcDateTime, affected_rows, table_of
 
 _entries = table_of(AuditEntry)
 # Built once: it runs on every audited request. A plain INSERT: no row another transaction could hold.
@@ -80,7 +81,7 @@ def stamp_params(stamp: AuditStamp) -> dict[str, Any]:
     }
 
 
-def entry_insert(
+def entry_select(
     rows: Select[Any],
     *,
     id_param: str,
@@ -89,8 +90,8 @@ def entry_insert(
     subject_id: ColumnElement[str],
     province: ColumnElement[str],
     details: Mapping[str, ColumnElement[Any] | str],
-) -> Insert:
-    """PostgreSQL: an entry for each row `rows` selects, to be part of the statement that makes the change.
+) -> Select[*tuple[Any, ...]]:
+    """PostgreSQL: an entry's row (LEAF_COLUMNS) for each row `rows` selects, for entries_insert.
 
     `rows` gives the FROM and WHERE; the entry's id is the bind `id_param`, who and when the stamp's binds.
     The row is the one `append` would insert for the same entry, `details` in the same canonical JSON.
@@ -109,7 +110,17 @@ def entry_insert(
         _STAMP_REQUEST_ID,
         canonical_details_sql(details),
     )
-    return insert(_entries).from_select(LEAF_COLUMNS, rows.with_only_columns(*values))
+    return rows.with_only_columns(*values)
+
+
+def entries_insert(*entries: Select[*tuple[Any, ...]]) -> Insert:
+    """PostgreSQL: one INSERT of every entry the entry_select queries give, to be part of a statement.
+
+    One INSERT for all of them, not one each: every INSERT of a statement opens the table and its indexes
+    when the statement starts, whether or not it writes a row (bench/bench_audit_append.py).
+    """
+    source = entries[0] if len(entries) == 1 else union_all(*entries)
+    return insert(_entries).from_select(LEAF_COLUMNS, source)
 
 
 def canonical_details_sql(details: Mapping[str, ColumnElement[Any] | str]) -> ColumnElement[str]:
@@ -203,22 +214,38 @@ def logs_to_sequence(session: Session) -> list[str]:
     return sorted(set(session.execute(unsequenced).scalars()) | set(session.execute(started).scalars()))
 
 
-def assign_leaf_indexes(session: Session, ids: Sequence[str], first: int) -> None:
-    """Give the entries consecutive leaf indexes from `first`, in the order of `ids`."""
+class LeafAlreadyAssigned(RuntimeError):
+    """An entry the sequencer read as unsequenced had a leaf index when it came to give it one."""
+
+
+def assign_leaf_indexes(session: Session, log: str, ids: Sequence[str], first: int) -> None:
+    """Give the log's unsequenced entries consecutive leaf indexes from `first`, in the order of `ids`.
+
+    Only entries still without one: an entry is given its leaf once (anything else raises, and the round is
+    rolled back). The same condition lets PostgreSQL find them through the small unsequenced index instead of
+    hashing the whole table against the batch.
+    """
     if is_postgresql(session):
-        session.execute(
+        result = session.execute(
             text(
                 "UPDATE audit_entries AS e SET leaf_index = v.i "
-                "FROM unnest(CAST(:ids AS char(26)[]), CAST(:idx AS bigint[])) AS v(id, i) WHERE e.id = v.id"
+                "FROM unnest(CAST(:ids AS char(26)[]), CAST(:idx AS bigint[])) AS v(id, i) "
+                "WHERE e.id = v.id AND e.log = :log AND e.leaf_index IS NULL"
             ),
-            {"ids": list(ids), "idx": list(range(first, first + len(ids)))},
+            {"ids": list(ids), "idx": list(range(first, first + len(ids))), "log": log},
         )
-        return
-    session.execute(
-        update(_entries).where(_entries.c.id == bindparam("eid")).values(leaf_index=bindparam("i")),
-        [{"eid": entry_id, "i": first + n} for n, entry_id in enumerate(ids)],
-        execution_options={"synchronize_session": False},
-    )
+    else:
+        result = session.execute(
+            update(_entries)
+            .where(_entries.c.id == bindparam("eid"), _entries.c.log == log, _entries.c.leaf_index.is_(None))
+            .values(leaf_index=bindparam("i")),
+            [{"eid": entry_id, "i": first + n} for n, entry_id in enumerate(ids)],
+            execution_options={"synchronize_session": False},
+        )
+    if affected_rows(result) != len(ids):
+        raise LeafAlreadyAssigned(
+            f"log {log}: {len(ids) - affected_rows(result)} entries were not unsequenced"
+        )
 
 
 def read_tile(session: Session, log: str, level: int, index: int) -> bytes:

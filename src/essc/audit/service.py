@@ -117,7 +117,7 @@ def sequence_log(session: Session, platform: Platform, log: str, batch: int = DE
     new_size = size + len(rows)
     root = root_of(hasher, new_size, tile_node_reader(hasher, read))
     if not carried:
-        repository.assign_leaf_indexes(session, [row[0] for row in rows], size)
+        repository.assign_leaf_indexes(session, log, [row[0] for row in rows], size)
     repository.save_tiles(session, log, changed)
     signer = platform.keys.signer(KeyPurpose.AUDIT_LOG)
     origin = origin_of(platform, log)

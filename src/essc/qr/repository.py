@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 from essc.access.repository import session_holds_sql
-from essc.audit.repository import entry_insert, stamp_params
+from essc.audit.repository import entries_insert, entry_select, stamp_params
 from essc.cardholders.models import Card, Person
 from essc.core.auditing import AuditStamp
 from essc.core.db import HotStatement, Session, UtcDateTime, affected_rows, table_of
@@ -286,49 +286,52 @@ def spend_and_record(*, audited: bool = True) -> Select[Any]:
         .cte("usage"),
     ]
     if audited:
-        records += [
-            entry_insert(
-                select()
-                .select_from(_resolved)
-                .where(_usable, _r.terminal_grants_disclosure == Disclosure.CLEAR.value),
-                id_param="clear_read_entry_id",
-                action="person.clear_read",
-                subject_kind="person",
-                subject_id=_r.persons_id,
-                province=_r.persons_province,
-                details={"purpose": literal("qr_resolution:", Text()).concat(cast(_busi_type, Text()))},
-            ).cte("clear_read"),
-            entry_insert(
-                select().select_from(_resolved).where(_usable),
-                id_param="used_entry_id",
-                action="ecard.used",
-                subject_kind="ecard",
-                subject_id=_r.ecards_id,
-                province=_r.ecards_province,
-                details={
-                    "terminal": _r.terminals_terminal_no,
-                    "institution": _r.institutions_code,
-                    "busi_type": _busi_type,
-                    "method": ONLINE_CODE_METHOD,
-                    "disclosure": _r.terminal_grants_disclosure,
-                    "usage": _usage_id,
-                },
-            ).cte("used"),
-            entry_insert(
-                select().select_from(_resolved).where(_was_spent, not_(_usable)),
-                id_param="refused_entry_id",
-                action="qr.refused",
-                subject_kind="ecard",
-                subject_id=_r.ecards_id,
-                province=_r.ecards_province,
-                details={
-                    "terminal": _r.terminals_terminal_no,
-                    "busi_type": _busi_type,
-                    "card_status": _r.cards_status,
-                    "issuance_status": _r.issuances_status,
-                },
-            ).cte("refused"),
-        ]
+        # One INSERT of whichever entries apply (entries_insert), each only for its rows.
+        records.append(
+            entries_insert(
+                entry_select(
+                    select()
+                    .select_from(_resolved)
+                    .where(_usable, _r.terminal_grants_disclosure == Disclosure.CLEAR.value),
+                    id_param="clear_read_entry_id",
+                    action="person.clear_read",
+                    subject_kind="person",
+                    subject_id=_r.persons_id,
+                    province=_r.persons_province,
+                    details={"purpose": literal("qr_resolution:", Text()).concat(cast(_busi_type, Text()))},
+                ),
+                entry_select(
+                    select().select_from(_resolved).where(_usable),
+                    id_param="used_entry_id",
+                    action="ecard.used",
+                    subject_kind="ecard",
+                    subject_id=_r.ecards_id,
+                    province=_r.ecards_province,
+                    details={
+                        "terminal": _r.terminals_terminal_no,
+                        "institution": _r.institutions_code,
+                        "busi_type": _busi_type,
+                        "method": ONLINE_CODE_METHOD,
+                        "disclosure": _r.terminal_grants_disclosure,
+                        "usage": _usage_id,
+                    },
+                ),
+                entry_select(
+                    select().select_from(_resolved).where(_was_spent, not_(_usable)),
+                    id_param="refused_entry_id",
+                    action="qr.refused",
+                    subject_kind="ecard",
+                    subject_id=_r.ecards_id,
+                    province=_r.ecards_province,
+                    details={
+                        "terminal": _r.terminals_terminal_no,
+                        "busi_type": _busi_type,
+                        "card_status": _r.cards_status,
+                        "issuance_status": _r.issuances_status,
+                    },
+                ),
+            ).cte("audited")
+        )
     return select(*_resolved.c).add_cte(*records)
 
 
