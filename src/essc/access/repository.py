@@ -69,17 +69,17 @@ class KeyAuth(NamedTuple):
     public_key: bytes | None
 
 
+# What both lookups read of the key: whether it still works, its environment and the key itself.
+_KEY_COLUMNS = (
+    CallerKey.key_id,
+    CallerKey.status,
+    CallerKey.not_after,
+    CallerKey.environment,
+    CallerKey.public_key,
+)
 # Built once and run on the driver: every signed request makes this lookup.
 _CALLER_WITH_KEY = HotStatement(
-    select(
-        Caller.id,
-        Caller.status,
-        CallerKey.key_id,
-        CallerKey.status,
-        CallerKey.not_after,
-        CallerKey.environment,
-        CallerKey.public_key,
-    )
+    select(Caller.id, Caller.status, *_KEY_COLUMNS)
     .select_from(Caller)
     .outerjoin(CallerKey, (CallerKey.caller_id == Caller.id) & (CallerKey.key_id == bindparam("key_id")))
     .where(Caller.kind == bindparam("kind"), Caller.ref == bindparam("ref"))
@@ -115,11 +115,7 @@ _SESSION_WITH_CALLER = HotStatement(
         Caller.kind,
         Caller.ref,
         Caller.status,
-        CallerKey.key_id,
-        CallerKey.status,
-        CallerKey.not_after,
-        CallerKey.environment,
-        CallerKey.public_key,
+        *_KEY_COLUMNS,
         CallerSession.key_cipher,
         CallerSession.expires_at,
     )
