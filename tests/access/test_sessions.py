@@ -7,11 +7,9 @@ from datetime import timedelta
 import pytest
 
 from essc.access import service as access
-from essc.access.errors import SessionStandingChanged
 from essc.core.platform import Platform
 from essc.kit import wire
 from essc.kit.clock import FrozenClock
-from essc.shared.callers import AuthenticatedCaller
 from essc_sdk import PlatformError, ResponseSignatureInvalid
 from factories import app_client, channel, operator_uow
 
@@ -92,24 +90,3 @@ def test_a_session_cannot_open_another_session(platform: Platform) -> None:
     with pytest.raises(PlatformError) as refused:
         app.client.post("/v1/sessions")
     assert refused.value.code == "session_not_allowed"
-
-
-def test_a_session_found_standing_after_its_route_saw_it_fail_is_a_named_conflict(
-    platform: Platform,
-) -> None:
-    app = channel(platform, app_client(platform))
-    session_id = app.client.open_session()
-    kind, ref = app.label.split("/")
-    caller = AuthenticatedCaller(
-        caller_id=app.caller_id,
-        kind=kind,
-        ref=ref,
-        key_id="",
-        nonce="n" * 16,
-        signature="",
-        body_digest="",
-        session_id=session_id,
-        session_checked=False,
-    )
-    with operator_uow(platform) as uow, pytest.raises(SessionStandingChanged):
-        access.ensure_session_holds(uow.session, platform, caller)

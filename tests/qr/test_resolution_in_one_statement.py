@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,16 +14,23 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from essc.access import service as access
+from essc.access.errors import SessionStandingChanged
 from essc.access.models import CallerSession, CallerStatus
 from essc.audit.models import AuditEntry
+from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
+from essc.core.uow import UnitOfWork
 from essc.kit import wire
 from essc.kit.ids import new_id
+from essc.qr import service as qr_service
 from essc.qr.models import CardUsage, OnlineCode
+from essc.qr.schemas import ResolveRequest
+from essc.terminals.schemas import BusiType
 from factories import (
     Party,
     TerminalParty,
     app_client,
+    authenticated_as,
     card_event,
     channel,
     holder,
@@ -295,3 +303,19 @@ def test_a_standing_session_gets_the_route_s_own_refusal_maced(platform: Platfor
     assert refused.status_code in (400, 422), refused.text
     assert refused.headers[wire.HEADER_SESSION] == scene.counter.client.session[0]  # type: ignore[index]
     scene.counter.client.verify_response(refused, nonce)
+
+
+def test_a_statement_that_finds_an_unchecked_session_not_holding_spends_nothing_and_says_so(
+    platform: Platform,
+) -> None:
+    scene = _Scene(platform, "masked")
+    code = scene.code()
+    # A session the protocol layer left to the statement, which no longer holds (here: none by that id).
+    caller = replace(authenticated_as(scene.counter), session_id=new_id(), session_checked=False)
+
+    with UnitOfWork(platform, RequestContext(actor=Actor(kind="terminal", id=scene.counter.label))) as uow:
+        with pytest.raises(SessionStandingChanged):
+            qr_service.resolve(uow, caller, ResolveRequest(code=code, busi_type=BusiType.QUERY))
+        uow.rollback()
+
+    assert scene.resolve(code).status_code == 200  # the refused resolution did not spend the code

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from essc.kit.errors import Conflict, EsscError, Forbidden, Unauthenticated
-from essc.shared.callers import CallerRefusal
 
 
 class TimestampOutOfWindow(Unauthenticated):
@@ -26,12 +25,12 @@ class UnknownKeyId(Unauthenticated):
     title = "Unknown key id for this caller"
 
 
-class KeyRevoked(Unauthenticated, CallerRefusal):
+class KeyRevoked(Unauthenticated):
     code = "key_revoked"
     title = "The signing key was revoked"
 
 
-class KeyRetired(Unauthenticated, CallerRefusal):
+class KeyRetired(Unauthenticated):
     code = "key_retired"
     title = "The signing key was replaced and its overlap window is over"
 
@@ -41,7 +40,7 @@ class RequestSignatureInvalid(Unauthenticated):
     title = "Request signature does not verify"
 
 
-class CallerSuspended(Forbidden, CallerRefusal):
+class CallerSuspended(Forbidden):
     code = "caller_suspended"
     title = "Caller is not active"
 
@@ -58,12 +57,12 @@ class PublicKeyInUse(EsscError):
     title = "Public key already registered to another party"
 
 
-class UnknownSession(Unauthenticated, CallerRefusal):
+class UnknownSession(Unauthenticated):
     code = "unknown_session"
     title = "Unknown MAC session"
 
 
-class SessionExpired(Unauthenticated, CallerRefusal):
+class SessionExpired(Unauthenticated):
     code = "session_expired"
     title = "The MAC session expired"
 
@@ -81,15 +80,3 @@ class RelayNotAllowed(Unauthenticated):
 class SessionStandingChanged(Conflict):
     code = "session_standing_changed"
     title = "The session's standing changed while the request ran; send it again"
-
-
-# What a route that checks the caller's MAC session in its own statement raises when it no longer holds
-# (essc.access.service.ensure_session_holds).
-SESSION_STANDING_REFUSALS = (
-    UnknownSession,
-    SessionExpired,
-    KeyRevoked,
-    KeyRetired,
-    CallerSuspended,
-    SessionStandingChanged,
-)

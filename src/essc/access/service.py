@@ -20,7 +20,6 @@ from essc.access.errors import (
     RequestSignatureInvalid,
     SessionExpired,
     SessionNotAllowed,
-    SessionStandingChanged,
     TimestampOutOfWindow,
     UnknownCaller,
     UnknownKeyId,
@@ -317,20 +316,6 @@ def check_session_standing(platform: Platform, caller: AuthenticatedCaller) -> N
     assert caller.session_id is not None
     with platform.single_statement_factory() as session:
         _standing_session(session, platform, caller.kind, caller.ref, caller.session_id)
-
-
-def ensure_session_holds(session: Session, platform: Platform, caller: AuthenticatedCaller) -> None:
-    """Refuse by name a session request whose route found the session no longer standing.
-
-    The route's statement only says that it does not hold; this lookup says why (expired, key revoked or
-    retired, caller suspended, gone). Found standing again, it changed in between: a named 409 to retry.
-    """
-    assert caller.session_id is not None
-    _standing_session(session, platform, caller.kind, caller.ref, caller.session_id)
-    raise SessionStandingChanged(
-        f"session {caller.session_id} changed while the request ran; send it again",
-        header=wire.HEADER_SESSION,
-    )
 
 
 def open_session(platform: Platform, caller: AuthenticatedCaller) -> OpenedSession:

@@ -37,8 +37,5 @@ class RequestContext:
 # What the protocol layer (essc.web.protocol) leaves in the request's state for the routes below it.
 REQUEST_ID = "request_id"
 CALLER = "caller"  # the AuthenticatedCaller, once the request's signature or MAC verified
-# Set by the route when it refused the caller itself (a shared.callers.CallerRefusal): the answer is
-# signed as to a refused request, not MACed under the session
-CALLER_REFUSED = "caller_refused"
 # Callables given the request's session when its unit of work opens (the idempotency fence)
 SESSION_FENCES = "session_fences"

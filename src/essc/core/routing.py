@@ -18,9 +18,6 @@ from fastapi.dependencies.models import (
 from fastapi.routing import APIRoute, APIRouter
 from fastapi.security.base import SecurityBase
 
-from essc.core.context import CALLER_REFUSED
-from essc.shared.callers import CallerRefusal
-
 # How a request's unit of work ends: given the error that ended the route (None when it answered), it
 # commits or rolls back and closes; it may raise a named error in place of the route's (a 409 conflict).
 Finish = Callable[[BaseException | None], Awaitable[None]]
@@ -89,8 +86,6 @@ class LoopRoute(APIRoute):
             try:
                 response = await handler(request)
             except BaseException as error:
-                if isinstance(error, CallerRefusal):
-                    request.scope.setdefault("state", {})[CALLER_REFUSED] = True
                 await _finish_all(finishes, error)
                 raise
             await _finish_all(finishes, None)

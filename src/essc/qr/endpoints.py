@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Query, Request, status
 
-from essc.access.errors import SESSION_STANDING_REFUSALS
+from essc.access.errors import SessionStandingChanged
 from essc.core.deps import ChannelUoW, TerminalUoW, Work, caller_of, requires
 from essc.core.routing import api_router
 from essc.ecards.endpoints import CurrentChannel
@@ -86,7 +86,7 @@ async def usage_history(
                 CodeAlreadyUsed,
                 CodeExpired,
                 WrongCodeKind,
-                *SESSION_STANDING_REFUSALS,
+                SessionStandingChanged,
             ),
             work=Work.ONE_STATEMENT,
             checks_session=True,

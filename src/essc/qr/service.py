@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timedelta
 
-from essc.access import service as access_service
+from essc.access.errors import SessionStandingChanged
 from essc.audit import service as audit_service
 from essc.cardholders.service import read_clear_person
 from essc.channels.models import Channel
 from essc.core.uow import UnitOfWork
 from essc.ecards.service import authorise_sign_no, ensure_usable, statuses_usable
-from essc.kit import qrimage
+from essc.kit import qrimage, wire
 from essc.kit.codes import CodeKind, new_token_code, parse_code
 from essc.kit.ids import new_id
 from essc.qr import repository
@@ -90,7 +90,12 @@ def resolve(uow: UnitOfWork, caller: AuthenticatedCaller, request: ResolveReques
         caller_session=unchecked_session,
     )
     if not session_holds:
-        access_service.ensure_session_holds(uow.session, uow.platform, caller)
+        # Nothing was spent. The protocol layer checks the session of a refused request it did not look up,
+        # and names why it no longer stands; found standing again, this 409 is the answer.
+        raise SessionStandingChanged(
+            f"session {caller.session_id} changed while the request ran; send it again",
+            header=wire.HEADER_SESSION,
+        )
     # The spend was conditioned on the same rule, so a refused terminal has burnt nothing.
     acting, disclosure = ensure_acting(acting, busi_type)
     terminal, owner = acting.terminal, acting.institution

@@ -44,14 +44,6 @@ class AuthenticatedCaller:
         return f"{self.kind}/{self.ref}"
 
 
-class CallerRefusal:
-    """Marks the errors that refuse a request's caller (a session, key or caller no longer standing).
-
-    Raised by authentication, or by a route that checks the session in its own statement; either way the
-    answer is signed as to a refused request, never MACed under the refused session's key.
-    """
-
-
 class MissingAuthHeader(Unauthenticated):
     code = "missing_auth_header"
     title = "A request authentication header is missing or malformed"

@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from essc.access import repository as access_repository
 from essc.access import service as access_service
 from essc.access.schemas import SignedRequest
-from essc.core.context import CALLER, CALLER_REFUSED, REQUEST_ID, SESSION_FENCES
+from essc.core.context import CALLER, REQUEST_ID, SESSION_FENCES
 from essc.core.db import run_on_loop, unavailable
 from essc.core.platform import Platform
 from essc.core.problems import problem
@@ -360,11 +360,10 @@ class _Exchange:
             return None
         if answer is None:
             raise RuntimeError("the application ended without answering")
-        if self.scope["state"].get(CALLER_REFUSED):
-            self.caller = None  # the route refused the caller's session: its answer is not MACed under it
-        elif answer.status >= 400 and self.caller is not None and not self.caller.session_checked:
-            # The route answered before its statement could check the session (a bad body, a refusal):
-            # a session that no longer stands is refused by name, as if it had been looked up first.
+        if answer.status >= 400 and self.caller is not None and not self.caller.session_checked:
+            # A refusal to a request whose session was left to the route's statement (a bad body, or the
+            # statement found the session no longer holds): a session that no longer stands is refused by
+            # name and the answer signed, as if it had been looked up first; not MACed under its key.
             try:
                 await run_on_loop(access_service.check_session_standing, self.platform, self.caller)
             except EsscError as exc:
