@@ -38,10 +38,9 @@ def _setup(platform: Platform, path: Path) -> WorkerSetup:
     return WorkerSetup(platform.suite.name, keys, "44", "csv", tuple(read_csv_header(path)), copy)
 
 
-def _prepared(platform: Platform, path: Path) -> tuple[WorkerSetup, Prepared]:
-    setup = _setup(platform, path)
+def _prepared(platform: Platform, path: Path) -> Prepared:
     data = path.read_bytes().split(b"\n", 1)[1]
-    return setup, Preparer(setup).prepare(split_lines(2, data), now=STAMP)
+    return Preparer(_setup(platform, path)).prepare(split_lines(2, data), now=STAMP)
 
 
 def _holder_rows(session: Session) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
@@ -57,19 +56,14 @@ def test_a_batch_of_new_holders_copied_straight_writes_the_rows_the_merge_writes
     second_card = replace(records[5], aaz500="B00000041")  # a person's second row: no second person row
     path = tmp_path / "holders.csv"
     write_csv(path, [*records, second_card])
-    setup, prepared = _prepared(platform, path)
-    streams = (
-        repository.CopyStreams(prepared.copy_data, prepared.persons_copy, prepared.cards_copy)
-        if setup.copy
-        else None
-    )
+    prepared = _prepared(platform, path)
 
     with platform.session_factory() as session:
-        assert repository.insert_new_holders(session, "44", prepared.rows, streams, STAMP)
+        assert repository.insert_new_holders(session, "44", prepared.rows, prepared.streams, STAMP)
         copied = _holder_rows(session)
         session.rollback()
     with platform.session_factory() as session:
-        repository.stage(session, prepared.rows, prepared.copy_data)
+        repository.stage(session, prepared.rows, prepared.streams.staged if prepared.streams else b"")
         assert repository.resolve_staged_persons(session, "44").existing == set()
         repository.insert_staged_persons(session, STAMP)
         repository.insert_staged_cards(session, "44", STAMP)
@@ -113,15 +107,10 @@ def test_a_refused_copy_leaves_the_transaction_usable_and_nothing_of_the_batch(
     bulk_import(platform, "44", tmp_path / "loaded.csv", OPERATOR, workers=0)
     path = tmp_path / "holders.csv"
     write_csv(path, [*records[1:], records[0]])  # four new holders copied before the loaded one fails
-    setup, prepared = _prepared(platform, path)
-    streams = (
-        repository.CopyStreams(prepared.copy_data, prepared.persons_copy, prepared.cards_copy)
-        if setup.copy
-        else None
-    )
+    prepared = _prepared(platform, path)
 
     with platform.session_factory() as session:
-        assert not repository.insert_new_holders(session, "44", prepared.rows, streams, STAMP)
+        assert not repository.insert_new_holders(session, "44", prepared.rows, prepared.streams, STAMP)
         assert session.execute(text("SELECT count(*) FROM persons")).scalar_one() == 1
         assert session.execute(text("SELECT count(*) FROM cards")).scalar_one() == 1
 

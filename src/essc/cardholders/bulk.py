@@ -130,9 +130,7 @@ class Prepared:
     # The rows to stage: as tuples, or (WorkerSetup.copy) as binary COPY streams with `rows` left empty: of
     # the staging table, and of persons and cards for a batch whose holders are all new.
     rows: list[StagedRow] = field(default_factory=list)
-    copy_data: bytes = b""
-    persons_copy: bytes = b""
-    cards_copy: bytes = b""
+    streams: repository.CopyStreams | None = None
     digests: list[bytes] = field(default_factory=list)  # the row digests, in the order of `keys`
     bad: list[tuple[int, str]] = field(default_factory=list)
     repeated: int = 0
@@ -143,12 +141,12 @@ class Prepared:
     def __getstate__(self) -> _PreparedState:
         rows: list[tuple[object, ...]] = [tuple(row) for row in self.rows]
         keys: list[tuple[object, ...]] = [tuple(key) for key in self.keys]
-        copies = self.copy_data, self.persons_copy, self.cards_copy
-        return keys, rows, copies, self.digests, self.bad, self.repeated, self.root
+        streams = None if self.streams is None else tuple(self.streams)
+        return keys, rows, streams, self.digests, self.bad, self.repeated, self.root
 
     def __setstate__(self, state: _PreparedState) -> None:
-        keys, rows, copies, self.digests, self.bad, self.repeated, self.root = state
-        self.copy_data, self.persons_copy, self.cards_copy = copies
+        keys, rows, streams, self.digests, self.bad, self.repeated, self.root = state
+        self.streams = None if streams is None else repository.CopyStreams._make(streams)
         self.keys = list(map(RowKey._make, keys))
         self.rows = list(map(StagedRow._make, rows))
 
@@ -156,7 +154,7 @@ class Prepared:
 _PreparedState = tuple[
     list[tuple[object, ...]],
     list[tuple[object, ...]],
-    tuple[bytes, bytes, bytes],
+    tuple[bytes, ...] | None,
     list[bytes],
     list[tuple[int, str]],
     int,
@@ -244,9 +242,7 @@ class Preparer:
         if setup.copy:
             if now is None:
                 raise ValueError("rows encoded for COPY into persons and cards need the time to stamp")
-            out.copy_data, out.persons_copy, out.cards_copy = repository.copy_streams(
-                rows, setup.province, now
-            )
+            out.streams = repository.copy_streams(rows, setup.province, now)
         else:
             out.rows = list(map(StagedRow._make, rows))
         out.root = MemoryTree(self.hasher, out.digests).root()
@@ -474,7 +470,7 @@ def _stage_and_merge(
     """Merge a batch that names holders or cards the database holds, through the staging table."""
     (local, reseal), province = preparers, preparers[0].setup.province
     mark = time.perf_counter()
-    repository.stage(session, prepared.rows, prepared.copy_data)
+    repository.stage(session, prepared.rows, prepared.streams.staged if prepared.streams else b"")
     mark = report.timed("stage", mark)
     existing = repository.resolve_staged_persons(session, province)
     mark = report.timed("resolve", mark)
@@ -519,12 +515,7 @@ def _merge(
         session = uow.session
         mark = time.perf_counter()
         repository.commit_without_flush_wait(session)
-        streams = (
-            repository.CopyStreams(prepared.copy_data, prepared.persons_copy, prepared.cards_copy)
-            if setup.copy
-            else None
-        )
-        if repository.insert_new_holders(session, province, prepared.rows, streams, now):
+        if repository.insert_new_holders(session, province, prepared.rows, prepared.streams, now):
             merged = _all_new(prepared)
             mark = report.timed("copy new holders", mark)
         else:

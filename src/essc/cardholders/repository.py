@@ -247,7 +247,7 @@ def staged_copy_data(rows: Iterable[tuple[Any, ...]]) -> bytes:
 def stage(session: Session, rows: Sequence[StagedRow], copy_data: bytes = b"") -> None:
     """Load prepared rows into this connection's empty staging table: binary COPY on PostgreSQL.
 
-    `copy_data`, when given, is those rows already encoded by staged_copy_data (PostgreSQL only).
+    `copy_data`, when given, is those rows already encoded by copy_streams (its `staged`; PostgreSQL only).
     """
     # No index and no ANALYZE on the staging table: every statement of the merge reads it whole, once, and
     # probes the unique indexes of persons and cards from it (resolve_staged_persons pins that plan).
