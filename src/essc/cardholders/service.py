@@ -46,16 +46,7 @@ def person_fields(
     cipher: FieldCipher, index: BlindIndex, province: str, person_id: str, record: HolderRecord
 ) -> dict[str, Any]:
     """A person row's encrypted, masked and digested columns, sealed to that row."""
-    return {
-        "aac002_cipher": cipher.encrypt(record.aac002, field_aad(province, person_id, "aac002")),
-        "aac003_cipher": cipher.encrypt(record.aac003, field_aad(province, person_id, "aac003")),
-        "aac067_cipher": (
-            cipher.encrypt(record.aac067, field_aad(province, person_id, "aac067")) if record.aac067 else None
-        ),
-        "aac002_masked": mask_id_number(record.aac002),
-        "aac003_masked": mask_name(record.aac003),
-        "content_digest": content_digest(index, record),
-    }
+    return seal_persons(cipher, index, province, [(person_id, record)])[0]._asdict()
 
 
 class SealedPerson(NamedTuple):
