@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -345,15 +346,32 @@ class StagedPersons:
     cards: set[str] = field(default_factory=set)  # aaz500 already held by the same person
 
 
-def resolve_staged_persons(session: Session, province: str) -> StagedPersons:
-    """Point staged rows at the persons that exist; find rows held by another province or another person."""
-    found = StagedPersons()
-    if _is_postgresql(session):
-        # Probe the unique indexes row by row (nested loop). Costed by default, 10,000 probes look dearer than
-        # one pass over the table, so the planner hashes the whole of persons and of cards for every batch:
-        # a batch then costs time in proportion to the rows already loaded, and a load quadratic time.
+@contextmanager
+def _probing_unique_indexes(session: Session) -> Iterator[None]:
+    """Join the staging table to persons or cards by probing their unique indexes row by row (nested loop).
+
+    Costed by default, 10,000 probes look dearer than one pass over the table, so the planner would hash the
+    whole of persons and of cards for every batch: a batch would then cost time in proportion to the rows
+    already loaded, and a load quadratic time. PostgreSQL only; SQLite plans index probes by itself.
+    """
+    postgresql = _is_postgresql(session)
+    if postgresql:
         session.execute(text("SET LOCAL enable_hashjoin = off"))
         session.execute(text("SET LOCAL enable_mergejoin = off"))
+    yield
+    if postgresql:
+        session.execute(text("SET LOCAL enable_hashjoin TO DEFAULT"))
+        session.execute(text("SET LOCAL enable_mergejoin TO DEFAULT"))
+
+
+def resolve_staged_persons(session: Session, province: str) -> StagedPersons:
+    """Point staged rows at the persons that exist; find rows held by another province or another person."""
+    with _probing_unique_indexes(session):
+        return _resolve_staged_persons(session, province)
+
+
+def _resolve_staged_persons(session: Session, province: str) -> StagedPersons:
+    found = StagedPersons()
     # One pass of probes: every staged row held by someone takes that person's id, province and content
     # comparison; rows of another province are refused and dropped before anything is written from them.
     rows = session.execute(
@@ -389,9 +407,6 @@ def resolve_staged_persons(session: Session, province: str) -> StagedPersons:
             found.cards.add(aaz500)
         else:
             found.card_conflicts[line] = aaz500
-    if _is_postgresql(session):
-        session.execute(text("SET LOCAL enable_hashjoin TO DEFAULT"))
-        session.execute(text("SET LOCAL enable_mergejoin TO DEFAULT"))
     return found
 
 
@@ -478,26 +493,19 @@ def insert_staged_cards(session: Session, province: str, now: datetime) -> int:
 
 def update_staged_cards(session: Session, province: str) -> set[str]:
     """Update the existing cards whose fields changed (never their status); the aaz500 updated."""
-    if _is_postgresql(session):
-        # A nested loop from the staged rows into the cards' unique index, as in resolve_staged_persons.
-        session.execute(text("SET LOCAL enable_hashjoin = off"))
-        session.execute(text("SET LOCAL enable_mergejoin = off"))
-    result = session.execute(
-        text(
-            "UPDATE cards SET aaz501 = s.aaz501, aab301 = s.aab301, generation = s.generation, "
-            "bank_account_active = s.bank_account_active FROM import_staging s "
-            "WHERE s.card_held AND cards.province = :province AND cards.aaz500 = s.aaz500 "
-            "AND (cards.aaz501 <> s.aaz501 OR cards.aab301 <> s.aab301 "
-            "OR cards.generation <> s.generation OR cards.bank_account_active <> s.bank_account_active) "
-            "RETURNING cards.aaz500"
-        ),
-        {"province": province},
-    )
-    updated = {str(number) for number in result.scalars()}
-    if _is_postgresql(session):
-        session.execute(text("SET LOCAL enable_hashjoin TO DEFAULT"))
-        session.execute(text("SET LOCAL enable_mergejoin TO DEFAULT"))
-    return updated
+    with _probing_unique_indexes(session):
+        result = session.execute(
+            text(
+                "UPDATE cards SET aaz501 = s.aaz501, aab301 = s.aab301, generation = s.generation, "
+                "bank_account_active = s.bank_account_active FROM import_staging s "
+                "WHERE s.card_held AND cards.province = :province AND cards.aaz500 = s.aaz500 "
+                "AND (cards.aaz501 <> s.aaz501 OR cards.aab301 <> s.aab301 "
+                "OR cards.generation <> s.generation OR cards.bank_account_active <> s.bank_account_active) "
+                "RETURNING cards.aaz500"
+            ),
+            {"province": province},
+        )
+        return {str(number) for number in result.scalars()}
 
 
 def commit_without_flush_wait(session: Session) -> None:
