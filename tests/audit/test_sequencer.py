@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from essc.audit import repository, service
@@ -128,6 +128,23 @@ def _sequenced(platform: Platform) -> int:
         return int(session.execute(query).scalar_one())
 
 
+def _until_the_killed_let_go(platform: Platform) -> None:
+    """Wait for the backends of killed sequencers to end: one amid a statement leads its log until then."""
+    if platform.settings.database_url.startswith("sqlite"):
+        return  # the operating system drops a killed process's file locks with it
+    held = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with platform.session_factory() as session:
+            if session.execute(held).scalar_one() == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError("a killed sequencer's backend still leads a log after 60 s")
+
+
 def test_a_sequencer_killed_at_random_moments_sequences_every_committed_entry_once(
     platform: Platform, keystore_path: Path, tmp_path: Path
 ) -> None:
@@ -165,6 +182,7 @@ def test_a_sequencer_killed_at_random_moments_sequences_every_committed_entry_on
         appending.result(timeout=120)
     by_sequencers = _sequenced(platform)
     assert by_sequencers > 0
+    _until_the_killed_let_go(platform)
     service.sequence_all(platform)  # what the last one had not reached
     with platform.session_factory() as session:
         rows = session.execute(select(AuditEntry.id, AuditEntry.log, AuditEntry.leaf_index)).all()
@@ -246,3 +264,37 @@ def test_an_entry_is_given_a_leaf_index_once_and_a_second_assignment_rolls_back_
     service.sequence_all(platform)
     with platform.session_factory() as session:
         assert session.get(AuditEntry, fresh.id).leaf_index == 3  # type: ignore[union-attr]
+
+
+def test_a_batch_an_outsider_numbered_meanwhile_is_refused_whole(platform: Platform, backend: str) -> None:
+    entries = [_entry(platform, "48", n) for n in range(3)]
+    with platform.session_factory() as session:
+        repository.append(session, entries)
+        session.commit()
+    first, middle, last = sorted(e.id for e in entries)  # the sequencer's order
+    if backend == "sqlite":
+        # SQLite's sequencer reads and numbers its batch under the database's write lock: no one between.
+        with platform.session_factory() as session:
+            taken = repository.take_unsequenced(session, "48", 0, 10)
+            assert [row[0] for row in taken] == [first, middle, last]
+        return
+    outsider, sequencer = platform.session_factory(), platform.session_factory()
+    try:
+        # Holds the middle entry's row, numbered but not committed: the sequencer's statement waits on it.
+        outsider.execute(update(AuditEntry).where(AuditEntry.id == middle).values(leaf_index=99))
+        with ThreadPoolExecutor(1) as pool:
+            taking = pool.submit(repository.take_unsequenced, sequencer, "48", 0, 10)
+            time.sleep(0.3)
+            assert not taking.done()
+            outsider.commit()
+            with pytest.raises(repository.LeafAlreadyAssigned):
+                taking.result(timeout=30)  # the other two would be leaves 0 and 2: a gap
+        sequencer.rollback()
+    finally:
+        outsider.close()
+        sequencer.close()
+    with platform.session_factory() as session:
+        indexes = dict(
+            session.execute(select(AuditEntry.id, AuditEntry.leaf_index).where(AuditEntry.log == "48")).all()
+        )
+    assert indexes == {first: None, middle: 99, last: None}

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    CHAR,
+    BigInteger,
     ColumnElement,
     Insert,
     Select,
@@ -218,30 +220,69 @@ class LeafAlreadyAssigned(RuntimeError):
     """An entry the sequencer read as unsequenced had a leaf index when it came to give it one."""
 
 
+# PostgreSQL: the oldest unsequenced entries of a log, read on the driver (nothing per row in Python), ...
+_UNSEQUENCED = HotStatement(
+    select(*(_entries.c[name] for name in LEAF_COLUMNS))
+    .where(_entries.c.log == bindparam("log"), _entries.c.leaf_index.is_(None))
+    .order_by(_entries.c.id)
+    .limit(bindparam("limit", type_=BigInteger()))
+)
+# ... and numbered in the order of a comma-joined list of their ids (one parameter, not one per entry).
+# The condition on leaf_index is written so that it implies no partial index: the only index the join can
+# use is the primary key, one lookup per entry, whatever the statistics say of how many are unsequenced.
+_listed = (
+    func.unnest(func.string_to_array(bindparam("ids", type_=Text()), ","))
+    .table_valued("id", with_ordinality="n")
+    .render_derived(name="v")
+)
+_NUMBER_IN_ORDER = HotStatement(
+    update(_entries)
+    .where(
+        _entries.c.id == cast(_listed.c.id, CHAR(26)),
+        _entries.c.log == bindparam("log"),
+        func.coalesce(_entries.c.leaf_index, -1) == -1,
+    )
+    .values(leaf_index=bindparam("first", type_=BigInteger()) + _listed.c.n - 1)
+)
+
+
+def take_unsequenced(session: Session, log: str, first: int, limit: int) -> list[tuple[Any, ...]]:
+    """Give up to `limit` of the log's unsequenced entries leaf indexes from `first`, in id order.
+
+    Returns their LEAF_COLUMNS in leaf order. Only entries still without one are numbered, so an entry is
+    given its leaf once; the caller's transaction holds the log (lead) and commits the tree with them.
+    """
+    if not is_postgresql(session):
+        rows = unsequenced(session, log, limit)
+        assign_leaf_indexes(session, log, [row[0] for row in rows], first)
+        return rows
+    rows = _UNSEQUENCED.execute(session, {"log": log, "limit": limit}).rows
+    if not rows:
+        return []
+    ids = ",".join(row[0] for row in rows)  # ULIDs: no commas
+    numbered = _NUMBER_IN_ORDER.execute(session, {"ids": ids, "first": first, "log": log}).affected
+    # Fewer: an entry of the batch was given a leaf by another transaction after it was read (PostgreSQL
+    # rechecks the condition on a row it waited for). The batch's hashes would not match its indexes.
+    if numbered != len(rows):
+        raise LeafAlreadyAssigned(f"log {log}: {len(rows) - numbered} entries were not unsequenced")
+    return rows
+
+
 def assign_leaf_indexes(session: Session, log: str, ids: Sequence[str], first: int) -> None:
     """Give the log's unsequenced entries consecutive leaf indexes from `first`, in the order of `ids`.
 
     Only entries still without one: an entry is given its leaf once (anything else raises, and the round is
-    rolled back). The same condition lets PostgreSQL find them through the small unsequenced index instead of
-    hashing the whole table against the batch.
+    rolled back). What SQLite's sequencer runs after reading the batch; its write lock keeps the batch still.
     """
-    if is_postgresql(session):
-        result = session.execute(
-            text(
-                "UPDATE audit_entries AS e SET leaf_index = v.i "
-                "FROM unnest(CAST(:ids AS char(26)[]), CAST(:idx AS bigint[])) AS v(id, i) "
-                "WHERE e.id = v.id AND e.log = :log AND e.leaf_index IS NULL"
-            ),
-            {"ids": list(ids), "idx": list(range(first, first + len(ids))), "log": log},
-        )
-    else:
-        result = session.execute(
-            update(_entries)
-            .where(_entries.c.id == bindparam("eid"), _entries.c.log == log, _entries.c.leaf_index.is_(None))
-            .values(leaf_index=bindparam("i")),
-            [{"eid": entry_id, "i": first + n} for n, entry_id in enumerate(ids)],
-            execution_options={"synchronize_session": False},
-        )
+    if not ids:
+        return
+    result = session.execute(
+        update(_entries)
+        .where(_entries.c.id == bindparam("eid"), _entries.c.log == log, _entries.c.leaf_index.is_(None))
+        .values(leaf_index=bindparam("i")),
+        [{"eid": entry_id, "i": first + n} for n, entry_id in enumerate(ids)],
+        execution_options={"synchronize_session": False},
+    )
     if affected_rows(result) != len(ids):
         raise LeafAlreadyAssigned(
             f"log {log}: {len(ids) - affected_rows(result)} entries were not unsequenced"

@@ -101,7 +101,7 @@ def sequence_log(session: Session, platform: Platform, log: str, batch: int = DE
     # over in their chain order. They are taken first, as they are; then the committed, unsequenced entries.
     carried = repository.leaves(session, log, size, size + batch)
     carried = [row for n, row in enumerate(carried) if row[0] == size + n]
-    rows = [row[1:] for row in carried] or repository.unsequenced(session, log, batch)
+    rows = [row[1:] for row in carried] or repository.take_unsequenced(session, log, size, batch)
     if not rows:
         return 0
     leaf_hashes = [hasher.leaf(leaf_bytes(row)) for row in rows]
@@ -116,8 +116,6 @@ def sequence_log(session: Session, platform: Platform, log: str, batch: int = DE
     cache.update(changed)
     new_size = size + len(rows)
     root = root_of(hasher, new_size, tile_node_reader(hasher, read))
-    if not carried:
-        repository.assign_leaf_indexes(session, log, [row[0] for row in rows], size)
     repository.save_tiles(session, log, changed)
     signer = platform.keys.signer(KeyPurpose.AUDIT_LOG)
     origin = origin_of(platform, log)
