@@ -12,7 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, insert, select, text, update
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Integer, String, bindparam, insert, literal, select, text, update
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 
 from essc.core.db import HotStatement, run_on_loop, table_of, unavailable
 from essc.core.platform import Platform
@@ -216,3 +220,47 @@ def test_a_connection_lost_under_a_statement_is_taken_out_of_the_pool_with_its_g
     assert outcomes[1:] == ["ok", "ok", "ok"], outcomes
     assert outcomes[0] != "ok", outcomes
     assert not outcomes[0].startswith("other"), outcomes
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    method=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12),
+    limit=st.integers(min_value=0, max_value=3),
+)
+def test_constants_written_in_the_sql_or_sent_as_parameters_select_what_core_selects(
+    platform: Platform, method: str, limit: int
+) -> None:
+    # A plain constant is written in the SQL; one with a quote, backslash or percent sign stays a parameter.
+    ecard_id = new_id()
+    now = datetime.now(UTC)
+    hot = HotStatement(
+        select(_usages.c.id, literal(method, String()), literal(limit, Integer()))
+        .where(_usages.c.ecard_id == bindparam("e"), _usages.c.method == method)
+        .order_by(_usages.c.id)
+        .limit(limit)
+    )
+    with platform.session_factory() as session:
+        _INSERT.execute(session, [_usage(ecard_id, now, method=method), _usage(ecard_id, now, method="x")])
+        by_core = [tuple(row) for row in session.execute(hot.statement, {"e": ecard_id})]
+        assert hot.execute(session, {"e": ecard_id}).rows == by_core
+        assert len(by_core) == min(limit, 1)
+        assert all(row[1:] == (method, limit) for row in by_core)
+        session.rollback()
+
+
+def test_plain_constants_are_written_in_the_sql_and_the_rest_stay_parameters() -> None:
+    hot = HotStatement(
+        select(
+            literal("ecard.used", String()),
+            literal(7, Integer()),
+            literal("it's", String()),
+            literal("50%", String()),
+            literal("a\\b", String()),
+            literal(True),
+        ).where(_usages.c.ecard_id == bindparam("e"))
+    )
+    for dialect in (pg_asyncpg.dialect(), pg_psycopg.dialect()):
+        compiled = hot._compiled_for(dialect, {"e": "x"})
+        assert "CAST('ecard.used' AS VARCHAR)" in compiled.sql
+        assert "CAST(7 AS INTEGER)" in compiled.sql
+        assert set(map(str, compiled.literals.values())) == {"50%", "True", "a\\b", "it's"}

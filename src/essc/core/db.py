@@ -15,7 +15,20 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 import asyncpg
-from sqlalchemy import DateTime, FromClause, MetaData, Select, Table, UpdateBase, create_engine, event
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    DateTime,
+    FromClause,
+    MetaData,
+    Select,
+    Table,
+    UpdateBase,
+    cast,
+    create_engine,
+    event,
+    literal_column,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -23,6 +36,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.sql.visitors import replacement_traverse
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_, greenlet_spawn, in_greenlet
 
@@ -428,6 +442,43 @@ class HotStatement:
             pooled.close()
 
 
+_Hot = Select[*tuple[Any, ...]] | UpdateBase
+
+
+# A string constant written in SQL as it is between quotes: no quote, backslash or percent sign to escape.
+_PLAIN_CONSTANT = re.compile(r"[^'\\%\x00-\x1f]*")
+
+
+def _written_constant(bind: BindParameter[Any]) -> ColumnElement[Any] | None:
+    """A literal of the statement as SQL of its own, or None if it is left a parameter.
+
+    Literal strings and integers only (not a bool, a time or bytes), and strings that need no escaping:
+    what is written is then the same whatever the connection's settings.
+    """
+    if bind.required or bind.callable is not None or bind.type._isnull:
+        return None  # a parameter of the caller's, or one whose cast only the driver knows
+    value = bind.value
+    if type(value) is int:
+        return cast(literal_column(str(value)), bind.type).label(None)
+    if type(value) is str and _PLAIN_CONSTANT.fullmatch(value):
+        return cast(literal_column(f"'{value}'"), bind.type).label(None)
+    return None
+
+
+def _constants_written_in(statement: _Hot) -> _Hot:
+    """The statement with its constants written in its SQL, not sent as parameters on every execution.
+
+    An audited statement has some twenty (actions, JSON keys, statuses); as parameters the driver encoded
+    and PostgreSQL decoded every one of them each time. Each is written with its cast, as a parameter is.
+    """
+
+    def written_in(element: Any) -> Any:
+        return _written_constant(element) if isinstance(element, BindParameter) else None
+
+    written: _Hot = replacement_traverse(statement, {}, written_in)  # type: ignore[call-overload]
+    return written
+
+
 class _DriverSql:
     """A statement as the PostgreSQL driver takes it: SQLAlchemy's SQL, its literals, the order of binds."""
 
@@ -441,8 +492,9 @@ class _DriverSql:
     def compile(
         cls, statement: Select[*tuple[Any, ...]] | UpdateBase, dialect: Dialect, columns: tuple[str, ...]
     ) -> _DriverSql:
-        compiled = statement.compile(dialect=dialect, column_keys=list(columns) or None)
-        # Literals in the statement (`.values(applied=True)`, `state == "x"`) are parameters of its SQL.
+        written = _constants_written_in(statement)
+        compiled = written.compile(dialect=dialect, column_keys=list(columns) or None)
+        # Other literals in the statement (`.values(applied=True)`, a time) are parameters of its SQL.
         literals = {
             name: bind.effective_value
             for name, bind in compiled.binds.items()
