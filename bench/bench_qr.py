@@ -837,7 +837,7 @@ class Bench:
             for phase in self.args.phases:
                 targets = [PLATFORM, FLOOR] if phase in FLOORED else [PLATFORM]
                 if phase == "resolve" and self.args.audit_cost:
-                    targets.append(UNAUDITED)
+                    targets.insert(1, UNAUDITED)  # beside the platform, whichever side runs first
                 if number % 2 == 0:
                     targets.reverse()  # alternate which side runs first
                 for target in targets:
