@@ -30,7 +30,7 @@ from essc.core.auditing import AuditStamp
 from essc.core.db import HotStatement, Session, UtcDateTime, affected_rows, table_of
 from essc.ecards.models import Ecard, Issuance
 from essc.ecards.repository import statuses_usable_sql
-from essc.kit.ids import new_id
+from essc.kit.ids import new_ids
 from essc.qr.models import CardUsage, OnlineCode
 from essc.shared.tokens import unspent
 from essc.terminals.models import Institution, Terminal
@@ -92,7 +92,8 @@ class UseRecords(NamedTuple):
 
     @classmethod
     def fresh(cls, stamp: AuditStamp) -> UseRecords:
-        return cls(stamp, new_id(), new_id(), new_id(), new_id())
+        usage_id, clear_read_entry_id, used_entry_id, refused_entry_id = new_ids(4)  # one draw of randomness
+        return cls(stamp, usage_id, clear_read_entry_id, used_entry_id, refused_entry_id)
 
     def params(self) -> dict[str, Any]:
         return {
