@@ -71,6 +71,8 @@ def _view(issuance: Issuance, person: Person, card: Card) -> EcardView:
             aaz500=card.aaz500,
             aac002_masked=person.aac002_masked,
             aac003_masked=person.aac003_masked,
+            issuance_id=issuance.id,
+            ecard_id=issuance.ecard_id,
         )
     )
 
@@ -234,6 +236,71 @@ def authorise_sign_no(
         raise _sign_no_not_found(channel, sign_no)
     authorise_standing(uow, channel, found.issuance.province, found.standing)
     return found.issuance, found.ecard, found.person, found.card
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCaller:
+    """An authenticated channel caller as its route found it before reading the body.
+
+    `relayed`: the second-level channel a relayed request acts for, found and allowed by `acting_channel`;
+    None when the caller acts for itself (its channel is read with the signNo, in one statement).
+    """
+
+    caller_id: str
+    relayed: Channel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FoundSignNo:
+    """The channel a request acts for and the signNo it names, read but not yet judged."""
+
+    channel: Channel
+    sign_no: str
+    read: repository.CallersEcard | None  # None: judged by the two-step `authorise_sign_no`
+
+    def authorised(self, uow: UnitOfWork) -> tuple[Issuance, Ecard, Card]:
+        """The issuance, e-card and card the signNo names, or the refusal `authorise_sign_no` would raise.
+
+        Read in the one statement, they are not attached to the session and hold only the columns it read:
+        for rules that read them (a login, a busiSeq), never for a change to them.
+        """
+        if self.read is None:
+            issuance, ecard, _person, card = authorise_sign_no(uow, self.channel, self.sign_no)
+            return issuance, ecard, card
+        seen = self.read.seen
+        if seen is None:
+            raise _sign_no_not_found(self.channel, self.sign_no)
+        authorise_standing(uow, self.channel, seen.province, self.read.standing)
+        issuance = Issuance(
+            province=seen.province,
+            id=seen.issuance_id,
+            ecard_id=seen.ecard_id,
+            channel_id=self.channel.id,
+            sign_no=seen.sign_no,
+            sign_level=seen.sign_level,
+            status=seen.issuance_status,
+            issued_at=seen.issued_at,
+        )
+        ecard = Ecard(province=seen.province, id=seen.ecard_id)
+        card = Card(province=seen.province, status=seen.card_status, aab301=seen.aab301, aaz500=seen.aaz500)
+        return issuance, ecard, card
+
+
+def find_sign_no(uow: UnitOfWork, calling: Channel | ChannelCaller, sign_no: str) -> FoundSignNo:
+    """The acting channel and what its signNo names: one statement when a caller acts for itself.
+
+    A channel already found, or a relayed request, takes the two-step path. The channel's own refusals (the
+    caller is no channel) are raised here, as `acting_channel` raises them; the signNo's and the standing's
+    by `FoundSignNo.authorised`, in `authorise_sign_no`'s order, so a route may check its body in between.
+    """
+    if isinstance(calling, Channel):
+        return FoundSignNo(calling, sign_no, None)
+    if calling.relayed is not None:
+        return FoundSignNo(calling.relayed, sign_no, None)
+    found = repository.callers_ecard(uow.session, calling.caller_id, sign_no, uow.context.function)
+    if found is None:
+        return FoundSignNo(acting_channel(uow, calling.caller_id, None), sign_no, None)
+    return FoundSignNo(found.channel, sign_no, found)
 
 
 def _sign_no_not_found(channel: Channel, sign_no: str) -> SignNoNotFound:
@@ -407,10 +474,12 @@ def _store_password(uow: UnitOfWork, ecard: Ecard, pin: str) -> None:
 
 
 def create_busi_seq(
-    uow: UnitOfWork, channel: Channel, sign_no: str, request: BusiSeqRequest
+    uow: UnitOfWork, calling: Channel | ChannelCaller, sign_no: str, request: BusiSeqRequest
 ) -> BusiSeqResponse:
     """After a password or face check, a one-time token bound to person, channel and purpose."""
-    issuance, ecard, _, card = authorise_sign_no(uow, channel, sign_no)
+    found = find_sign_no(uow, calling, sign_no)
+    channel = found.channel
+    issuance, ecard, card = found.authorised(uow)
     ensure_usable(issuance, card)
     if request.method == "password":
         if request.password is None:
@@ -450,9 +519,8 @@ def issue_busi_seq(
     return BusiSeqResponse(busi_seq=issued.token, purpose=purpose, expires_at=issued.expires_at)
 
 
-def consume_busi_seq(
-    uow: UnitOfWork, token: str, ecard: Ecard, channel: Channel, purpose: Purpose
-) -> BusiSeq:
+def consume_busi_seq(uow: UnitOfWork, token: str, ecard: Ecard, channel: Channel, purpose: Purpose) -> None:
+    """Spend a busiSeq of this person, channel and purpose; another is refused (its spend rolled back)."""
     digest = OneTimeTokens.of(uow.platform).digest(token)
     row = repository.consume_busi_seq(uow.session, digest, uow.clock.now())
     if row is None or (row.province, row.ecard_id, row.channel_id, row.purpose) != (
@@ -467,7 +535,6 @@ def consume_busi_seq(
             field="busiSeq",
         )
     uow.audit("busi_seq.used", "ecard", ecard.id, ecard.province, purpose=purpose.value)
-    return row
 
 
 def upgrade_to_level2(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str) -> EcardView:

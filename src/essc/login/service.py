@@ -13,7 +13,7 @@ from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.ecards.models import Ecard, Issuance
 from essc.ecards.schemas import Purpose
-from essc.ecards.service import authorise_sign_no, consume_busi_seq, ensure_usable
+from essc.ecards.service import ChannelCaller, consume_busi_seq, ensure_usable, find_sign_no
 from essc.kit import qrimage
 from essc.kit.codes import CodeKind, MalformedCode, new_token_code, parse_code
 from essc.kit.ids import new_id
@@ -184,10 +184,12 @@ def _site(uow: UnitOfWork, row: LoginCode) -> tuple[Terminal, Institution] | Non
     return acting_terminal(uow, row.terminal_id)
 
 
-def scan(uow: UnitOfWork, channel: Channel, request: ScanRequest) -> ScanOut:
+def scan(uow: UnitOfWork, calling: Channel | ChannelCaller, request: ScanRequest) -> ScanOut:
     """Bind the code to the holder who scanned it and tell the app whom it would log in to."""
+    found = find_sign_no(uow, calling, request.sign_no)
+    channel = found.channel
     digest = _digest(uow, request.code)
-    issuance, ecard, _person, card = authorise_sign_no(uow, channel, request.sign_no)
+    issuance, ecard, card = found.authorised(uow)
     ensure_usable(issuance, card)
     now = uow.clock.now()
     row = repository.scan(
@@ -239,10 +241,12 @@ def _disclosure(owner: Institution) -> Disclosure:
     return Disclosure.MASKED if DISCLOSURE_RANK[ceiling] >= DISCLOSURE_RANK[Disclosure.MASKED] else ceiling
 
 
-def confirm(uow: UnitOfWork, channel: Channel, request: ConfirmRequest) -> AnswerOut:
+def confirm(uow: UnitOfWork, calling: Channel | ChannelCaller, request: ConfirmRequest) -> AnswerOut:
     """The holder confirms the login with a busiSeq of purpose login; the e-card must be usable now."""
+    found = find_sign_no(uow, calling, request.sign_no)
+    channel = found.channel
     digest = _digest(uow, request.code)
-    issuance, ecard, _person, card = authorise_sign_no(uow, channel, request.sign_no)
+    issuance, ecard, card = found.authorised(uow)
     ensure_usable(issuance, card)
     now = uow.clock.now()
     row = repository.answer(
@@ -294,10 +298,12 @@ def confirm(uow: UnitOfWork, channel: Channel, request: ConfirmRequest) -> Answe
     return AnswerOut(login_id=row.id, status=LoginStatus.CONFIRMED)
 
 
-def deny(uow: UnitOfWork, channel: Channel, request: DenyRequest) -> AnswerOut:
+def deny(uow: UnitOfWork, calling: Channel | ChannelCaller, request: DenyRequest) -> AnswerOut:
     """The holder refuses the login; allowed whatever the card's status, so nobody is logged in by mistake."""
+    found = find_sign_no(uow, calling, request.sign_no)
+    channel = found.channel
     digest = _digest(uow, request.code)
-    issuance, ecard, _person, _card = authorise_sign_no(uow, channel, request.sign_no)
+    issuance, ecard, _card = found.authorised(uow)
     now = uow.clock.now()
     row = repository.answer(
         uow.session,
