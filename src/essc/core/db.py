@@ -30,6 +30,7 @@ from essc.kit.errors import EsscError
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+_Model = TypeVar("_Model", bound="Base")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -321,6 +322,15 @@ _conflict_free_inserts: dict[tuple[str, str], HotStatement] = {}
 def affected_rows(result: object) -> int:
     """Rows an UPDATE or DELETE touched (single statements report them reliably on SQLite and psycopg)."""
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def unattached(model: type[_Model], row: Sequence[Any]) -> _Model:
+    """An instance of `model` from a hot statement's row of all its table's columns, in the table's order.
+
+    It is not the session's: a change to it would never be flushed, so it serves reads only (what an UPDATE
+    ... RETURNING gave back). An instance of the same row the session loaded before keeps its old values.
+    """
+    return model(**dict(zip(table_of(model).columns.keys(), row, strict=True)))
 
 
 class HotResult(NamedTuple):
