@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, String, and_, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, String, and_, bindparam, delete, insert, select, update
 
 from essc.authorisations.repository import Standing, standing_columns, standing_of
 from essc.cardholders.lifecycle import CardStatus
@@ -211,6 +211,15 @@ def password(session: Session, province: str, ecard_id: str, lock: bool = False)
     return session.execute(stmt).scalar_one_or_none()
 
 
+_busi_seqs = table_of(BusiSeq)
+_ADD_BUSI_SEQ = HotStatement(insert(_busi_seqs), columns_from_params=True)
+
+
+def add_busi_seq(session: Session, values: dict[str, Any]) -> None:
+    """Insert a fresh busiSeq (every column named: no ORM defaults are applied)."""
+    _ADD_BUSI_SEQ.execute(session, values)
+
+
 class SpentBusiSeq(NamedTuple):
     """Whom and what a busiSeq spent just now was issued for."""
 
@@ -220,7 +229,6 @@ class SpentBusiSeq(NamedTuple):
     purpose: str
 
 
-_busi_seqs = table_of(BusiSeq)
 _NOW = bindparam("now", type_=UtcDateTime())
 # Built once, in Core and run on the driver: every login, credential and certification spends one. The
 # UPDATE hands back what the caller checks, so spending and reading are one statement.

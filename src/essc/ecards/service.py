@@ -32,7 +32,7 @@ from essc.ecards.errors import (
     WrongPassword,
 )
 from essc.ecards.events import EcardStopped
-from essc.ecards.models import BusiSeq, Ecard, Issuance, IssuanceEvidence, IssuanceStatus
+from essc.ecards.models import Ecard, Issuance, IssuanceEvidence, IssuanceStatus
 from essc.ecards.schemas import (
     Attestation,
     BusiSeqRequest,
@@ -501,20 +501,20 @@ def issue_busi_seq(
     lifetime = timedelta(seconds=uow.platform.settings.busi_seq_ttl_seconds)
     now = uow.clock.now()
     issued = OneTimeTokens.of(uow.platform).issue(random_token(24), now, lifetime)
-    uow.session.add(
-        BusiSeq(
-            token_digest=issued.digest,
-            province=ecard.province,
-            ecard_id=ecard.id,
-            channel_id=channel.id,
-            purpose=purpose.value,
-            method=method,
-            created_at=now,
-            expires_at=issued.expires_at,
-            used_at=None,
-        )
+    repository.add_busi_seq(
+        uow.session,
+        {
+            "token_digest": issued.digest,
+            "province": ecard.province,
+            "ecard_id": ecard.id,
+            "channel_id": channel.id,
+            "purpose": purpose.value,
+            "method": method,
+            "created_at": now,
+            "expires_at": issued.expires_at,
+            "used_at": None,
+        },
     )
-    uow.session.flush()
     uow.audit("busi_seq.issued", "ecard", ecard.id, ecard.province, purpose=purpose.value, method=method)
     return BusiSeqResponse(busi_seq=issued.token, purpose=purpose, expires_at=issued.expires_at)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, bindparam, select, update
+from sqlalchemy import ColumnElement, Integer, bindparam, insert, select, update
 
 from essc.core.db import HotStatement, Session, UtcDateTime, table_of, unattached
 from essc.login.models import LoginCode
@@ -26,6 +26,14 @@ _codes = table_of(LoginCode)
 _NOW = bindparam("now", type_=UtcDateTime())
 _DIGEST = _codes.c.token_digest == bindparam("digest")
 _LIVE = _codes.c.expires_at > _NOW
+
+
+_ADD_CODE = HotStatement(insert(_codes), columns_from_params=True)
+
+
+def add_code(session: Session, values: dict[str, Any]) -> None:
+    """Insert a fresh login code (every column named: no ORM defaults are applied)."""
+    _ADD_CODE.execute(session, values)
 
 
 def _changing(*conditions: ColumnElement[bool], **values: Any) -> HotStatement:

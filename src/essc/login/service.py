@@ -42,7 +42,7 @@ from essc.login.schemas import (
 from essc.qr.errors import WrongCodeKind
 from essc.qr.schemas import CodeRequest, ImageFormat
 from essc.qr.service import pseudonym, record_use
-from essc.shared.tokens import OneTimeTokens
+from essc.shared.tokens import IssuedToken, OneTimeTokens
 from essc.terminals.models import Institution, Terminal
 from essc.terminals.schemas import (
     DISCLOSURE_RANK,
@@ -69,23 +69,21 @@ def create(uow: UnitOfWork, terminal: Terminal, owner: Institution, request: Cod
     now = uow.clock.now()
     lifetime = timedelta(seconds=min(uow.platform.settings.login_code_ttl_seconds, MAX_LOGIN_SECONDS))
     issued = OneTimeTokens.of(uow.platform).issue(token.hex(), now, lifetime)
-    row = LoginCode(
-        id=new_id(),
-        token_digest=issued.digest,
-        province=terminal.province,
+    login_id = new_id()
+    _add_pending(
+        uow,
+        login_id,
+        issued,
+        terminal.province,
+        now,
         terminal_id=terminal.id,
         institution_id=owner.id,
-        status=LoginStatus.PENDING.value,
-        created_at=now,
-        expires_at=issued.expires_at,
     )
-    uow.session.add(row)
-    uow.session.flush()
-    uow.audit("login.code_issued", "login_code", row.id, terminal.province, terminal=terminal.terminal_no)
+    uow.audit("login.code_issued", "login_code", login_id, terminal.province, terminal=terminal.terminal_no)
     return LoginCodeOut(
-        login_id=row.id,
+        login_id=login_id,
         code=payload,
-        expires_at=row.expires_at,
+        expires_at=issued.expires_at,
         png=base64.b64encode(qrimage.qr_png(payload)).decode("ascii")
         if ImageFormat.PNG in request.images
         else None,
@@ -111,20 +109,58 @@ def create_for_relying_party(
     issued = OneTimeTokens.of(uow.platform).issue(
         token.hex(), now, min(lifetime, timedelta(seconds=MAX_LOGIN_SECONDS))
     )
-    row = LoginCode(
-        id=login_id or new_id(),
-        token_digest=issued.digest,
-        province=province,
+    login_id = login_id or new_id()
+    _add_pending(
+        uow,
+        login_id,
+        issued,
+        province,
+        now,
         relying_party=client_id,
         site_name=site_name,
-        status=LoginStatus.PENDING.value,
-        created_at=now,
-        expires_at=issued.expires_at,
     )
-    uow.session.add(row)
-    uow.session.flush()
-    uow.audit("login.code_issued", "login_code", row.id, province, relying_party=client_id)
-    return LoginCodeOut(login_id=row.id, code=payload, expires_at=row.expires_at, svg=qrimage.qr_svg(payload))
+    uow.audit("login.code_issued", "login_code", login_id, province, relying_party=client_id)
+    return LoginCodeOut(
+        login_id=login_id, code=payload, expires_at=issued.expires_at, svg=qrimage.qr_svg(payload)
+    )
+
+
+def _add_pending(
+    uow: UnitOfWork,
+    login_id: str,
+    issued: IssuedToken,
+    province: str,
+    now: datetime,
+    *,
+    terminal_id: str | None = None,
+    institution_id: str | None = None,
+    relying_party: str | None = None,
+    site_name: str | None = None,
+) -> None:
+    """A pending code of a terminal or of a relying party's login page: who shows it, until when."""
+    repository.add_code(
+        uow.session,
+        {
+            "id": login_id,
+            "token_digest": issued.digest,
+            "province": province,
+            "terminal_id": terminal_id,
+            "institution_id": institution_id,
+            "relying_party": relying_party,
+            "site_name": site_name,
+            "status": LoginStatus.PENDING.value,
+            "created_at": now,
+            "expires_at": issued.expires_at,
+            "holder_province": None,
+            "ecard_id": None,
+            "issuance_id": None,
+            "channel_id": None,
+            "scanned_at": None,
+            "sign_level": None,
+            "answered_at": None,
+            "consumed_at": None,
+        },
+    )
 
 
 def _digest(uow: UnitOfWork, code: str) -> bytes:

@@ -324,33 +324,40 @@ def holder(session: Session, province: str, ecard_id: str) -> tuple[Ecard, Perso
     return None if row is None else (row[0], row[1], row[2])
 
 
+_PROVINCE = bindparam("province", type_=String())
+_ECARD = bindparam("ecard", type_=String())
+# Built once and run on the driver: every login reads the holder's standing, every token its claims.
+_HOLDER_STANDING = HotStatement(
+    select(Card.status, ProvinceBusinessItem.enabled)
+    .select_from(Ecard)
+    .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
+    .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
+    .outerjoin(
+        ProvinceBusinessItem,
+        (ProvinceBusinessItem.province == Ecard.province)
+        & (ProvinceBusinessItem.function == Function.LOGIN.value),
+    )
+    .where(Ecard.province == _PROVINCE, Ecard.id == _ECARD)
+)
+_HOLDER_CLAIMS = HotStatement(
+    select(Person.aac003_masked, Card.aab301)
+    .select_from(Ecard)
+    .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
+    .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
+    .where(Ecard.province == _PROVINCE, Ecard.id == _ECARD)
+)
+
+
 def holder_standing(session: Session, province: str, ecard_id: str) -> tuple[str, bool] | None:
     """The holder's card status and whether their province enabled the login business item (one statement)."""
-    row = session.execute(
-        select(Card.status, ProvinceBusinessItem.enabled)
-        .select_from(Ecard)
-        .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
-        .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
-        .outerjoin(
-            ProvinceBusinessItem,
-            (ProvinceBusinessItem.province == Ecard.province)
-            & (ProvinceBusinessItem.function == Function.LOGIN.value),
-        )
-        .where(Ecard.province == province, Ecard.id == ecard_id)
-    ).one_or_none()
-    return None if row is None else (str(row[0]), bool(row[1]))
+    rows = _HOLDER_STANDING.execute(session, {"province": province, "ecard": ecard_id}).rows
+    return (str(rows[0][0]), bool(rows[0][1])) if rows else None
 
 
 def holder_claims(session: Session, province: str, ecard_id: str) -> tuple[str, str] | None:
     """The holder's masked name and card region, the ID token's claims (no entity loaded)."""
-    row = session.execute(
-        select(Person.aac003_masked, Card.aab301)
-        .select_from(Ecard)
-        .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
-        .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
-        .where(Ecard.province == province, Ecard.id == ecard_id)
-    ).one_or_none()
-    return None if row is None else (str(row[0]), str(row[1]))
+    rows = _HOLDER_CLAIMS.execute(session, {"province": province, "ecard": ecard_id}).rows
+    return (str(rows[0][0]), str(rows[0][1])) if rows else None
 
 
 def ecard_of_card(session: Session, province: str, card_id: str) -> Ecard | None:
