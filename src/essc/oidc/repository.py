@@ -175,14 +175,33 @@ def pushed(session: Session, digest: bytes, client_id: str, now: datetime) -> Au
     ).scalar_one_or_none()
 
 
+_PAGE = HotStatement(
+    select(*_authorizations.columns, *_parties.columns)
+    .join(_parties, _parties.c.client_id == _authorizations.c.client_id)
+    .where(_authorizations.c.interaction_digest == bindparam("interaction"))
+)
+_SHOW_ANOTHER_CODE = HotStatement(
+    update(_authorizations)
+    .where(_authorizations.c.id == bindparam("authorization"))
+    .values(login_code_id=bindparam("login_code"))
+)
+
+
 def page(session: Session, interaction_digest: bytes) -> tuple[Authorization, RelyingParty] | None:
-    """The authorization request of a login page's interaction, with its relying party (one statement)."""
-    row = session.execute(
-        select(Authorization, RelyingParty)
-        .join(RelyingParty, RelyingParty.client_id == Authorization.client_id)
-        .where(Authorization.interaction_digest == interaction_digest)
-    ).one_or_none()
-    return None if row is None else (row[0], row[1])
+    """The authorization request of a login page's interaction, with its relying party (one statement).
+
+    Neither is the session's (`unattached`): a change to the request goes through its own statement.
+    """
+    rows = _PAGE.execute(session, {"interaction": interaction_digest}).rows
+    if not rows:
+        return None
+    split = len(_authorizations.columns)
+    return unattached(Authorization, rows[0][:split]), unattached(RelyingParty, rows[0][split:])
+
+
+def show_another_code(session: Session, authorization_id: str, login_code_id: str) -> None:
+    """Name the login code the page shows from now on (the one it showed is no longer its)."""
+    _SHOW_ANOTHER_CODE.execute(session, {"authorization": authorization_id, "login_code": login_code_id})
 
 
 def issue_code(

@@ -549,8 +549,8 @@ def _scan_code(uow: UnitOfWork, rp: RelyingParty, login_id: str) -> LoginCodeOut
 
 def _new_scan_code(uow: UnitOfWork, row: Authorization, rp: RelyingParty) -> LoginCodeOut:
     """A fresh scan-to-login code bound to this authorization request (and to no other)."""
-    row.login_code_id = new_id()
-    uow.session.flush()
+    row.login_code_id = new_id()  # the page's row as read, and the stored one
+    repository.show_another_code(uow.session, row.id, row.login_code_id)
     return _scan_code(uow, rp, row.login_code_id)
 
 
