@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, ParamSpec, TypeVar
@@ -21,8 +21,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, configure_mappers, sessionmaker
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_, greenlet_spawn, in_greenlet
 
@@ -330,7 +331,30 @@ def unattached(model: type[_Model], row: Sequence[Any]) -> _Model:
     It is not the session's: a change to it would never be flushed, so it serves reads only (what an UPDATE
     ... RETURNING gave back). An instance of the same row the session loaded before keeps its old values.
     """
-    return model(**dict(zip(table_of(model).columns.keys(), row, strict=True)))
+    return unattached_of(model, zip(_column_keys(model), row, strict=True))
+
+
+def unattached_of(model: type[_Model], values: Iterable[tuple[str, Any]] | Mapping[str, Any]) -> _Model:
+    """An instance of `model` holding `values` (column name, value), not the session's (see `unattached`).
+
+    The values are set as the ORM's own loading sets them, in the instance's dict: the constructor's
+    attribute events cost several times more (about 26 µs against 4 for an authorization's 18 columns).
+    """
+    instance: _Model = _instance_maker(model)()
+    instance.__dict__.update(values)
+    return instance
+
+
+@functools.cache
+def _column_keys(model: type[Base]) -> tuple[str, ...]:
+    return tuple(table_of(model).columns.keys())
+
+
+@functools.cache
+def _instance_maker(model: type[_Model]) -> Callable[[], _Model]:
+    configure_mappers()  # a class's attributes read its values only once its mappers are configured
+    maker: Callable[[], _Model] = manager_of_class(model).new_instance
+    return maker
 
 
 class HotResult(NamedTuple):

@@ -18,6 +18,7 @@ from essc.core.db import (
     affected_rows,
     insert_ignoring_conflicts,
     table_of,
+    unattached_of,
 )
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceStatus
 from essc.shared.tokens import unspent
@@ -172,7 +173,10 @@ def callers_ecard(
     row = rows[0]
     channel_id, channel_no, status, status_reason = row[:4]
     # The channel as the rule reads it (status and number), not attached to the session.
-    channel = Channel(id=channel_id, channel_no=channel_no, status=status, status_reason=status_reason)
+    channel = unattached_of(
+        Channel,
+        {"id": channel_id, "channel_no": channel_no, "status": status, "status_reason": status_reason},
+    )
     seen = SeenEcard(*row[4:16])
     if seen.sign_no is None:
         return CallersEcard(channel, None, standing_of("", None, None, None))

@@ -16,6 +16,7 @@ from essc.cardholders.service import aac002_index, birth_date, read_clear_person
 from essc.channels.models import Channel
 from essc.channels.service import acting_channel
 from essc.core.conflicts import ConcurrentWrite
+from essc.core.db import unattached_of
 from essc.core.uow import UnitOfWork
 from essc.ecards import passwords, repository
 from essc.ecards.errors import (
@@ -271,18 +272,29 @@ class FoundSignNo:
         if seen is None:
             raise _sign_no_not_found(self.channel, self.sign_no)
         authorise_standing(uow, self.channel, seen.province, self.read.standing)
-        issuance = Issuance(
-            province=seen.province,
-            id=seen.issuance_id,
-            ecard_id=seen.ecard_id,
-            channel_id=self.channel.id,
-            sign_no=seen.sign_no,
-            sign_level=seen.sign_level,
-            status=seen.issuance_status,
-            issued_at=seen.issued_at,
+        issuance = unattached_of(
+            Issuance,
+            {
+                "province": seen.province,
+                "id": seen.issuance_id,
+                "ecard_id": seen.ecard_id,
+                "channel_id": self.channel.id,
+                "sign_no": seen.sign_no,
+                "sign_level": seen.sign_level,
+                "status": seen.issuance_status,
+                "issued_at": seen.issued_at,
+            },
         )
-        ecard = Ecard(province=seen.province, id=seen.ecard_id)
-        card = Card(province=seen.province, status=seen.card_status, aab301=seen.aab301, aaz500=seen.aaz500)
+        ecard = unattached_of(Ecard, {"province": seen.province, "id": seen.ecard_id})
+        card = unattached_of(
+            Card,
+            {
+                "province": seen.province,
+                "status": seen.card_status,
+                "aab301": seen.aab301,
+                "aaz500": seen.aaz500,
+            },
+        )
         return issuance, ecard, card
 
 

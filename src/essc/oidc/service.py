@@ -26,6 +26,7 @@ from essc.cardholders.service import read_clear_person
 from essc.channels.models import Channel
 from essc.chips.service import CHIP_GENERATION, CHIP_SUITE
 from essc.chips.wire import CHALLENGE_BYTES, chip_string
+from essc.core.db import unattached_of
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.ecards import passwords
@@ -970,7 +971,7 @@ def _redeem(uow: UnitOfWork, rp: RelyingParty, form: dict[str, list[str]]) -> di
         "revoked_reason": None,
     }
     repository.add_grant(uow.session, values)  # before its tokens (_tokens_for): they name it
-    grant = Grant(**values)  # not the session's: the ID token reads it
+    grant = unattached_of(Grant, values)  # not the session's: the ID token reads it
     uow.audit("oidc.tokens_issued", "oidc_grant", grant.id, grant.holder_province, client=rp.client_id)
     return _tokens_for(uow, rp, grant, now, nonce=params.get("nonce"))
 
