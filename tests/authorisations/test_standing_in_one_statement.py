@@ -27,7 +27,13 @@ from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.ecards.models import Ecard, Issuance
-from essc.ecards.service import ChannelCaller, authorise_sign_no, find_sign_no, view_for_caller
+from essc.ecards.service import (
+    ChannelCaller,
+    authorise_found,
+    authorise_sign_no,
+    find_sign_no,
+    view_for_caller,
+)
 from essc.kit.errors import EsscError
 from essc.kit.ids import new_id, random_code
 from essc.shared.callers import Environment
@@ -106,7 +112,7 @@ def raised(call: Callable[..., object], *args: object) -> EsscError | None:
 
 def found_for_caller(uow: UnitOfWork, caller_id: str, sign_no: str) -> None:
     """A login's or busiSeq's path: the caller's channel and its signNo read together, then judged."""
-    find_sign_no(uow, ChannelCaller(caller_id), sign_no).authorised(uow)
+    authorise_found(uow, find_sign_no(uow, ChannelCaller(caller_id), sign_no))
 
 
 def shape(error: EsscError | None) -> tuple[Any, ...] | None:
@@ -281,7 +287,7 @@ def test_the_rows_read_with_the_caller_s_channel_are_those_authorise_sign_no_loa
         channel = channels.by_number(uow, number)
         issuance, ecard, _person, card = authorise_sign_no(uow, channel, sign_no)
         found = find_sign_no(uow, ChannelCaller(channel.caller_id), sign_no)
-        read_issuance, read_ecard, read_card = found.authorised(uow)
+        read_issuance, read_ecard, read_card = authorise_found(uow, found)
         columns = ("province", "id", "ecard_id", "channel_id", "sign_no", "sign_level", "status", "issued_at")
         assert [getattr(read_issuance, c) for c in columns] == [getattr(issuance, c) for c in columns]
         assert (read_ecard.province, read_ecard.id) == (ecard.province, ecard.id)

@@ -259,43 +259,44 @@ class FoundSignNo:
     sign_no: str
     read: repository.CallersEcard | None  # None: judged by the two-step `authorise_sign_no`
 
-    def authorised(self, uow: UnitOfWork) -> tuple[Issuance, Ecard, Card]:
-        """The issuance, e-card and card the signNo names, or the refusal `authorise_sign_no` would raise.
 
-        Read in the one statement, they are not attached to the session and hold only the columns it read:
-        for rules that read them (a login, a busiSeq), never for a change to them.
-        """
-        if self.read is None:
-            issuance, ecard, _person, card = authorise_sign_no(uow, self.channel, self.sign_no)
-            return issuance, ecard, card
-        seen = self.read.seen
-        if seen is None:
-            raise _sign_no_not_found(self.channel, self.sign_no)
-        authorise_standing(uow, self.channel, seen.province, self.read.standing)
-        issuance = unattached_of(
-            Issuance,
-            {
-                "province": seen.province,
-                "id": seen.issuance_id,
-                "ecard_id": seen.ecard_id,
-                "channel_id": self.channel.id,
-                "sign_no": seen.sign_no,
-                "sign_level": seen.sign_level,
-                "status": seen.issuance_status,
-                "issued_at": seen.issued_at,
-            },
-        )
-        ecard = unattached_of(Ecard, {"province": seen.province, "id": seen.ecard_id})
-        card = unattached_of(
-            Card,
-            {
-                "province": seen.province,
-                "status": seen.card_status,
-                "aab301": seen.aab301,
-                "aaz500": seen.aaz500,
-            },
-        )
+def authorise_found(uow: UnitOfWork, found: FoundSignNo) -> tuple[Issuance, Ecard, Card]:
+    """The issuance, e-card and card a found signNo names, or the refusal `authorise_sign_no` would raise.
+
+    Read in the one statement, they are not attached to the session and hold only the columns it read:
+    for rules that read them (a login, a busiSeq), never for a change to them.
+    """
+    if found.read is None:
+        issuance, ecard, _person, card = authorise_sign_no(uow, found.channel, found.sign_no)
         return issuance, ecard, card
+    seen = found.read.seen
+    if seen is None:
+        raise _sign_no_not_found(found.channel, found.sign_no)
+    authorise_standing(uow, found.channel, seen.province, found.read.standing)
+    issuance = unattached_of(
+        Issuance,
+        {
+            "province": seen.province,
+            "id": seen.issuance_id,
+            "ecard_id": seen.ecard_id,
+            "channel_id": found.channel.id,
+            "sign_no": seen.sign_no,
+            "sign_level": seen.sign_level,
+            "status": seen.issuance_status,
+            "issued_at": seen.issued_at,
+        },
+    )
+    ecard = unattached_of(Ecard, {"province": seen.province, "id": seen.ecard_id})
+    card = unattached_of(
+        Card,
+        {
+            "province": seen.province,
+            "status": seen.card_status,
+            "aab301": seen.aab301,
+            "aaz500": seen.aaz500,
+        },
+    )
+    return issuance, ecard, card
 
 
 def find_sign_no(uow: UnitOfWork, calling: Channel | ChannelCaller, sign_no: str) -> FoundSignNo:
@@ -303,7 +304,7 @@ def find_sign_no(uow: UnitOfWork, calling: Channel | ChannelCaller, sign_no: str
 
     A channel already found, or a relayed request, takes the two-step path. The channel's own refusals (the
     caller is no channel) are raised here, as `acting_channel` raises them; the signNo's and the standing's
-    by `FoundSignNo.authorised`, in `authorise_sign_no`'s order, so a route may check its body in between.
+    by `authorise_found`, in `authorise_sign_no`'s order, so a route may check its body in between.
     """
     if isinstance(calling, Channel):
         return FoundSignNo(calling, sign_no, None)
@@ -491,7 +492,7 @@ def create_busi_seq(
     """After a password or face check, a one-time token bound to person, channel and purpose."""
     found = find_sign_no(uow, calling, sign_no)
     channel = found.channel
-    issuance, ecard, card = found.authorised(uow)
+    issuance, ecard, card = authorise_found(uow, found)
     ensure_usable(issuance, card)
     if request.method == "password":
         if request.password is None:

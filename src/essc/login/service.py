@@ -13,7 +13,13 @@ from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.ecards.models import Ecard, Issuance
 from essc.ecards.schemas import Purpose
-from essc.ecards.service import ChannelCaller, consume_busi_seq, ensure_usable, find_sign_no
+from essc.ecards.service import (
+    ChannelCaller,
+    authorise_found,
+    consume_busi_seq,
+    ensure_usable,
+    find_sign_no,
+)
 from essc.kit import qrimage
 from essc.kit.codes import CodeKind, MalformedCode, new_token_code, parse_code
 from essc.kit.ids import new_id
@@ -225,7 +231,7 @@ def scan(uow: UnitOfWork, calling: Channel | ChannelCaller, request: ScanRequest
     found = find_sign_no(uow, calling, request.sign_no)
     channel = found.channel
     digest = _digest(uow, request.code)
-    issuance, ecard, card = found.authorised(uow)
+    issuance, ecard, card = authorise_found(uow, found)
     ensure_usable(issuance, card)
     now = uow.clock.now()
     row = repository.scan(
@@ -282,7 +288,7 @@ def confirm(uow: UnitOfWork, calling: Channel | ChannelCaller, request: ConfirmR
     found = find_sign_no(uow, calling, request.sign_no)
     channel = found.channel
     digest = _digest(uow, request.code)
-    issuance, ecard, card = found.authorised(uow)
+    issuance, ecard, card = authorise_found(uow, found)
     ensure_usable(issuance, card)
     now = uow.clock.now()
     row = repository.answer(
@@ -339,7 +345,7 @@ def deny(uow: UnitOfWork, calling: Channel | ChannelCaller, request: DenyRequest
     found = find_sign_no(uow, calling, request.sign_no)
     channel = found.channel
     digest = _digest(uow, request.code)
-    issuance, ecard, _card = found.authorised(uow)
+    issuance, ecard, _card = authorise_found(uow, found)
     now = uow.clock.now()
     row = repository.answer(
         uow.session,
