@@ -2,9 +2,11 @@
 
 Every combination of channel status, environment, grant in the holder's province, national grant, grant in
 another province (which must not count) and business item (enabled, disabled, absent) is asked through
-`authorise_sign_no` (one statement: e-card and standing) and through `authorise` (issuance: the standing
-alone). Each answer must equal, refusal for refusal, what the previous reads (the grants in the province and
-"00", then the business item) gave the same rule, and the code a model written from the rules expects.
+`authorise_sign_no` (one statement: e-card and standing), through `authorise` (issuance: the standing
+alone), through `view_for_caller` and through `find_sign_no` for a caller acting for itself (one statement:
+the channel, the e-card and the standing). Each answer must equal, refusal for refusal, what the previous
+reads (the grants in the province and "00", then the business item) gave the same rule, and the code a model
+written from the rules expects.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ from essc.core.context import Actor, RequestContext
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.ecards.models import Ecard, Issuance
-from essc.ecards.service import authorise_sign_no, view_for_caller
+from essc.ecards.service import (
+    ChannelCaller,
+    authorise_found,
+    authorise_sign_no,
+    find_sign_no,
+    view_for_caller,
+)
 from essc.kit.errors import EsscError
 from essc.kit.ids import new_id, random_code
 from essc.shared.callers import Environment
@@ -100,6 +108,11 @@ def raised(call: Callable[..., object], *args: object) -> EsscError | None:
     except EsscError as refused:
         return refused
     return None
+
+
+def found_for_caller(uow: UnitOfWork, caller_id: str, sign_no: str) -> None:
+    """A login's or busiSeq's path: the caller's channel and its signNo read together, then judged."""
+    authorise_found(uow, find_sign_no(uow, ChannelCaller(caller_id), sign_no))
 
 
 def shape(error: EsscError | None) -> tuple[Any, ...] | None:
@@ -214,15 +227,19 @@ def test_one_statement_judges_every_combination_as_the_previous_reads(platform: 
             with sent_statements(platform) as sent:
                 on_view = shape(raised(view_for_caller, uow, channel.caller_id, None, sign_no))
             viewed_in = len(sent)
+            with sent_statements(platform) as sent:
+                on_found = shape(raised(found_for_caller, uow, channel.caller_id, sign_no))
+            found_for_caller_in = len(sent)
         expected = expected_code(case, function, environment)
-        answers = (before, on_sign_no, on_issuance, on_view)
-        counts = (found_in, standing_in, viewed_in)
+        answers = (before, on_sign_no, on_issuance, on_view, on_found)
+        counts = (found_in, standing_in, viewed_in, found_for_caller_in)
         if (
             on_sign_no != before
             or on_issuance != before
             or on_view != before
+            or on_found != before
             or (before[1] if before else None) != expected
-            or counts != (1, 1, 1)
+            or counts != (1, 1, 1, 1)
         ):
             disagreements.append((case, function, environment, expected, answers, counts))
     assert len(scene) == 6 * 3 * 3 * 3
@@ -242,10 +259,13 @@ def test_an_unknown_sign_no_is_refused_as_such_before_any_standing(platform: Pla
                     error = raised(authorise_sign_no, uow, channel, sign_no)
                 with sent_statements(platform) as viewing:
                     on_view = raised(view_for_caller, uow, channel.caller_id, None, sign_no)
+                with sent_statements(platform) as finding:
+                    on_found = raised(found_for_caller, uow, channel.caller_id, sign_no)
             assert error is not None
             assert error.code == "sign_no_not_found"
             assert shape(on_view) == shape(error)
-            assert (len(sent), len(viewing)) == (1, 1)
+            assert shape(on_found) == shape(error)
+            assert (len(sent), len(viewing), len(finding)) == (1, 1, 1)
 
 
 def test_a_route_that_declares_no_function_is_refused_once_the_sign_no_is_found(platform: Platform) -> None:
@@ -256,3 +276,34 @@ def test_a_route_that_declares_no_function_is_refused_once_the_sign_no_is_found(
         error = raised(authorise_sign_no, uow, channel, sign_no)
     assert error is not None
     assert error.code == "function_not_declared"
+
+
+def test_the_rows_read_with_the_caller_s_channel_are_those_authorise_sign_no_loads(
+    platform: Platform,
+) -> None:
+    case = Case(channels.ChannelStatus.ACTIVE, "active", None, None)
+    number, sign_no = _scene(platform, [case])[case]
+    with _uow(platform, number, Function.QR, None) as uow:
+        channel = channels.by_number(uow, number)
+        issuance, ecard, _person, card = authorise_sign_no(uow, channel, sign_no)
+        found = find_sign_no(uow, ChannelCaller(channel.caller_id), sign_no)
+        read_issuance, read_ecard, read_card = authorise_found(uow, found)
+        columns = ("province", "id", "ecard_id", "channel_id", "sign_no", "sign_level", "status", "issued_at")
+        assert [getattr(read_issuance, c) for c in columns] == [getattr(issuance, c) for c in columns]
+        assert (read_ecard.province, read_ecard.id) == (ecard.province, ecard.id)
+        assert (read_card.status, read_card.aab301, read_card.aaz500) == (
+            card.status,
+            card.aab301,
+            card.aaz500,
+        )
+        assert (found.channel.id, found.channel.channel_no) == (channel.id, channel.channel_no)
+        assert read_issuance not in uow.session  # read, not loaded: no change to it could be flushed
+
+
+def test_a_caller_that_is_no_channel_is_refused_as_acting_channel_refuses_it(platform: Platform) -> None:
+    with _uow(platform, "4400799999", Function.QR, None) as uow:
+        error = raised(find_sign_no, uow, ChannelCaller("no-such-caller"), "ANY-SIGN-NO")
+        before = raised(channels.acting_channel, uow, "no-such-caller", None)
+    assert error is not None
+    assert shape(error) == shape(before)
+    assert error.code == "channel_not_found"

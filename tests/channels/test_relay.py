@@ -11,7 +11,7 @@ from essc.core.platform import Platform
 from essc.kit import wire
 from essc.shared.policy import Function
 from essc_sdk import EsscClient, PlatformError
-from factories import Party, app_client, channel, holder, issue_request, load, operator_uow
+from factories import Party, app_client, attestation, channel, holder, issue_request, load, operator_uow
 
 _numbers = iter(range(1100000100, 1100000200))
 
@@ -108,3 +108,36 @@ def test_a_suspended_parent_carries_no_traffic_for_its_children(platform: Platfo
         _relay(parent, number).get("/v1/ecards/NOSUCHSIGNNO")
     assert refused.value.code == "channel_suspended"
     assert parent.label.removeprefix("channel/") in str(refused.value.problem["detail"])
+
+
+def test_a_relayed_busi_seq_acts_for_the_second_level_channel(platform: Platform) -> None:
+    http = app_client(platform)
+    parent = channel(platform, http)
+    record = holder()
+    load(platform, record)
+    number = _second_level(platform, parent, [Function.ISSUANCE])
+    relay = _relay(parent, number)
+    issued = relay.post("/v1/ecards/issuance", issue_request(platform, record))
+    own = parent.client.post("/v1/ecards/issuance", issue_request(platform, record))
+    body = {"purpose": "login", "method": "face", "attestation": attestation(platform)}
+
+    assert relay.post(f"/v1/ecards/{issued['signNo']}/busi-seqs", body)["busiSeq"]
+    with pytest.raises(PlatformError) as not_its_own:
+        relay.post(f"/v1/ecards/{own['signNo']}/busi-seqs", body)  # the parent's signNo, not the child's
+    assert not_its_own.value.code == "sign_no_not_found"
+    assert number in str(not_its_own.value.problem["detail"])
+
+
+def test_a_relay_is_judged_before_the_body_of_a_route_that_reads_its_channel_with_the_sign_no(
+    platform: Platform,
+) -> None:
+    http = app_client(platform)
+    parent, stranger = channel(platform, http), channel(platform, http)
+    number = _second_level(platform, stranger, [Function.ISSUANCE, Function.LOGIN])
+    for path, body in (
+        ("/v1/ecards/NOSUCHSIGNNO/busi-seqs", {"purpose": "login"}),  # no method: an invalid body
+        ("/v1/login-codes/scan", {"code": "not a code"}),
+    ):
+        with pytest.raises(PlatformError) as refused:
+            _relay(parent, number).post(path, body)
+        assert refused.value.code == "not_relayed_channel", path

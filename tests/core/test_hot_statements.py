@@ -18,7 +18,7 @@ from sqlalchemy import Integer, String, bindparam, insert, literal, select, text
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
 
-from essc.core.db import HotStatement, run_on_loop, table_of, unavailable
+from essc.core.db import HotStatement, run_on_loop, table_of, unattached, unavailable
 from essc.core.platform import Platform
 from essc.kit.ids import new_id
 from essc.qr.models import CardUsage
@@ -91,6 +91,31 @@ def test_rows_written_and_read_match_the_orm_and_times_come_back_in_utc(
         assert (stored.at, stored.channel_id) == (at, written["channel_id"])
         assert rows == [(written["id"], written["channel_id"], at)]
         assert rows[0][2].utcoffset() == timedelta(0)
+
+    drive(check)
+
+
+_ALL_OF_ONE = HotStatement(select(*_usages.columns).where(_usages.c.id == bindparam("i")))
+
+
+def test_a_row_of_all_columns_becomes_an_instance_equal_to_the_loaded_one_but_not_the_session_s(
+    platform: Platform, drive: Drive
+) -> None:
+    def check() -> None:
+        written = _usage(new_id(), datetime(2026, 12, 4, 21, 0, tzinfo=UTC))
+        with platform.session_factory() as session:
+            _INSERT.execute(session, written)
+            session.commit()
+        with platform.session_factory() as session:
+            read = unattached(CardUsage, _ALL_OF_ONE.execute(session, {"i": written["id"]}).rows[0])
+            loaded = session.get(CardUsage, ("44", written["id"]))
+            assert loaded is not None
+            columns = _usages.columns.keys()
+            assert [getattr(read, c) for c in columns] == [getattr(loaded, c) for c in columns]
+            assert read not in session
+            assert read is not loaded
+            with pytest.raises(ValueError, match="shorter"):
+                unattached(CardUsage, ("44", written["id"]))  # not a whole row
 
     drive(check)
 

@@ -2,10 +2,11 @@
 
 Measured with a `before_cursor_execute` listener on the platform's engines, and on PostgreSQL by recording
 the hot statements handed to the driver (`factories.sent_statements`). A GET on a signNo by a channel acting
-for itself finds the channel in the same statement (`ecards.service.view_for_caller`); the other requests
-find the acting channel first, then read the issuance, e-card, person, card, grants and business item in
-one statement. Before, finding and authorising took 6 statements (the issuance, the grants, the business
-item, the e-card, the person, the card)."""
+for itself finds the channel in the same statement (`ecards.service.view_for_caller`), and so do the
+requests that only read what the signNo names (a busiSeq, a login's scan and confirm:
+`ecards.service.find_sign_no`); the other requests find the acting channel first, then read the issuance,
+e-card, person, card, grants and business item in one statement. Before, finding and authorising took 6
+statements (the issuance, the grants, the business item, the e-card, the person, the card)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,17 @@ from essc.channels import service as channels
 from essc.core.platform import Platform
 from essc.shared.policy import Function
 from essc_sdk import PlatformError
-from factories import Party, app_client, channel, holder, issued_sign_no, load, operator_uow, sent_statements
+from factories import (
+    Party,
+    app_client,
+    attestation,
+    channel,
+    holder,
+    issued_sign_no,
+    load,
+    operator_uow,
+    sent_statements,
+)
 
 # What finding a signNo and authorising the request read: the rows it names and the channel's standing.
 LOCATING = {"issuances", "ecards", "persons", "cards", "channel_grants", "province_business_items"}
@@ -89,3 +100,27 @@ def test_an_unknown_sign_no_costs_the_same_one_statement(platform: Platform) -> 
     assert refused.value.code == "sign_no_not_found"
     assert locating(sent) == sent[-1:]
     assert reading_channels(sent) == sent[-1:]
+
+
+def test_a_busi_seq_finds_the_channel_and_its_sign_no_in_one_statement(platform: Platform) -> None:
+    app, sign_no = _issued(platform)
+    body = {"purpose": "login", "method": "face", "attestation": attestation(platform)}
+
+    with sent_statements(platform) as sent:
+        issued = app.client.post(f"/v1/ecards/{sign_no}/busi-seqs", body)
+
+    assert issued["busiSeq"]
+    assert len(locating(sent)) == 1
+    assert reading_channels(sent) == locating(sent)
+
+
+def test_a_busi_seq_on_an_unknown_sign_no_costs_the_one_statement(platform: Platform) -> None:
+    app, _ = _issued(platform)
+    body = {"purpose": "login", "method": "face", "attestation": attestation(platform)}
+
+    with sent_statements(platform) as sent, pytest.raises(PlatformError) as refused:
+        app.client.post("/v1/ecards/NOT-A-SIGN-NO/busi-seqs", body)
+
+    assert refused.value.code == "sign_no_not_found"
+    assert locating(sent) == reading_channels(sent)
+    assert len(locating(sent)) == 1

@@ -43,6 +43,7 @@ from factories import (
     issued_sign_no,
     load,
     province,
+    sent_statements,
     terminal,
 )
 
@@ -584,3 +585,22 @@ def test_a_poll_that_loses_the_race_reads_consumed(platform: Platform, backend: 
         first.commit()
         state = service.collect(late, site, issued["loginId"])
     assert (state.status.value, state.subject) == ("consumed", None)
+
+
+def _reading(sent: list[str], table: str) -> list[str]:
+    return [s for s in sent if re.search(rf"\b(?:FROM|JOIN)\s+{table}\b", s, re.IGNORECASE)]
+
+
+def test_scan_and_confirm_find_the_channel_with_the_sign_no_in_one_statement(
+    platform: Platform, scene: Scene
+) -> None:
+    code = _new_code(scene.site, images=[])["code"]
+    seq = busi_seq(platform, scene.app, scene.sign_no, "login")
+    for answer in (
+        lambda: _scan(scene.app, scene.sign_no, code),
+        lambda: _confirm(platform, scene.app, scene.sign_no, code, seq),
+    ):
+        with sent_statements(platform) as sent:
+            answer()
+        assert len(_reading(sent, "channels")) == 1
+        assert _reading(sent, "channels") == _reading(sent, "issuances")

@@ -227,6 +227,29 @@ def test_a_suspended_relying_party_is_refused(platform: Platform, http: TestClie
     assert _error(answer) == "unauthorized_client"
 
 
+def test_a_relying_party_suspended_after_its_login_gets_no_tokens_and_its_code_stays_unspent(
+    platform: Platform, http: TestClient
+) -> None:
+    from essc.oidc import service
+    from essc.oidc.models import Authorization, RelyingPartyStatus
+
+    essc_no, _ = kiosk_holder(platform, http)
+    rp = relying_party(platform)
+    pushed, answer = login(http, platform, rp, essc_no)
+    for status in (RelyingPartyStatus.SUSPENDED, RelyingPartyStatus.ACTIVE):
+        with operator_uow(platform) as uow:
+            service.set_status(uow, service.registered(uow, rp.client_id, "00"), status, "t")
+            uow.commit()
+        if status is RelyingPartyStatus.SUSPENDED:
+            refused = redeem(http, platform, rp, answer["code"], pushed.verifier)
+            assert refused.status_code == 400
+            assert _error(refused) == "unauthorized_client"
+            with operator_uow(platform) as uow:
+                rows = uow.session.execute(select(Authorization.status, Authorization.grant_id)).all()
+            assert [tuple(r) for r in rows] == [("code_issued", None)]  # the refusal rolled back
+    assert redeem(http, platform, rp, answer["code"], pushed.verifier).status_code == 200
+
+
 # -- codes and tokens ----------------------------------------------------------------------------------------
 
 

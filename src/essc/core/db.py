@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, ParamSpec, TypeVar
@@ -34,8 +34,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, configure_mappers, sessionmaker
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.sql.visitors import replacement_traverse
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_, greenlet_spawn, in_greenlet
@@ -44,6 +45,7 @@ from essc.kit.errors import EsscError
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+_Model = TypeVar("_Model", bound="Base")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -335,6 +337,38 @@ _conflict_free_inserts: dict[tuple[str, str], HotStatement] = {}
 def affected_rows(result: object) -> int:
     """Rows an UPDATE or DELETE touched (single statements report them reliably on SQLite and psycopg)."""
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def unattached(model: type[_Model], row: Sequence[Any]) -> _Model:
+    """An instance of `model` from a hot statement's row of all its table's columns, in the table's order.
+
+    It is not the session's: a change to it would never be flushed, so it serves reads only (what an UPDATE
+    ... RETURNING gave back). An instance of the same row the session loaded before keeps its old values.
+    """
+    return unattached_of(model, zip(_column_keys(model), row, strict=True))
+
+
+def unattached_of(model: type[_Model], values: Iterable[tuple[str, Any]] | Mapping[str, Any]) -> _Model:
+    """An instance of `model` holding `values` (column name, value), not the session's (see `unattached`).
+
+    The values are set as the ORM's own loading sets them, in the instance's dict: the constructor's
+    attribute events cost several times more (about 26 µs against 4 for an authorization's 18 columns).
+    """
+    instance: _Model = _instance_maker(model)()
+    instance.__dict__.update(values)
+    return instance
+
+
+@functools.cache
+def _column_keys(model: type[Base]) -> tuple[str, ...]:
+    return tuple(table_of(model).columns.keys())
+
+
+@functools.cache
+def _instance_maker(model: type[_Model]) -> Callable[[], _Model]:
+    configure_mappers()  # a class's attributes read its values only once its mappers are configured
+    maker: Callable[[], _Model] = manager_of_class(model).new_instance
+    return maker
 
 
 class HotResult(NamedTuple):

@@ -55,6 +55,20 @@ async def current_channel(request: Request, uow: ChannelUoW) -> Channel:
 CurrentChannel = Annotated[Channel, Depends(current_channel)]
 
 
+async def channel_caller(request: Request, uow: ChannelUoW) -> service.ChannelCaller:
+    """The caller of a route that reads its channel with the signNo; a relay is found and allowed here."""
+    caller = caller_of(request)
+    if caller.on_behalf_of is None:
+        return service.ChannelCaller(caller.caller_id)
+    relayed = await uow.run(acting_channel, caller.caller_id, caller.on_behalf_of)
+    return service.ChannelCaller(caller.caller_id, relayed)
+
+
+# A route that names a signNo in its body or path and only reads the rows it names (a login, a busiSeq):
+# the channel comes with them in one statement (`ecards.service.find_sign_no`).
+CallingChannel = Annotated[service.ChannelCaller, Depends(channel_caller)]
+
+
 @router.post(
     "/issuance",
     response_model=IssueResponse,
@@ -199,10 +213,10 @@ async def reset_password(sign_no: str, body: PasswordReset, uow: ChannelUoW, cha
     ],
 )
 async def create_busi_seq(
-    sign_no: str, body: BusiSeqRequest, uow: ChannelUoW, channel: CurrentChannel
+    sign_no: str, body: BusiSeqRequest, uow: ChannelUoW, calling: CallingChannel
 ) -> BusiSeqResponse:
     """A one-time busiSeq after a password or face check, bound to a purpose."""
-    return await uow.run(service.create_busi_seq, channel, sign_no, body)
+    return await uow.run(service.create_busi_seq, calling, sign_no, body)
 
 
 @router.post(

@@ -5,13 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, String, and_, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, String, and_, bindparam, delete, insert, select, update
 
 from essc.authorisations.repository import Standing, standing_columns, standing_of
 from essc.cardholders.lifecycle import CardStatus
 from essc.cardholders.models import Card, Person
 from essc.channels.models import Channel
-from essc.core.db import HotStatement, Session, affected_rows, insert_ignoring_conflicts, table_of
+from essc.core.db import (
+    HotStatement,
+    Session,
+    UtcDateTime,
+    affected_rows,
+    insert_ignoring_conflicts,
+    table_of,
+    unattached_of,
+)
 from essc.ecards.models import BusiSeq, Ecard, EcardPassword, Issuance, IssuanceStatus
 from essc.shared.tokens import unspent
 
@@ -97,7 +105,7 @@ _CALLER = bindparam("caller_id", type_=String)
 
 
 class SeenEcard(NamedTuple):
-    """The columns of what a channel's signNo names that its view of the e-card shows."""
+    """The columns of what a channel's signNo names that its view of the e-card shows, and the rows' ids."""
 
     province: str
     sign_no: str
@@ -109,6 +117,8 @@ class SeenEcard(NamedTuple):
     aaz500: str
     aac002_masked: str
     aac003_masked: str
+    issuance_id: str
+    ecard_id: str
 
 
 class CallersEcard(NamedTuple):
@@ -119,10 +129,10 @@ class CallersEcard(NamedTuple):
     standing: Standing
 
 
-# A GET on a signNo by a channel acting for itself, the commonest channel request: the channel, the columns
-# its view shows and its standing in the holder's province, in one round trip on the driver's prepared
-# statement. Outer joins: a channel with no such signNo still comes back, so that refusal costs no second
-# statement either.
+# A request on a signNo by a channel acting for itself (a GET, the commonest channel request; a login's
+# scan, busiSeq and confirm): the channel, the columns its view shows, the rows' ids and its standing in the
+# holder's province, in one round trip on the driver's prepared statement. Outer joins: a channel with no
+# such signNo still comes back, so that refusal costs no second statement either.
 _CALLERS_ECARD = HotStatement(
     select(
         Channel.id,
@@ -139,6 +149,8 @@ _CALLERS_ECARD = HotStatement(
         Card.aaz500,
         Person.aac002_masked,
         Person.aac003_masked,
+        Issuance.id,
+        Issuance.ecard_id,
         *standing_columns(Channel.id, _FUNCTION, Issuance.province),
     )
     .outerjoin(Issuance, and_(Issuance.channel_id == Channel.id, Issuance.sign_no == _SIGN_NO))
@@ -161,11 +173,14 @@ def callers_ecard(
     row = rows[0]
     channel_id, channel_no, status, status_reason = row[:4]
     # The channel as the rule reads it (status and number), not attached to the session.
-    channel = Channel(id=channel_id, channel_no=channel_no, status=status, status_reason=status_reason)
-    seen = SeenEcard(*row[4:14])
+    channel = unattached_of(
+        Channel,
+        {"id": channel_id, "channel_no": channel_no, "status": status, "status_reason": status_reason},
+    )
+    seen = SeenEcard(*row[4:16])
     if seen.sign_no is None:
         return CallersEcard(channel, None, standing_of("", None, None, None))
-    return CallersEcard(channel, seen, standing_of(seen.province, *row[14:17]))
+    return CallersEcard(channel, seen, standing_of(seen.province, *row[16:19]))
 
 
 def signed_ecard(session: Session, sign_no: str, channel_id: str, function: str | None) -> SignedEcard | None:
@@ -200,18 +215,42 @@ def password(session: Session, province: str, ecard_id: str, lock: bool = False)
     return session.execute(stmt).scalar_one_or_none()
 
 
-def consume_busi_seq(session: Session, token_digest: bytes, now: datetime) -> BusiSeq | None:
-    """Mark an unexpired, unused busiSeq used in one statement, so two requests cannot both consume it."""
-    result = session.execute(
-        update(BusiSeq)
-        .where(BusiSeq.token_digest == token_digest, unspent(BusiSeq.used_at, BusiSeq.expires_at, now))
-        .values(used_at=now)
+_busi_seqs = table_of(BusiSeq)
+_ADD_BUSI_SEQ = HotStatement(insert(_busi_seqs), columns_from_params=True)
+
+
+def add_busi_seq(session: Session, values: dict[str, Any]) -> None:
+    """Insert a fresh busiSeq (every column named: no ORM defaults are applied)."""
+    _ADD_BUSI_SEQ.execute(session, values)
+
+
+class SpentBusiSeq(NamedTuple):
+    """Whom and what a busiSeq spent just now was issued for."""
+
+    province: str
+    ecard_id: str
+    channel_id: str
+    purpose: str
+
+
+_NOW = bindparam("now", type_=UtcDateTime())
+# Built once, in Core and run on the driver: every login, credential and certification spends one. The
+# UPDATE hands back what the caller checks, so spending and reading are one statement.
+_SPEND_BUSI_SEQ = HotStatement(
+    update(_busi_seqs)
+    .where(
+        _busi_seqs.c.token_digest == bindparam("digest"),
+        unspent(_busi_seqs.c.used_at, _busi_seqs.c.expires_at, _NOW),
     )
-    if getattr(result, "rowcount", 0) != 1:
-        return None
-    return session.execute(
-        select(BusiSeq).where(BusiSeq.token_digest == token_digest).execution_options(populate_existing=True)
-    ).scalar_one()
+    .values(used_at=_NOW)
+    .returning(_busi_seqs.c.province, _busi_seqs.c.ecard_id, _busi_seqs.c.channel_id, _busi_seqs.c.purpose)
+)
+
+
+def consume_busi_seq(session: Session, token_digest: bytes, now: datetime) -> SpentBusiSeq | None:
+    """Mark an unexpired, unused busiSeq used in one statement, so two requests cannot both consume it."""
+    rows = _SPEND_BUSI_SEQ.execute(session, {"digest": token_digest, "now": now}).rows
+    return SpentBusiSeq(*rows[0]) if rows else None
 
 
 def purge_busi_seqs(session: Session, before: datetime) -> int:

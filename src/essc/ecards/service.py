@@ -16,6 +16,7 @@ from essc.cardholders.service import aac002_index, birth_date, read_clear_person
 from essc.channels.models import Channel
 from essc.channels.service import acting_channel
 from essc.core.conflicts import ConcurrentWrite
+from essc.core.db import unattached_of
 from essc.core.uow import UnitOfWork
 from essc.ecards import passwords, repository
 from essc.ecards.errors import (
@@ -32,7 +33,7 @@ from essc.ecards.errors import (
     WrongPassword,
 )
 from essc.ecards.events import EcardStopped
-from essc.ecards.models import BusiSeq, Ecard, Issuance, IssuanceEvidence, IssuanceStatus
+from essc.ecards.models import Ecard, Issuance, IssuanceEvidence, IssuanceStatus
 from essc.ecards.schemas import (
     Attestation,
     BusiSeqRequest,
@@ -71,6 +72,8 @@ def _view(issuance: Issuance, person: Person, card: Card) -> EcardView:
             aaz500=card.aaz500,
             aac002_masked=person.aac002_masked,
             aac003_masked=person.aac003_masked,
+            issuance_id=issuance.id,
+            ecard_id=issuance.ecard_id,
         )
     )
 
@@ -234,6 +237,83 @@ def authorise_sign_no(
         raise _sign_no_not_found(channel, sign_no)
     authorise_standing(uow, channel, found.issuance.province, found.standing)
     return found.issuance, found.ecard, found.person, found.card
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCaller:
+    """An authenticated channel caller as its route found it before reading the body.
+
+    `relayed`: the second-level channel a relayed request acts for, found and allowed by `acting_channel`;
+    None when the caller acts for itself (its channel is read with the signNo, in one statement).
+    """
+
+    caller_id: str
+    relayed: Channel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FoundSignNo:
+    """The channel a request acts for and the signNo it names, read but not yet judged."""
+
+    channel: Channel
+    sign_no: str
+    read: repository.CallersEcard | None  # None: judged by the two-step `authorise_sign_no`
+
+
+def authorise_found(uow: UnitOfWork, found: FoundSignNo) -> tuple[Issuance, Ecard, Card]:
+    """The issuance, e-card and card a found signNo names, or the refusal `authorise_sign_no` would raise.
+
+    Read in the one statement, they are not attached to the session and hold only the columns it read:
+    for rules that read them (a login, a busiSeq), never for a change to them.
+    """
+    if found.read is None:
+        issuance, ecard, _person, card = authorise_sign_no(uow, found.channel, found.sign_no)
+        return issuance, ecard, card
+    seen = found.read.seen
+    if seen is None:
+        raise _sign_no_not_found(found.channel, found.sign_no)
+    authorise_standing(uow, found.channel, seen.province, found.read.standing)
+    issuance = unattached_of(
+        Issuance,
+        {
+            "province": seen.province,
+            "id": seen.issuance_id,
+            "ecard_id": seen.ecard_id,
+            "channel_id": found.channel.id,
+            "sign_no": seen.sign_no,
+            "sign_level": seen.sign_level,
+            "status": seen.issuance_status,
+            "issued_at": seen.issued_at,
+        },
+    )
+    ecard = unattached_of(Ecard, {"province": seen.province, "id": seen.ecard_id})
+    card = unattached_of(
+        Card,
+        {
+            "province": seen.province,
+            "status": seen.card_status,
+            "aab301": seen.aab301,
+            "aaz500": seen.aaz500,
+        },
+    )
+    return issuance, ecard, card
+
+
+def find_sign_no(uow: UnitOfWork, calling: Channel | ChannelCaller, sign_no: str) -> FoundSignNo:
+    """The acting channel and what its signNo names: one statement when a caller acts for itself.
+
+    A channel already found, or a relayed request, takes the two-step path. The channel's own refusals (the
+    caller is no channel) are raised here, as `acting_channel` raises them; the signNo's and the standing's
+    by `authorise_found`, in `authorise_sign_no`'s order, so a route may check its body in between.
+    """
+    if isinstance(calling, Channel):
+        return FoundSignNo(calling, sign_no, None)
+    if calling.relayed is not None:
+        return FoundSignNo(calling.relayed, sign_no, None)
+    found = repository.callers_ecard(uow.session, calling.caller_id, sign_no, uow.context.function)
+    if found is None:
+        return FoundSignNo(acting_channel(uow, calling.caller_id, None), sign_no, None)
+    return FoundSignNo(found.channel, sign_no, found)
 
 
 def _sign_no_not_found(channel: Channel, sign_no: str) -> SignNoNotFound:
@@ -407,10 +487,12 @@ def _store_password(uow: UnitOfWork, ecard: Ecard, pin: str) -> None:
 
 
 def create_busi_seq(
-    uow: UnitOfWork, channel: Channel, sign_no: str, request: BusiSeqRequest
+    uow: UnitOfWork, calling: Channel | ChannelCaller, sign_no: str, request: BusiSeqRequest
 ) -> BusiSeqResponse:
     """After a password or face check, a one-time token bound to person, channel and purpose."""
-    issuance, ecard, _, card = authorise_sign_no(uow, channel, sign_no)
+    found = find_sign_no(uow, calling, sign_no)
+    channel = found.channel
+    issuance, ecard, card = authorise_found(uow, found)
     ensure_usable(issuance, card)
     if request.method == "password":
         if request.password is None:
@@ -432,27 +514,26 @@ def issue_busi_seq(
     lifetime = timedelta(seconds=uow.platform.settings.busi_seq_ttl_seconds)
     now = uow.clock.now()
     issued = OneTimeTokens.of(uow.platform).issue(random_token(24), now, lifetime)
-    uow.session.add(
-        BusiSeq(
-            token_digest=issued.digest,
-            province=ecard.province,
-            ecard_id=ecard.id,
-            channel_id=channel.id,
-            purpose=purpose.value,
-            method=method,
-            created_at=now,
-            expires_at=issued.expires_at,
-            used_at=None,
-        )
+    repository.add_busi_seq(
+        uow.session,
+        {
+            "token_digest": issued.digest,
+            "province": ecard.province,
+            "ecard_id": ecard.id,
+            "channel_id": channel.id,
+            "purpose": purpose.value,
+            "method": method,
+            "created_at": now,
+            "expires_at": issued.expires_at,
+            "used_at": None,
+        },
     )
-    uow.session.flush()
     uow.audit("busi_seq.issued", "ecard", ecard.id, ecard.province, purpose=purpose.value, method=method)
     return BusiSeqResponse(busi_seq=issued.token, purpose=purpose, expires_at=issued.expires_at)
 
 
-def consume_busi_seq(
-    uow: UnitOfWork, token: str, ecard: Ecard, channel: Channel, purpose: Purpose
-) -> BusiSeq:
+def consume_busi_seq(uow: UnitOfWork, token: str, ecard: Ecard, channel: Channel, purpose: Purpose) -> None:
+    """Spend a busiSeq of this person, channel and purpose; another is refused (its spend rolled back)."""
     digest = OneTimeTokens.of(uow.platform).digest(token)
     row = repository.consume_busi_seq(uow.session, digest, uow.clock.now())
     if row is None or (row.province, row.ecard_id, row.channel_id, row.purpose) != (
@@ -467,7 +548,6 @@ def consume_busi_seq(
             field="busiSeq",
         )
     uow.audit("busi_seq.used", "ecard", ecard.id, ecard.province, purpose=purpose.value)
-    return row
 
 
 def upgrade_to_level2(uow: UnitOfWork, channel: Channel, sign_no: str, busi_seq: str) -> EcardView:

@@ -13,7 +13,7 @@ from essc.core.db import run_on_loop
 from essc.core.deps import ChannelUoW, TerminalUoW, caller_of, platform_of, requires
 from essc.core.platform import Platform
 from essc.core.routing import api_router
-from essc.ecards.endpoints import CurrentChannel
+from essc.ecards.endpoints import CallingChannel
 from essc.ecards.errors import SIGN_NO_REFUSALS, BusiSeqInvalid, CardNotActive, EcardUnlinked
 from essc.kit.codes import MalformedCode
 from essc.kit.qrimage import UnrenderablePayload
@@ -95,9 +95,9 @@ async def create(request: Request, uow: TerminalUoW, body: CodeRequest | None = 
         )
     ],
 )
-async def scan(body: ScanRequest, uow: ChannelUoW, channel: CurrentChannel) -> ScanOut:
+async def scan(body: ScanRequest, uow: ChannelUoW, calling: CallingChannel) -> ScanOut:
     """The holder scanned a login code in the app: bind it to the holder, say whom it logs in to."""
-    return await uow.run(service.scan, channel, body)
+    return await uow.run(service.scan, calling, body)
 
 
 @router.post(
@@ -124,9 +124,9 @@ async def scan(body: ScanRequest, uow: ChannelUoW, channel: CurrentChannel) -> S
         )
     ],
 )
-async def confirm(body: ConfirmRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerOut:
+async def confirm(body: ConfirmRequest, uow: ChannelUoW, calling: CallingChannel) -> AnswerOut:
     """The holder confirms the login with a busiSeq of purpose login."""
-    return await uow.run(service.confirm, channel, body)
+    return await uow.run(service.confirm, calling, body)
 
 
 @router.post(
@@ -149,9 +149,9 @@ async def confirm(body: ConfirmRequest, uow: ChannelUoW, channel: CurrentChannel
         )
     ],
 )
-async def deny(body: DenyRequest, uow: ChannelUoW, channel: CurrentChannel) -> AnswerOut:
+async def deny(body: DenyRequest, uow: ChannelUoW, calling: CallingChannel) -> AnswerOut:
     """The holder refuses the login."""
-    return await uow.run(service.deny, channel, body)
+    return await uow.run(service.deny, calling, body)
 
 
 @router.get(

@@ -13,7 +13,13 @@ from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.ecards.models import Ecard, Issuance
 from essc.ecards.schemas import Purpose
-from essc.ecards.service import authorise_sign_no, consume_busi_seq, ensure_usable
+from essc.ecards.service import (
+    ChannelCaller,
+    authorise_found,
+    consume_busi_seq,
+    ensure_usable,
+    find_sign_no,
+)
 from essc.kit import qrimage
 from essc.kit.codes import CodeKind, MalformedCode, new_token_code, parse_code
 from essc.kit.ids import new_id
@@ -42,7 +48,7 @@ from essc.login.schemas import (
 from essc.qr.errors import WrongCodeKind
 from essc.qr.schemas import CodeRequest, ImageFormat
 from essc.qr.service import pseudonym, record_use
-from essc.shared.tokens import OneTimeTokens
+from essc.shared.tokens import IssuedToken, OneTimeTokens
 from essc.terminals.models import Institution, Terminal
 from essc.terminals.schemas import (
     DISCLOSURE_RANK,
@@ -69,23 +75,21 @@ def create(uow: UnitOfWork, terminal: Terminal, owner: Institution, request: Cod
     now = uow.clock.now()
     lifetime = timedelta(seconds=min(uow.platform.settings.login_code_ttl_seconds, MAX_LOGIN_SECONDS))
     issued = OneTimeTokens.of(uow.platform).issue(token.hex(), now, lifetime)
-    row = LoginCode(
-        id=new_id(),
-        token_digest=issued.digest,
-        province=terminal.province,
+    login_id = new_id()
+    _add_pending(
+        uow,
+        login_id,
+        issued,
+        terminal.province,
+        now,
         terminal_id=terminal.id,
         institution_id=owner.id,
-        status=LoginStatus.PENDING.value,
-        created_at=now,
-        expires_at=issued.expires_at,
     )
-    uow.session.add(row)
-    uow.session.flush()
-    uow.audit("login.code_issued", "login_code", row.id, terminal.province, terminal=terminal.terminal_no)
+    uow.audit("login.code_issued", "login_code", login_id, terminal.province, terminal=terminal.terminal_no)
     return LoginCodeOut(
-        login_id=row.id,
+        login_id=login_id,
         code=payload,
-        expires_at=row.expires_at,
+        expires_at=issued.expires_at,
         png=base64.b64encode(qrimage.qr_png(payload)).decode("ascii")
         if ImageFormat.PNG in request.images
         else None,
@@ -111,20 +115,58 @@ def create_for_relying_party(
     issued = OneTimeTokens.of(uow.platform).issue(
         token.hex(), now, min(lifetime, timedelta(seconds=MAX_LOGIN_SECONDS))
     )
-    row = LoginCode(
-        id=login_id or new_id(),
-        token_digest=issued.digest,
-        province=province,
+    login_id = login_id or new_id()
+    _add_pending(
+        uow,
+        login_id,
+        issued,
+        province,
+        now,
         relying_party=client_id,
         site_name=site_name,
-        status=LoginStatus.PENDING.value,
-        created_at=now,
-        expires_at=issued.expires_at,
     )
-    uow.session.add(row)
-    uow.session.flush()
-    uow.audit("login.code_issued", "login_code", row.id, province, relying_party=client_id)
-    return LoginCodeOut(login_id=row.id, code=payload, expires_at=row.expires_at, svg=qrimage.qr_svg(payload))
+    uow.audit("login.code_issued", "login_code", login_id, province, relying_party=client_id)
+    return LoginCodeOut(
+        login_id=login_id, code=payload, expires_at=issued.expires_at, svg=qrimage.qr_svg(payload)
+    )
+
+
+def _add_pending(
+    uow: UnitOfWork,
+    login_id: str,
+    issued: IssuedToken,
+    province: str,
+    now: datetime,
+    *,
+    terminal_id: str | None = None,
+    institution_id: str | None = None,
+    relying_party: str | None = None,
+    site_name: str | None = None,
+) -> None:
+    """A pending code of a terminal or of a relying party's login page: who shows it, until when."""
+    repository.add_code(
+        uow.session,
+        {
+            "id": login_id,
+            "token_digest": issued.digest,
+            "province": province,
+            "terminal_id": terminal_id,
+            "institution_id": institution_id,
+            "relying_party": relying_party,
+            "site_name": site_name,
+            "status": LoginStatus.PENDING.value,
+            "created_at": now,
+            "expires_at": issued.expires_at,
+            "holder_province": None,
+            "ecard_id": None,
+            "issuance_id": None,
+            "channel_id": None,
+            "scanned_at": None,
+            "sign_level": None,
+            "answered_at": None,
+            "consumed_at": None,
+        },
+    )
 
 
 def _digest(uow: UnitOfWork, code: str) -> bytes:
@@ -184,10 +226,12 @@ def _site(uow: UnitOfWork, row: LoginCode) -> tuple[Terminal, Institution] | Non
     return acting_terminal(uow, row.terminal_id)
 
 
-def scan(uow: UnitOfWork, channel: Channel, request: ScanRequest) -> ScanOut:
+def scan(uow: UnitOfWork, calling: Channel | ChannelCaller, request: ScanRequest) -> ScanOut:
     """Bind the code to the holder who scanned it and tell the app whom it would log in to."""
+    found = find_sign_no(uow, calling, request.sign_no)
+    channel = found.channel
     digest = _digest(uow, request.code)
-    issuance, ecard, _person, card = authorise_sign_no(uow, channel, request.sign_no)
+    issuance, ecard, card = authorise_found(uow, found)
     ensure_usable(issuance, card)
     now = uow.clock.now()
     row = repository.scan(
@@ -239,10 +283,12 @@ def _disclosure(owner: Institution) -> Disclosure:
     return Disclosure.MASKED if DISCLOSURE_RANK[ceiling] >= DISCLOSURE_RANK[Disclosure.MASKED] else ceiling
 
 
-def confirm(uow: UnitOfWork, channel: Channel, request: ConfirmRequest) -> AnswerOut:
+def confirm(uow: UnitOfWork, calling: Channel | ChannelCaller, request: ConfirmRequest) -> AnswerOut:
     """The holder confirms the login with a busiSeq of purpose login; the e-card must be usable now."""
+    found = find_sign_no(uow, calling, request.sign_no)
+    channel = found.channel
     digest = _digest(uow, request.code)
-    issuance, ecard, _person, card = authorise_sign_no(uow, channel, request.sign_no)
+    issuance, ecard, card = authorise_found(uow, found)
     ensure_usable(issuance, card)
     now = uow.clock.now()
     row = repository.answer(
@@ -294,10 +340,12 @@ def confirm(uow: UnitOfWork, channel: Channel, request: ConfirmRequest) -> Answe
     return AnswerOut(login_id=row.id, status=LoginStatus.CONFIRMED)
 
 
-def deny(uow: UnitOfWork, channel: Channel, request: DenyRequest) -> AnswerOut:
+def deny(uow: UnitOfWork, calling: Channel | ChannelCaller, request: DenyRequest) -> AnswerOut:
     """The holder refuses the login; allowed whatever the card's status, so nobody is logged in by mistake."""
+    found = find_sign_no(uow, calling, request.sign_no)
+    channel = found.channel
     digest = _digest(uow, request.code)
-    issuance, ecard, _person, _card = authorise_sign_no(uow, channel, request.sign_no)
+    issuance, ecard, _card = authorise_found(uow, found)
     now = uow.clock.now()
     row = repository.answer(
         uow.session,

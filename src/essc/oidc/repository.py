@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import Boolean, ColumnElement, String, bindparam, insert, select, update
 
 from essc.authorisations.models import ProvinceBusinessItem
 from essc.cardholders.models import Card, Person
-from essc.core.db import Session, affected_rows, insert_ignoring_conflicts, table_of
+from essc.core.db import (
+    HotStatement,
+    Session,
+    UtcDateTime,
+    affected_rows,
+    insert_ignoring_conflicts,
+    table_of,
+    unattached,
+)
 from essc.ecards.models import Ecard
 from essc.oidc.models import (
     Authorization,
@@ -34,6 +42,17 @@ def relying_party(session: Session, client_id: str) -> RelyingParty | None:
     return session.get(RelyingParty, client_id)
 
 
+_parties = table_of(RelyingParty)
+# Built once and run on the driver: PAR, the page and the token request each read the relying party.
+_RELYING_PARTY = HotStatement(select(*_parties.columns).where(_parties.c.client_id == bindparam("client_id")))
+
+
+def read_relying_party(session: Session, client_id: str) -> RelyingParty | None:
+    """The relying party as it stands now, for rules that only read it (not the session's: `unattached`)."""
+    rows = _RELYING_PARTY.execute(session, {"client_id": client_id}).rows
+    return unattached(RelyingParty, rows[0]) if rows else None
+
+
 def active_relying_parties(session: Session) -> list[RelyingParty]:
     return list(
         session.execute(
@@ -56,14 +75,65 @@ def claim_assertion(session: Session, client_id: str, jti: str, expires_at: date
     return insert_ignoring_conflicts(session, table_of(ClientAssertion), [values]) == 1
 
 
-def _change(session: Session, *conditions: ColumnElement[bool], **values: Any) -> Authorization | None:
-    return session.execute(
-        update(Authorization)
-        .where(*conditions)
-        .values(**values)
-        .returning(Authorization)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    ).scalar_one_or_none()
+_authorizations = table_of(Authorization)
+_NOW = bindparam("now", type_=UtcDateTime())
+_LIVE = _authorizations.c.expires_at > _NOW
+_OF_CLIENT = _authorizations.c.client_id == bindparam("client")
+_ADD_AUTHORIZATION = HotStatement(insert(_authorizations), columns_from_params=True)
+
+
+def add_authorization(session: Session, values: dict[str, Any]) -> None:
+    """Insert a pushed authorization request (every column named: no ORM defaults are applied)."""
+    _ADD_AUTHORIZATION.execute(session, values)
+
+
+def _changing(*conditions: ColumnElement[bool], **values: Any) -> HotStatement:
+    """A state change built once, in Core, that hands back the whole row (an UPDATE ... RETURNING)."""
+    return HotStatement(
+        update(_authorizations).where(*conditions).values(**values).returning(*_authorizations.columns)
+    )
+
+
+def _changed(statement: HotStatement, session: Session, params: dict[str, Any]) -> Authorization | None:
+    """The row as the change left it (not the session's: `unattached`), or None when nothing matched."""
+    rows = statement.execute(session, params).rows
+    return unattached(Authorization, rows[0]) if rows else None
+
+
+# Built once and run on the driver: the page, the poll (or a kiosk login) and the token request each send one.
+_SPEND_REQUEST = _changing(
+    _authorizations.c.request_digest == bindparam("digest"),
+    _OF_CLIENT,
+    _authorizations.c.status == AuthorizationStatus.PUSHED.value,
+    _LIVE,
+    status=AuthorizationStatus.SHOWN.value,
+    interaction_digest=bindparam("interaction"),
+    expires_at=bindparam("until", type_=UtcDateTime()),
+    chip_challenge=bindparam("challenge"),
+    login_code_id=bindparam("login_code"),
+)
+_ISSUE_CODE = _changing(
+    _authorizations.c.id == bindparam("authorization"),
+    _authorizations.c.status == bindparam("from_status", type_=String()),
+    _LIVE,
+    status=AuthorizationStatus.CODE_ISSUED.value,
+    code_digest=bindparam("code"),
+    expires_at=bindparam("code_expires_at", type_=UtcDateTime()),
+    holder_province=bindparam("province"),
+    ecard_id=bindparam("ecard"),
+    auth_method=bindparam("method"),
+    auth_time=bindparam("logged_in_at", type_=UtcDateTime()),
+    clear_id_consent=bindparam("consent", type_=Boolean()),
+)
+_REDEEM_CODE = _changing(
+    _authorizations.c.code_digest == bindparam("digest"),
+    _OF_CLIENT,
+    _authorizations.c.status == AuthorizationStatus.CODE_ISSUED.value,
+    _LIVE,
+    status=AuthorizationStatus.REDEEMED.value,
+    redeemed_at=_NOW,
+    grant_id=bindparam("grant"),
+)
 
 
 def spend_request(
@@ -78,17 +148,18 @@ def spend_request(
     login_code_id: str,
 ) -> Authorization | None:
     """Spend a pushed request_uri once: it becomes the page's interaction (chip challenge, scan code)."""
-    return _change(
+    return _changed(
+        _SPEND_REQUEST,
         session,
-        Authorization.request_digest == digest,
-        Authorization.client_id == client_id,
-        Authorization.status == AuthorizationStatus.PUSHED,
-        Authorization.expires_at > now,
-        status=AuthorizationStatus.SHOWN,
-        interaction_digest=interaction,
-        expires_at=until,
-        chip_challenge=chip_challenge,
-        login_code_id=login_code_id,
+        {
+            "digest": digest,
+            "client": client_id,
+            "now": now,
+            "interaction": interaction,
+            "until": until,
+            "challenge": chip_challenge,
+            "login_code": login_code_id,
+        },
     )
 
 
@@ -104,14 +175,33 @@ def pushed(session: Session, digest: bytes, client_id: str, now: datetime) -> Au
     ).scalar_one_or_none()
 
 
+_PAGE = HotStatement(
+    select(*_authorizations.columns, *_parties.columns)
+    .join(_parties, _parties.c.client_id == _authorizations.c.client_id)
+    .where(_authorizations.c.interaction_digest == bindparam("interaction"))
+)
+_SHOW_ANOTHER_CODE = HotStatement(
+    update(_authorizations)
+    .where(_authorizations.c.id == bindparam("authorization"))
+    .values(login_code_id=bindparam("login_code"))
+)
+
+
 def page(session: Session, interaction_digest: bytes) -> tuple[Authorization, RelyingParty] | None:
-    """The authorization request of a login page's interaction, with its relying party (one statement)."""
-    row = session.execute(
-        select(Authorization, RelyingParty)
-        .join(RelyingParty, RelyingParty.client_id == Authorization.client_id)
-        .where(Authorization.interaction_digest == interaction_digest)
-    ).one_or_none()
-    return None if row is None else (row[0], row[1])
+    """The authorization request of a login page's interaction, with its relying party (one statement).
+
+    Neither is the session's (`unattached`): a change to the request goes through its own statement.
+    """
+    rows = _PAGE.execute(session, {"interaction": interaction_digest}).rows
+    if not rows:
+        return None
+    split = len(_authorizations.columns)
+    return unattached(Authorization, rows[0][:split]), unattached(RelyingParty, rows[0][split:])
+
+
+def show_another_code(session: Session, authorization_id: str, login_code_id: str) -> None:
+    """Name the login code the page shows from now on (the one it showed is no longer its)."""
+    _SHOW_ANOTHER_CODE.execute(session, {"authorization": authorization_id, "login_code": login_code_id})
 
 
 def issue_code(
@@ -121,17 +211,29 @@ def issue_code(
     code_digest: bytes,
     *,
     from_status: AuthorizationStatus,
-    **values: Any,
+    expires_at: datetime,
+    holder_province: str,
+    ecard_id: str,
+    auth_method: str,
+    auth_time: datetime,
+    clear_id_consent: bool,
 ) -> Authorization | None:
     """The holder logged in on a live page (or in an app, on a pushed request): one of racing posts wins."""
-    return _change(
+    return _changed(
+        _ISSUE_CODE,
         session,
-        Authorization.id == authorization_id,
-        Authorization.status == from_status,
-        Authorization.expires_at > now,
-        status=AuthorizationStatus.CODE_ISSUED,
-        code_digest=code_digest,
-        **values,
+        {
+            "authorization": authorization_id,
+            "from_status": from_status.value,
+            "now": now,
+            "code": code_digest,
+            "code_expires_at": expires_at,
+            "province": holder_province,
+            "ecard": ecard_id,
+            "method": auth_method,
+            "logged_in_at": auth_time,
+            "consent": clear_id_consent,
+        },
     )
 
 
@@ -139,15 +241,8 @@ def redeem_code(
     session: Session, digest: bytes, client_id: str, now: datetime, grant_id: str
 ) -> Authorization | None:
     """Spend a live code of this client once, naming the grant its use issues (inserted by the caller)."""
-    return _change(
-        session,
-        Authorization.code_digest == digest,
-        Authorization.client_id == client_id,
-        Authorization.status == AuthorizationStatus.CODE_ISSUED,
-        Authorization.expires_at > now,
-        status=AuthorizationStatus.REDEEMED,
-        redeemed_at=now,
-        grant_id=grant_id,
+    return _changed(
+        _REDEEM_CODE, session, {"digest": digest, "client": client_id, "now": now, "grant": grant_id}
     )
 
 
@@ -157,8 +252,18 @@ def by_code(session: Session, digest: bytes) -> Authorization | None:
     ).scalar_one_or_none()
 
 
-def add_token(session: Session, token: Token) -> None:
-    session.add(token)
+_ADD_GRANT = HotStatement(insert(table_of(Grant)), columns_from_params=True)
+_ADD_TOKENS = HotStatement(insert(table_of(Token)), columns_from_params=True)
+
+
+def add_grant(session: Session, values: dict[str, Any]) -> None:
+    """Insert a grant (every column named: no ORM defaults are applied)."""
+    _ADD_GRANT.execute(session, values)
+
+
+def add_tokens(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert tokens of a grant inserted before (every column named: no ORM defaults are applied)."""
+    _ADD_TOKENS.execute(session, rows)
 
 
 def add_notice(session: Session, notice: LogoutNotice) -> None:
@@ -238,33 +343,40 @@ def holder(session: Session, province: str, ecard_id: str) -> tuple[Ecard, Perso
     return None if row is None else (row[0], row[1], row[2])
 
 
+_PROVINCE = bindparam("province", type_=String())
+_ECARD = bindparam("ecard", type_=String())
+# Built once and run on the driver: every login reads the holder's standing, every token its claims.
+_HOLDER_STANDING = HotStatement(
+    select(Card.status, ProvinceBusinessItem.enabled)
+    .select_from(Ecard)
+    .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
+    .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
+    .outerjoin(
+        ProvinceBusinessItem,
+        (ProvinceBusinessItem.province == Ecard.province)
+        & (ProvinceBusinessItem.function == Function.LOGIN.value),
+    )
+    .where(Ecard.province == _PROVINCE, Ecard.id == _ECARD)
+)
+_HOLDER_CLAIMS = HotStatement(
+    select(Person.aac003_masked, Card.aab301)
+    .select_from(Ecard)
+    .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
+    .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
+    .where(Ecard.province == _PROVINCE, Ecard.id == _ECARD)
+)
+
+
 def holder_standing(session: Session, province: str, ecard_id: str) -> tuple[str, bool] | None:
     """The holder's card status and whether their province enabled the login business item (one statement)."""
-    row = session.execute(
-        select(Card.status, ProvinceBusinessItem.enabled)
-        .select_from(Ecard)
-        .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
-        .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
-        .outerjoin(
-            ProvinceBusinessItem,
-            (ProvinceBusinessItem.province == Ecard.province)
-            & (ProvinceBusinessItem.function == Function.LOGIN.value),
-        )
-        .where(Ecard.province == province, Ecard.id == ecard_id)
-    ).one_or_none()
-    return None if row is None else (str(row[0]), bool(row[1]))
+    rows = _HOLDER_STANDING.execute(session, {"province": province, "ecard": ecard_id}).rows
+    return (str(rows[0][0]), bool(rows[0][1])) if rows else None
 
 
 def holder_claims(session: Session, province: str, ecard_id: str) -> tuple[str, str] | None:
     """The holder's masked name and card region, the ID token's claims (no entity loaded)."""
-    row = session.execute(
-        select(Person.aac003_masked, Card.aab301)
-        .select_from(Ecard)
-        .join(Person, (Person.province == Ecard.province) & (Person.id == Ecard.person_id))
-        .join(Card, (Card.province == Ecard.province) & (Card.id == Ecard.card_id))
-        .where(Ecard.province == province, Ecard.id == ecard_id)
-    ).one_or_none()
-    return None if row is None else (str(row[0]), str(row[1]))
+    rows = _HOLDER_CLAIMS.execute(session, {"province": province, "ecard": ecard_id}).rows
+    return (str(rows[0][0]), str(rows[0][1])) if rows else None
 
 
 def ecard_of_card(session: Session, province: str, card_id: str) -> Ecard | None:

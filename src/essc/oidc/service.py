@@ -26,6 +26,7 @@ from essc.cardholders.service import read_clear_person
 from essc.channels.models import Channel
 from essc.chips.service import CHIP_GENERATION, CHIP_SUITE
 from essc.chips.wire import CHALLENGE_BYTES, chip_string
+from essc.core.db import unattached_of
 from essc.core.platform import Platform
 from essc.core.uow import UnitOfWork
 from essc.ecards import passwords
@@ -81,7 +82,6 @@ from essc.oidc.models import (
     NoticeStatus,
     RelyingParty,
     RelyingPartyStatus,
-    Token,
     TokenKind,
 )
 from essc.oidc.schemas import (
@@ -393,7 +393,7 @@ def authenticate_client(uow: UnitOfWork, form: dict[str, list[str]], audiences: 
     named = _one(form, "client_id", required=False)
     if not isinstance(client_id, str) or (named is not None and named != client_id):
         raise InvalidClient("the assertion's iss must be the client_id")
-    rp = repository.relying_party(uow.session, client_id)
+    rp = repository.read_relying_party(uow.session, client_id)
     if rp is None:
         raise InvalidClient("unknown client")
     alg = header.get("alg")
@@ -463,19 +463,29 @@ def push(uow: UnitOfWork, rp: RelyingParty, form: dict[str, list[str]]) -> dict[
     }
     now = uow.clock.now()
     issued = _tokens(uow).issue(_fresh(), now, timedelta(seconds=PAR_SECONDS))
-    uow.session.add(
-        Authorization(
-            id=new_id(),
-            client_id=rp.client_id,
-            status=AuthorizationStatus.PUSHED.value,
-            params=orjson.dumps(params).decode(),
-            request_digest=issued.digest,
-            created_at=now,
-            expires_at=issued.expires_at,
-            clear_id_consent=False,
-        )
+    repository.add_authorization(
+        uow.session,
+        {
+            "id": new_id(),
+            "client_id": rp.client_id,
+            "status": AuthorizationStatus.PUSHED.value,
+            "params": orjson.dumps(params).decode(),
+            "request_digest": issued.digest,
+            "interaction_digest": None,
+            "code_digest": None,
+            "created_at": now,
+            "expires_at": issued.expires_at,
+            "holder_province": None,
+            "ecard_id": None,
+            "clear_id_consent": False,
+            "auth_method": None,
+            "login_code_id": None,
+            "chip_challenge": None,
+            "auth_time": None,
+            "grant_id": None,
+            "redeemed_at": None,
+        },
     )
-    uow.session.flush()
     return {"request_uri": REQUEST_URI_PREFIX + issued.token, "expires_in": PAR_SECONDS}
 
 
@@ -493,7 +503,7 @@ class Page:
 
 def show(uow: UnitOfWork, client_id: str, request_uri: str) -> Page:
     """Spend the pushed request (once) and open the login page for it."""
-    rp = repository.relying_party(uow.session, client_id)
+    rp = repository.read_relying_party(uow.session, client_id)
     if rp is None or not request_uri.startswith(REQUEST_URI_PREFIX):
         raise InvalidRequestUri("unknown client_id or request_uri")
     now = uow.clock.now()
@@ -540,8 +550,8 @@ def _scan_code(uow: UnitOfWork, rp: RelyingParty, login_id: str) -> LoginCodeOut
 
 def _new_scan_code(uow: UnitOfWork, row: Authorization, rp: RelyingParty) -> LoginCodeOut:
     """A fresh scan-to-login code bound to this authorization request (and to no other)."""
-    row.login_code_id = new_id()
-    uow.session.flush()
+    row.login_code_id = new_id()  # the page's row as read, and the stored one
+    repository.show_another_code(uow.session, row.id, row.login_code_id)
     return _scan_code(uow, rp, row.login_code_id)
 
 
@@ -948,17 +958,20 @@ def _redeem(uow: UnitOfWork, rp: RelyingParty, form: dict[str, list[str]]) -> di
     assert row.holder_province is not None
     assert row.ecard_id is not None
     assert row.auth_time is not None
-    grant = Grant(
-        id=grant_id,
-        client_id=rp.client_id,
-        holder_province=row.holder_province,
-        ecard_id=row.ecard_id,
-        scope=params["scope"],
-        clear_id_consent=row.clear_id_consent,
-        auth_time=row.auth_time,
-        created_at=now,
-    )
-    uow.session.add(grant)  # flushed with its tokens (_tokens_for)
+    values = {
+        "id": grant_id,
+        "client_id": rp.client_id,
+        "holder_province": row.holder_province,
+        "ecard_id": row.ecard_id,
+        "scope": params["scope"],
+        "clear_id_consent": row.clear_id_consent,
+        "auth_time": row.auth_time,
+        "created_at": now,
+        "revoked_at": None,
+        "revoked_reason": None,
+    }
+    repository.add_grant(uow.session, values)  # before its tokens (_tokens_for): they name it
+    grant = unattached_of(Grant, values)  # not the session's: the ID token reads it
     uow.audit("oidc.tokens_issued", "oidc_grant", grant.id, grant.holder_province, client=rp.client_id)
     return _tokens_for(uow, rp, grant, now, nonce=params.get("nonce"))
 
@@ -990,18 +1003,20 @@ def _tokens_for(
     tokens = _tokens(uow)
     access = tokens.issue(_fresh(), now, timedelta(seconds=ACCESS_SECONDS))
     refresh = tokens.issue(_fresh(), now, timedelta(seconds=REFRESH_SECONDS))
-    for issued, kind in ((access, TokenKind.ACCESS), (refresh, TokenKind.REFRESH)):
-        repository.add_token(
-            uow.session,
-            Token(
-                digest=issued.digest,
-                grant_id=grant.id,
-                kind=kind.value,
-                created_at=now,
-                expires_at=issued.expires_at,
-            ),
-        )
-    uow.session.flush()
+    repository.add_tokens(
+        uow.session,
+        [
+            {
+                "digest": issued.digest,
+                "grant_id": grant.id,
+                "kind": kind.value,
+                "created_at": now,
+                "expires_at": issued.expires_at,
+                "used_at": None,
+            }
+            for issued, kind in ((access, TokenKind.ACCESS), (refresh, TokenKind.REFRESH))
+        ],
+    )
     return {
         "access_token": access.token,
         "token_type": "Bearer",
