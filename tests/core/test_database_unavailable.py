@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import exc as sa_exc
 
-from essc.core.db import DatabaseUnavailable, unavailable
+from essc.core.db import DatabaseUnavailable, forget_if_lost, unavailable
 from essc.core.platform import build_platform
 from essc.core.settings import Settings
 from essc.kit.crypto import get_suite
@@ -78,6 +78,8 @@ def _as_sqlalchemy_wraps(error: Exception) -> sa_exc.DBAPIError:
         asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
         asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
         asyncpg.exceptions.InterfaceError("connection is closed"),
+        asyncpg.exceptions.InternalClientError("cannot switch to state 12; another operation is in progress"),
+        _as_sqlalchemy_wraps(asyncpg.exceptions.InternalClientError("cannot switch to state 12")),
         _as_sqlalchemy_wraps(asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already")),
         _as_sqlalchemy_wraps(
             asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
@@ -100,3 +102,37 @@ def test_failures_to_reach_the_database_are_named(failure: Exception) -> None:
 )
 def test_other_errors_are_not_taken_for_an_unreachable_database(failure: Exception) -> None:
     assert unavailable(failure) is None
+
+
+class _Pool:
+    def __init__(self) -> None:
+        self.invalidated: list[object] = []
+
+    def _invalidate(self, pooled: object, error: BaseException) -> None:
+        self.invalidated.append(pooled)
+
+
+class _Engine:
+    def __init__(self) -> None:
+        self.pool = _Pool()
+
+
+class _Pooled:
+    def __init__(self, closed: bool) -> None:
+        self.driver_connection = type("Driver", (), {"is_closed": lambda _self: closed})()
+
+
+@pytest.mark.parametrize(
+    ("closed", "error", "dropped"),
+    [
+        (True, asyncpg.exceptions.InterfaceError("connection is closed"), True),
+        (False, asyncpg.exceptions.InternalClientError("cannot switch to state 12"), True),
+        (False, asyncpg.exceptions.UniqueViolationError("duplicate key"), False),
+    ],
+)
+def test_a_connection_closed_or_left_in_a_broken_state_leaves_the_pool(
+    closed: bool, error: BaseException, dropped: bool
+) -> None:
+    engine, pooled = _Engine(), _Pooled(closed)
+    forget_if_lost(engine, pooled, error)  # type: ignore[arg-type]
+    assert engine.pool.invalidated == ([pooled] if dropped else [])

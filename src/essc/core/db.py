@@ -171,6 +171,9 @@ _UNREACHABLE = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.PostgresConnectionError,
+    # asyncpg's own state broken, as on a connection the server dropped amid an exchange ("cannot switch
+    # to state 12"): the connection is taken out of the pool (forget_if_lost) and a retry gets a new one.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -589,7 +592,8 @@ def forget_if_lost(engine: Engine, pooled: Any, error: BaseException) -> None:
     """
     driver = getattr(pooled, "driver_connection", None)
     is_closed = getattr(driver, "is_closed", None)
-    if callable(is_closed) and is_closed():
+    broken = isinstance(error, asyncpg.exceptions.InternalClientError)
+    if broken or (callable(is_closed) and is_closed()):
         engine.pool._invalidate(pooled, error)
 
 
