@@ -197,17 +197,6 @@ def insert_head(
 _UNSEQUENCED_COLUMNS = [getattr(AuditEntry, name) for name in LEAF_COLUMNS]
 
 
-def unsequenced(session: Session, log: str, limit: int) -> list[tuple[Any, ...]]:
-    """Committed entries of the log without a leaf index, oldest id first (LEAF_COLUMNS)."""
-    rows = session.execute(
-        select(*_UNSEQUENCED_COLUMNS)
-        .where(AuditEntry.log == log, AuditEntry.leaf_index.is_(None))
-        .order_by(AuditEntry.id)
-        .limit(limit)
-    )
-    return [tuple(row) for row in rows]
-
-
 def logs_to_sequence(session: Session) -> list[str]:
     """Logs with unsequenced entries, and every log with a first leaf (small partial indexes, both)."""
     # A started log may hold leaves carried over from the HMAC chain beyond its signed tree (0004).
@@ -220,7 +209,8 @@ class LeafAlreadyAssigned(RuntimeError):
     """An entry the sequencer read as unsequenced had a leaf index when it came to give it one."""
 
 
-# PostgreSQL: the oldest unsequenced entries of a log, read on the driver (nothing per row in Python), ...
+# The oldest unsequenced entries of a log (LEAF_COLUMNS), read on PostgreSQL's driver (nothing per row in
+# Python), ...
 _UNSEQUENCED = HotStatement(
     select(*(_entries.c[name] for name in LEAF_COLUMNS))
     .where(_entries.c.log == bindparam("log"), _entries.c.leaf_index.is_(None))
@@ -252,11 +242,10 @@ def take_unsequenced(session: Session, log: str, first: int, limit: int) -> list
     Returns their LEAF_COLUMNS in leaf order. Only entries still without one are numbered, so an entry is
     given its leaf once; the caller's transaction holds the log (lead) and commits the tree with them.
     """
+    rows = _UNSEQUENCED.execute(session, {"log": log, "limit": limit}).rows
     if not is_postgresql(session):
-        rows = unsequenced(session, log, limit)
         assign_leaf_indexes(session, log, [row[0] for row in rows], first)
         return rows
-    rows = _UNSEQUENCED.execute(session, {"log": log, "limit": limit}).rows
     if not rows:
         return []
     ids = ",".join(row[0] for row in rows)  # ULIDs: no commas

@@ -28,6 +28,7 @@ from sqlalchemy import (
     create_engine,
     event,
     literal_column,
+    update,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -398,6 +399,10 @@ def _transaction_connection(session: OrmSession) -> Connection:
     return connection
 
 
+# What a hot statement can be: a SELECT, or an INSERT, UPDATE or DELETE.
+_Hot = Select[*tuple[Any, ...]] | UpdateBase
+
+
 class HotStatement:
     """A statement of the hottest paths, built once in Core and run on PostgreSQL on the driver's own cursor.
 
@@ -409,9 +414,7 @@ class HotStatement:
     with its type processing (its datetimes are strings).
     """
 
-    def __init__(
-        self, statement: Select[*tuple[Any, ...]] | UpdateBase, *, columns_from_params: bool = False
-    ) -> None:
+    def __init__(self, statement: _Hot, *, columns_from_params: bool = False) -> None:
         self.statement = statement
         # An INSERT without explicit values names the columns its parameters give, as Core would.
         self.columns_from_params = columns_from_params
@@ -479,7 +482,9 @@ class HotStatement:
             pooled.close()
 
 
-_Hot = Select[*tuple[Any, ...]] | UpdateBase
+def changing_row(table: Table, *conditions: ColumnElement[bool], **values: Any) -> HotStatement:
+    """A state change of `table` built once, in Core, that hands back the whole row (UPDATE ... RETURNING)."""
+    return HotStatement(update(table).where(*conditions).values(**values).returning(*table.columns))
 
 
 # A string constant written in SQL as it is between quotes: no quote, backslash or percent sign to escape.
@@ -526,9 +531,7 @@ class _DriverSql:
         self.returns_rows = returns
 
     @classmethod
-    def compile(
-        cls, statement: Select[*tuple[Any, ...]] | UpdateBase, dialect: Dialect, columns: tuple[str, ...]
-    ) -> _DriverSql:
+    def compile(cls, statement: _Hot, dialect: Dialect, columns: tuple[str, ...]) -> _DriverSql:
         written = _constants_written_in(statement)
         compiled = written.compile(dialect=dialect, column_keys=list(columns) or None)
         # Other literals in the statement (`.values(applied=True)`, a time) are parameters of its SQL.

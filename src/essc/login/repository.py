@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, bindparam, insert, select, update
+from sqlalchemy import Integer, bindparam, insert, select
 
-from essc.core.db import HotStatement, Session, UtcDateTime, table_of, unattached
+from essc.core.db import HotStatement, Session, UtcDateTime, changing_row, table_of, unattached
 from essc.login.models import LoginCode
 from essc.login.schemas import LoginStatus
 
@@ -36,13 +36,9 @@ def add_code(session: Session, values: dict[str, Any]) -> None:
     _ADD_CODE.execute(session, values)
 
 
-def _changing(*conditions: ColumnElement[bool], **values: Any) -> HotStatement:
-    """A state change built once, in Core, that hands back the whole row (an UPDATE ... RETURNING)."""
-    return HotStatement(update(_codes).where(*conditions).values(**values).returning(*_codes.columns))
-
-
 # Built once and run on the driver: a login's scan, confirm and collect each send one.
-_SCAN = _changing(
+_SCAN = changing_row(
+    _codes,
     _DIGEST,
     _codes.c.status == LoginStatus.PENDING.value,
     _LIVE,
@@ -53,7 +49,8 @@ _SCAN = _changing(
     issuance_id=bindparam("holders_issuance"),
     channel_id=bindparam("scanning_channel"),
 )
-_ANSWER = _changing(
+_ANSWER = changing_row(
+    _codes,
     _DIGEST,
     _codes.c.status == LoginStatus.SCANNED.value,
     _codes.c.holder_province == bindparam("holders_province"),
@@ -63,7 +60,8 @@ _ANSWER = _changing(
     answered_at=_NOW,
     sign_level=bindparam("confirmed_level", type_=Integer()),
 )
-_COLLECT = _changing(
+_COLLECT = changing_row(
+    _codes,
     _codes.c.id == bindparam("login_id"),
     _codes.c.status == LoginStatus.CONFIRMED.value,
     _codes.c.answered_at > bindparam("confirmed_after", type_=UtcDateTime()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, String, bindparam, insert, select, update
+from sqlalchemy import Boolean, String, bindparam, insert, select, update
 
 from essc.authorisations.models import ProvinceBusinessItem
 from essc.cardholders.models import Card, Person
@@ -14,6 +14,7 @@ from essc.core.db import (
     Session,
     UtcDateTime,
     affected_rows,
+    changing_row,
     insert_ignoring_conflicts,
     table_of,
     unattached,
@@ -87,13 +88,6 @@ def add_authorization(session: Session, values: dict[str, Any]) -> None:
     _ADD_AUTHORIZATION.execute(session, values)
 
 
-def _changing(*conditions: ColumnElement[bool], **values: Any) -> HotStatement:
-    """A state change built once, in Core, that hands back the whole row (an UPDATE ... RETURNING)."""
-    return HotStatement(
-        update(_authorizations).where(*conditions).values(**values).returning(*_authorizations.columns)
-    )
-
-
 def _changed(statement: HotStatement, session: Session, params: dict[str, Any]) -> Authorization | None:
     """The row as the change left it (not the session's: `unattached`), or None when nothing matched."""
     rows = statement.execute(session, params).rows
@@ -101,7 +95,8 @@ def _changed(statement: HotStatement, session: Session, params: dict[str, Any]) 
 
 
 # Built once and run on the driver: the page, the poll (or a kiosk login) and the token request each send one.
-_SPEND_REQUEST = _changing(
+_SPEND_REQUEST = changing_row(
+    _authorizations,
     _authorizations.c.request_digest == bindparam("digest"),
     _OF_CLIENT,
     _authorizations.c.status == AuthorizationStatus.PUSHED.value,
@@ -112,7 +107,8 @@ _SPEND_REQUEST = _changing(
     chip_challenge=bindparam("challenge"),
     login_code_id=bindparam("login_code"),
 )
-_ISSUE_CODE = _changing(
+_ISSUE_CODE = changing_row(
+    _authorizations,
     _authorizations.c.id == bindparam("authorization"),
     _authorizations.c.status == bindparam("from_status", type_=String()),
     _LIVE,
@@ -125,7 +121,8 @@ _ISSUE_CODE = _changing(
     auth_time=bindparam("logged_in_at", type_=UtcDateTime()),
     clear_id_consent=bindparam("consent", type_=Boolean()),
 )
-_REDEEM_CODE = _changing(
+_REDEEM_CODE = changing_row(
+    _authorizations,
     _authorizations.c.code_digest == bindparam("digest"),
     _OF_CLIENT,
     _authorizations.c.status == AuthorizationStatus.CODE_ISSUED.value,
