@@ -39,7 +39,7 @@ from essc.schema import Base
 from essc.wiring import register_handlers
 from scratch import (
     DEFAULT_POSTGRES_URL,
-    AutoAnalyze,
+    AutoVacuum,
     CpuSample,
     backend_cpu_seconds,
     exit_cleanly_on_sigterm,
@@ -319,7 +319,7 @@ def run_backend(
         label = "bulk_import" if args.importer == "bulk" else "import_file"
         print(f"[{backend}] importing {rows:,} rows through {label} ...", file=sys.stderr)
         with (
-            AutoAnalyze(import_url, args.pg_autoanalyze == "emulate")
+            AutoVacuum(import_url, args.pg_autoanalyze == "emulate")
             if backend == "postgresql"
             else nullcontext()
         ) as analyzer:

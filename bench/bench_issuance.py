@@ -47,7 +47,7 @@ from essc.wiring import register_handlers
 from essc_sdk import EsscClient
 from scratch import (
     DEFAULT_POSTGRES_URL,
-    AutoAnalyze,
+    AutoVacuum,
     exit_cleanly_on_sigterm,
     fresh_nonce_store,
     machine,
@@ -264,7 +264,7 @@ def run_backend(backend: str, args: argparse.Namespace, folder: Path) -> None:
                 phases: list[PhaseResult] = []
                 try:
                     with (
-                        AutoAnalyze(url, args.pg_autoanalyze == "emulate")
+                        AutoVacuum(url, args.pg_autoanalyze == "emulate")
                         if backend == "postgresql"
                         else nullcontext()
                     ) as analyzer:

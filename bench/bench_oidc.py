@@ -245,14 +245,16 @@ def _redeem(
     assert tokens.status_code == 200, tokens.text
 
 
-def _server_cpu(pid: int, url: str | None) -> float:
-    total = proc_cpu_seconds(pid) + sum(proc_cpu_seconds(p) for p in api_workers(pid))
-    return total + (backend_cpu_seconds(url) if url and url.startswith("postgresql") else 0.0)
+def _server_cpu(pid: int, url: str | None) -> tuple[float, float]:
+    """CPU seconds so far of the server's processes, and of the database's backends (PostgreSQL)."""
+    app = proc_cpu_seconds(pid) + sum(proc_cpu_seconds(p) for p in api_workers(pid))
+    return app, backend_cpu_seconds(url) if url and url.startswith("postgresql") else 0.0
 
 
 def _drive(
     base: str, issuer: str, scene: Scene, method: str, clients: int, seconds: float, db: str
-) -> tuple[int, float, int]:
+) -> tuple[int, tuple[float, float], int]:
+    """Logins done, server CPU seconds used meanwhile (its processes, the database's backends), errors."""
     done, errors = [0], [0]
     lock = threading.Lock()
     stop = time.monotonic() + seconds
@@ -289,7 +291,8 @@ def _drive(
         thread.start()
     for thread in threads:
         thread.join()
-    return done[0], _server_cpu(server_pid, db) - before, errors[0]
+    after = _server_cpu(server_pid, db)
+    return done[0], (after[0] - before[0], after[1] - before[1]), errors[0]
 
 
 _pid_of: dict[str, int] = {}
@@ -350,15 +353,17 @@ def _measure(
         try:
             _pid_of[base] = server.pid
             _drive(base, ISSUER, scene, method, clients, 2.0, url)  # warm-up, not measured
-            done, cpu, errors = _drive(base, ISSUER, scene, method, clients, seconds, url)
+            done, (app_cpu, db_cpu), errors = _drive(base, ISSUER, scene, method, clients, seconds, url)
         finally:
             stop_server(server)
+        cpu = app_cpu + db_cpu
         results[name] = (done, cpu, errors)
         if errors:
             print(tail(folder / "server.log")[-3000:], file=sys.stderr)
         print(
             f"{method} {name}: {done} logins, {errors} errors, {cpu:.2f} server CPU s, {done / cpu:.1f} "
-            f"logins per core-second"
+            f"logins per core-second; per login {1000 * app_cpu / done:.1f} ms in the server's processes, "
+            f"{1000 * db_cpu / done:.1f} ms in the database's backends"
         )
     platform_rate = results["platform"][0] / results["platform"][1]
     floor_rate = results["floor"][0] / results["floor"][1]

@@ -74,7 +74,7 @@ from essc.wiring import register_handlers
 from essc_sdk import EsscClient
 from scratch import (
     DEFAULT_POSTGRES_URL,
-    AutoAnalyze,
+    AutoVacuum,
     CpuSample,
     exit_cleanly_on_sigterm,
     fresh_nonce_store,
@@ -99,8 +99,11 @@ APPS: dict[str, tuple[str, bool, bool]] = {
     "platform": ("essc.asgi:app", False, True),  # the production entry point, served as essc serve serves it
     "twin": ("auth_twin:build", True, True),  # the production app, and under /open its unauthenticated twin
     "floor": ("floor_app:build", True, False),
-    "unaudited": ("unaudited_app:build", True, False),  # with --audit-cost: the platform, its audit log off
 }
+# With --audit-cost the platform's server serves this instead: the production app in which a request can
+# switch its audit log off, so that both sides of the comparison run in the same processes.
+AUDIT_SWITCH_APP = ("audit_switch_app:build", True, True)
+AUDIT_OFF_HEADER = {"x-bench-audit": "off"}
 PLATFORM, TWIN, FLOOR, UNAUDITED = "platform", "twin", "floor", "unaudited"
 AUDIT_APPEND_GOAL_MS = 0.1
 PHASES: dict[str, str] = {
@@ -224,12 +227,14 @@ def descendants(root: int) -> list[int]:
     return sorted(found)
 
 
-def start_server(name: str, server: str, workers: int, env: dict[str, str], folder: Path) -> Server:
-    """Start a server and return once ready_path answers 200 and its workers are up."""
+def start_server(
+    name: str, server: str, workers: int, env: dict[str, str], folder: Path, app: tuple[str, bool, bool]
+) -> Server:
+    """Start a server of `app` (as in APPS) and return once it answers and its workers are up."""
     port = free_port()
     log = folder / f"{name}.log"
     process = subprocess.Popen(
-        serve_command(server, APPS[name][0], port, workers, factory=APPS[name][1], jobs=APPS[name][2]),
+        serve_command(server, app[0], port, workers, factory=app[1], jobs=app[2]),
         env=env,
         cwd=REPO_DIR,
         stdout=log.open("wb"),
@@ -541,8 +546,19 @@ class Requests:
             rows = connection.execute(text("SELECT relname, seq_tup_read FROM pg_stat_user_tables")).all()
         return {str(name): int(count) for name, count in rows}
 
-    def resolutions(self, count: int, path: Path) -> None:
-        lines = [request_line("POST", RESOLVE_PATH, b, h) for _, b, h in self.signed_resolutions(count)]
+    def wal(self) -> tuple[int, int]:
+        """WAL bytes so far (insert position) and full-page images (pg_stat_wal, flushed each second)."""
+        with self.engine.connect() as connection:
+            position, images = connection.execute(
+                text("SELECT pg_current_wal_insert_lsn() - '0/0', wal_fpi FROM pg_stat_wal")
+            ).one()
+        return int(position), int(images)
+
+    def resolutions(self, count: int, path: Path, unsigned_headers: dict[str, str] | None = None) -> None:
+        lines = [
+            request_line("POST", RESOLVE_PATH, b, h | (unsigned_headers or {}))
+            for _, b, h in self.signed_resolutions(count)
+        ]
         path.write_text("\n".join(lines) + "\n")
 
     def issuances_file(self, count: int, path: Path) -> None:
@@ -571,12 +587,17 @@ class Requests:
         path.write_text("\n".join(lines) + "\n")
 
 
-def check_floor(servers: dict[str, Server], requests: Requests) -> str:
+def check_floor(servers: dict[str, Server], requests: Requests, audit_switch: bool = False) -> str:
     """Before anything is measured: the floor answers as the platform does, or the run stops.
 
-    The same e-card view and health answer byte for byte, and for two codes of the same e-card the same
-    resolution but for its id and time, each with a valid session MAC of the response.
+    The same e-card view and health answer byte for byte, and for codes of the same e-card the same
+    resolution but for its id and time, each with a valid session MAC of the response. With `audit_switch`
+    (the platform serves audit_switch_app), a resolution with its audit log off answers the same too and
+    writes no audit entry.
     """
+    cases: list[tuple[str, dict[str, str], list[int]]] = [(PLATFORM, {}, [1, 1, 1]), (FLOOR, {}, [1, 1, 1])]
+    if audit_switch:
+        cases.append((PLATFORM, AUDIT_OFF_HEADER, [1, 1, 0]))
     caller = {BENCH_CALLER_HEADER: f"channel/{CHANNEL_NO}"}
     sign_no = requests.scene.sign_nos[0]
     with httpx.Client(timeout=30.0) as http:
@@ -586,15 +607,17 @@ def check_floor(servers: dict[str, Server], requests: Requests) -> str:
         ]
         health = [http.get(f"{servers[name].base_url}/healthz") for name in (PLATFORM, FLOOR)]
         answers = []
-        for name, (terminal, body, headers) in zip(
-            (PLATFORM, FLOOR), requests.signed_resolutions(2, one_ecard=True), strict=True
+        for (name, unsigned, expected_rows), (terminal, body, headers) in zip(
+            cases, requests.signed_resolutions(len(cases), one_ecard=True), strict=True
         ):
             written_before = requests.rows_written()
-            answer = http.post(f"{servers[name].base_url}{RESOLVE_PATH}", content=body, headers=headers)
+            answer = http.post(
+                f"{servers[name].base_url}{RESOLVE_PATH}", content=body, headers=headers | unsigned
+            )
             written = [
                 after - before for before, after in zip(written_before, requests.rows_written(), strict=True)
             ]
-            if written != [1, 1, 1]:
+            if written != expected_rows:
                 raise SystemExit(
                     f"the {name}'s resolution wrote {written} (codes spent, usages, audit entries)"
                 )
@@ -621,12 +644,17 @@ def check_floor(servers: dict[str, Server], requests: Requests) -> str:
             raise SystemExit(
                 f"the floor's {what} differs from the platform's: {pair[0].text} / {pair[1].text}"
             )
-    if answers[0] != answers[1]:
-        raise SystemExit(f"the floor's resolution differs from the platform's: {answers[0]} / {answers[1]}")
+    if any(answer != answers[0] for answer in answers):
+        raise SystemExit(f"the resolutions differ (platform, floor, platform unaudited): {answers}")
+    unaudited = (
+        "; with its audit log switched off, the platform answered the same and wrote no audit entry"
+        if audit_switch
+        else ""
+    )
     return (
         "checked before the rounds: the floor answers as the platform does (e-card view and health answer "
         "equal, resolution equal but for its id and time, response MACs valid, each resolution spent one "
-        "code and wrote one card usage and one audit entry)"
+        f"code and wrote one card usage and one audit entry){unaudited}"
     )
 
 
@@ -634,7 +662,12 @@ def check_floor(servers: dict[str, Server], requests: Requests) -> str:
 
 
 def server_side(server: Server, database: str) -> dict[str, list[int]]:
-    """The processes whose CPU a request costs: the server's, the scratch database's backends, Redis."""
+    """The processes whose CPU a request costs: the server's, the scratch database's backends, Redis.
+
+    A backend counts under the process that holds its connection: the server's workers ("db"), its jobs
+    process ("db-jobs": the sequencer), or anyone else ("db-other": the emulated autovacuum, the other
+    server).
+    """
     backend = f" {database} ".encode()
     processes = server.processes()
     # essc serve's background jobs process names itself (essc.ops.jobs); its CPU is shown on its own.
@@ -643,8 +676,13 @@ def server_side(server: Server, database: str) -> dict[str, list[int]]:
         "app": [pid for pid in processes if pid not in jobs],
         "jobs": jobs,
         "db": [],
+        "db-jobs": [],
+        "db-other": [],
         "redis": [],
     }
+    ports = _tcp_ports_by_inode()
+    jobs_ports = {port for pid in jobs for port in _client_ports(pid, ports)}
+    app_ports = {port for pid in found["app"] for port in _client_ports(pid, ports)}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -654,9 +692,49 @@ def server_side(server: Server, database: str) -> dict[str, list[int]]:
             continue
         # A backend's title is "postgres: user database host(port) state" (see pg_stat_activity).
         if command.startswith(b"postgres: ") and backend in command:
-            found["db"].append(int(entry.name))
+            client = _BACKEND_CLIENT_PORT.search(command)
+            port = int(client.group(1)) if client else -1
+            owner = "db" if port in app_ports else "db-jobs" if port in jobs_ports else "db-other"
+            found[owner].append(int(entry.name))
         elif command.startswith(b"redis-server"):
             found["redis"].append(int(entry.name))
+    return found
+
+
+SERVER_GROUPS = ("app", "jobs", "db", "db-jobs", "db-other", "redis")
+_BACKEND_CLIENT_PORT = re.compile(rb"\((\d+)\)")
+
+
+def _tcp_ports_by_inode() -> dict[int, int]:
+    """The local port of every TCP socket on the machine, by its inode (/proc/net/tcp and tcp6)."""
+    ports: dict[int, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            ports[int(fields[9])] = int(fields[1].rsplit(":", 1)[1], 16)
+    return ports
+
+
+def _client_ports(pid: int, ports: dict[int, int]) -> set[int]:
+    """The local TCP ports of the sockets a process holds open."""
+    found: set[int] = set()
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return found
+    for descriptor in descriptors:
+        try:
+            target = os.readlink(descriptor)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            port = ports.get(int(target[8:-1]))
+            if port is not None:
+                found.add(port)
     return found
 
 
@@ -688,6 +766,8 @@ class Run:
     machine_busy: float = 0.0  # cores busy on the whole machine over the run (wrk included)
     # Rows read by sequential scans over the run, by table (pg_stat_user_tables, flushed about each second)
     rows_scanned: dict[str, int] = field(default_factory=dict)
+    wal_bytes: int = 0  # WAL written over the run, by everyone on the server
+    wal_images: int = 0  # of which full-page images, counted
 
     @property
     def ok(self) -> int:
@@ -711,7 +791,13 @@ _ESSC_LINE = re.compile(r"^ESSC (.*)$", re.MULTILINE)
 
 
 def run_wrk(
-    server: Server, database: str, requests: Path, mode: str, seconds: float, args: argparse.Namespace
+    server: Server,
+    database: str,
+    requests: Path,
+    mode: str,
+    seconds: float,
+    args: argparse.Namespace,
+    perf_output: Path | None = None,
 ) -> Run:
     """wrk with the Lua script over a request file; CPU of the server side sampled around it."""
     command = [
@@ -729,10 +815,34 @@ def run_wrk(
         mode,
         str(args.threads),
     ]
-    before = cpu_by_group(server_side(server, database))
+    groups = server_side(server, database)
+    before = cpu_by_group(groups)
+    profiler = None
+    if perf_output is not None and groups["db"]:
+        # Samples of the server's workers' backends only: where the database's share of a request goes.
+        pids = ",".join(str(pid) for pid in groups["db"])
+        profile = [
+            "perf",
+            "record",
+            "-q",
+            "-e",
+            "cpu-clock",
+            "-F",
+            "1000",
+            "-g",
+            "-p",
+            pids,
+            "-o",
+            str(perf_output),
+        ]
+        profiler = subprocess.Popen(profile, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     machine_before = CpuSample.now()
-    finished = subprocess.run(command, capture_output=True, text=True, check=False)
+    environment = {**os.environ, "ESSC_WRK_PAUSE_MS": f"{args.pause_ms:g}"}
+    finished = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     machine_after = CpuSample.now()
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait()
     after = cpu_by_group(server_side(server, database))
     if finished.returncode != 0 or "ESSC requests" not in finished.stdout:
         raise SystemExit(f"wrk failed ({finished.returncode}): {finished.stdout}\n{finished.stderr}")
@@ -788,9 +898,9 @@ class Bench:
         self.requests.ecard_reads(folder / "ecard-open.txt")
         (folder / "healthz.txt").write_text(request_line("GET", "/healthz", b"", {}) + "\n")
 
-    def _single_use(self, phase: str, count: int, path: Path) -> None:
+    def _single_use(self, phase: str, target: str, count: int, path: Path) -> None:
         if phase == "resolve":
-            self.requests.resolutions(count, path)
+            self.requests.resolutions(count, path, AUDIT_OFF_HEADER if target == UNAUDITED else None)
         else:
             self.requests.issuances_file(count, path)
 
@@ -801,8 +911,10 @@ class Bench:
 
     def run(self, phase: str, target: str, number: int) -> Run:
         """Warm-up then the measured run; single-use requests are made just before each, never reused."""
-        # The twin serves the platform's side of the unauthenticated read; it is the platform app otherwise.
-        server = self.servers[TWIN if (phase, target) == ("ecard-open", PLATFORM) else target]
+        # The twin serves the platform's side of the unauthenticated read; the unaudited side of a resolution
+        # is the platform's server, asked to switch its audit log off.
+        served_by = PLATFORM if target == UNAUDITED else target
+        server = self.servers[TWIN if (phase, served_by) == ("ecard-open", PLATFORM) else served_by]
         single_use = phase in FIRST_GUESS
         mode = "once" if single_use else "cycle"
         runs = []
@@ -811,17 +923,23 @@ class Bench:
                 continue
             path = self.folder / f"{phase}-{target}.txt"
             if single_use:
-                self._single_use(phase, self._count(phase, target, seconds), path)
+                self._single_use(phase, target, self._count(phase, target, seconds), path)
             else:
                 path = self.folder / f"{phase}.txt"
             scanned_before = self.requests.rows_scanned()
-            done = run_wrk(server, self.database, path, mode, seconds, self.args)
+            wal_before = self.requests.wal()
+            profile = None
+            if self.args.perf and seconds == self.args.duration:
+                profile = Path(f"{self.args.perf}.{phase}.{target}.{number}")
+            done = run_wrk(server, self.database, path, mode, seconds, self.args, profile)
             scanned = self.requests.rows_scanned()
+            wal_after = self.requests.wal()
             done.rows_scanned = {
                 table: count - scanned_before.get(table, 0)
                 for table, count in scanned.items()
                 if count > scanned_before.get(table, 0)
             }
+            done.wal_bytes, done.wal_images = wal_after[0] - wal_before[0], wal_after[1] - wal_before[1]
             runs.append(done)
             if single_use:
                 # Ran out: the rate is at least what was sent, so the next file is sized for twice that.
@@ -835,7 +953,8 @@ class Bench:
     def all_rounds(self) -> None:
         for number in range(1, self.args.rounds + 1):
             for phase in self.args.phases:
-                targets = [PLATFORM, FLOOR] if phase in FLOORED else [PLATFORM]
+                floored = phase in FLOORED and not self.args.without_floor
+                targets = [PLATFORM, FLOOR] if floored else [PLATFORM]
                 if phase == "resolve" and self.args.audit_cost:
                     targets.insert(1, UNAUDITED)  # beside the platform, whichever side runs first
                 if number % 2 == 0:
@@ -854,11 +973,12 @@ class Bench:
 
 
 def row(run: Run) -> str:
-    split = "/".join(f"{run.ms_per_request(g):.3f}" for g in ("app", "jobs", "db", "redis"))
+    split = "/".join(f"{run.ms_per_request(g):.3f}" for g in SERVER_GROUPS)
+    wal = f"{run.wal_bytes / run.ok:,.0f} B, {run.wal_images / run.ok:.2f} FPI" if run.ok else "-"
     return (
         f"{run.phase:11} {run.target:8} {run.round:>5} {run.ms_per_request():10.3f} {run.rate:9,.0f} "
         f"{run.p50_us / 1000:7.2f} {run.p99_us / 1000:7.2f} {run.errors:>6}  {split:20} "
-        f"{run.machine_busy:.2f}"
+        f"{run.machine_busy:.2f}  {wal}"
     )
 
 
@@ -884,6 +1004,27 @@ def show_audit_cost(bench: Bench, args: argparse.Namespace) -> None:
         f"{_median(sequencing):.3f}; goal <= {AUDIT_APPEND_GOAL_MS} ms: {verdict}"
         f"  (rounds: {', '.join(f'{v:+.3f}' for v in added)})"
     )
+    wal = [
+        (pair[PLATFORM].wal_bytes / pair[PLATFORM].ok - pair[UNAUDITED].wal_bytes / pair[UNAUDITED].ok)
+        for number in range(1, args.rounds + 1)
+        if (pair := {r.target: r for r in bench.runs if r.phase == "resolve" and r.round == number})
+        and PLATFORM in pair
+        and UNAUDITED in pair
+        and pair[PLATFORM].ok
+        and pair[UNAUDITED].ok
+    ]
+    print(f"      WAL       {_median(wal):+,.0f} bytes/req  (rounds: {', '.join(f'{v:+,.0f}' for v in wal)})")
+    for group in SERVER_GROUPS:
+        differences = []
+        for number in range(1, args.rounds + 1):
+            pair = {r.target: r for r in bench.runs if r.phase == "resolve" and r.round == number}
+            if PLATFORM in pair and UNAUDITED in pair:
+                platform, unaudited = pair[PLATFORM], pair[UNAUDITED]
+                differences.append(platform.ms_per_request(group) - unaudited.ms_per_request(group))
+        print(
+            f"      {group:9} {_median(differences):+.3f} ms/req"
+            f"  (rounds: {', '.join(f'{v:+.3f}' for v in differences)})"
+        )
 
 
 def show(bench: Bench, scene: Scene, version: str, args: argparse.Namespace) -> None:
@@ -900,7 +1041,7 @@ def show(bench: Bench, scene: Scene, version: str, args: argparse.Namespace) -> 
     )
     print(
         f"{'phase':11} {'target':8} {'round':>5} {'srv ms/req':>10} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'errors':>6}  app/jobs/db/redis ms/req  busy cores"
+        f"{'errors':>6}  app/jobs/db/db-jobs/db-other/redis ms/req  busy cores  WAL/req"
     )
     for phase in args.phases:
         for run in (r for r in bench.runs if r.phase == phase):
@@ -990,19 +1131,26 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
         requests: Requests | None = None
         with fresh_nonce_store(settings):
             try:
-                for name in (n for n in APPS if n != UNAUDITED or args.audit_cost):
-                    servers[name] = start_server(name, args.server, args.workers, env, folder)
+                for name, app in APPS.items():
+                    served = AUDIT_SWITCH_APP if name == PLATFORM and args.audit_cost else app
+                    servers[name] = start_server(name, args.server, args.workers, env, folder, served)
                 print("registering terminals and issuing e-cards through the API ...", file=sys.stderr)
                 records = issuable(holder_file, args.issue)
                 scene = build_scene(servers[PLATFORM].base_url, suite, keys, records, args)
                 if not scene.sign_nos:
                     raise SystemExit(f"no e-card could be issued: {dict(scene.issue_failures)}")
+                if args.setup_sql:
+                    engine = make_engine(url, isolation_level="AUTOCOMMIT")
+                    with engine.connect() as connection:
+                        for sql in args.setup_sql:
+                            connection.execute(text(sql))
+                    engine.dispose()
                 analyze(url)
                 requests = Requests(url, settings, scene, servers[PLATFORM].base_url, args)
-                checked = check_floor(servers, requests)
+                checked = check_floor(servers, requests, audit_switch=args.audit_cost)
                 print(checked, file=sys.stderr)
                 bench = Bench(servers, requests, database, folder, args)
-                with AutoAnalyze(url) as auto_analyze:
+                with AutoVacuum(url) as auto_vacuum:
                     bench.all_rounds()
             finally:
                 if requests is not None:
@@ -1011,7 +1159,7 @@ def run_backend(args: argparse.Namespace, folder: Path) -> None:
                     server.stop()
         show(bench, scene, version, args)
         print(f"  {checked}")
-        print(f"  statistics: {auto_analyze.summary()}")
+        print(f"  autovacuum: {auto_vacuum.summary()}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -1054,6 +1202,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--margin", type=float, default=2.0, help="single-use requests prepared per expected request"
+    )
+    parser.add_argument(
+        "--without-floor",
+        action="store_true",
+        help="run no phase on the floor (with --audit-cost: twice the rounds in the same time)",
+    )
+    parser.add_argument(
+        "--pause-ms",
+        type=float,
+        default=0.0,
+        help="each connection waits this long between an answer and its next request (0: saturate)",
+    )
+    parser.add_argument(
+        "--setup-sql", action="append", default=[], help="SQL run before the rounds (experiments)"
+    )
+    parser.add_argument(
+        "--perf",
+        help="perf record the server's workers' database backends over each measured run, to PREFIX.phase...",
     )
     parser.add_argument(
         "--audit-cost",

@@ -7,6 +7,8 @@
 -- thread), sends each once, in order, and then asks for /__essc_bench_exhausted__ (a 404, counted as
 -- exhausted). "cycle" (requests that may repeat): every thread takes every line, starting at its own offset,
 -- and starts again from the first when it reaches the end.
+-- With ESSC_WRK_PAUSE_MS set above 0, each connection waits that long after an answer before its next
+-- request, so a run can hold the server below saturation (a connection sends one request per latency + pause).
 -- done() prints, on lines starting with "ESSC ", the totals, p50/p99 in microseconds and the status counts.
 
 local threads = {}
@@ -29,6 +31,15 @@ local function split(line)
       end
       table.insert(fields, string.sub(line, start, tab - 1))
       start = tab + 1
+   end
+end
+
+-- wrk asks whether the script has a delay() before init() runs, so the pause comes from the environment;
+-- without one there is no delay() and wrk sends as it always does.
+local pause_ms = tonumber(os.getenv("ESSC_WRK_PAUSE_MS") or "0")
+if pause_ms > 0 then
+   function delay()
+      return pause_ms
    end
 end
 

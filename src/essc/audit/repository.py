@@ -383,20 +383,6 @@ def entry_of_subject(
     )
 
 
-def entries_by_request(
-    session: Session, log: str, request_ids: Sequence[str], action: str
-) -> dict[str, int | None]:
-    """The leaf index (None while unsequenced) of the entries of `action` recorded by each request id."""
-    if not request_ids:
-        return {}
-    rows = session.execute(
-        select(AuditEntry.request_id, AuditEntry.leaf_index).where(
-            AuditEntry.log == log, AuditEntry.action == action, AuditEntry.request_id.in_(list(request_ids))
-        )
-    )
-    return {str(request_id): leaf_index for request_id, leaf_index in rows}
-
-
 def witnesses(session: Session) -> list[AuditWitness]:
     return list(session.execute(select(AuditWitness).order_by(AuditWitness.name)).scalars())
 
