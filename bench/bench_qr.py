@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import math
 import os
 import re
 import secrets
@@ -986,6 +987,25 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
+def median_interval(values: Sequence[float], confidence: float = 0.9) -> tuple[float, float, float]:
+    """A distribution-free interval of the median (order statistics), and the coverage it actually has.
+
+    Between the k-th smallest and the k-th largest value with the largest k whose coverage is at least
+    `confidence`: each value falls below the median with probability one half, whatever the distribution.
+    Too few values for that coverage: the smallest and the largest, with theirs.
+    """
+    ordered = sorted(values)
+    n = len(ordered)
+
+    def coverage(k: int) -> float:  # P(k-th smallest <= median <= k-th largest)
+        return 1.0 - 2.0 * sum(math.comb(n, i) for i in range(k)) / float(2**n)
+
+    k = 1
+    while k + 1 <= (n + 1) // 2 and coverage(k + 1) >= confidence:
+        k += 1
+    return ordered[k - 1], ordered[n - k], coverage(k)
+
+
 def show_audit_cost(bench: Bench, args: argparse.Namespace) -> None:
     """What auditing adds to a resolution: the platform against itself with the audit log switched off."""
     added, sequencing = [], []
@@ -997,12 +1017,20 @@ def show_audit_cost(bench: Bench, args: argparse.Namespace) -> None:
     if not added:
         return
     value = _median(added)
-    verdict = "met" if value <= AUDIT_APPEND_GOAL_MS else "NOT met"
+    low, high, coverage = median_interval(added)
+    # The rounds spread wider than the goal: the median alone would call a goal met by the noise's luck.
+    if high <= AUDIT_APPEND_GOAL_MS:
+        verdict = "met"
+    elif low > AUDIT_APPEND_GOAL_MS:
+        verdict = "NOT met"
+    else:
+        verdict = "not shown either way (more rounds)"
     print(
         f"\n  audit on an online resolution, platform - platform with its audit log off (median of rounds):"
-        f"\n    appended and sequenced {value:+.3f} ms/req, of which the jobs process (sequencer) "
-        f"{_median(sequencing):.3f}; goal <= {AUDIT_APPEND_GOAL_MS} ms: {verdict}"
-        f"  (rounds: {', '.join(f'{v:+.3f}' for v in added)})"
+        f"\n    appended and sequenced {value:+.3f} ms/req ({coverage:.0%} interval of the median "
+        f"{low:+.3f} to {high:+.3f}), of which the jobs process (sequencer) {_median(sequencing):.3f}; "
+        f"goal <= {AUDIT_APPEND_GOAL_MS} ms: {verdict}"
+        f"\n    rounds: {', '.join(f'{v:+.3f}' for v in added)}"
     )
     wal = [
         (pair[PLATFORM].wal_bytes / pair[PLATFORM].ok - pair[UNAUDITED].wal_bytes / pair[UNAUDITED].ok)
