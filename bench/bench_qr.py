@@ -541,19 +541,18 @@ class Requests:
             ).one()
         return int(row[0]), int(row[1]), int(row[2])
 
-    def rows_scanned(self) -> dict[str, int]:
-        """Rows read by sequential scans so far, by table (a plan that scans a growing table shows here)."""
+    def counters(self) -> tuple[dict[str, int], int, int]:
+        """Rows read by sequential scans so far by table, WAL bytes so far and full-page images, in one read.
+
+        Scans show a plan that reads a growing table; the WAL is the insert position; the scans and the
+        images are statistics the backends flush about each second.
+        """
         with self.engine.connect() as connection:
             rows = connection.execute(text("SELECT relname, seq_tup_read FROM pg_stat_user_tables")).all()
-        return {str(name): int(count) for name, count in rows}
-
-    def wal(self) -> tuple[int, int]:
-        """WAL bytes so far (insert position) and full-page images (pg_stat_wal, flushed each second)."""
-        with self.engine.connect() as connection:
             position, images = connection.execute(
                 text("SELECT pg_current_wal_insert_lsn() - '0/0', wal_fpi FROM pg_stat_wal")
             ).one()
-        return int(position), int(images)
+        return {str(name): int(count) for name, count in rows}, int(position), int(images)
 
     def resolutions(self, count: int, path: Path, unsigned_headers: dict[str, str] | None = None) -> None:
         lines = [
@@ -927,20 +926,18 @@ class Bench:
                 self._single_use(phase, target, self._count(phase, target, seconds), path)
             else:
                 path = self.folder / f"{phase}.txt"
-            scanned_before = self.requests.rows_scanned()
-            wal_before = self.requests.wal()
+            scanned_before, wal_before, images_before = self.requests.counters()
             profile = None
             if self.args.perf and seconds == self.args.duration:
                 profile = Path(f"{self.args.perf}.{phase}.{target}.{number}")
             done = run_wrk(server, self.database, path, mode, seconds, self.args, profile)
-            scanned = self.requests.rows_scanned()
-            wal_after = self.requests.wal()
+            scanned, wal_after, images_after = self.requests.counters()
             done.rows_scanned = {
                 table: count - scanned_before.get(table, 0)
                 for table, count in scanned.items()
                 if count > scanned_before.get(table, 0)
             }
-            done.wal_bytes, done.wal_images = wal_after[0] - wal_before[0], wal_after[1] - wal_before[1]
+            done.wal_bytes, done.wal_images = wal_after - wal_before, images_after - images_before
             runs.append(done)
             if single_use:
                 # Ran out: the rate is at least what was sent, so the next file is sized for twice that.
@@ -1008,14 +1005,14 @@ def median_interval(values: Sequence[float], confidence: float = 0.9) -> tuple[f
 
 def show_audit_cost(bench: Bench, args: argparse.Namespace) -> None:
     """What auditing adds to a resolution: the platform against itself with the audit log switched off."""
-    added, sequencing = [], []
+    pairs = []  # (platform, unaudited) of each round that ran both
     for number in range(1, args.rounds + 1):
         pair = {r.target: r for r in bench.runs if r.phase == "resolve" and r.round == number}
         if PLATFORM in pair and UNAUDITED in pair:
-            added.append(pair[PLATFORM].ms_per_request() - pair[UNAUDITED].ms_per_request())
-            sequencing.append(pair[PLATFORM].ms_per_request("jobs"))
-    if not added:
+            pairs.append((pair[PLATFORM], pair[UNAUDITED]))
+    if not pairs:
         return
+    added = [platform.ms_per_request() - unaudited.ms_per_request() for platform, unaudited in pairs]
     value = _median(added)
     low, high, coverage = median_interval(added)
     # The rounds spread wider than the goal: the median alone would call a goal met by the noise's luck.
@@ -1025,30 +1022,24 @@ def show_audit_cost(bench: Bench, args: argparse.Namespace) -> None:
         verdict = "NOT met"
     else:
         verdict = "not shown either way (more rounds)"
+    sequencing = _median([platform.ms_per_request("jobs") for platform, _ in pairs])
     print(
         f"\n  audit on an online resolution, platform - platform with its audit log off (median of rounds):"
         f"\n    appended and sequenced {value:+.3f} ms/req ({coverage:.0%} interval of the median "
-        f"{low:+.3f} to {high:+.3f}), of which the jobs process (sequencer) {_median(sequencing):.3f}; "
+        f"{low:+.3f} to {high:+.3f}), of which the jobs process (sequencer) {sequencing:.3f}; "
         f"goal <= {AUDIT_APPEND_GOAL_MS} ms: {verdict}"
         f"\n    rounds: {', '.join(f'{v:+.3f}' for v in added)}"
     )
     wal = [
-        (pair[PLATFORM].wal_bytes / pair[PLATFORM].ok - pair[UNAUDITED].wal_bytes / pair[UNAUDITED].ok)
-        for number in range(1, args.rounds + 1)
-        if (pair := {r.target: r for r in bench.runs if r.phase == "resolve" and r.round == number})
-        and PLATFORM in pair
-        and UNAUDITED in pair
-        and pair[PLATFORM].ok
-        and pair[UNAUDITED].ok
+        platform.wal_bytes / platform.ok - unaudited.wal_bytes / unaudited.ok
+        for platform, unaudited in pairs
+        if platform.ok and unaudited.ok
     ]
     print(f"      WAL       {_median(wal):+,.0f} bytes/req  (rounds: {', '.join(f'{v:+,.0f}' for v in wal)})")
     for group in SERVER_GROUPS:
-        differences = []
-        for number in range(1, args.rounds + 1):
-            pair = {r.target: r for r in bench.runs if r.phase == "resolve" and r.round == number}
-            if PLATFORM in pair and UNAUDITED in pair:
-                platform, unaudited = pair[PLATFORM], pair[UNAUDITED]
-                differences.append(platform.ms_per_request(group) - unaudited.ms_per_request(group))
+        differences = [
+            platform.ms_per_request(group) - unaudited.ms_per_request(group) for platform, unaudited in pairs
+        ]
         print(
             f"      {group:9} {_median(differences):+.3f} ms/req"
             f"  (rounds: {', '.join(f'{v:+.3f}' for v in differences)})"

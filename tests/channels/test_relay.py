@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import pytest
 
 from essc.authorisations import service as authorisations
@@ -49,16 +51,28 @@ def _relay(parent: Party, number: str) -> EsscClient:
     )
 
 
-def test_a_relayed_request_acts_for_the_second_level_channel_with_its_own_grants(platform: Platform) -> None:
-    http = app_client(platform)
-    parent = channel(platform, http)
+class _Issued(NamedTuple):
+    """A relay for a new second-level channel, and an e-card of one holder issued by it and by its parent."""
+
+    relay: EsscClient
+    number: str
+    by_child: dict[str, Any]
+    by_parent: dict[str, Any]
+
+
+def _issued_both_ways(platform: Platform) -> _Issued:
+    parent = channel(platform, app_client(platform))
     record = holder()
     load(platform, record)
     number = _second_level(platform, parent, [Function.ISSUANCE])
     relay = _relay(parent, number)
-
     issued = relay.post("/v1/ecards/issuance", issue_request(platform, record))
     own = parent.client.post("/v1/ecards/issuance", issue_request(platform, record))
+    return _Issued(relay, number, issued, own)
+
+
+def test_a_relayed_request_acts_for_the_second_level_channel_with_its_own_grants(platform: Platform) -> None:
+    relay, _number, issued, own = _issued_both_ways(platform)
 
     assert issued["signNo"] != own["signNo"]  # signNos are per channel: the child has its own
     with pytest.raises(PlatformError) as not_granted:
@@ -111,14 +125,7 @@ def test_a_suspended_parent_carries_no_traffic_for_its_children(platform: Platfo
 
 
 def test_a_relayed_busi_seq_acts_for_the_second_level_channel(platform: Platform) -> None:
-    http = app_client(platform)
-    parent = channel(platform, http)
-    record = holder()
-    load(platform, record)
-    number = _second_level(platform, parent, [Function.ISSUANCE])
-    relay = _relay(parent, number)
-    issued = relay.post("/v1/ecards/issuance", issue_request(platform, record))
-    own = parent.client.post("/v1/ecards/issuance", issue_request(platform, record))
+    relay, number, issued, own = _issued_both_ways(platform)
     body = {"purpose": "login", "method": "face", "attestation": attestation(platform)}
 
     assert relay.post(f"/v1/ecards/{issued['signNo']}/busi-seqs", body)["busiSeq"]
